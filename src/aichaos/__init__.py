@@ -1,0 +1,38 @@
+"""aichaos: chaos engineering and fault injection for applications built on LLMs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from aichaos.faults.base import Fault
+    from aichaos.intercept.injection import Injection, inject
+    from aichaos.records import call_scope
+
+__all__ = ["Fault", "Injection", "__version__", "call_scope", "fault", "inject"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `import aichaos` (and `aichaos --help`) stays fast.
+    if name in ("inject", "Injection"):
+        from aichaos.intercept import injection
+
+        return getattr(injection, name)
+    if name == "call_scope":
+        from aichaos.records import call_scope
+
+        return call_scope
+    if name == "Fault":
+        from aichaos.faults.base import Fault
+
+        return Fault
+    raise AttributeError(f"module 'aichaos' has no attribute {name!r}")
+
+
+def fault(kind: str, **params: Any) -> Fault:
+    """Build a fault by kind name, e.g. `aichaos.fault("rate_limit", backend="openai")`."""
+    from aichaos.faults.base import parse_fault
+
+    return parse_fault({"kind": kind, **params})

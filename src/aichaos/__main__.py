@@ -1,0 +1,5 @@
+import sys
+
+from aichaos.cli import main
+
+sys.exit(main())

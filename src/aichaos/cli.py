@@ -1,0 +1,92 @@
+"""The `aichaos` command line.
+
+Each command lives in `aichaos.commands.<name>` and is imported only when run,
+so `aichaos --help` stays fast. Exit codes: 0 ok, 1 hypothesis failed, 2 bad
+input or usage, 3 aborted or interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from aichaos import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 3
+
+# name -> (module in aichaos.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "faults": ("faults", "list every fault kind with its parameters and defaults"),
+    "mock": ("mock", "serve the embedded mock model backend (all provider paths)"),
+    "demo": ("demo", "show a fault hitting a real SDK call, offline"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
+    parser = _Parser(
+        prog="aichaos",
+        description="Chaos engineering and fault injection for applications built on LLMs.",
+    )
+    parser.add_argument("--version", action="version", version=f"aichaos {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    modules: dict[str, str] = {}
+    for name, (module, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        _lazy(module, "configure")(command_parser)
+        modules[name] = module
+    return parser, modules
+
+
+def _lazy(module: str, attr: str) -> Callable[..., object]:
+    def call(*args: object) -> object:
+        return getattr(importlib.import_module(f"aichaos.commands.{module}"), attr)(*args)
+
+    return call
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or args_list[0] in ("-h", "--help"):
+        # Help without importing any command module: starts in milliseconds.
+        _print_help()
+        return EXIT_OK if args_list else EXIT_USAGE
+    parser, modules = build_parser()
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    run = _lazy(modules[args.command], "run")
+    try:
+        result = run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_ABORTED
+    return int(result) if isinstance(result, int) else EXIT_OK
+
+
+def _print_help() -> None:
+    width = max(len(name) for name in COMMANDS)
+    lines = [
+        "usage: aichaos [--version] COMMAND ...",
+        "",
+        "Chaos engineering and fault injection for applications built on LLMs.",
+        "",
+        "commands:",
+        *(f"  {name:<{width}}  {help_text}" for name, (_, help_text) in COMMANDS.items()),
+        "",
+        "Run `aichaos COMMAND --help` for a command's options.",
+        "Exit codes: 0 ok, 1 a hypothesis failed, 2 invalid input or usage, 3 aborted.",
+    ]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""`aichaos mock`: serve the embedded mock model backend over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8900, help="port (default 8900; 0 = any)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for deterministic replies")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--ttft", type=float, default=0.0, help="seconds before the first token")
+    parser.add_argument("--tokens-per-second", type=float, default=None, help="stream pacing")
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from aichaos.mock import MockConfig, create_app
+
+    config = MockConfig(
+        seed=args.seed,
+        latency=args.latency,
+        ttft=args.ttft,
+        tokens_per_second=args.tokens_per_second,
+    )
+    print(f"aichaos mock backend on http://{args.host}:{args.port}  (Ctrl-C to stop)")
+    print(f"  OpenAI:    OPENAI_BASE_URL=http://{args.host}:{args.port}/v1")
+    print(f"  Anthropic: ANTHROPIC_BASE_URL=http://{args.host}:{args.port}")
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
+    return 0

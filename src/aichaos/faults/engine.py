@@ -1,0 +1,151 @@
+"""The fault engine: decides, request by request, which faults hit and builds the plan.
+
+Seeded: each fault draws from its own random generator seeded by the engine seed
+and the fault's position, once per matching request, so the same seed gives the
+same faults on the same request sequence whatever other faults do.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from aichaos.faults.base import Fault
+from aichaos.faults.plan import Plan
+from aichaos.providers.base import Dialect, Provider
+from aichaos.wire.exchange import RequestInfo
+
+
+@dataclass
+class ArmedFault:
+    """A fault in the engine, with its seeded generator and counters."""
+
+    id: str
+    fault: Fault
+    rng: random.Random
+    matched: int = 0
+    injected: int = 0
+    by_backend: dict[str, int] = field(default_factory=dict)
+
+
+class FaultEngine:
+    """Holds the active faults and turns each request into a `Plan`.
+
+    Thread-safe: sync clients may call it from many threads at once. Faults can
+    be added and removed live (the proxy's admin API) and paused as a whole.
+    """
+
+    def __init__(
+        self,
+        faults: Iterable[Fault] = (),
+        *,
+        seed: int | str = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.seed = seed
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._armed: list[ArmedFault] = []
+        self._started_at: float | None = None
+        self.paused = False
+        for fault in faults:
+            self.add(fault)
+
+    # --- lifecycle -----------------------------------------------------------
+    def start(self) -> None:
+        """Mark the start of injection: windows and ramps are relative to it."""
+        self._started_at = self._clock()
+
+    @property
+    def elapsed(self) -> float:
+        if self._started_at is None:
+            self.start()
+        assert self._started_at is not None
+        return self._clock() - self._started_at
+
+    def add(self, fault: Fault) -> str:
+        with self._lock:
+            index = next(self._ids)
+            fault_id = f"f{index}"
+            rng = random.Random(f"{self.seed}:{index}:{fault.kind}")
+            self._armed.append(ArmedFault(fault_id, fault, rng))
+            return fault_id
+
+    def remove(self, fault_id: str) -> bool:
+        with self._lock:
+            before = len(self._armed)
+            self._armed = [a for a in self._armed if a.id != fault_id]
+            return len(self._armed) != before
+
+    def clear(self) -> None:
+        with self._lock:
+            self._armed = []
+
+    @property
+    def faults(self) -> list[ArmedFault]:
+        with self._lock:
+            return list(self._armed)
+
+    # --- decisions -------------------------------------------------------------
+    def plan(self, req: RequestInfo, provider: Provider, dialect: Dialect | None) -> Plan:
+        plan = Plan(req=req, provider=provider, dialect=dialect)
+        if self.paused or not self._armed:
+            return plan
+        elapsed = self.elapsed
+        with self._lock:
+            for armed in self._armed:
+                fault = armed.fault
+                if not self._hits(armed, req, elapsed):
+                    continue
+                if fault.terminal and plan.terminal:
+                    continue
+                if fault.apply(plan, armed.rng):
+                    plan.faults.append(fault.label())
+                    armed.injected += 1
+                    armed.by_backend[req.backend] = armed.by_backend.get(req.backend, 0) + 1
+        return plan
+
+    def _hits(self, armed: ArmedFault, req: RequestInfo, elapsed: float) -> bool:
+        fault = armed.fault
+        if not fault.targets(req.backend):
+            return False
+        if fault.match is not None and not fault.match.matches(req):
+            return False
+        if fault.window is not None and not fault.window.contains(elapsed):
+            return False
+        armed.matched += 1
+        draw = armed.rng.random()  # drawn for every matching request: keeps sequences stable
+        if fault.first is not None and armed.matched > fault.first:
+            return False
+        if fault.every is not None and armed.matched % fault.every:
+            return False
+        if fault.ramp is not None:
+            since = elapsed - (fault.window.start if fault.window is not None else 0.0)
+            return draw < fault.ramp.probability(since)
+        return draw < fault.probability
+
+    def observe(self, plan: Plan, status: int, tokens: int) -> None:
+        """Tell stateful faults (rate limiters) what a completed request used."""
+        with self._lock:
+            for armed in self._armed:
+                if armed.fault.targets(plan.req.backend):
+                    armed.fault.observe(plan, status, tokens)
+
+    def stats(self) -> list[dict[str, object]]:
+        with self._lock:
+            return [
+                {
+                    "id": a.id,
+                    "kind": a.fault.kind,
+                    "label": a.fault.label(),
+                    "backend": a.fault.backend,
+                    "matched": a.matched,
+                    "injected": a.injected,
+                }
+                for a in self._armed
+            ]

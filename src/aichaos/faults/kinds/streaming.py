@@ -1,0 +1,167 @@
+"""Faults acting event by event on a live stream: slow, cut short, or stalled."""
+
+from __future__ import annotations
+
+import random
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from aichaos.faults.base import Fault
+from aichaos.faults.plan import EditContext, Plan, StreamEdit, StreamOut
+from aichaos.providers.base import EventRole
+from aichaos.units import Duration
+from aichaos.wire.exchange import Abort, Pause
+from aichaos.wire.sse import SSEEvent
+
+_CONTENT = (EventRole.TEXT, EventRole.TOOL_ARGS)
+
+
+def _role(ctx: EditContext, event: SSEEvent) -> EventRole:
+    return ctx.dialect.classify(event) if ctx.dialect is not None else EventRole.OTHER
+
+
+def _streams(plan: Plan) -> bool:
+    return plan.req.stream and plan.dialect is not None and plan.dialect.supports_stream
+
+
+class SlowStream(Fault):
+    """A late first token and slow tokens after it."""
+
+    summary: ClassVar[str] = "streaming with a late first token (ttft) and slow tokens"
+    kind: Literal["slow_stream"] = "slow_stream"
+    ttft: Duration = Field(2.0, description="Extra wait before the first token.")
+    inter_token: Duration = Field(0.1, description="Extra wait before each later token.")
+
+    def apply(self, plan: Plan, rng: random.Random) -> bool:
+        if not _streams(plan):
+            return False
+        plan.stream_edit_factories.append(lambda ctx: _SlowEdit(ctx, self))
+        return True
+
+
+class _SlowEdit(StreamEdit):
+    def __init__(self, ctx: EditContext, fault: SlowStream) -> None:
+        self.ctx, self.fault, self.tokens = ctx, fault, 0
+
+    def on_event(self, event: SSEEvent) -> list[StreamOut]:
+        if _role(self.ctx, event) not in (*_CONTENT, EventRole.TOOL_START):
+            return [event]
+        self.tokens += 1
+        wait = self.fault.ttft if self.tokens == 1 else self.fault.inter_token
+        return [Pause(wait), event] if wait > 0 else [event]
+
+
+class StreamCut(Fault):
+    """The stream ends early after N content events."""
+
+    summary: ClassVar[str] = (
+        "the stream ends early after N tokens (drop, error_event, no_terminator)"
+    )
+    kind: Literal["stream_cut"] = "stream_cut"
+    after: int = Field(3, ge=0, description="Content events (tokens) delivered before the cut.")
+    mode: Literal["drop", "error_event", "no_terminator"] = Field(
+        "drop",
+        description="drop: the connection resets; error_event: the provider's in-stream error;"
+        " no_terminator: the stream just ends, without finish or terminator.",
+    )
+    error_type: str | None = Field(None, description="error_event: the error type to send.")
+    message: str | None = Field(None, description="error_event: the error message.")
+
+    def apply(self, plan: Plan, rng: random.Random) -> bool:
+        if not _streams(plan):
+            return False
+        plan.stream_edit_factories.append(lambda ctx: _CutEdit(ctx, self))
+        return True
+
+    def label(self) -> str:
+        return f"stream_cut({self.mode})"
+
+
+_DEFAULT_STREAM_ERROR = {
+    "anthropic": ("overloaded_error", "Overloaded"),
+    "gemini": ("UNAVAILABLE", "The model is overloaded. Please try again later."),
+}
+
+
+class _CutEdit(StreamEdit):
+    def __init__(self, ctx: EditContext, fault: StreamCut) -> None:
+        self.ctx, self.fault, self.tokens = ctx, fault, 0
+
+    def on_event(self, event: SSEEvent) -> list[StreamOut]:
+        role = _role(self.ctx, event)
+        if (
+            role not in _CONTENT
+            and role is not EventRole.FINISH
+            and role is not EventRole.TERMINATOR
+        ):
+            return [event]
+        if role in _CONTENT and self.tokens < self.fault.after:
+            self.tokens += 1
+            return [event]
+        return self._cut()
+
+    def on_end(self) -> list[StreamOut]:
+        return [] if self.ends_stream else self._cut()
+
+    def _cut(self) -> list[StreamOut]:
+        self.ends_stream = True
+        if self.fault.mode == "drop":
+            return [Abort("reset")]
+        if self.fault.mode == "no_terminator":
+            return []
+        default_type, default_message = _DEFAULT_STREAM_ERROR.get(
+            self.ctx.provider.name,
+            ("server_error", "The server had an error while processing your request."),
+        )
+        return [
+            self.ctx.provider.stream_error_event(
+                self.ctx.req,
+                type=self.fault.error_type or default_type,
+                message=self.fault.message or default_message,
+            )
+        ]
+
+
+class StreamStall(Fault):
+    """The stream goes silent after N content events, then resumes."""
+
+    summary: ClassVar[str] = "the stream goes silent after N tokens for `stall`"
+    kind: Literal["stream_stall"] = "stream_stall"
+    after: int = Field(3, ge=0, description="Content events (tokens) delivered before the stall.")
+    stall: Duration = Field(30.0, description="How long the stream stays silent.")
+    keepalive: Duration | None = Field(
+        None, description="Send the provider's keep-alive (ping) this often while stalled."
+    )
+
+    def apply(self, plan: Plan, rng: random.Random) -> bool:
+        if not _streams(plan):
+            return False
+        plan.stream_edit_factories.append(lambda ctx: _StallEdit(ctx, self))
+        return True
+
+
+class _StallEdit(StreamEdit):
+    def __init__(self, ctx: EditContext, fault: StreamStall) -> None:
+        self.ctx, self.fault, self.tokens, self.stalled = ctx, fault, 0, False
+
+    def on_event(self, event: SSEEvent) -> list[StreamOut]:
+        if self.stalled or _role(self.ctx, event) not in _CONTENT:
+            return [event]
+        if self.tokens < self.fault.after:
+            self.tokens += 1
+            return [event]
+        self.stalled = True
+        return [*self._silence(), event]
+
+    def _silence(self) -> list[StreamOut]:
+        interval = self.fault.keepalive
+        if not interval:
+            return [Pause(self.fault.stall)]
+        outs: list[StreamOut] = []
+        left = self.fault.stall
+        while left > interval:
+            outs += [Pause(interval), self.ctx.dialect_keepalive()]
+            left -= interval
+        outs.append(Pause(left))
+        return outs

@@ -1,0 +1,226 @@
+"""Carrying out a plan on an upstream answer, chunk by chunk, without any I/O.
+
+`ResponseShaper` is the one implementation of "apply the faults to what the
+upstream sent"; the httpx/httpx2 transports and the proxy feed it bytes as they
+arrive and execute the parts it returns (bytes, pauses, hangs, aborts). It also
+meters what passes (usage, first token) for the records and rate limiters.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aichaos.faults.plan import Plan, StreamEdit, StreamOut
+from aichaos.providers.base import EventRole, Usage
+from aichaos.wire.exchange import Abort, Hang, Part, Pause
+from aichaos.wire.sse import SSEEvent, SSEParser
+
+_MAX_METERED_BODY = 4 * 1024 * 1024  # non-streaming bodies larger than this are not metered
+
+
+class TokenBytes(bytes):
+    """Bytes that carry the first token of an answer: adapters stamp time-to-first-token."""
+
+
+@dataclass
+class Meter:
+    """What the shaper saw pass: usage and whether a token was delivered."""
+
+    usage: Usage | None = None
+    saw_token: bool = False
+    complete: bool = False  # the answer's finish or terminator went through
+
+    @property
+    def tokens(self) -> int:
+        return self.usage.total if self.usage is not None else 0
+
+
+def _is_event_stream(headers: list[tuple[str, str]]) -> bool:
+    return any(k.lower() == "content-type" and "event-stream" in v for k, v in headers)
+
+
+def _without(headers: list[tuple[str, str]], *names: str) -> list[tuple[str, str]]:
+    drop = {n.lower() for n in names}
+    return [(k, v) for k, v in headers if k.lower() not in drop]
+
+
+class ResponseShaper:
+    """Applies a plan's response edits to one upstream answer.
+
+    Usage: construct with the upstream status and headers; if `buffered`, read
+    the whole upstream body and call `shape_buffered`; otherwise call `feed`
+    with each chunk and `end` after the last, sending the returned parts.
+    `status` and `headers` are what to send to the client (read them after
+    `shape_buffered` in buffered mode).
+    """
+
+    def __init__(self, plan: Plan, status: int, headers: list[tuple[str, str]]) -> None:
+        self.plan = plan
+        self.status = status
+        self.meter = Meter()
+        self._ok = 200 <= status < 300
+        self._stream = _is_event_stream(headers)
+        dialect = plan.dialect
+        self._dialect = dialect if dialect is not None and dialect.has_completion else None
+        self._edits: list[StreamEdit] = []
+        if self._ok and self._stream:
+            self._edits = [factory(plan.context) for factory in plan.stream_edit_factories]
+        self.buffered = self._ok and not self._stream and bool(plan.body_edits)
+        changes_body = bool(self._edits) or self.buffered or plan.abort_after_bytes is not None
+        if self._ok:
+            for header_edit in plan.header_edits:
+                headers = header_edit(headers)
+        self.headers = _without(headers, "content-length") if changes_body else list(headers)
+        if changes_body:
+            # The body no longer matches what the upstream compressed or measured.
+            self.headers = _without(self.headers, "content-encoding")
+        self._parser = SSEParser() if self._ok and self._stream and self._dialect else None
+        self._sent = 0
+        self._ended = False
+        self._body_copy: list[bytes] = []
+        self._body_size = 0
+
+    @property
+    def ended(self) -> bool:
+        """Whether an edit ended the stream early (stop reading the upstream)."""
+        return self._ended
+
+    # --- buffered (non-streaming edits) -----------------------------------------
+    def shape_buffered(self, body: bytes) -> list[Part]:
+        ctx = self.plan.context
+        status, headers = self.status, self.headers
+        for edit in self.plan.body_edits:
+            status, headers, body = edit(ctx, status, headers, body)
+        self.status, self.headers = status, _without(headers, "content-length")
+        self._meter_body(body)
+        return self._limit([body])
+
+    # --- streaming -------------------------------------------------------------
+    def feed(self, chunk: bytes) -> list[Part]:
+        if self._ended:
+            return []
+        if self._parser is None:
+            if self._ok and not self._stream:
+                self._copy(chunk)
+            return self._limit([chunk])
+        events = self._parser.feed(chunk)
+        if not self._edits:
+            # Transparent: forward the bytes exactly as received, only meter the events.
+            for event in events:
+                self._meter_event(event)
+            token = any(self._is_token(e) for e in events) and not self.meter.saw_token
+            if token:
+                self.meter.saw_token = True
+                return self._limit([TokenBytes(chunk)])
+            return self._limit([chunk])
+        parts: list[Part] = []
+        for event in events:
+            parts.extend(self._run_edits(event))
+            if self._ended:
+                break
+        return self._limit(parts)
+
+    def end(self) -> list[Part]:
+        if self._ended:
+            return []
+        self._ended = True
+        if self._parser is None:
+            if self._body_copy:
+                self._meter_body(b"".join(self._body_copy))
+            return []
+        rest = self._parser.flush()
+        parts: list[Part] = [rest] if rest else []  # an unterminated last event, as received
+        outs: list[StreamOut] = []
+        for edit in self._edits:
+            outs = [o for out in outs for o in self._through(edit, out)] + edit.on_end()
+        parts.extend(self._encode(outs))
+        return self._limit(parts)
+
+    # --- internals -------------------------------------------------------------
+    def _run_edits(self, event: SSEEvent) -> list[Part]:
+        outs: list[StreamOut] = [event]
+        for edit in self._edits:
+            outs = [o for out in outs for o in self._through(edit, out)]
+            if edit.ends_stream:
+                self._ended = True
+        return self._encode(outs)
+
+    @staticmethod
+    def _through(edit: StreamEdit, out: StreamOut) -> list[StreamOut]:
+        return edit.on_event(out) if isinstance(out, SSEEvent) else [out]
+
+    def _encode(self, outs: list[StreamOut]) -> list[Part]:
+        parts: list[Part] = []
+        for out in outs:
+            if isinstance(out, SSEEvent):
+                self._meter_event(out)
+                data = out.encode()
+                if not self.meter.saw_token and self._is_token(out):
+                    self.meter.saw_token = True
+                    data = TokenBytes(data)
+                parts.append(data)
+            else:
+                parts.append(out)
+        return parts
+
+    def _is_token(self, event: SSEEvent) -> bool:
+        if self._dialect is None:
+            return False
+        role = self._dialect.classify(event)
+        return role in (EventRole.TEXT, EventRole.TOOL_START, EventRole.TOOL_ARGS)
+
+    def _meter_event(self, event: SSEEvent) -> None:
+        if self._dialect is None or event.comment_only:
+            return
+        if self._dialect.classify(event) in (EventRole.FINISH, EventRole.TERMINATOR):
+            self.meter.complete = True
+        usage = self._dialect.usage_of_event(event)
+        if usage is not None:
+            current = self.meter.usage
+            self.meter.usage = Usage(
+                max(usage.input_tokens, current.input_tokens if current else 0),
+                max(usage.output_tokens, current.output_tokens if current else 0),
+            )
+
+    def _copy(self, chunk: bytes) -> None:
+        if self._dialect is None or self._body_size > _MAX_METERED_BODY:
+            return
+        self._body_copy.append(chunk)
+        self._body_size += len(chunk)
+
+    def _meter_body(self, body: bytes) -> None:
+        if self._dialect is None or not self._ok:
+            return
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return
+        self.meter.usage = self._dialect.usage_of_body(payload)
+        self.meter.saw_token = self.meter.complete = True
+
+    def _limit(self, parts: list[Part]) -> list[Part]:
+        """Cut the body `abort_after_bytes` in, as a connection reset would."""
+        limit = self.plan.abort_after_bytes
+        if limit is None:
+            return parts
+        out: list[Part] = []
+        for part in parts:
+            if not isinstance(part, bytes):
+                out.append(part)
+                continue
+            room = limit - self._sent
+            if len(part) < room:
+                self._sent += len(part)
+                out.append(part)
+                continue
+            if room > 0:
+                out.append(part[:room])
+            self._sent = limit
+            self._ended = True
+            out.append(Abort("reset"))
+            break
+        return out
+
+
+__all__ = ["Abort", "Hang", "Meter", "Pause", "ResponseShaper", "TokenBytes"]

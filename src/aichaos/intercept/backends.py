@@ -1,0 +1,103 @@
+"""Declared backends and which host each one claims."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from aichaos.providers import get_provider, provider_names
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class BackendSpec(BaseModel):
+    """A named model API the app talks to.
+
+    `upstream` is `mock` (the embedded mock, the default) or a base URL. The
+    backend claims `host` in-process; by default the upstream URL's host, else
+    the provider's official host, so an app's unmodified SDK client is caught.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    provider: str = Field(description="Wire format: openai, azure, anthropic or gemini.")
+    upstream: str = Field("mock", description="`mock` or a base URL such as https://api.openai.com")
+    host: str | None = Field(None, description="Host (host:port) claimed in-process.")
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in provider_names():
+            raise ValueError(
+                f"unknown provider {value!r}; choose one of {', '.join(provider_names())}"
+            )
+        return value
+
+    @field_validator("upstream")
+    @classmethod
+    def _mock_or_url(cls, value: str) -> str:
+        if value == "mock":
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "upstream must be `mock` or an http(s) URL like https://api.openai.com"
+            )
+        return value.rstrip("/")
+
+    @property
+    def is_mock(self) -> bool:
+        return self.upstream == "mock"
+
+    def claimed_host(self) -> str:
+        if self.host:
+            return self.host.lower()
+        if not self.is_mock:
+            return host_key(self.upstream)
+        return get_provider(self.provider).default_host
+
+
+def host_key(url: str) -> str:
+    """`host` or `host:port` (default ports omitted) of a URL, lower-case."""
+    parts = urlsplit(url if "//" in url else f"//{url}")
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port is None or port == _DEFAULT_PORTS.get(parts.scheme or "https"):
+        return host
+    return f"{host}:{port}"
+
+
+def parse_backends(data: dict[str, object]) -> dict[str, BackendSpec]:
+    """Backends from a mapping of name to spec, a spec dict, or just a provider name."""
+    specs: dict[str, BackendSpec] = {}
+    for name, value in data.items():
+        if isinstance(value, BackendSpec):
+            specs[name] = value
+        elif isinstance(value, str):
+            specs[name] = BackendSpec(provider=value)
+        else:
+            specs[name] = BackendSpec.model_validate(value)
+    return specs
+
+
+class Router:
+    """Finds the backend that claims a request's host."""
+
+    def __init__(self, backends: dict[str, BackendSpec]) -> None:
+        self.backends = backends
+        self._by_host: dict[str, str] = {}
+        for name, spec in backends.items():
+            host = spec.claimed_host()
+            if host in self._by_host:
+                other = self._by_host[host]
+                raise ValueError(
+                    f"backends {other!r} and {name!r} both claim host {host!r};"
+                    " give one of them its own `host:`"
+                )
+            self._by_host[host] = name
+
+    def match(self, host: str, port: int | None, scheme: str) -> str | None:
+        host = host.lower()
+        if port is not None and port != _DEFAULT_PORTS.get(scheme):
+            return self._by_host.get(f"{host}:{port}")
+        return self._by_host.get(host)

@@ -1,0 +1,116 @@
+"""`aichaos.inject(...)`: the public in-process API (sync and async context manager)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from aichaos.faults.base import Fault, parse_fault
+from aichaos.faults.engine import FaultEngine
+from aichaos.intercept import patch
+from aichaos.intercept.backends import BackendSpec, parse_backends
+from aichaos.intercept.session import Session
+from aichaos.mock.engine import MockBackend, MockConfig
+from aichaos.records import Attempt, Recorder
+
+DEFAULT_BACKENDS: dict[str, object] = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+}
+"""Without `backends=`, each provider's official host is claimed and served by the mock."""
+
+FaultLike = Fault | Mapping[str, Any]
+
+
+def _to_fault(fault: FaultLike) -> Fault:
+    return fault if isinstance(fault, Fault) else parse_fault(dict(fault))
+
+
+class Injection:
+    """An active (or ready) interception. Use as `with` or `async with`.
+
+    Attributes:
+        engine: the fault engine (add, remove, pause faults while active).
+        recorder: every upstream attempt made while active.
+    """
+
+    def __init__(
+        self,
+        faults: Iterable[FaultLike] = (),
+        *,
+        backends: Mapping[str, object] | None = None,
+        seed: int | str = 0,
+        mock: MockConfig | None = None,
+        recorder: Recorder | None = None,
+    ) -> None:
+        specs = parse_backends(dict(backends if backends is not None else DEFAULT_BACKENDS))
+        self.backends: dict[str, BackendSpec] = specs
+        self.engine = FaultEngine([_to_fault(f) for f in faults], seed=seed)
+        self.recorder = recorder or Recorder()
+        self.mock = MockBackend(mock or MockConfig(seed=seed if isinstance(seed, int) else 0))
+        self.session = Session(specs, self.engine, self.mock, self.recorder)
+        self._active = False
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        return self.recorder.attempts
+
+    def add(self, fault: FaultLike) -> str:
+        return self.engine.add(_to_fault(fault))
+
+    def start(self) -> Injection:
+        if not self._active:
+            self.engine.start()
+            patch.push(self.session)
+            self._active = True
+        return self
+
+    def stop(self) -> None:
+        if self._active:
+            patch.pop(self.session)
+            self._active = False
+
+    def __enter__(self) -> Injection:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Injection:
+        return self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def inject(
+    faults: Iterable[FaultLike] = (),
+    *,
+    backends: Mapping[str, object] | None = None,
+    seed: int | str = 0,
+    mock: MockConfig | None = None,
+    recorder: Recorder | None = None,
+) -> Injection:
+    """Intercept every httpx/httpx2 client in the process while the block runs.
+
+    Declared backends (by default `openai`, `anthropic` and `gemini` on their
+    official hosts, served by the embedded mock) are routed through the fault
+    engine; any other host passes through untouched::
+
+        with aichaos.inject([{"kind": "outage", "backend": "openai"}]) as chaos:
+            app.answer("hi")          # OpenAI fails, the app falls back
+        assert chaos.attempts[0].status == 500
+    """
+    return Injection(faults, backends=backends, seed=seed, mock=mock, recorder=recorder)

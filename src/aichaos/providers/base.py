@@ -1,0 +1,210 @@
+"""The interface every provider implements: all wire details of one provider live behind it.
+
+A *dialect* is one API surface (OpenAI chat completions, OpenAI responses,
+Anthropic messages, Gemini generateContent, ...): it renders success bodies and
+streams, reads usage, and edits bodies and stream events for content faults.
+A *provider* groups dialects with the provider's error bodies and headers.
+
+Everything here is pure data in, data out: no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aichaos.wire.exchange import Reply, RequestInfo
+from aichaos.wire.sse import SSEEvent
+
+Finish = Literal["stop", "length", "content_filter", "tool_calls"]
+"""Provider-neutral finish reasons; each dialect maps them to its own words."""
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text; may be deliberately invalid
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass
+class Completion:
+    """A provider-neutral model answer, rendered by a dialect into its wire shape."""
+
+    model: str
+    text: str
+    finish: Finish = "stop"
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    chunks: list[str] | None = None  # how the text is split into stream deltas (tokens)
+
+
+class EventRole(enum.Enum):
+    """What a stream event carries, so stream faults can act on it generically."""
+
+    START = "start"  # opening event(s): role, message_start, response.created
+    TEXT = "text"  # carries a piece of the answer's text
+    TOOL_START = "tool_start"  # starts a tool call (carries the tool name)
+    TOOL_ARGS = "tool_args"  # carries a fragment of a tool call's JSON arguments
+    FINISH = "finish"  # carries the finish reason
+    USAGE = "usage"  # carries usage only
+    TERMINATOR = "terminator"  # `data: [DONE]`, `message_stop`
+    OTHER = "other"
+
+
+class Dialect(ABC):
+    """One API surface of a provider."""
+
+    name: str
+    supports_stream: bool = True
+    has_completion: bool = True  # False for embeddings and model listings
+
+    @abstractmethod
+    def matches(self, method: str, path: str) -> bool:
+        """Whether this dialect serves `method path` (path without query string)."""
+
+    # --- rendering (the mock) -------------------------------------------------
+    @abstractmethod
+    def render(self, req: RequestInfo, completion: Completion) -> Any:
+        """The non-streaming success body (a JSON-serialisable object)."""
+
+    def render_stream(self, req: RequestInfo, completion: Completion) -> Iterator[SSEEvent]:
+        """The streamed success events in order, terminator included."""
+        raise NotImplementedError(f"{self.name} does not stream")
+
+    # --- reading --------------------------------------------------------------
+    def usage_of_body(self, body: Any) -> Usage | None:
+        return None
+
+    def usage_of_event(self, event: SSEEvent) -> Usage | None:
+        """Usage carried by this event, if any (cumulative figures win over partial ones)."""
+        return None
+
+    # --- editing non-streaming bodies (content faults) ----------------------
+    def text_of(self, body: Any) -> str:
+        return ""
+
+    def with_text(self, body: Any, text: str) -> Any:
+        return body
+
+    def with_finish(self, body: Any, finish: Finish) -> Any:
+        return body
+
+    def tool_calls_of(self, body: Any) -> list[ToolCall]:
+        return []
+
+    def with_tool_calls(self, body: Any, calls: list[ToolCall]) -> Any:
+        return body
+
+    # --- editing stream events (stream and content faults) ------------------
+    def classify(self, event: SSEEvent) -> EventRole:
+        return EventRole.OTHER
+
+    def event_text(self, event: SSEEvent) -> str | None:
+        return None
+
+    def event_with_text(self, event: SSEEvent, text: str) -> SSEEvent:
+        return event
+
+    def event_with_finish(self, event: SSEEvent, finish: Finish) -> SSEEvent:
+        return event
+
+    def event_tool_args(self, event: SSEEvent) -> str | None:
+        """The tool-call arguments fragment a TOOL_ARGS event carries."""
+        return None
+
+    def event_with_tool_name(self, event: SSEEvent, name: str) -> SSEEvent:
+        return event
+
+    def event_with_tool_args(self, event: SSEEvent, arguments: str) -> SSEEvent:
+        return event
+
+    def keepalive_event(self) -> SSEEvent:
+        """What the provider sends to keep an idle stream open."""
+        from aichaos.wire.sse import comment
+
+        return comment()
+
+
+class Provider(ABC):
+    """One provider's wire format: dialects, error bodies, headers."""
+
+    name: str
+    default_host: str
+    dialects: tuple[Dialect, ...] = ()
+
+    def dialect_for(self, method: str, path: str) -> Dialect | None:
+        for dialect in self.dialects:
+            if dialect.matches(method, path):
+                return dialect
+        return None
+
+    # --- headers --------------------------------------------------------------
+    @abstractmethod
+    def response_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
+        """Headers the provider puts on every response (request id, version, ...)."""
+
+    @abstractmethod
+    def rate_limit_headers(
+        self, *, scope: str, limit: int, remaining: int, reset_seconds: float
+    ) -> list[tuple[str, str]]:
+        """The provider's rate-limit headers for one scope (`requests` or `tokens`)."""
+
+    # --- errors -------------------------------------------------------------
+    @abstractmethod
+    def error(
+        self,
+        req: RequestInfo,
+        status: int,
+        *,
+        type: str | None = None,
+        code: str | None = None,
+        message: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> Reply:
+        """An error response with the provider's own body shape; defaults per status."""
+
+    @abstractmethod
+    def outage(self, req: RequestInfo, status: int | None = None) -> Reply:
+        """The provider's typical server-side failure (its most common status by default)."""
+
+    @abstractmethod
+    def rate_limited(
+        self, req: RequestInfo, *, scope: str, retry_after: float | None, limit: int
+    ) -> Reply:
+        """A 429 that clears after `retry_after` seconds, with rate-limit headers."""
+
+    @abstractmethod
+    def quota_exhausted(self, req: RequestInfo) -> Reply:
+        """The error that waiting will not clear, exactly as the provider sends it."""
+
+    @abstractmethod
+    def context_length(self, req: RequestInfo, *, limit: int, tokens: int) -> Reply:
+        """The provider's context-length-exceeded error."""
+
+    @abstractmethod
+    def auth_error(self, req: RequestInfo) -> Reply: ...
+
+    @abstractmethod
+    def model_not_found(self, req: RequestInfo) -> Reply: ...
+
+    def content_filter_error(self, req: RequestInfo) -> Reply | None:
+        """The error a provider sends when the *prompt* is filtered; None if it has none."""
+        return None
+
+    @abstractmethod
+    def stream_error_event(self, req: RequestInfo, *, type: str, message: str) -> SSEEvent:
+        """An error delivered inside an already-started (200) stream."""

@@ -1,0 +1,111 @@
+"""Records of every upstream attempt, tied to the logical call that caused it.
+
+A *call* is one invocation of the system under test (one request of the load);
+an *attempt* is one HTTP request that reached a backend on its behalf. Retries
+and fallbacks show up as several attempts of one call. The call in progress is
+carried in a context variable, so attempts made deep inside an SDK (and its
+retries) are attributed without any help from the app.
+
+Records hold no headers and no bodies: secrets cannot leak through them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+_call_ids = itertools.count(1)
+
+
+@dataclass
+class Attempt:
+    """One HTTP request to a backend, as injected and as answered."""
+
+    backend: str
+    provider: str
+    method: str
+    path: str
+    model: str | None
+    stream: bool
+    call_id: str | None = None
+    faults: list[str] = field(default_factory=list)
+    status: int | None = None
+    error: str | None = None  # what the client saw instead of a complete answer
+    started: float = 0.0  # time.perf_counter() when the attempt began
+    headers_at: float | None = None  # seconds from start to the response head
+    ttft: float | None = None  # seconds from start to the first token
+    duration: float | None = None  # seconds from start to the end of the body
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    upstream: str = "mock"
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CallScope:
+    """The logical call attempts are attributed to."""
+
+    id: str
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def served_by(self) -> str | None:
+        """The backend whose successful answer the call got last, if any."""
+        for attempt in reversed(self.attempts):
+            if attempt.ok:
+                return attempt.backend
+        return None
+
+
+_current_call: ContextVar[CallScope | None] = ContextVar("aichaos_call", default=None)
+
+
+def current_call() -> CallScope | None:
+    return _current_call.get()
+
+
+@contextlib.contextmanager
+def call_scope(call_id: str | None = None) -> Iterator[CallScope]:
+    """Attribute every attempt made inside the block (this task or thread) to one call."""
+    scope = CallScope(call_id or f"call-{next(_call_ids)}")
+    token = _current_call.set(scope)
+    try:
+        yield scope
+    finally:
+        _current_call.reset(token)
+
+
+class Recorder:
+    """Collects attempts (thread-safe) and tells listeners as they finish."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.attempts: list[Attempt] = []
+        self.listeners: list[Callable[[Attempt], None]] = []
+
+    def begin(self, attempt: Attempt) -> None:
+        scope = _current_call.get()
+        if scope is not None:
+            attempt.call_id = scope.id
+            scope.attempts.append(attempt)
+        with self._lock:
+            self.attempts.append(attempt)
+
+    def finish(self, attempt: Attempt) -> None:
+        for listener in list(self.listeners):
+            listener(attempt)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.attempts = []

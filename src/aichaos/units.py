@@ -1,0 +1,61 @@
+"""Durations (`250ms`, `30s`, `2m`, `1h`) and rates (`20/s`, `600/m`) as they appear in YAML."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(ms|s|m|h|sec|min|second|minute|hour)\s*$")
+_RATE_UNIT = {"ms": 0.001, "s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
+_RATE_UNIT.update({"h": 3600, "hour": 3600})
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from `250ms`, `1.5s`, `2m`, `1h` or a plain number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 250ms, 30s or 2m")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    raise ValueError(f"expected a duration like 250ms, 30s or 2m, got {value!r}")
+
+
+def parse_rate(value: Any) -> float:
+    """Events per second from `20/s`, `600/m` or a plain number per second."""
+    if isinstance(value, bool):
+        raise ValueError("expected a rate like 20/s or 600/m")
+    if isinstance(value, (int, float)):
+        if value <= 0:
+            raise ValueError("a rate must be positive")
+        return float(value)
+    if isinstance(value, str):
+        match = _RATE.match(value)
+        if match and float(match.group(1)) > 0:
+            return float(match.group(1)) / _RATE_UNIT[match.group(2)]
+    raise ValueError(f"expected a rate like 20/s or 600/m, got {value!r}")
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    if seconds < 60 or seconds % 60:
+        return f"{seconds:g}s"
+    return f"{seconds / 60:g}m"
+
+
+Duration = Annotated[
+    float, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+"""Seconds, written in YAML as `250ms`, `30s`, `2m` (or a number of seconds)."""
+
+Rate = Annotated[float, BeforeValidator(parse_rate)]
+"""Events per second, written in YAML as `20/s` or `600/m`."""

@@ -1,0 +1,115 @@
+"""Incremental Server-Sent Events parsing and encoding.
+
+The parser keeps each event's raw bytes so that events nobody changed are
+forwarded byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class SSEEvent:
+    """One SSE event. `raw` is the exact bytes received, blank line included."""
+
+    data: str = ""
+    event: str | None = None
+    raw: bytes | None = None
+    comment_only: bool = False
+    _json: Any = field(default=None, repr=False)
+    _parsed: bool = field(default=False, repr=False)
+
+    @property
+    def json(self) -> Any:
+        """`data` parsed as JSON; None for `[DONE]`, comments or invalid JSON."""
+        if not self._parsed:
+            self._parsed = True
+            try:
+                self._json = json.loads(self.data) if self.data else None
+            except ValueError:
+                self._json = None
+        return self._json
+
+    def encode(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
+        lines = []
+        if self.event is not None:
+            lines.append(f"event: {self.event}")
+        for line in self.data.split("\n"):
+            lines.append(f"data: {line}")
+        return ("\n".join(lines) + "\n\n").encode()
+
+    @classmethod
+    def of(cls, payload: Any, event: str | None = None) -> SSEEvent:
+        """A new event whose data is `payload` as compact JSON (or a string as is)."""
+        data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+        ev = cls(data=data, event=event)
+        if not isinstance(payload, str):
+            ev._json, ev._parsed = payload, True
+        return ev
+
+    def replaced(self, payload: Any) -> SSEEvent:
+        """The same event type with new JSON data (re-encoded, no longer raw)."""
+        return SSEEvent.of(payload, self.event)
+
+
+def comment(text: str = "keep-alive") -> SSEEvent:
+    return SSEEvent(raw=f": {text}\n\n".encode(), comment_only=True)
+
+
+class SSEParser:
+    """Feed bytes as they arrive; get complete events back.
+
+    Handles LF and CRLF line endings and comments. Bytes after the last blank
+    line stay buffered until more arrive (`flush` returns them at the end, as
+    real clients would lose them).
+    """
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        self._buffer += chunk
+        events: list[SSEEvent] = []
+        while True:
+            cut, sep_len = _find_event_end(self._buffer)
+            if cut < 0:
+                return events
+            raw = self._buffer[: cut + sep_len]
+            self._buffer = self._buffer[cut + sep_len :]
+            events.append(_parse_event(raw))
+
+    def flush(self) -> bytes:
+        rest, self._buffer = self._buffer, b""
+        return rest
+
+
+def _find_event_end(buffer: bytes) -> tuple[int, int]:
+    best, best_len = -1, 0
+    for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):
+        idx = buffer.find(sep)
+        if idx >= 0 and (best < 0 or idx < best):
+            best, best_len = idx, len(sep)
+    return best, best_len
+
+
+def _parse_event(raw: bytes) -> SSEEvent:
+    text = raw.decode("utf-8", errors="replace")
+    event: str | None = None
+    data_lines: list[str] = []
+    saw_field = False
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if not line or line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        saw_field = True
+        if name == "event":
+            event = value
+        elif name == "data":
+            data_lines.append(value)
+    return SSEEvent(data="\n".join(data_lines), event=event, raw=raw, comment_only=not saw_field)
