@@ -1,0 +1,229 @@
+"""The embedded mock model backend: sans-IO, deterministic, every provider at once.
+
+`MockBackend.handle(req)` returns a `Reply` whose body is a lazy iterator of parts.
+Timing is expressed as parts, except the delay before the status line:
+
+* `config.latency` (delay before headers) is *not* in the Reply; adapters read
+  `MockBackend.header_delay` and wait that long before sending anything
+  (`wire.asgi.send_reply(reply, send, header_delay=backend.header_delay)`).
+* `config.ttft` is a `Pause` before the first token event of a stream; with
+  `tokens_per_second` set, a `Pause(1/tps)` separates later token events.
+  Non-streaming replies get one `Pause(ttft + tokens/tps)` before the body,
+  as a real model finishes generating before it answers.
+
+Tokens are counted as whitespace-separated words (text) and the reply text is
+drawn from a small vocabulary with `random.Random` seeded by the seed and a
+SHA-256 of the last user message, so the same (seed, prompt) gives the same text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aichaos.mock.prompt import Prompt, read_prompt
+from aichaos.providers import closest_provider, resolve
+from aichaos.providers._common import split_words
+from aichaos.providers.base import Completion, Dialect, EventRole, Finish, Provider, ToolCall, Usage
+from aichaos.providers.openai import Embeddings
+from aichaos.wire.exchange import Part, Pause, Reply, RequestInfo
+from aichaos.wire.sse import SSEEvent
+
+_WORDS = (
+    "the a model answer system request token stream latency error retry fallback "
+    "chaos signal quiet river mountain bright cloud server client network packet "
+    "window moment careful steady simple clear quick gentle green blue seven eleven "
+    "north south value result check graph metric budget limit queue cache vector "
+    "prompt reply sample"
+)
+VOCABULARY: tuple[str, ...] = tuple(_WORDS.split())
+
+DEFAULT_MODELS: dict[str, str] = {
+    "chat_completions": "gpt-4o-mini",
+    "responses": "gpt-4.1",
+    "embeddings": "text-embedding-3-small",
+    "messages": "claude-sonnet-4-6",
+    "generate_content": "gemini-2.5-flash",
+}
+
+_PACED = (EventRole.TEXT, EventRole.TOOL_START, EventRole.TOOL_ARGS)
+
+
+class MockConfig(BaseModel):
+    """Knobs of the mock backend. Times are in seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    latency: float = Field(default=0.0, ge=0)  # before the response headers
+    ttft: float = Field(default=0.0, ge=0)  # before the first token
+    tokens_per_second: float | None = Field(default=None, gt=0)  # None: no pacing
+    max_tokens_default: int = Field(default=32, ge=1)  # longest natural answer, in words
+
+
+def _rng(*parts: object) -> random.Random:
+    digest = hashlib.sha256("\x00".join(map(str, parts)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def sample_value(
+    schema: dict[str, Any], rng: random.Random, *, all_props: bool, depth: int = 0
+) -> Any:
+    """A plausible deterministic value for a JSON schema (Gemini's upper-case types too)."""
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    kind = str(kind or ("object" if "properties" in schema else "string")).lower()
+    if kind == "object":
+        raw_props = schema.get("properties")
+        props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
+        raw_required = schema.get("required")
+        required: list[Any] = raw_required if isinstance(raw_required, list) else []
+        names = list(props) if all_props else [str(n) for n in required]
+        if depth > 4:
+            return {}
+        return {
+            n: sample_value(props.get(n) or {}, rng, all_props=all_props, depth=depth + 1)
+            for n in names
+        }
+    if kind == "array":
+        raw_items = schema.get("items")
+        items: dict[str, Any] = raw_items if isinstance(raw_items, dict) else {}
+        return [sample_value(items, rng, all_props=all_props, depth=depth + 1)]
+    if kind == "integer":
+        return rng.randint(1, 100)
+    if kind == "number":
+        return round(rng.uniform(0, 100), 2)
+    if kind == "boolean":
+        return True
+    if schema.get("format") == "date":
+        return "2025-01-01"
+    return rng.choice(VOCABULARY)
+
+
+class MockBackend:
+    """Answers any provider request like the real API would, deterministically per seed."""
+
+    def __init__(self, config: MockConfig | None = None) -> None:
+        self.config = config or MockConfig()
+
+    @property
+    def header_delay(self) -> float:
+        """Seconds an adapter waits before sending the status line and headers."""
+        return self.config.latency
+
+    # --- entry point ------------------------------------------------------------
+    def handle(self, req: RequestInfo) -> Reply:
+        found = resolve(req.method, req.path)
+        if found is None:
+            return self._not_found(req)
+        provider, dialect = found
+        headers = provider.response_headers(req)
+        if isinstance(dialect, Embeddings):
+            vectors = dialect.embed(req, seed=self.config.seed, model=req.model)
+            return Reply.json(200, vectors, headers)
+        if not dialect.has_completion:
+            return Reply.json(200, dialect.render(req, Completion(model="", text="")), headers)
+        completion = self.complete(req, dialect)
+        if req.stream and dialect.supports_stream:
+            return self._stream(req, provider, dialect, completion, headers)
+        data = json.dumps(dialect.render(req, completion), separators=(",", ":")).encode()
+        wait = self.config.ttft + self._token_time(completion.usage.output_tokens)
+        body: list[Part] = [Pause(wait), data] if wait > 0 else [data]
+        return Reply(200, [("content-type", "application/json"), *headers], body)
+
+    def _not_found(self, req: RequestInfo) -> Reply:
+        provider = closest_provider(req.path)
+        message = None
+        if provider.name in ("openai", "azure"):
+            message = f"Invalid URL ({req.method} {req.path})"
+        return provider.error(req, 404, message=message)
+
+    # --- answers ----------------------------------------------------------------
+    def complete(self, req: RequestInfo, dialect: Dialect) -> Completion:
+        """The provider-neutral answer to a request (deterministic for seed + prompt)."""
+        prompt = read_prompt(dialect.name, req.json_object)
+        model = req.model or DEFAULT_MODELS.get(dialect.name, "mock-model")
+        input_tokens = max(1, len(prompt.all_text.split()))
+        rng = _rng(self.config.seed, prompt.last_user)
+        if prompt.tools and not prompt.tools_disabled and not prompt.tool_result_last:
+            named = [t for t in prompt.tools if t.name == prompt.forced_tool]
+            tool = (named or prompt.tools)[0]
+            arguments = json.dumps(sample_value(tool.schema, rng, all_props=False))
+            prefix = "toolu_01" if dialect.name == "messages" else "call_"
+            call = ToolCall(
+                id=prefix + f"{rng.getrandbits(96):024x}", name=tool.name, arguments=arguments
+            )
+            usage = Usage(input_tokens, max(1, len(split_words(arguments))))
+            return Completion(model, "", "tool_calls", [call], usage)
+        text, finish = self._text(prompt, rng)
+        chunks = split_words(text)
+        return Completion(model, text, finish, [], Usage(input_tokens, len(chunks)), chunks)
+
+    def _text(self, prompt: Prompt, rng: random.Random) -> tuple[str, Finish]:
+        if prompt.json_mode:
+            if prompt.json_schema:
+                value = sample_value(prompt.json_schema, rng, all_props=True)
+            else:
+                value = {"answer": " ".join(rng.choice(VOCABULARY) for _ in range(6))}
+            return json.dumps(value), "stop"
+        longest = self.config.max_tokens_default
+        count = rng.randint(min(8, longest), longest)
+        finish: Finish = "stop"
+        if prompt.max_tokens is not None and count > prompt.max_tokens:
+            count, finish = prompt.max_tokens, "length"
+        words = [rng.choice(VOCABULARY) for _ in range(count)]
+        words[0] = words[0].capitalize()
+        if finish == "stop":
+            words[-1] += "."
+        return " ".join(words), finish
+
+    def _token_time(self, tokens: int) -> float:
+        tps = self.config.tokens_per_second
+        return tokens / tps if tps else 0.0
+
+    # --- streams ----------------------------------------------------------------
+    def _stream(
+        self,
+        req: RequestInfo,
+        provider: Provider,
+        dialect: Dialect,
+        completion: Completion,
+        headers: list[tuple[str, str]],
+    ) -> Reply:
+        events = self._paced(dialect, dialect.render_stream(req, completion))
+        if provider.name == "gemini" and "alt=sse" not in req.query:
+            # Without alt=sse Gemini streams one JSON array, element by element.
+            return Reply(200, [("content-type", "application/json"), *headers], _json_array(events))
+        body = (p.encode() if isinstance(p, SSEEvent) else p for p in events)
+        return Reply(200, [("content-type", "text/event-stream; charset=utf-8"), *headers], body)
+
+    def _paced(self, dialect: Dialect, events: Iterable[SSEEvent]) -> Iterator[SSEEvent | Pause]:
+        gap = self._token_time(1)
+        first = True
+        for event in events:
+            if dialect.classify(event) in _PACED:
+                if first and self.config.ttft > 0:
+                    yield Pause(self.config.ttft)
+                elif not first and gap > 0:
+                    yield Pause(gap)
+                first = False
+            yield event
+
+
+def _json_array(items: Iterable[SSEEvent | Pause]) -> Iterator[Part]:
+    sep = b"["
+    for item in items:
+        if isinstance(item, Pause):
+            yield item
+            continue
+        yield sep + item.data.encode() + b"\n"
+        sep = b",\r\n"
+    yield b"[]" if sep == b"[" else b"]"

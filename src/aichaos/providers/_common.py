@@ -1,0 +1,118 @@
+"""Small helpers shared by the provider modules (ids, header value formats, chunking)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from aichaos.providers.base import Completion, ToolCall, Usage
+
+
+def new_id(prefix: str, nbytes: int = 12) -> str:
+    """A random id such as `req_8f3c...`; ids need not be deterministic, only text does."""
+    return prefix + secrets.token_hex(nbytes)
+
+
+def go_duration(seconds: float) -> str:
+    """Format like Go's `time.Duration.String()`: `12ms`, `1s`, `1.5s`, `6m0s`, `1h2m3s`."""
+    if seconds <= 0:
+        return "0s"
+    if seconds < 1:
+        return f"{_trim(seconds * 1000)}ms"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    out = ""
+    if hours:
+        out += f"{int(hours)}h"
+    if hours or minutes:
+        out += f"{int(minutes)}m"
+    return out + f"{_trim(secs)}s"
+
+
+def _trim(value: float) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def seconds_header(seconds: float) -> str:
+    """`retry-after` value: an integer string when whole, else a decimal."""
+    return _trim(max(seconds, 0.0))
+
+
+def rfc3339_in(seconds: float) -> str:
+    """The UTC instant `seconds` from now as RFC 3339 (`2025-08-21T12:40:59Z`)."""
+    when = datetime.now(timezone.utc) + timedelta(seconds=max(seconds, 0.0))
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def chunks_of(completion: Completion) -> list[str]:
+    """The stream deltas of a completion's text: explicit chunks, else words with their spaces."""
+    if completion.chunks is not None:
+        return list(completion.chunks)
+    return split_words(completion.text)
+
+
+def split_words(text: str) -> list[str]:
+    if not text:
+        return []
+    words = text.split(" ")
+    return [words[0]] + [" " + w for w in words[1:]]
+
+
+def split_arguments(arguments: str, size: int = 12) -> list[str]:
+    """Tool-call JSON arguments cut into stream fragments."""
+    if not arguments:
+        return [""]
+    return [arguments[i : i + size] for i in range(0, len(arguments), size)]
+
+
+def parse_arguments(arguments: str) -> Any:
+    """Arguments as an object when valid JSON, else the raw (deliberately bad) string."""
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return arguments
+
+
+def dump_arguments(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def clone(value: Any) -> Any:
+    """Deep copy, so edits never mutate their input."""
+    return copy.deepcopy(value)
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def as_int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def usage_from(data: Any, input_key: str, output_key: str) -> Usage | None:
+    if not isinstance(data, dict):
+        return None
+    return Usage(as_int(data.get(input_key)), as_int(data.get(output_key)))
+
+
+def tool_call(id: str, name: str, arguments: Any) -> ToolCall:
+    return ToolCall(id=id, name=name, arguments=dump_arguments(arguments))
+
+
+def merge_headers(
+    base: list[tuple[str, str]], extra: list[tuple[str, str]] | None
+) -> list[tuple[str, str]]:
+    """`base` with `extra` appended; an `extra` header replaces any `base` one of that name."""
+    if not extra:
+        return list(base)
+    names = {k.lower() for k, _ in extra}
+    return [(k, v) for k, v in base if k.lower() not in names] + list(extra)

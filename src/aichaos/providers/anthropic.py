@@ -1,0 +1,388 @@
+"""Anthropic Messages API (`POST /v1/messages`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from aichaos.providers._common import (
+    as_dict,
+    as_int,
+    as_list,
+    chunks_of,
+    clone,
+    dump_arguments,
+    merge_headers,
+    new_id,
+    parse_arguments,
+    rfc3339_in,
+    seconds_header,
+    split_arguments,
+)
+from aichaos.providers.base import (
+    Completion,
+    Dialect,
+    EventRole,
+    Finish,
+    Provider,
+    ToolCall,
+    Usage,
+)
+from aichaos.wire.exchange import Reply, RequestInfo
+from aichaos.wire.sse import SSEEvent
+
+STOP_REASONS: dict[str, str] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "content_filter": "refusal",
+    "tool_calls": "tool_use",
+}
+
+
+def _usage_json(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+
+
+def _tool_block(call: ToolCall) -> dict[str, Any]:
+    # Deliberately invalid arguments stay a raw string: a malformed `input`.
+    return {
+        "type": "tool_use",
+        "id": call.id,
+        "name": call.name,
+        "input": parse_arguments(call.arguments),
+    }
+
+
+def _sse(payload: dict[str, Any]) -> SSEEvent:
+    return SSEEvent.of(payload, event=str(payload["type"]))
+
+
+class Messages(Dialect):
+    """Messages: content blocks, typed stream events, no `[DONE]`."""
+
+    name = "messages"
+
+    def matches(self, method: str, path: str) -> bool:
+        return method == "POST" and path.endswith("/v1/messages")
+
+    def _message(self, completion: Completion, content: list[Any], final: bool) -> dict[str, Any]:
+        return {
+            "id": new_id("msg_01"),
+            "type": "message",
+            "role": "assistant",
+            "model": completion.model,
+            "content": content,
+            "stop_reason": STOP_REASONS[completion.finish] if final else None,
+            "stop_sequence": None,
+            "usage": _usage_json(
+                completion.usage if final else Usage(completion.usage.input_tokens, 1)
+            ),
+        }
+
+    def render(self, req: RequestInfo, completion: Completion) -> Any:
+        content: list[Any] = []
+        if completion.text or not completion.tool_calls:
+            content.append({"type": "text", "text": completion.text})
+        content += [_tool_block(c) for c in completion.tool_calls]
+        return self._message(completion, content, final=True)
+
+    def render_stream(self, req: RequestInfo, completion: Completion) -> Iterator[SSEEvent]:
+        yield _sse({"type": "message_start", "message": self._message(completion, [], False)})
+        index = 0
+        pinged = False
+        if completion.text or not completion.tool_calls:
+            yield _sse(
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                }
+            )
+            yield _sse({"type": "ping"})
+            pinged = True
+            for piece in chunks_of(completion):
+                yield _sse(
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": piece},
+                    }
+                )
+            yield _sse({"type": "content_block_stop", "index": 0})
+            index = 1
+        for call in completion.tool_calls:
+            yield _sse(
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": call.id,
+                        "name": call.name,
+                        "input": {},
+                    },
+                }
+            )
+            if not pinged:
+                yield _sse({"type": "ping"})
+                pinged = True
+            for fragment in ["", *split_arguments(call.arguments)]:
+                yield _sse(
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": fragment},
+                    }
+                )
+            yield _sse({"type": "content_block_stop", "index": index})
+            index += 1
+        yield _sse(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": STOP_REASONS[completion.finish], "stop_sequence": None},
+                # Current API repeats cumulative input tokens here.
+                "usage": {
+                    "input_tokens": completion.usage.input_tokens,
+                    "output_tokens": completion.usage.output_tokens,
+                },
+            }
+        )
+        yield _sse({"type": "message_stop"})
+
+    # --- reading --------------------------------------------------------------
+    def usage_of_body(self, body: Any) -> Usage | None:
+        usage = as_dict(body).get("usage")
+        if not isinstance(usage, dict):
+            return None
+        return Usage(as_int(usage.get("input_tokens")), as_int(usage.get("output_tokens")))
+
+    def usage_of_event(self, event: SSEEvent) -> Usage | None:
+        payload = as_dict(event.json)
+        if payload.get("type") == "message_start":
+            return self.usage_of_body(payload.get("message"))
+        if payload.get("type") == "message_delta":
+            return self.usage_of_body(payload)
+        return None
+
+    # --- non-streaming edits --------------------------------------------------
+    def text_of(self, body: Any) -> str:
+        return "".join(
+            str(block.get("text", ""))
+            for block in as_list(as_dict(body).get("content"))
+            if as_dict(block).get("type") == "text"
+        )
+
+    def with_text(self, body: Any, text: str) -> Any:
+        new = clone(body)
+        if not isinstance(new, dict):
+            return new
+        blocks = [b for b in as_list(new.get("content")) if as_dict(b).get("type") != "text"]
+        new["content"] = [{"type": "text", "text": text}, *blocks]
+        return new
+
+    def with_finish(self, body: Any, finish: Finish) -> Any:
+        new = clone(body)
+        if isinstance(new, dict):
+            new["stop_reason"] = STOP_REASONS[finish]
+        return new
+
+    def tool_calls_of(self, body: Any) -> list[ToolCall]:
+        return [
+            ToolCall(
+                str(b.get("id", "")), str(b.get("name", "")), dump_arguments(b.get("input", {}))
+            )
+            for b in as_list(as_dict(body).get("content"))
+            if as_dict(b).get("type") == "tool_use"
+        ]
+
+    def with_tool_calls(self, body: Any, calls: list[ToolCall]) -> Any:
+        new = clone(body)
+        if not isinstance(new, dict):
+            return new
+        kept = [b for b in as_list(new.get("content")) if as_dict(b).get("type") != "tool_use"]
+        new["content"] = kept + [_tool_block(c) for c in calls]
+        return new
+
+    # --- stream edits ---------------------------------------------------------
+    def classify(self, event: SSEEvent) -> EventRole:
+        payload = as_dict(event.json)
+        kind = payload.get("type") or event.event
+        if kind == "message_start":
+            return EventRole.START
+        if kind == "content_block_start":
+            block = as_dict(payload.get("content_block"))
+            return EventRole.TOOL_START if block.get("type") == "tool_use" else EventRole.OTHER
+        if kind == "content_block_delta":
+            delta_type = as_dict(payload.get("delta")).get("type")
+            if delta_type == "text_delta":
+                return EventRole.TEXT
+            if delta_type == "input_json_delta":
+                return EventRole.TOOL_ARGS
+            return EventRole.OTHER
+        if kind == "message_delta":
+            return EventRole.FINISH
+        if kind == "message_stop":
+            return EventRole.TERMINATOR
+        return EventRole.OTHER
+
+    def event_text(self, event: SSEEvent) -> str | None:
+        delta = as_dict(as_dict(event.json).get("delta"))
+        text = delta.get("text") if delta.get("type") == "text_delta" else None
+        return text if isinstance(text, str) else None
+
+    def _delta_edit(self, event: SSEEvent, delta_type: str, key: str, value: str) -> SSEEvent:
+        payload = clone(event.json)
+        delta = as_dict(as_dict(payload).get("delta"))
+        if delta.get("type") != delta_type:
+            return event
+        delta[key] = value
+        return event.replaced(payload)
+
+    def event_with_text(self, event: SSEEvent, text: str) -> SSEEvent:
+        return self._delta_edit(event, "text_delta", "text", text)
+
+    def event_with_tool_args(self, event: SSEEvent, arguments: str) -> SSEEvent:
+        return self._delta_edit(event, "input_json_delta", "partial_json", arguments)
+
+    def event_with_tool_name(self, event: SSEEvent, name: str) -> SSEEvent:
+        payload = clone(event.json)
+        block = as_dict(as_dict(payload).get("content_block"))
+        if block.get("type") != "tool_use":
+            return event
+        block["name"] = name
+        return event.replaced(payload)
+
+    def event_with_finish(self, event: SSEEvent, finish: Finish) -> SSEEvent:
+        payload = clone(event.json)
+        if as_dict(payload).get("type") != "message_delta":
+            return event
+        payload.setdefault("delta", {})["stop_reason"] = STOP_REASONS[finish]
+        return event.replaced(payload)
+
+    def keepalive_event(self) -> SSEEvent:
+        return _sse({"type": "ping"})
+
+
+_DEFAULTS: dict[int, tuple[str, str]] = {
+    400: ("invalid_request_error", "Invalid request."),
+    401: ("authentication_error", "invalid x-api-key"),
+    402: ("billing_error", "Your account has a billing issue."),
+    403: (
+        "permission_error",
+        "Your API key does not have permission to use the specified resource.",
+    ),
+    404: ("not_found_error", "Not found."),
+    413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
+    429: ("rate_limit_error", "This request would exceed the rate limit for your organization."),
+    500: ("api_error", "Internal server error"),
+    504: ("timeout_error", "Request timeout"),
+    529: ("overloaded_error", "Overloaded"),
+}
+
+CREDIT_MESSAGE = (
+    "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing "
+    "to upgrade or purchase credits."
+)
+
+
+class AnthropicProvider(Provider):
+    """api.anthropic.com: `{"type":"error","error":{type,message},"request_id"}` bodies.
+
+    `quota_exhausted` is the out-of-credit error, which Anthropic sends as **400**
+    `invalid_request_error` ("Your credit balance is too low ...", per the reference), not a
+    429: it is the documented "waiting will not clear it" failure, and the SDK does not retry it.
+    """
+
+    name = "anthropic"
+    default_host = "api.anthropic.com"
+
+    def __init__(self) -> None:
+        self.dialects: tuple[Dialect, ...] = (Messages(),)
+
+    def response_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
+        return [
+            ("request-id", new_id("req_011C", 12)),
+            *self.rate_limit_headers(scope="requests", limit=4000, remaining=3999, reset_seconds=1),
+            *self.rate_limit_headers(
+                scope="tokens", limit=2000000, remaining=1999000, reset_seconds=1
+            ),
+        ]
+
+    def rate_limit_headers(
+        self, *, scope: str, limit: int, remaining: int, reset_seconds: float
+    ) -> list[tuple[str, str]]:
+        prefix = f"anthropic-ratelimit-{scope}"
+        return [
+            (f"{prefix}-limit", str(limit)),
+            (f"{prefix}-remaining", str(remaining)),
+            (f"{prefix}-reset", rfc3339_in(reset_seconds)),
+        ]
+
+    def error(
+        self,
+        req: RequestInfo,
+        status: int,
+        *,
+        type: str | None = None,
+        code: str | None = None,
+        message: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> Reply:
+        default_type, default_message = _DEFAULTS.get(
+            status,
+            ("api_error", "Internal server error")
+            if status >= 500
+            else ("invalid_request_error", "Invalid request."),
+        )
+        base = self.response_headers(req)
+        request_id = base[0][1]
+        body = {
+            "type": "error",
+            "error": {"type": type or default_type, "message": message or default_message},
+            "request_id": request_id,
+        }
+        return Reply.json(status, body, merge_headers(base, headers))
+
+    def outage(self, req: RequestInfo, status: int | None = None) -> Reply:
+        return self.error(req, status or 529)
+
+    def rate_limited(
+        self, req: RequestInfo, *, scope: str, retry_after: float | None, limit: int
+    ) -> Reply:
+        wait = retry_after if retry_after is not None else 1.0
+        unit = "input tokens" if scope == "tokens" else "requests"
+        message = (
+            f"This request would exceed the rate limit for your organization of {limit} {unit} "
+            "per minute. For details, refer to: https://docs.claude.com/en/api/rate-limits. You "
+            "can see the response headers for current usage. Please reduce the prompt length or "
+            "the maximum tokens requested, or try again later."
+        )
+        headers = self.rate_limit_headers(scope=scope, limit=limit, remaining=0, reset_seconds=wait)
+        if retry_after is not None:
+            headers.append(("retry-after", seconds_header(retry_after)))
+        return self.error(req, 429, type="rate_limit_error", message=message, headers=headers)
+
+    def quota_exhausted(self, req: RequestInfo) -> Reply:
+        return self.error(req, 400, type="invalid_request_error", message=CREDIT_MESSAGE)
+
+    def context_length(self, req: RequestInfo, *, limit: int, tokens: int) -> Reply:
+        return self.error(
+            req,
+            400,
+            type="invalid_request_error",
+            message=f"prompt is too long: {tokens} tokens > {limit} maximum",
+        )
+
+    def auth_error(self, req: RequestInfo) -> Reply:
+        return self.error(req, 401, type="authentication_error", message="invalid x-api-key")
+
+    def model_not_found(self, req: RequestInfo) -> Reply:
+        return self.error(req, 404, type="not_found_error", message=f"model: {req.model or ''}")
+
+    def stream_error_event(self, req: RequestInfo, *, type: str, message: str) -> SSEEvent:
+        return _sse({"type": "error", "error": {"type": type, "message": message}})

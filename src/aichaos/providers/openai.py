@@ -1,0 +1,320 @@
+"""OpenAI and Azure OpenAI providers: error bodies, headers, rate limits.
+
+The dialects live in `openai_chat`, `openai_responses` and `openai_embeddings`.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from urllib.parse import parse_qs
+
+from aichaos.providers._common import (
+    go_duration,
+    merge_headers,
+    new_id,
+    seconds_header,
+)
+from aichaos.providers.base import Dialect, Provider
+from aichaos.providers.openai_chat import ChatCompletions
+from aichaos.providers.openai_embeddings import Embeddings, Models
+from aichaos.providers.openai_responses import Responses
+from aichaos.wire.exchange import Reply, RequestInfo
+from aichaos.wire.sse import SSEEvent
+
+__all__ = [
+    "AzureOpenAIProvider",
+    "ChatCompletions",
+    "Embeddings",
+    "Models",
+    "OpenAIProvider",
+    "Responses",
+]
+
+_OPENAI_DEFAULTS: dict[int, tuple[str | None, str | None, str]] = {
+    400: ("invalid_request_error", None, "Invalid request."),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    403: (
+        "request_forbidden",
+        "unsupported_country_region_territory",
+        "Country, region, or territory not supported",
+    ),
+    404: ("invalid_request_error", None, "Not found."),
+    409: ("invalid_request_error", None, "Conflict."),
+    422: ("invalid_request_error", None, "Unprocessable entity."),
+    429: ("requests", "rate_limit_exceeded", "Rate limit reached. Please try again later."),
+    500: (
+        "server_error",
+        None,
+        "The server had an error processing your request. Sorry about that! You can retry your "
+        "request, or contact us through our help center at help.openai.com if you keep seeing "
+        "this error.",
+    ),
+    502: ("server_error", None, "Bad gateway."),
+    503: (
+        "server_error",
+        None,
+        "The engine is currently overloaded, please try again later",
+    ),
+    504: ("server_error", None, "Gateway timeout."),
+}
+
+QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, read the docs: "
+    "https://platform.openai.com/docs/guides/error-codes/api-errors."
+)
+
+
+class OpenAIProvider(Provider):
+    """api.openai.com: `{"error": {message, type, param, code}}`, `x-request-id`, x-ratelimit-*."""
+
+    name = "openai"
+    default_host = "api.openai.com"
+
+    def __init__(self) -> None:
+        self.dialects: tuple[Dialect, ...] = (
+            ChatCompletions(),
+            Responses(),
+            Embeddings(),
+            Models(),
+        )
+
+    # --- headers --------------------------------------------------------------
+    def response_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
+        return [
+            ("x-request-id", new_id("req_", 16)),
+            ("openai-processing-ms", "42"),
+            ("openai-version", "2020-10-01"),
+            *self.rate_limit_headers(
+                scope="requests", limit=10000, remaining=9999, reset_seconds=0.006
+            ),
+            *self.rate_limit_headers(
+                scope="tokens", limit=30000000, remaining=29999000, reset_seconds=0.002
+            ),
+        ]
+
+    def rate_limit_headers(
+        self, *, scope: str, limit: int, remaining: int, reset_seconds: float
+    ) -> list[tuple[str, str]]:
+        return [
+            (f"x-ratelimit-limit-{scope}", str(limit)),
+            (f"x-ratelimit-remaining-{scope}", str(remaining)),
+            (f"x-ratelimit-reset-{scope}", go_duration(reset_seconds)),
+        ]
+
+    # --- errors ---------------------------------------------------------------
+    def error(
+        self,
+        req: RequestInfo,
+        status: int,
+        *,
+        type: str | None = None,
+        code: str | None = None,
+        message: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+        param: str | None = None,
+    ) -> Reply:
+        default_type, default_code, default_message = _OPENAI_DEFAULTS.get(
+            status,
+            ("server_error", None, "Server error.")
+            if status >= 500
+            else ("invalid_request_error", None, "Request failed."),
+        )
+        body = {
+            "error": {
+                "message": message if message is not None else default_message,
+                "type": type if type is not None else default_type,
+                "param": param,
+                "code": code if code is not None else default_code,
+            }
+        }
+        return Reply.json(status, body, merge_headers(self.response_headers(req), headers))
+
+    def outage(self, req: RequestInfo, status: int | None = None) -> Reply:
+        return self.error(req, status or 500)
+
+    def rate_limited(
+        self, req: RequestInfo, *, scope: str, retry_after: float | None, limit: int
+    ) -> Reply:
+        wait = retry_after if retry_after is not None else 1.0
+        unit = "tokens per min (TPM)" if scope == "tokens" else "requests per min (RPM)"
+        message = (
+            f"Rate limit reached for {req.model or 'gpt-4o'} in organization org-aichaos on "
+            f"{unit}: Limit {limit}, Used {limit}, Requested 1. Please try again in "
+            f"{go_duration(wait)}. Visit https://platform.openai.com/account/rate-limits to "
+            "learn more."
+        )
+        headers = self.rate_limit_headers(scope=scope, limit=limit, remaining=0, reset_seconds=wait)
+        if retry_after is not None:
+            headers += [
+                ("retry-after", seconds_header(retry_after)),
+                ("retry-after-ms", str(round(retry_after * 1000))),
+            ]
+        return self.error(
+            req, 429, type=scope, code="rate_limit_exceeded", message=message, headers=headers
+        )
+
+    def quota_exhausted(self, req: RequestInfo) -> Reply:
+        # Exactly the documented body; no retry-after and no x-should-retry (unverified
+        # that OpenAI sends either), so the SDK retries it like any 429, as it does live.
+        return self.error(
+            req, 429, type="insufficient_quota", code="insufficient_quota", message=QUOTA_MESSAGE
+        )
+
+    def context_length(self, req: RequestInfo, *, limit: int, tokens: int) -> Reply:
+        message = (
+            f"This model's maximum context length is {limit} tokens. However, your messages "
+            f"resulted in {tokens} tokens. Please reduce the length of the messages."
+        )
+        return self.error(
+            req,
+            400,
+            type="invalid_request_error",
+            code="context_length_exceeded",
+            message=message,
+            param="messages",
+        )
+
+    def auth_error(self, req: RequestInfo) -> Reply:
+        message = (
+            "Incorrect API key provided: sk-ab***cd. You can find your API key at "
+            "https://platform.openai.com/account/api-keys."
+        )
+        return self.error(
+            req, 401, type="invalid_request_error", code="invalid_api_key", message=message
+        )
+
+    def model_not_found(self, req: RequestInfo) -> Reply:
+        message = (
+            f"The model `{req.model or 'unknown'}` does not exist or you do not have access to it."
+        )
+        return self.error(
+            req, 404, type="invalid_request_error", code="model_not_found", message=message
+        )
+
+    def stream_error_event(self, req: RequestInfo, *, type: str, message: str) -> SSEEvent:
+        if req.path.endswith("/responses"):
+            # The SDK's (OpenAPI) shape for Responses stream errors is flat.
+            return SSEEvent.of(
+                {
+                    "type": "error",
+                    "code": type,
+                    "message": message,
+                    "param": None,
+                    "sequence_number": 0,
+                },
+                event="error",
+            )
+        return SSEEvent.of(
+            {"error": {"message": message, "type": type, "param": None, "code": None}}
+        )
+
+
+AZURE_API_VERSION = "2024-10-21"
+
+
+class AzureOpenAIProvider(OpenAIProvider):
+    """Azure OpenAI. Default host `example-resource.openai.azure.com` (a placeholder resource:
+    real hosts are `{resource}.openai.azure.com`; set `host:` on the backend to claim yours).
+
+    Differences from OpenAI: `{"error": {"code": "429", "message": ...}}` rate limits with
+    `retry-after`/`retry-after-ms`, content-filter 400s with `innererror`, Azure request ids.
+    """
+
+    name = "azure"
+    default_host = "example-resource.openai.azure.com"
+
+    def __init__(self) -> None:
+        self.dialects = (ChatCompletions(azure=True), Embeddings())
+
+    def response_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
+        return [("apim-request-id", str(uuid.uuid4())), ("x-ms-region", "East US")]
+
+    def rate_limit_headers(
+        self, *, scope: str, limit: int, remaining: int, reset_seconds: float
+    ) -> list[tuple[str, str]]:
+        # Azure is seen sending remaining counts; its reset header's format is unverified.
+        return [(f"x-ratelimit-remaining-{scope}", str(remaining))]
+
+    @staticmethod
+    def _operation(req: RequestInfo) -> str:
+        return "Embeddings_Create" if req.path.endswith("/embeddings") else "ChatCompletions_Create"
+
+    @staticmethod
+    def _api_version(req: RequestInfo) -> str:
+        return parse_qs(req.query).get("api-version", [AZURE_API_VERSION])[0]
+
+    def _azure_429(self, req: RequestInfo, scope: str, seconds: float) -> Reply:
+        whole = max(1, math.ceil(seconds))
+        kind = "token rate limit" if scope == "tokens" else "call rate limit"
+        message = (
+            f"Requests to the {self._operation(req)} Operation under Azure OpenAI API version "
+            f"{self._api_version(req)} have exceeded {kind} of your current OpenAI S0 pricing "
+            f"tier. Please retry after {whole} seconds. Please go here: "
+            "https://aka.ms/oai/quotaincrease if you would like to further increase the default "
+            "rate limit."
+        )
+        headers = [
+            *self.response_headers(req),
+            *self.rate_limit_headers(scope=scope, limit=0, remaining=0, reset_seconds=seconds),
+            ("retry-after", seconds_header(seconds)),
+            ("retry-after-ms", str(round(seconds * 1000))),
+        ]
+        return Reply.json(429, {"error": {"code": "429", "message": message}}, headers)
+
+    def rate_limited(
+        self, req: RequestInfo, *, scope: str, retry_after: float | None, limit: int
+    ) -> Reply:
+        return self._azure_429(req, scope, retry_after if retry_after is not None else 1.0)
+
+    def quota_exhausted(self, req: RequestInfo) -> Reply:
+        # Azure has no `insufficient_quota`; an exhausted quota shows as a 429 asking to wait
+        # a day (seen in reports). openai>=2.52 does not retry a retry-after above 120 s.
+        return self._azure_429(req, "tokens", 86400)
+
+    def auth_error(self, req: RequestInfo) -> Reply:
+        message = (
+            "Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
+            "provide a valid key for an active subscription and use a correct regional API "
+            "endpoint for your resource."
+        )
+        return Reply.json(
+            401, {"error": {"code": "401", "message": message}}, self.response_headers(req)
+        )
+
+    def model_not_found(self, req: RequestInfo) -> Reply:
+        message = (
+            "The API deployment for this resource does not exist. If you created the deployment "
+            "within the last 5 minutes, please wait a moment and try again."
+        )
+        return Reply.json(
+            404,
+            {"error": {"code": "DeploymentNotFound", "message": message}},
+            self.response_headers(req),
+        )
+
+    def content_filter_error(self, req: RequestInfo) -> Reply | None:
+        body = {
+            "error": {
+                "message": "The response was filtered due to the prompt triggering Azure "
+                "OpenAI's content management policy. Please modify your prompt and retry. To "
+                "learn more about our content filtering policies please read our documentation: "
+                "https://go.microsoft.com/fwlink/?linkid=2198766",
+                "type": None,
+                "param": "prompt",
+                "code": "content_filter",
+                "status": 400,
+                "innererror": {
+                    "code": "ResponsibleAIPolicyViolation",
+                    "content_filter_result": {
+                        "hate": {"filtered": False, "severity": "safe"},
+                        "jailbreak": {"filtered": False, "detected": False},
+                        "self_harm": {"filtered": False, "severity": "safe"},
+                        "sexual": {"filtered": False, "severity": "safe"},
+                        "violence": {"filtered": True, "severity": "medium"},
+                    },
+                },
+            }
+        }
+        return Reply.json(400, body, self.response_headers(req))

@@ -1,0 +1,288 @@
+"""OpenAI Chat Completions (`/v1/chat/completions`, Azure `/openai/deployments/{d}/...`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from aichaos.providers._common import (
+    as_dict,
+    as_list,
+    chunks_of,
+    clone,
+    new_id,
+    split_arguments,
+    usage_from,
+)
+from aichaos.providers.base import Completion, Dialect, EventRole, Finish, ToolCall, Usage
+from aichaos.wire.exchange import RequestInfo
+from aichaos.wire.sse import SSEEvent
+
+FINISH_REASONS: dict[str, str] = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_calls",
+}
+
+
+def usage_json(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
+
+
+def azure_filter_results(filtered: bool) -> dict[str, Any]:
+    """Azure's per-category content filter annotations; `violence` trips when filtered."""
+    safe = {"filtered": False, "severity": "safe"}
+    return {
+        "hate": dict(safe),
+        "self_harm": dict(safe),
+        "sexual": dict(safe),
+        "violence": {"filtered": True, "severity": "medium"} if filtered else dict(safe),
+    }
+
+
+def _tool_json(call: ToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+class ChatCompletions(Dialect):
+    """Chat Completions; `azure=True` adds Azure's content filter annotations."""
+
+    name = "chat_completions"
+
+    def __init__(self, *, azure: bool = False) -> None:
+        self.azure = azure
+
+    def matches(self, method: str, path: str) -> bool:
+        return method == "POST" and path.endswith("/chat/completions")
+
+    # --- rendering ------------------------------------------------------------
+    def render(self, req: RequestInfo, completion: Completion) -> Any:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": completion.text if completion.text or not completion.tool_calls else None,
+            "refusal": None,
+            "annotations": [],
+        }
+        if completion.tool_calls:
+            message["tool_calls"] = [_tool_json(c) for c in completion.tool_calls]
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": message,
+            "logprobs": None,
+            "finish_reason": FINISH_REASONS[completion.finish],
+        }
+        body: dict[str, Any] = {
+            "id": new_id("chatcmpl-"),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": completion.model,
+            "system_fingerprint": "fp_aichaos",
+            "service_tier": "default",
+            "choices": [choice],
+            "usage": usage_json(completion.usage),
+        }
+        if self.azure:
+            choice["content_filter_results"] = azure_filter_results(
+                completion.finish == "content_filter"
+            )
+            body["prompt_filter_results"] = [
+                {"prompt_index": 0, "content_filter_results": azure_filter_results(False)}
+            ]
+        return body
+
+    def render_stream(self, req: RequestInfo, completion: Completion) -> Iterator[SSEEvent]:
+        options = as_dict(req.json_object.get("stream_options"))
+        include_usage = options.get("include_usage") is True
+        base: dict[str, Any] = {
+            "id": new_id("chatcmpl-"),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": completion.model,
+            "system_fingerprint": "fp_aichaos",
+        }
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> SSEEvent:
+            choice: dict[str, Any] = {
+                "index": 0,
+                "delta": delta,
+                "logprobs": None,
+                "finish_reason": finish,
+            }
+            if self.azure and finish == "content_filter":
+                choice["content_filter_results"] = azure_filter_results(True)
+            payload = {**base, "choices": [choice]}
+            if include_usage:
+                payload["usage"] = None
+            return SSEEvent.of(payload)
+
+        if self.azure:
+            # Azure opens with a prompt-annotation chunk whose `choices` is empty.
+            yield SSEEvent.of(
+                {
+                    "choices": [],
+                    "created": 0,
+                    "id": "",
+                    "model": "",
+                    "object": "",
+                    "prompt_filter_results": [
+                        {"prompt_index": 0, "content_filter_results": azure_filter_results(False)}
+                    ],
+                }
+            )
+        yield chunk({"role": "assistant", "content": "", "refusal": None})
+        for piece in chunks_of(completion):
+            yield chunk({"content": piece})
+        for index, call in enumerate(completion.tool_calls):
+            yield chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call.id,
+                            "type": "function",
+                            "function": {"name": call.name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
+            for fragment in split_arguments(call.arguments):
+                yield chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
+        yield chunk({}, FINISH_REASONS[completion.finish])
+        if include_usage:
+            yield SSEEvent.of({**base, "choices": [], "usage": usage_json(completion.usage)})
+        yield SSEEvent.of("[DONE]")
+
+    # --- reading --------------------------------------------------------------
+    def usage_of_body(self, body: Any) -> Usage | None:
+        return usage_from(as_dict(body).get("usage"), "prompt_tokens", "completion_tokens")
+
+    def usage_of_event(self, event: SSEEvent) -> Usage | None:
+        return usage_from(as_dict(event.json).get("usage"), "prompt_tokens", "completion_tokens")
+
+    # --- non-streaming edits --------------------------------------------------
+    @staticmethod
+    def _message(body: Any) -> dict[str, Any]:
+        choices = as_list(as_dict(body).get("choices"))
+        return as_dict(as_dict(choices[0]).get("message")) if choices else {}
+
+    def text_of(self, body: Any) -> str:
+        content = self._message(body).get("content")
+        return content if isinstance(content, str) else ""
+
+    def with_text(self, body: Any, text: str) -> Any:
+        new = clone(body)
+        message = self._message(new)
+        if message:
+            message["content"] = text
+        return new
+
+    def with_finish(self, body: Any, finish: Finish) -> Any:
+        new = clone(body)
+        for choice in as_list(as_dict(new).get("choices")):
+            if isinstance(choice, dict):
+                choice["finish_reason"] = FINISH_REASONS[finish]
+                if self.azure and finish == "content_filter":
+                    choice["content_filter_results"] = azure_filter_results(True)
+        return new
+
+    def tool_calls_of(self, body: Any) -> list[ToolCall]:
+        calls = []
+        for raw in as_list(self._message(body).get("tool_calls")):
+            function = as_dict(as_dict(raw).get("function"))
+            calls.append(
+                ToolCall(
+                    id=str(as_dict(raw).get("id", "")),
+                    name=str(function.get("name", "")),
+                    arguments=str(function.get("arguments", "")),
+                )
+            )
+        return calls
+
+    def with_tool_calls(self, body: Any, calls: list[ToolCall]) -> Any:
+        new = clone(body)
+        message = self._message(new)
+        if message:
+            if calls:
+                message["tool_calls"] = [_tool_json(c) for c in calls]
+            else:
+                message.pop("tool_calls", None)
+        return new
+
+    # --- stream edits ---------------------------------------------------------
+    @staticmethod
+    def _delta(payload: Any) -> dict[str, Any] | None:
+        choices = as_list(as_dict(payload).get("choices"))
+        if not choices or not isinstance(choices[0], dict):
+            return None
+        delta = choices[0].get("delta")
+        return delta if isinstance(delta, dict) else None
+
+    def classify(self, event: SSEEvent) -> EventRole:
+        if event.data.strip() == "[DONE]":
+            return EventRole.TERMINATOR
+        payload = event.json
+        if not isinstance(payload, dict) or "error" in payload:
+            return EventRole.OTHER
+        choices = as_list(payload.get("choices"))
+        if not choices:
+            return EventRole.USAGE if isinstance(payload.get("usage"), dict) else EventRole.OTHER
+        if as_dict(choices[0]).get("finish_reason"):
+            return EventRole.FINISH
+        delta = self._delta(payload) or {}
+        tool_calls = as_list(delta.get("tool_calls"))
+        if tool_calls:
+            first = as_dict(tool_calls[0])
+            if first.get("id") or as_dict(first.get("function")).get("name"):
+                return EventRole.TOOL_START
+            return EventRole.TOOL_ARGS
+        if "role" in delta:
+            return EventRole.START
+        if isinstance(delta.get("content"), str):
+            return EventRole.TEXT
+        return EventRole.OTHER
+
+    def event_text(self, event: SSEEvent) -> str | None:
+        content = (self._delta(event.json) or {}).get("content")
+        return content if isinstance(content, str) else None
+
+    def event_with_text(self, event: SSEEvent, text: str) -> SSEEvent:
+        payload = clone(event.json)
+        delta = self._delta(payload)
+        if delta is None:
+            return event
+        delta["content"] = text
+        return event.replaced(payload)
+
+    def event_with_finish(self, event: SSEEvent, finish: Finish) -> SSEEvent:
+        payload = clone(event.json)
+        choices = as_list(as_dict(payload).get("choices"))
+        if not choices or not isinstance(choices[0], dict):
+            return event
+        choices[0]["finish_reason"] = FINISH_REASONS[finish]
+        return event.replaced(payload)
+
+    def _tool_edit(self, event: SSEEvent, key: str, value: str) -> SSEEvent:
+        payload = clone(event.json)
+        calls = as_list((self._delta(payload) or {}).get("tool_calls"))
+        if not calls or not isinstance(calls[0], dict):
+            return event
+        calls[0].setdefault("function", {})[key] = value
+        return event.replaced(payload)
+
+    def event_with_tool_name(self, event: SSEEvent, name: str) -> SSEEvent:
+        return self._tool_edit(event, "name", name)
+
+    def event_with_tool_args(self, event: SSEEvent, arguments: str) -> SSEEvent:
+        return self._tool_edit(event, "arguments", arguments)

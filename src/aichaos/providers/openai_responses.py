@@ -1,0 +1,296 @@
+"""OpenAI Responses API (`POST /v1/responses`), streaming with typed `event:` lines."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from aichaos.providers._common import (
+    as_dict,
+    as_list,
+    chunks_of,
+    clone,
+    new_id,
+    split_arguments,
+    usage_from,
+)
+from aichaos.providers.base import Completion, Dialect, EventRole, Finish, ToolCall, Usage
+from aichaos.wire.exchange import RequestInfo
+from aichaos.wire.sse import SSEEvent
+
+_INCOMPLETE: dict[str, str] = {"length": "max_output_tokens", "content_filter": "content_filter"}
+_TERMINAL = ("response.completed", "response.incomplete", "response.failed")
+
+
+def _status(finish: Finish) -> tuple[str, dict[str, Any] | None]:
+    reason = _INCOMPLETE.get(finish)
+    return ("incomplete", {"reason": reason}) if reason else ("completed", None)
+
+
+def _usage_json(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": usage.total,
+    }
+
+
+def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "message",
+        "role": "assistant",
+        "status": status,
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+    }
+
+
+def _call_item(item_id: str, call: ToolCall, arguments: str, status: str) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "function_call",
+        "status": status,
+        "call_id": call.id,
+        "name": call.name,
+        "arguments": arguments,
+    }
+
+
+class Responses(Dialect):
+    """The Responses API: output items, `response.*` stream events with sequence numbers."""
+
+    name = "responses"
+
+    def matches(self, method: str, path: str) -> bool:
+        return method == "POST" and path.endswith("/responses")
+
+    def _response(
+        self,
+        req: RequestInfo,
+        completion: Completion,
+        resp_id: str,
+        output: list[dict[str, Any]],
+        *,
+        final: bool,
+    ) -> dict[str, Any]:
+        status, incomplete = _status(completion.finish) if final else ("in_progress", None)
+        request = req.json_object
+        return {
+            "id": resp_id,
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": status,
+            "background": False,
+            "error": None,
+            "incomplete_details": incomplete,
+            "instructions": request.get("instructions"),
+            "max_output_tokens": request.get("max_output_tokens"),
+            "model": completion.model,
+            "output": output,
+            "parallel_tool_calls": True,
+            "previous_response_id": None,
+            "reasoning": {"effort": None, "summary": None},
+            "store": True,
+            "temperature": 1.0,
+            "text": {"format": {"type": "text"}},
+            "tool_choice": "auto",
+            "tools": request.get("tools", []),
+            "top_p": 1.0,
+            "truncation": "disabled",
+            "usage": _usage_json(completion.usage) if final else None,
+            "user": None,
+            "metadata": {},
+        }
+
+    def _items(self, completion: Completion) -> list[tuple[str, ToolCall | None]]:
+        items: list[tuple[str, ToolCall | None]] = []
+        if completion.text or not completion.tool_calls:
+            items.append((new_id("msg_"), None))
+        items.extend((new_id("fc_"), call) for call in completion.tool_calls)
+        return items
+
+    def render(self, req: RequestInfo, completion: Completion) -> Any:
+        output = [
+            _message_item(item_id, completion.text, "completed")
+            if call is None
+            else _call_item(item_id, call, call.arguments, "completed")
+            for item_id, call in self._items(completion)
+        ]
+        return self._response(req, completion, new_id("resp_"), output, final=True)
+
+    def render_stream(self, req: RequestInfo, completion: Completion) -> Iterator[SSEEvent]:
+        seq = 0
+
+        def ev(kind: str, **fields: Any) -> SSEEvent:
+            nonlocal seq
+            payload = {"type": kind, "sequence_number": seq, **fields}
+            seq += 1
+            return SSEEvent.of(payload, event=kind)
+
+        resp_id = new_id("resp_")
+        yield ev(
+            "response.created", response=self._response(req, completion, resp_id, [], final=False)
+        )
+        yield ev(
+            "response.in_progress",
+            response=self._response(req, completion, resp_id, [], final=False),
+        )
+        done: list[dict[str, Any]] = []
+        for index, (item_id, call) in enumerate(self._items(completion)):
+            if call is None:
+                text = completion.text
+                pos = {"item_id": item_id, "output_index": index, "content_index": 0}
+                yield ev(
+                    "response.output_item.added",
+                    output_index=index,
+                    item={**_message_item(item_id, "", "in_progress"), "content": []},
+                )
+                part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+                yield ev("response.content_part.added", **pos, part=part)
+                for piece in chunks_of(completion):
+                    yield ev("response.output_text.delta", **pos, delta=piece, logprobs=[])
+                yield ev("response.output_text.done", **pos, text=text, logprobs=[])
+                yield ev("response.content_part.done", **pos, part={**part, "text": text})
+                item = _message_item(item_id, text, "completed")
+            else:
+                yield ev(
+                    "response.output_item.added",
+                    output_index=index,
+                    item=_call_item(item_id, call, "", "in_progress"),
+                )
+                for fragment in split_arguments(call.arguments):
+                    yield ev(
+                        "response.function_call_arguments.delta",
+                        item_id=item_id,
+                        output_index=index,
+                        delta=fragment,
+                    )
+                yield ev(
+                    "response.function_call_arguments.done",
+                    item_id=item_id,
+                    output_index=index,
+                    arguments=call.arguments,
+                )
+                item = _call_item(item_id, call, call.arguments, "completed")
+            yield ev("response.output_item.done", output_index=index, item=item)
+            done.append(item)
+        final = self._response(req, completion, resp_id, done, final=True)
+        kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
+        yield ev(kind, response=final)
+
+    # --- reading --------------------------------------------------------------
+    def usage_of_body(self, body: Any) -> Usage | None:
+        return usage_from(as_dict(body).get("usage"), "input_tokens", "output_tokens")
+
+    def usage_of_event(self, event: SSEEvent) -> Usage | None:
+        response = as_dict(as_dict(event.json).get("response"))
+        return usage_from(response.get("usage"), "input_tokens", "output_tokens")
+
+    # --- non-streaming edits --------------------------------------------------
+    @staticmethod
+    def _text_part(body: Any) -> dict[str, Any] | None:
+        for item in as_list(as_dict(body).get("output")):
+            if as_dict(item).get("type") == "message":
+                for part in as_list(item.get("content")):
+                    if as_dict(part).get("type") == "output_text":
+                        return part  # type: ignore[no-any-return]
+        return None
+
+    def text_of(self, body: Any) -> str:
+        part = self._text_part(body)
+        text = part.get("text") if part else None
+        return text if isinstance(text, str) else ""
+
+    def with_text(self, body: Any, text: str) -> Any:
+        new = clone(body)
+        part = self._text_part(new)
+        if part is not None:
+            part["text"] = text
+        elif isinstance(new, dict):
+            new.setdefault("output", []).insert(0, _message_item(new_id("msg_"), text, "completed"))
+        return new
+
+    def with_finish(self, body: Any, finish: Finish) -> Any:
+        new = clone(body)
+        if isinstance(new, dict):
+            new["status"], new["incomplete_details"] = _status(finish)
+        return new
+
+    def tool_calls_of(self, body: Any) -> list[ToolCall]:
+        return [
+            ToolCall(
+                str(item.get("call_id", "")),
+                str(item.get("name", "")),
+                str(item.get("arguments", "")),
+            )
+            for item in as_list(as_dict(body).get("output"))
+            if as_dict(item).get("type") == "function_call"
+        ]
+
+    def with_tool_calls(self, body: Any, calls: list[ToolCall]) -> Any:
+        new = clone(body)
+        if not isinstance(new, dict):
+            return new
+        kept = [i for i in as_list(new.get("output")) if as_dict(i).get("type") != "function_call"]
+        kept += [_call_item(new_id("fc_"), c, c.arguments, "completed") for c in calls]
+        new["output"] = kept
+        return new
+
+    # --- stream edits ---------------------------------------------------------
+    def classify(self, event: SSEEvent) -> EventRole:
+        payload = as_dict(event.json)
+        kind = payload.get("type") or event.event
+        if kind in ("response.created", "response.in_progress", "response.queued"):
+            return EventRole.START
+        if kind == "response.output_text.delta":
+            return EventRole.TEXT
+        if kind == "response.output_item.added":
+            item = as_dict(payload.get("item"))
+            return EventRole.TOOL_START if item.get("type") == "function_call" else EventRole.OTHER
+        if kind == "response.function_call_arguments.delta":
+            return EventRole.TOOL_ARGS
+        if kind in _TERMINAL:
+            return EventRole.FINISH
+        return EventRole.OTHER
+
+    def event_text(self, event: SSEEvent) -> str | None:
+        payload = as_dict(event.json)
+        if payload.get("type") != "response.output_text.delta":
+            return None
+        delta = payload.get("delta")
+        return delta if isinstance(delta, str) else None
+
+    def _edit(self, event: SSEEvent, kind: str, key: str, value: str) -> SSEEvent:
+        payload = clone(event.json)
+        if not isinstance(payload, dict) or payload.get("type") != kind:
+            return event
+        payload[key] = value
+        return event.replaced(payload)
+
+    def event_with_text(self, event: SSEEvent, text: str) -> SSEEvent:
+        return self._edit(event, "response.output_text.delta", "delta", text)
+
+    def event_with_tool_args(self, event: SSEEvent, arguments: str) -> SSEEvent:
+        return self._edit(event, "response.function_call_arguments.delta", "delta", arguments)
+
+    def event_with_tool_name(self, event: SSEEvent, name: str) -> SSEEvent:
+        payload = clone(event.json)
+        item = as_dict(as_dict(payload).get("item"))
+        if item.get("type") != "function_call":
+            return event
+        item["name"] = name
+        return event.replaced(payload)
+
+    def event_with_finish(self, event: SSEEvent, finish: Finish) -> SSEEvent:
+        payload = clone(event.json)
+        if not isinstance(payload, dict) or payload.get("type") not in _TERMINAL:
+            return event
+        response = as_dict(payload.get("response"))
+        status, incomplete = _status(finish)
+        response["status"], response["incomplete_details"] = status, incomplete
+        kind = "response.completed" if status == "completed" else "response.incomplete"
+        payload["type"] = kind
+        return SSEEvent.of(payload, event=kind)
