@@ -1,0 +1,188 @@
+"""The aichaos pytest plugin, registered through the `pytest11` entry point.
+
+* the `chaos` fixture: faults injected for the test's duration, records to assert on;
+* `@pytest.mark.chaos(*faults, backends=..., seed=...)`: the same, declared up front;
+* a failing test's report gains an `aichaos` section with the faults and attempts.
+
+Experiment YAML collection (`pytest --aichaos DIR`) is in `aichaos.pytest_experiments`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from aichaos.records import Attempt, CallScope, _current_call, call_scope
+
+if TYPE_CHECKING:
+    from aichaos.faults.base import Fault
+    from aichaos.intercept.injection import FaultLike
+
+_KEY = pytest.StashKey["Chaos"]()
+
+
+class Chaos:
+    """What the `chaos` fixture gives a test.
+
+    Every attempt made while the test runs is recorded; attempts made inside
+    `with chaos.call():` blocks are grouped per call, the rest belong to the
+    test's own call.
+    """
+
+    def __init__(
+        self,
+        nodeid: str,
+        faults: list[FaultLike],
+        backends: Mapping[str, object] | None,
+        seed: int | str,
+    ) -> None:
+        from aichaos.intercept.injection import Injection  # imported only when a test uses it
+
+        self.injection = Injection(faults, backends=backends, seed=seed)
+        self._test_call = CallScope(nodeid)
+        self._calls: list[CallScope] = [self._test_call]
+        self._previous: CallScope | None = None
+
+    # --- declaring -------------------------------------------------------------------
+    def inject(self, kind: str | Fault | Mapping[str, Any], **params: Any) -> str:
+        """Add a fault now, e.g. `chaos.inject("outage", backend="openai")`; returns its id."""
+        if isinstance(kind, str):
+            return self.injection.add({"kind": kind, **params})
+        return self.injection.add(kind)
+
+    def remove(self, fault_id: str) -> None:
+        self.injection.engine.remove(fault_id)
+
+    def clear(self) -> None:
+        """Remove every fault (the backends stay intercepted and served as before)."""
+        self.injection.engine.clear()
+
+    def call(self, call_id: str | None = None) -> Any:
+        """A block whose attempts form one call, e.g. one request your app handles."""
+        return _TrackedCall(self, call_id)
+
+    # --- asserting -------------------------------------------------------------------
+    @property
+    def attempts(self) -> list[Attempt]:
+        """Every upstream attempt, in order."""
+        return list(self.injection.attempts)
+
+    @property
+    def calls(self) -> list[CallScope]:
+        """The calls that made attempts: the `chaos.call()` blocks, then the test's own."""
+        return [c for c in self._calls if c.attempts]
+
+    def attempts_to(self, backend: str) -> list[Attempt]:
+        return [a for a in self.attempts if a.backend == backend]
+
+    @property
+    def served_by(self) -> list[str]:
+        """The backend that answered each call successfully (None where none did)."""
+        return [c.served_by for c in self.calls if c.served_by is not None]
+
+    @property
+    def faults_hit(self) -> list[str]:
+        return [label for a in self.attempts for label in a.faults]
+
+    def summary(self) -> str:
+        lines = [f"{len(self.attempts)} upstream attempt(s):"]
+        for a in self.attempts:
+            outcome = a.error or str(a.status)
+            faults = ", ".join(a.faults) or "no fault"
+            where = f"{a.backend:<12} {a.method} {a.path}"
+            lines.append(f"  {a.call_id or '-'}  {where}  {faults:<24} -> {outcome}")
+        return "\n".join(lines)
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def _start(self) -> None:
+        self.injection.start()
+        self._previous = _current_call.get()
+        _current_call.set(self._test_call)
+
+    def _stop(self) -> None:
+        self.injection.stop()
+        _current_call.set(self._previous)
+
+
+class _TrackedCall:
+    def __init__(self, chaos: Chaos, call_id: str | None) -> None:
+        self.chaos, self.call_id = chaos, call_id
+        self._cm: Any = None
+
+    def __enter__(self) -> CallScope:
+        self._cm = call_scope(self.call_id)
+        scope: CallScope = self._cm.__enter__()
+        self.chaos._calls.insert(len(self.chaos._calls) - 1, scope)
+        return scope
+
+    def __exit__(self, *exc: object) -> None:
+        self._cm.__exit__(*exc)
+
+    async def __aenter__(self) -> CallScope:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__(*exc)
+
+
+def _from_marker(item: pytest.Item) -> Chaos:
+    faults: list[FaultLike] = []
+    backends: Mapping[str, object] | None = None
+    seed: int | str = 0
+    for marker in reversed(list(item.iter_markers("chaos"))):  # closest marker wins
+        faults.extend(marker.args)
+        faults.extend(marker.kwargs.get("faults", []))
+        backends = marker.kwargs.get("backends", backends)
+        seed = marker.kwargs.get("seed", seed)
+    return Chaos(item.nodeid, faults, backends, seed)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "chaos(*faults, backends=None, seed=0): inject aichaos faults for this test",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _aichaos_marker(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Start injection for tests marked `@pytest.mark.chaos` even without the fixture."""
+    if request.node.get_closest_marker("chaos") is None:
+        yield
+        return
+    chaos = _from_marker(request.node)
+    request.node.stash[_KEY] = chaos
+    chaos._start()
+    try:
+        yield
+    finally:
+        chaos._stop()
+
+
+@pytest.fixture
+def chaos(request: pytest.FixtureRequest) -> Iterator[Chaos]:
+    """Faults injected for the test's duration; see `aichaos.pytest_plugin.Chaos`."""
+    existing = request.node.stash.get(_KEY, None)
+    if existing is not None:
+        yield existing
+        return
+    created = _from_marker(request.node)
+    request.node.stash[_KEY] = created
+    created._start()
+    try:
+        yield created
+    finally:
+        created._stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    chaos = item.stash.get(_KEY, None)
+    if chaos is not None and report.failed and call.when == "call":
+        report.sections.append(("aichaos", chaos.summary()))
+    return report

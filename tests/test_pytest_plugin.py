@@ -1,0 +1,162 @@
+"""The pytest plugin, exercised with pytest's own `pytester`."""
+
+from __future__ import annotations
+
+import pytest
+
+APP = '''
+import anthropic
+import openai
+
+def answer(prompt: str) -> str:
+    """A small app that falls back from OpenAI to Claude."""
+    try:
+        reply = openai.OpenAI(api_key="sk-test", max_retries=1).chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}]
+        )
+        return reply.choices[0].message.content or ""
+    except openai.APIError:
+        message = anthropic.Anthropic(api_key="sk-ant-test").messages.create(
+            model="claude-sonnet-4-5", max_tokens=64, messages=[{"role": "user", "content": prompt}]
+        )
+        return message.content[0].text
+
+def answer_without_fallback(prompt: str) -> str:
+    reply = openai.OpenAI(api_key="sk-test", max_retries=0).chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}]
+    )
+    return reply.choices[0].message.content or ""
+'''
+
+
+@pytest.fixture
+def app(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(fallback_app=APP)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.syspathinsert()
+    return pytester
+
+
+def test_a_ten_line_resilience_test_passes_when_the_fallback_works(app: pytest.Pytester) -> None:
+    app.makepyfile(
+        test_resilience="""
+        from fallback_app import answer
+
+        def test_openai_outage_falls_back_to_claude(chaos):
+            chaos.inject("outage", backend="openai")
+            assert answer("What is 2+2?")
+            assert chaos.served_by == ["anthropic"]
+            assert [a.status for a in chaos.attempts_to("openai")] == [500, 500]
+            assert chaos.faults_hit == ["outage", "outage"]
+        """
+    )
+    result = app.runpytest_inprocess("-q")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_broken_fallback_fails_and_the_report_shows_faults_and_attempts(
+    app: pytest.Pytester,
+) -> None:
+    app.makepyfile(
+        test_fragile="""
+        from fallback_app import answer_without_fallback
+
+        def test_outage(chaos):
+            chaos.inject("rate_limit", backend="openai", retry_after="10ms")
+            answer_without_fallback("hello")
+        """
+    )
+    result = app.runpytest_inprocess("-q")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*RateLimitError*",
+            "*aichaos*",
+            "*1 upstream attempt(s)*",
+            "*openai*rate_limit(requests)*429*",
+        ]
+    )
+
+
+def test_marker_declares_faults_backends_and_seed(app: pytest.Pytester) -> None:
+    app.makepyfile(
+        test_marked="""
+        import pytest
+        from fallback_app import answer
+
+        @pytest.mark.chaos({"kind": "outage", "backend": "openai"}, seed=3)
+        def test_with_fixture(chaos):
+            answer("hi")
+            assert chaos.served_by == ["anthropic"]
+
+        @pytest.mark.chaos(faults=[{"kind": "outage", "backend": "openai"}])
+        def test_marker_alone_injects():
+            import openai
+            client = openai.OpenAI(api_key="sk-test", max_retries=0)
+            with pytest.raises(openai.InternalServerError):
+                client.chat.completions.create(model="m", messages=[{"role": "user", "content": ""}])
+
+        def test_unmarked_tests_are_not_intercepted():
+            import httpx
+            from aichaos.intercept import patch
+            assert not patch.is_installed()
+        """
+    )
+    result = app.runpytest_inprocess("-q", "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+
+
+def test_async_tests_with_anyio_and_pytest_asyncio(app: pytest.Pytester) -> None:
+    app.makepyfile(
+        test_async="""
+        import anthropic
+        import pytest
+
+        async def claude(prompt):
+            client = anthropic.AsyncAnthropic(api_key="sk-ant-test", max_retries=2)
+            message = await client.messages.create(
+                model="claude-x", max_tokens=32, messages=[{"role": "user", "content": prompt}]
+            )
+            return message.content[0].text
+
+        @pytest.mark.anyio
+        async def test_with_anyio(chaos):
+            chaos.inject("outage", backend="anthropic", first=1)
+            assert await claude("hi")
+            assert [a.status for a in chaos.attempts] == [529, 200]
+
+        @pytest.mark.asyncio
+        async def test_with_pytest_asyncio(chaos):
+            async with chaos.call("one"):
+                chaos.inject("rate_limit", backend="anthropic", first=1, retry_after="20ms")
+                assert await claude("hi")
+            assert [c.id for c in chaos.calls] == ["one"]
+            assert [a.status for a in chaos.calls[0].attempts] == [429, 200]
+
+        @pytest.fixture
+        def anyio_backend():
+            return "asyncio"
+        """
+    )
+    result = app.runpytest_inprocess("-q")
+    result.assert_outcomes(passed=2)
+
+
+def test_faults_and_records_do_not_leak_between_tests_under_xdist(app: pytest.Pytester) -> None:
+    tests = {}
+    for n in range(6):
+        faulty = n % 2 == 0
+        body = 'chaos.inject("outage", backend="openai")' if faulty else "pass"
+        expected = "anthropic" if faulty else "openai"
+        tests[f"test_iso_{n}"] = f'''
+        from fallback_app import answer
+
+        def test_{n}(chaos):
+            {body}
+            answer("call {n}")
+            assert chaos.served_by == ["{expected}"]
+            assert all(a.call_id.endswith("test_{n}") for a in chaos.attempts)
+        '''
+    app.makepyfile(**tests)
+    result = app.runpytest_subprocess("-q", "-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=6)
