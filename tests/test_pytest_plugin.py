@@ -94,7 +94,7 @@ def test_marker_declares_faults_backends_and_seed(app: pytest.Pytester) -> None:
             import openai
             client = openai.OpenAI(api_key="sk-test", max_retries=0)
             with pytest.raises(openai.InternalServerError):
-                client.chat.completions.create(model="m", messages=[{"role": "user", "content": ""}])
+                client.chat.completions.create(model="m", messages=[])
 
         def test_unmarked_tests_are_not_intercepted():
             import httpx
