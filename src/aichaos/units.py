@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -52,10 +52,34 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 60:g}m"
 
 
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"},
+    ],
+    "examples": ["250ms", "30s", "2m"],
+}
+_RATE_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0},
+        {
+            "type": "string",
+            "pattern": r"^\s*\d+(\.\d+)?\s*/\s*(ms|s|m|h|sec|min|second|minute|hour)\s*$",
+        },
+    ],
+    "examples": ["20/s", "600/m"],
+}
+
+# The JSON Schema says what YAML accepts (`250ms`), so editors do not flag valid files.
 Duration = Annotated[
-    float, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(_DURATION_SCHEMA, mode="validation"),
 ]
 """Seconds, written in YAML as `250ms`, `30s`, `2m` (or a number of seconds)."""
 
-Rate = Annotated[float, BeforeValidator(parse_rate)]
+Rate = Annotated[
+    float, BeforeValidator(parse_rate), WithJsonSchema(_RATE_SCHEMA, mode="validation")
+]
 """Events per second, written in YAML as `20/s` or `600/m`."""
