@@ -17,6 +17,8 @@ from aichaos.wire.exchange import Abort, Hang, Part, Pause
 from aichaos.wire.sse import SSEEvent, SSEParser
 
 _MAX_METERED_BODY = 4 * 1024 * 1024  # non-streaming bodies larger than this are not metered
+_CONTENT = frozenset({EventRole.TEXT, EventRole.TOOL_ARGS})
+_TOKEN_ROLES = frozenset({EventRole.TEXT, EventRole.TOOL_START, EventRole.TOOL_ARGS})
 
 
 class TokenBytes(bytes):
@@ -107,13 +109,10 @@ class ResponseShaper:
         events = self._parser.feed(chunk)
         if not self._edits:
             # Transparent: forward the bytes exactly as received, only meter the events.
+            first_token = False
             for event in events:
-                self._meter_event(event)
-            token = any(self._is_token(e) for e in events) and not self.meter.saw_token
-            if token:
-                self.meter.saw_token = True
-                return self._limit([TokenBytes(chunk)])
-            return self._limit([chunk])
+                first_token |= self._observe(event)
+            return self._limit([TokenBytes(chunk) if first_token else chunk])
         parts: list[Part] = []
         for event in events:
             parts.extend(self._run_edits(event))
@@ -154,34 +153,31 @@ class ResponseShaper:
         parts: list[Part] = []
         for out in outs:
             if isinstance(out, SSEEvent):
-                self._meter_event(out)
                 data = out.encode()
-                if not self.meter.saw_token and self._is_token(out):
-                    self.meter.saw_token = True
-                    data = TokenBytes(data)
-                parts.append(data)
+                parts.append(TokenBytes(data) if self._observe(out) else data)
             else:
                 parts.append(out)
         return parts
 
-    def _is_token(self, event: SSEEvent) -> bool:
-        if self._dialect is None:
-            return False
-        role = self._dialect.classify(event)
-        return role in (EventRole.TEXT, EventRole.TOOL_START, EventRole.TOOL_ARGS)
-
-    def _meter_event(self, event: SSEEvent) -> None:
+    def _observe(self, event: SSEEvent) -> bool:
+        """Meter one event on its way out; True if it carries the answer's first token."""
         if self._dialect is None or event.comment_only:
-            return
-        if self._dialect.classify(event) in (EventRole.FINISH, EventRole.TERMINATOR):
-            self.meter.complete = True
-        usage = self._dialect.usage_of_event(event)
-        if usage is not None:
-            current = self.meter.usage
-            self.meter.usage = Usage(
-                max(usage.input_tokens, current.input_tokens if current else 0),
-                max(usage.output_tokens, current.output_tokens if current else 0),
-            )
+            return False
+        role = self._dialect.classify(event)  # once per event: this is the hot path
+        if role not in _CONTENT:  # only non-content events carry usage or the finish
+            if role in (EventRole.FINISH, EventRole.TERMINATOR):
+                self.meter.complete = True
+            usage = self._dialect.usage_of_event(event)
+            if usage is not None:
+                current = self.meter.usage or Usage()
+                self.meter.usage = Usage(
+                    max(usage.input_tokens, current.input_tokens),
+                    max(usage.output_tokens, current.output_tokens),
+                )
+        if role in _TOKEN_ROLES and not self.meter.saw_token:
+            self.meter.saw_token = True
+            return True
+        return False
 
     def _copy(self, chunk: bytes) -> None:
         if self._dialect is None or self._body_size > _MAX_METERED_BODY:
