@@ -13,7 +13,6 @@ from aichaos.providers._common import (
     go_duration,
     merge_headers,
     new_id,
-    seconds_header,
 )
 from aichaos.providers.base import Dialect, Provider
 from aichaos.providers.openai_chat import ChatCompletions
@@ -147,10 +146,7 @@ class OpenAIProvider(Provider):
         )
         headers = self.rate_limit_headers(scope=scope, limit=limit, remaining=0, reset_seconds=wait)
         if retry_after is not None:
-            headers += [
-                ("retry-after", seconds_header(retry_after)),
-                ("retry-after-ms", str(round(retry_after * 1000))),
-            ]
+            headers += retry_after_headers(retry_after)
         return self.error(
             req, 429, type=scope, code="rate_limit_exceeded", message=message, headers=headers
         )
@@ -258,8 +254,7 @@ class AzureOpenAIProvider(OpenAIProvider):
         headers = [
             *self.response_headers(req),
             *self.rate_limit_headers(scope=scope, limit=0, remaining=0, reset_seconds=seconds),
-            ("retry-after", seconds_header(seconds)),
-            ("retry-after-ms", str(round(seconds * 1000))),
+            *retry_after_headers(seconds),
         ]
         return Reply.json(429, {"error": {"code": "429", "message": message}}, headers)
 

@@ -9,14 +9,8 @@ from pydantic import Field
 
 from aichaos.faults.base import Fault
 from aichaos.faults.plan import Plan
+from aichaos.providers._common import retry_after_headers
 from aichaos.units import Duration
-
-
-def _retry_after_headers(seconds: float | None) -> list[tuple[str, str]]:
-    if seconds is None:
-        return []
-    whole = f"{seconds:g}" if seconds >= 1 else "1"
-    return [("retry-after", whole), ("retry-after-ms", f"{seconds * 1000:g}")]
 
 
 class _ErrorFault(Fault):
@@ -36,7 +30,8 @@ class ErrorFault(_ErrorFault):
     headers: dict[str, str] = Field(default_factory=dict, description="Extra response headers.")
 
     def apply(self, plan: Plan, rng: random.Random) -> bool:
-        headers = [*_retry_after_headers(self.retry_after), *self.headers.items()]
+        retry = [] if self.retry_after is None else retry_after_headers(self.retry_after)
+        headers = [*retry, *self.headers.items()]
         plan.reply = plan.provider.error(
             plan.req,
             self.status,
