@@ -13,6 +13,7 @@ from aichaos.providers._common import (
     go_duration,
     merge_headers,
     new_id,
+    retry_after_headers,
 )
 from aichaos.providers.base import Dialect, Provider
 from aichaos.providers.openai_chat import ChatCompletions
