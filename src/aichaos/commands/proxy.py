@@ -1,0 +1,128 @@
+"""`aichaos proxy`: the chaos reverse proxy for out-of-process apps and game days."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aichaos.proxy.config import ProxySettings
+
+_ENV_HINTS = {
+    "openai": ("OPENAI_BASE_URL", "/v1"),
+    "azure": ("AZURE_OPENAI_ENDPOINT", ""),
+    "anthropic": ("ANTHROPIC_BASE_URL", ""),
+}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8800, help="port (default 8800; 0 = any)")
+    parser.add_argument(
+        "--experiment",
+        type=Path,
+        metavar="FILE",
+        help="take backends, faults, mock settings and seed from an experiment file",
+    )
+    parser.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="a backend and its upstream (repeatable): openai=https://api.openai.com,"
+        " fallback=anthropic@https://api.anthropic.com, claude=mock",
+    )
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get("AICHAOS_ADMIN_TOKEN"),
+        help="token every admin request must carry (env AICHAOS_ADMIN_TOKEN);"
+        " required when binding beyond loopback",
+    )
+    parser.add_argument("--no-admin", action="store_true", help="serve no admin API")
+    parser.add_argument("--seed", type=int, default=None, help="seed for faults and mock replies")
+    parser.add_argument(
+        "--paused", action="store_true", help="start with injection paused (resume via the admin)"
+    )
+    parser.add_argument(
+        "--view",
+        choices=["auto", "live", "lines", "quiet"],
+        default="auto",
+        help="live table on a terminal, a line per request elsewhere (default auto)",
+    )
+    parser.add_argument(
+        "--upstream-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="longest silence accepted from a real upstream (default 600)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from aichaos.proxy.config import ProxyConfigError, build_settings
+    from aichaos.proxy.server import AdminExposedError, check_admin_binding
+
+    try:
+        settings = build_settings(args.experiment, args.upstream)
+        check_admin_binding(args.host, admin=not args.no_admin, admin_token=args.admin_token)
+    except (ProxyConfigError, AdminExposedError) as exc:
+        print(f"aichaos proxy: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve(args, settings))
+    except OSError as exc:
+        print(f"aichaos proxy: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _serve(args: argparse.Namespace, settings: ProxySettings) -> None:
+    from rich.console import Console
+
+    from aichaos.faults.engine import FaultEngine
+    from aichaos.intercept.session import Session
+    from aichaos.mock.engine import MockBackend
+    from aichaos.proxy.server import serve_proxy
+    from aichaos.proxy.stats import BoundedRecorder
+    from aichaos.proxy.view import create_view
+
+    seed = args.seed if args.seed is not None else settings.seed
+    engine = FaultEngine(settings.faults, seed=seed)
+    engine.paused = args.paused
+    mock = settings.mock.model_copy(update={"seed": seed})
+    session = Session(settings.backends, engine, MockBackend(mock), BoundedRecorder())
+    console = Console()
+    async with serve_proxy(
+        session,
+        args.host,
+        args.port,
+        admin=not args.no_admin,
+        admin_token=args.admin_token,
+        upstream_read_timeout=args.upstream_timeout,
+    ) as proxy:
+        engine.start()  # fault windows count from here
+        plain: dict[str, Any] = {"highlight": False, "soft_wrap": True}
+        console.print(f"aichaos proxy on {proxy.base_url}  (Ctrl-C to stop)", **plain)
+        for name, spec in settings.backends.items():
+            url = proxy.backend_url(name)
+            console.print(f"  {name}: {url}  ({spec.provider} -> {spec.upstream})", **plain)
+            hint = _ENV_HINTS.get(spec.provider)
+            if hint:
+                console.print(f"      {hint[0]}={url}{hint[1]}", **plain)
+        if not args.no_admin:
+            auth = "token required" if args.admin_token else "loopback only"
+            console.print(f"  admin API: {proxy.admin_url} ({auth})", **plain)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        view = create_view(args.view, proxy.stats, engine, console, title="aichaos proxy")
+        await view.run(stop)
+        console.print("stopping", **plain)

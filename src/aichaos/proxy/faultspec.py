@@ -1,0 +1,107 @@
+"""Faults written on a command line or sent to the admin API, with the YAML's syntax.
+
+`kind=outage backend=openai probability=0.5 window.duration=30s` is the same
+fault as the YAML mapping `{kind: outage, backend: openai, probability: 0.5,
+window: {duration: 30s}}`: values are read as YAML scalars (numbers, booleans,
+`[a, b]` lists), dotted keys build nested mappings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from difflib import get_close_matches
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from aichaos.faults.base import Fault, fault_kinds, parse_fault
+
+
+class FaultSpecError(ValueError):
+    """A fault description that is not valid; the message says what to fix."""
+
+
+def _scalar(text: str) -> Any:
+    if text == "":
+        return ""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text  # e.g. `*` or `gpt-4*`: a plain string
+    return text if value is None else value
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
+    """`["kind=outage", "window.start=5s"]` -> `{"kind": "outage", "window": {"start": "5s"}}`."""
+    data: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise FaultSpecError(f"expected key=value, got {item!r} (e.g. kind=outage)")
+        target = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            nested = target.setdefault(part, {})
+            if not isinstance(nested, dict):
+                raise FaultSpecError(f"{key}: {part!r} is already set to a value")
+            target = nested
+        target[leaf] = _scalar(text)
+    return data
+
+
+def parse_yaml(text: str) -> list[dict[str, Any]]:
+    """One fault mapping, or a list of them, written as YAML (or JSON)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise FaultSpecError(f"not valid YAML: {exc}") from None
+    items = data if isinstance(data, list) else [data]
+    for item in items:
+        if not isinstance(item, dict):
+            raise FaultSpecError("a fault is a mapping such as {kind: outage, backend: openai}")
+    return items
+
+
+def _location(loc: Iterable[Any]) -> str:
+    parts = [str(p) for p in loc if not str(p).startswith("function-")]
+    return ".".join(parts) or "fault"
+
+
+def build_fault(data: Mapping[str, Any], *, backends: Iterable[str] | None = None) -> Fault:
+    """Validate one fault mapping; `backends`, when given, are the names it may target."""
+    kind = data.get("kind")
+    kinds = fault_kinds()
+    if kind is None:
+        raise FaultSpecError(f"a fault needs a kind, one of: {', '.join(kinds)}")
+    if not isinstance(kind, str) or kind not in kinds:
+        close = get_close_matches(str(kind), list(kinds), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise FaultSpecError(f"unknown fault kind {kind!r}{hint}; `aichaos faults` lists them")
+    try:
+        fault = parse_fault(dict(data))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_location(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+        )
+        raise FaultSpecError(f"fault {kind!r}: {problems}") from None
+    if backends is not None:
+        known = list(backends)
+        targets = [fault.backend] if isinstance(fault.backend, str) else list(fault.backend)
+        for name in targets:
+            if name != "*" and name not in known:
+                close = get_close_matches(name, known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise FaultSpecError(
+                    f"fault {kind!r}: unknown backend {name!r}{hint}; backends: {', '.join(known)}"
+                )
+    return fault
+
+
+def describe_fault(fault: Fault) -> dict[str, Any]:
+    """The fault as the mapping one would write in YAML (defaults left out)."""
+    data = fault.model_dump(mode="json", exclude_defaults=True, by_alias=True)
+    return {"kind": fault.kind, **{k: v for k, v in data.items() if k != "kind"}}
+
+
+__all__ = ["FaultSpecError", "build_fault", "describe_fault", "parse_assignments", "parse_yaml"]

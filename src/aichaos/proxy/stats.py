@@ -1,0 +1,127 @@
+"""Live counters of a running proxy, for the admin API and the live view."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aichaos.records import Attempt, Recorder
+
+_SAMPLES = 2048  # latency samples kept per backend for the percentiles
+
+
+def percentile(samples: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile of sorted `samples` (None when empty)."""
+    if not samples:
+        return None
+    rank = max(1, min(len(samples), round(pct / 100 * len(samples) + 0.5)))
+    return samples[rank - 1]
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 3)
+
+
+@dataclass
+class BackendStats:
+    """What went through one backend since the proxy started."""
+
+    requests: int = 0
+    inflight: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    latency: deque[float] = field(default_factory=lambda: deque(maxlen=_SAMPLES))
+    ttft: deque[float] = field(default_factory=lambda: deque(maxlen=_SAMPLES))
+
+    def snapshot(self) -> dict[str, Any]:
+        latency, ttft = sorted(self.latency), sorted(self.ttft)
+        return {
+            "requests": self.requests,
+            "inflight": self.inflight,
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "errors": dict(self.errors),
+            "faults": dict(self.faults),
+            "latency_ms": {f"p{p}": _ms(percentile(latency, p)) for p in (50, 95, 99)},
+            "ttft_ms": {f"p{p}": _ms(percentile(ttft, p)) for p in (50, 95, 99)},
+        }
+
+
+class ProxyStats:
+    """Counters per backend; `listeners` hear of every finished attempt (the line view)."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.backends: dict[str, BackendStats] = {}
+        self.upstream_errors = 0
+        self.listeners: list[Callable[[Attempt], None]] = []
+        self._lock = threading.Lock()  # the view may read from another thread
+
+    def _backend(self, name: str) -> BackendStats:
+        stats = self.backends.get(name)
+        if stats is None:
+            stats = self.backends[name] = BackendStats()
+        return stats
+
+    def opened(self, backend: str) -> None:
+        with self._lock:
+            self._backend(backend).inflight += 1
+
+    def closed(self, attempt: Attempt) -> None:
+        with self._lock:
+            stats = self._backend(attempt.backend)
+            stats.inflight -= 1
+            stats.requests += 1
+            if attempt.status is not None:
+                stats.statuses[attempt.status] += 1
+            if attempt.error is not None:
+                stats.errors[attempt.error] += 1
+            for label in attempt.faults:
+                stats.faults[label] += 1
+            if attempt.duration is not None:
+                stats.latency.append(attempt.duration)
+            if attempt.ttft is not None:
+                stats.ttft.append(attempt.ttft)
+        for listener in list(self.listeners):
+            listener(attempt)
+
+    @property
+    def inflight(self) -> int:
+        with self._lock:
+            return sum(s.inflight for s in self.backends.values())
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            backends = {name: s.snapshot() for name, s in sorted(self.backends.items())}
+            return {
+                "uptime_s": round(time.time() - self.started, 3),
+                "requests": sum(s["requests"] for s in backends.values()),
+                "inflight": sum(s["inflight"] for s in backends.values()),
+                "upstream_errors": self.upstream_errors,
+                "backends": backends,
+            }
+
+
+class BoundedRecorder(Recorder):
+    """A recorder that keeps only the latest `keep` attempts (a long-running proxy).
+
+    The experiment runner's recorder keeps every attempt for its checks; a proxy
+    left running through a game day must not grow without bound.
+    """
+
+    def __init__(self, keep: int = 1000) -> None:
+        super().__init__()
+        self.keep = keep
+
+    def begin(self, attempt: Attempt) -> None:
+        super().begin(attempt)
+        if len(self.attempts) >= 2 * self.keep:
+            with self._lock:
+                self.attempts = self.attempts[-self.keep :]
+
+
+__all__ = ["BackendStats", "BoundedRecorder", "ProxyStats", "percentile"]

@@ -1,0 +1,147 @@
+"""What a running proxy shows: a live table on a terminal, one plain line per request elsewhere.
+
+Neither view prints headers, bodies or query strings: secrets travel there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Literal, Protocol
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from aichaos.faults.engine import FaultEngine
+from aichaos.proxy.stats import ProxyStats
+from aichaos.records import Attempt
+
+ViewMode = Literal["auto", "live", "lines", "quiet"]
+
+
+class ProxyView(Protocol):
+    async def run(self, stop: asyncio.Event) -> None:
+        """Show the proxy's activity until `stop` is set."""
+
+
+def _fmt_ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def attempt_line(attempt: Attempt) -> str:
+    """One finished attempt as a plain line (no headers, no query string)."""
+    clock = time.strftime("%H:%M:%S")
+    status = str(attempt.status) if attempt.status is not None else "---"
+    took = f"{attempt.duration * 1000:.1f}ms" if attempt.duration is not None else "-"
+    parts = [clock, attempt.backend, attempt.method, attempt.path, status, took]
+    if attempt.ttft is not None:
+        parts.append(f"ttft={attempt.ttft * 1000:.1f}ms")
+    if attempt.faults:
+        parts.append("faults=" + ",".join(attempt.faults))
+    if attempt.error:
+        parts.append(f"error={attempt.error}")
+    return " ".join(parts)
+
+
+class LineView:
+    """Prints a line per finished attempt (logs, CI, pipes)."""
+
+    def __init__(self, stats: ProxyStats, console: Console) -> None:
+        self.console = console
+        stats.listeners.append(self.attempt)
+
+    def attempt(self, attempt: Attempt) -> None:
+        self.console.print(attempt_line(attempt), markup=False, highlight=False, soft_wrap=True)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+
+
+class QuietView:
+    """Shows nothing (benchmarks; the admin API still has the counters)."""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+
+
+class LiveView:
+    """A table per backend (requests, statuses, faults, latency and ttft percentiles),
+    the active faults, and the kill switch's state, redrawn twice a second."""
+
+    def __init__(
+        self, stats: ProxyStats, engine: FaultEngine, console: Console, title: str = ""
+    ) -> None:
+        self.stats, self.engine, self.console, self.title = stats, engine, console, title
+
+    def render(self) -> RenderableType:
+        snap = self.stats.snapshot()
+        table = Table(title=self.title or None, title_justify="left", expand=False)
+        for column in ("backend", "requests", "inflight", "2xx", "4xx", "5xx", "dropped"):
+            table.add_column(column, justify="left" if column == "backend" else "right")
+        for column in ("faults", "p50 ms", "p95 ms", "p99 ms", "ttft p50", "ttft p95"):
+            table.add_column(column, justify="right")
+        for name, row in snap["backends"].items():
+            by_class = {"2": 0, "4": 0, "5": 0}
+            for status, count in row["statuses"].items():
+                if status[0] in by_class:
+                    by_class[status[0]] += count
+            table.add_row(
+                name,
+                str(row["requests"]),
+                str(row["inflight"]),
+                str(by_class["2"]),
+                str(by_class["4"]),
+                str(by_class["5"]),
+                str(sum(row["errors"].values())),
+                str(sum(row["faults"].values())),
+                _fmt_ms(row["latency_ms"]["p50"]),
+                _fmt_ms(row["latency_ms"]["p95"]),
+                _fmt_ms(row["latency_ms"]["p99"]),
+                _fmt_ms(row["ttft_ms"]["p50"]),
+                _fmt_ms(row["ttft_ms"]["p95"]),
+            )
+        faults = Table(title="faults", title_justify="left", expand=False)
+        for column in ("id", "fault", "backend", "matched", "injected"):
+            faults.add_column(column)
+        for armed in self.engine.faults:
+            backend = armed.fault.backend
+            faults.add_row(
+                armed.id,
+                armed.fault.label(),
+                backend if isinstance(backend, str) else ",".join(backend),
+                str(armed.matched),
+                str(armed.injected),
+            )
+        state = (
+            Text("PAUSED: no fault is injected (resume to inject again)", style="bold yellow")
+            if self.engine.paused
+            else Text(f"injecting: {len(self.engine.faults)} fault(s) armed", style="green")
+        )
+        return Group(table, state, faults)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        with Live(self.render(), console=self.console, auto_refresh=False) as live:
+            while not stop.is_set():
+                live.update(self.render(), refresh=True)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
+            live.update(self.render(), refresh=True)
+
+
+def create_view(
+    mode: ViewMode, stats: ProxyStats, engine: FaultEngine, console: Console, title: str = ""
+) -> ProxyView:
+    """`live` on a terminal (`auto`), else `lines`; `quiet` shows nothing."""
+    if mode == "auto":
+        mode = "live" if console.is_terminal else "lines"
+    if mode == "live":
+        return LiveView(stats, engine, console, title)
+    if mode == "lines":
+        return LineView(stats, console)
+    return QuietView()
+
+
+__all__ = ["LineView", "LiveView", "ProxyView", "QuietView", "attempt_line", "create_view"]
