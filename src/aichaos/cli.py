@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "faults": ("faults", "list every fault kind with its parameters and defaults"),
     "mock": ("mock", "serve the embedded mock model backend (all provider paths)"),
     "demo": ("demo", "show a fault hitting a real SDK call, offline"),
+    "proxy": ("proxy", "the chaos proxy for out-of-process apps and game days"),
+    "fault": ("fault", "change a running proxy's faults live (add/list/remove/clear)"),
 }
 
 
