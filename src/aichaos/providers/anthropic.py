@@ -246,6 +246,11 @@ class Messages(Dialect):
     def event_with_text(self, event: SSEEvent, text: str) -> SSEEvent:
         return self._delta_edit(event, "text_delta", "text", text)
 
+    def event_tool_args(self, event: SSEEvent) -> str | None:
+        delta = as_dict(as_dict(event.json).get("delta"))
+        partial = delta.get("partial_json") if delta.get("type") == "input_json_delta" else None
+        return partial if isinstance(partial, str) else None
+
     def event_with_tool_args(self, event: SSEEvent, arguments: str) -> SSEEvent:
         return self._delta_edit(event, "input_json_delta", "partial_json", arguments)
 

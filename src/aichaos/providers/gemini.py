@@ -212,6 +212,14 @@ class GenerateContent(Dialect):
                 return event.replaced(payload)
         return event
 
+    def event_tool_args(self, event: SSEEvent) -> str | None:
+        # Gemini sends a call's arguments whole, with the call (a TOOL_START event).
+        for part in self._parts(event.json):
+            call = as_dict(part).get("functionCall")
+            if isinstance(call, dict):
+                return dump_arguments(call.get("args", {}))
+        return None
+
     def event_with_tool_name(self, event: SSEEvent, name: str) -> SSEEvent:
         return self._call_edit(event, "name", name)
 

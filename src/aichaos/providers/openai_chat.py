@@ -281,6 +281,11 @@ class ChatCompletions(Dialect):
         calls[0].setdefault("function", {})[key] = value
         return event.replaced(payload)
 
+    def event_tool_args(self, event: SSEEvent) -> str | None:
+        calls = as_list((self._delta(event.json) or {}).get("tool_calls"))
+        arguments = as_dict(as_dict(calls[0]).get("function")).get("arguments") if calls else None
+        return arguments if isinstance(arguments, str) else None
+
     def event_with_tool_name(self, event: SSEEvent, name: str) -> SSEEvent:
         return self._tool_edit(event, "name", name)
 

@@ -273,6 +273,13 @@ class Responses(Dialect):
     def event_with_text(self, event: SSEEvent, text: str) -> SSEEvent:
         return self._edit(event, "response.output_text.delta", "delta", text)
 
+    def event_tool_args(self, event: SSEEvent) -> str | None:
+        payload = as_dict(event.json)
+        if payload.get("type") != "response.function_call_arguments.delta":
+            return None
+        delta = payload.get("delta")
+        return delta if isinstance(delta, str) else None
+
     def event_with_tool_args(self, event: SSEEvent, arguments: str) -> SSEEvent:
         return self._edit(event, "response.function_call_arguments.delta", "delta", arguments)
 

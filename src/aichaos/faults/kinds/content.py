@@ -357,15 +357,19 @@ class _ToolCallEdit(StreamEdit):
         assert self.dialect is not None
         role = self.dialect.classify(event)
         variant = self.fault.variant
-        if role is EventRole.TOOL_START and variant == "unknown_tool":
-            return [self.dialect.event_with_tool_name(event, self.fault.tool_name)]
-        if role is EventRole.TOOL_ARGS and variant != "unknown_tool":
-            first, self.args_sent = not self.args_sent, True
-            if variant == "missing_arguments":
-                return [self.dialect.event_with_tool_args(event, "{}")] if first else []
-            # invalid_json: an extra brace up front leaves the joined arguments unparseable.
-            if not first:
-                return [event]
-            original = self.dialect.event_tool_args(event) or "{"
-            return [self.dialect.event_with_tool_args(event, "{" + original)]
-        return [event]
+        if role is EventRole.TOOL_START:
+            self.args_sent = False  # each tool call gets its own arguments
+            if variant == "unknown_tool":
+                return [self.dialect.event_with_tool_name(event, self.fault.tool_name)]
+        if variant == "unknown_tool" or role not in (EventRole.TOOL_START, EventRole.TOOL_ARGS):
+            return [event]
+        original = self.dialect.event_tool_args(event)
+        if role is EventRole.TOOL_START and not original:
+            return [event]  # arguments follow in fragments (Gemini sends them whole, here)
+        first, self.args_sent = not self.args_sent, True
+        if variant == "missing_arguments":
+            return [self.dialect.event_with_tool_args(event, "{}")] if first else []
+        # invalid_json: an extra brace up front leaves the joined arguments unparseable.
+        if not first:
+            return [event]
+        return [self.dialect.event_with_tool_args(event, "{" + (original or ""))]
