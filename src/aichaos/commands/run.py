@@ -1,0 +1,152 @@
+"""`aichaos run FILE...`: run experiments; live progress on a terminal, plain lines otherwise.
+
+Exit codes: 0 every hypothesis held; 1 a hypothesis failed; 2 invalid input or
+usage (nothing was run); 3 aborted (stop_when fired) or interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aichaos.experiment.model import Experiment
+    from aichaos.experiment.results import RunResult
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 3
+
+# --html / --markdown renderers: (module, function) taking a RunResult and returning text.
+RENDERERS = {
+    "markdown": ("aichaos.report.markdown", "render_markdown"),
+    "html": ("aichaos.report.html", "render_html"),
+}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="experiment YAML files")
+    parser.add_argument("--seed", type=int, help="seed for faults, mock replies and arrivals")
+    parser.add_argument("--journal", metavar="P", help="write the run's journal (JSON) here")
+    parser.add_argument("--junit", metavar="P", help="write JUnit XML (a test case per check)")
+    parser.add_argument("--html", metavar="P", help="write an HTML report")
+    parser.add_argument("--markdown", metavar="P", help="write a Markdown summary")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="validate and print the plan; send nothing"
+    )
+    parser.add_argument("--quiet", action="store_true", help="plain output: summaries and verdict")
+
+
+def output_path(path: str, experiment: Experiment, several: bool) -> Path:
+    """With several experiments, `out.json` becomes `out.<file stem>.json` for each."""
+    target = Path(path)
+    if not several:
+        return target
+    stem = experiment.source.stem if experiment.source is not None else "experiment"
+    return target.with_name(f"{target.stem}.{stem}{target.suffix}")
+
+
+def _renderers(args: argparse.Namespace) -> dict[str, Any] | None:
+    found = {}
+    for name, (module, function) in RENDERERS.items():
+        if getattr(args, name) is None:
+            continue
+        try:
+            found[name] = getattr(importlib.import_module(module), function)
+        except (ImportError, AttributeError):
+            print(f"aichaos run: --{name} is not available in this installation", file=sys.stderr)
+            return None
+    return found
+
+
+def run(args: argparse.Namespace) -> int:
+    from aichaos.experiment.errors import ExperimentError
+    from aichaos.experiment.loader import load_experiment
+
+    experiments = []
+    problems = False
+    for path in args.files:
+        try:
+            experiments.append(load_experiment(path))
+        except ExperimentError as exc:
+            problems = True
+            print(exc.format(), file=sys.stderr)
+    renderers = _renderers(args)
+    if problems or renderers is None:
+        return EXIT_USAGE
+    if args.dry_run:
+        return _dry_run(experiments, args.seed)
+    return _run_all(experiments, args, renderers)
+
+
+def _dry_run(experiments: list[Experiment], seed: int | None) -> int:
+    from aichaos.experiment.plan import describe
+    from aichaos.experiment.runner import resolve_seed
+    from aichaos.report.redact import Redactor
+
+    for i, experiment in enumerate(experiments):
+        origin = "--seed" if seed is not None else "the file" if experiment.seed else "random"
+        text = describe(experiment, resolve_seed(experiment, seed), origin)
+        spec = experiment.model_dump(mode="json", by_alias=True)
+        print(("\n" if i else "") + Redactor.for_run(spec).text(text))
+    print("dry run: nothing was sent")
+    return EXIT_OK
+
+
+def _run_all(
+    experiments: list[Experiment], args: argparse.Namespace, renderers: dict[str, Any]
+) -> int:
+    import anyio
+
+    from aichaos.experiment.errors import ExperimentError
+    from aichaos.experiment.runner import run_experiment
+    from aichaos.report.console import make_console
+
+    several = len(experiments) > 1
+    results: list[RunResult] = []
+    codes = []
+    for experiment in experiments:
+        observer = make_console(quiet=args.quiet)
+        try:
+            job = functools.partial(
+                run_experiment, experiment, args.seed, observer, handle_signals=True
+            )
+            result = anyio.run(job)
+        except ExperimentError as exc:
+            observer.close()
+            print(exc.format(), file=sys.stderr)
+            codes.append(EXIT_USAGE)
+            continue
+        finally:
+            observer.close()
+        results.append(result)
+        codes.append(result.exit_code)
+        _write_outputs(result, args, renderers, several)
+        if result.status == "interrupted":
+            break
+    if args.junit and results:
+        from aichaos.report.junit import write_junit
+
+        write_junit(results, args.junit)
+    for code in (EXIT_USAGE, EXIT_ABORTED, EXIT_FAILED):
+        if code in codes:
+            return code
+    return EXIT_OK
+
+
+def _write_outputs(
+    result: RunResult, args: argparse.Namespace, renderers: dict[str, Any], several: bool
+) -> None:
+    from aichaos.report.redact import Redactor
+
+    if args.journal:
+        from aichaos.report.journal import write_journal
+
+        write_journal(result, output_path(args.journal, result.experiment, several))
+    spec = result.experiment.model_dump(mode="json", by_alias=True)
+    for name, render in renderers.items():
+        path = output_path(getattr(args, name), result.experiment, several)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(Redactor.for_run(spec).text(str(render(result))), encoding="utf-8")

@@ -1,0 +1,33 @@
+"""`aichaos validate FILE...`: check experiment files without running anything."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="experiment YAML files")
+    parser.add_argument("--quiet", action="store_true", help="print problems only")
+
+
+def run(args: argparse.Namespace) -> int:
+    from aichaos.experiment.errors import ExperimentError
+    from aichaos.experiment.loader import load_experiment
+
+    bad = 0
+    for path in args.files:
+        try:
+            experiment = load_experiment(path)
+        except ExperimentError as exc:
+            bad += 1
+            print(exc.format(), file=sys.stderr)
+            continue
+        if not args.quiet:
+            checks = len(experiment.hypothesis)
+            print(
+                f"{path}: ok ({experiment.name}; {len(experiment.faults)} faults, {checks} checks)"
+            )
+    if bad:
+        print(f"{bad} of {len(args.files)} files have problems", file=sys.stderr)
+    return 2 if bad else 0

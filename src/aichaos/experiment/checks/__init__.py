@@ -1,0 +1,5 @@
+"""Hypothesis checks: one small class per check, registered by its `check:` name."""
+
+from aichaos.experiment.checks.base import Check, CheckContext, Measurement, check_kinds
+
+__all__ = ["Check", "CheckContext", "Measurement", "check_kinds"]

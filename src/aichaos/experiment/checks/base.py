@@ -1,0 +1,132 @@
+"""The check interface and the registry of checks (one small class per check, by `check:` name).
+
+A check is a pydantic model: its fields are what the YAML may say about it. It
+measures one value over a set of calls and compares it with its bound. The same
+classes serve `hypothesis` (over a phase, at the end) and `stop_when` (over a
+sliding window, continuously).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aichaos.experiment.results import CallRecord, CheckResult, PhaseResult
+from aichaos.units import Duration
+
+PhaseName = Literal["baseline", "inject", "recovery"]
+
+_REGISTRY: dict[str, type[Check]] = {}
+
+
+@dataclass
+class Measurement:
+    """What a check measured and whether it held."""
+
+    value: float | None
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class CheckContext:
+    """What checks may look at once a run is over (or while it runs, for stop_when)."""
+
+    calls: Sequence[CallRecord]
+    phases: dict[str, PhaseResult] = field(default_factory=dict)
+    fault_end: float | None = None  # seconds from the run's start; None: no fault ran
+    base_dir: Path = Path(".")
+
+    def calls_in(self, phase: str | None) -> list[CallRecord]:
+        done = [c for c in self.calls if c.ended is not None]
+        return done if phase is None else [c for c in done if c.phase == phase]
+
+
+class Check(BaseModel):
+    """Base of every check. Subclasses set `check`, implement `measure` and `bound`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    check: str
+    name: str | None = Field(None, description="A label for reports (default: check and bound).")
+    phase: PhaseName | None = Field(
+        None, description="Only calls of this phase (default: every phase)."
+    )
+    window: Duration | None = Field(
+        None, description="stop_when only: length of the sliding window (default 5s)."
+    )
+    min_calls: int | None = Field(
+        None, ge=1, description="stop_when only: calls needed in the window to judge (default 10)."
+    )
+
+    summary: ClassVar[str] = ""
+    windowed: ClassVar[bool] = True
+    """Whether the check can judge a sliding window (stop_when)."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        info = cls.model_fields.get("check")
+        default = info.default if info is not None else None
+        if isinstance(default, str) and default:
+            _REGISTRY[default] = cls
+
+    def measure(self, calls: Sequence[CallRecord], ctx: CheckContext) -> Measurement:
+        """Measure the calls in scope (those of `phase`, or of a stop_when window)."""
+        raise NotImplementedError
+
+    def bound(self) -> str:
+        """What the value had to be, e.g. `>= 0.99`."""
+        raise NotImplementedError
+
+    def scope(self) -> str:
+        return self.phase or "all"
+
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        where = f" ({self.phase})" if self.phase else ""
+        return f"{self.check} {self.bound()}{where}"
+
+    def evaluate(self, ctx: CheckContext) -> CheckResult:
+        """The verdict over the calls of this check's phase."""
+        calls = ctx.calls_in(self.phase)
+        result = self.measure(calls, ctx)
+        return CheckResult(
+            check=self.check,
+            name=self.label(),
+            phase=self.scope(),
+            value=result.value,
+            bound=self.bound(),
+            passed=result.passed,
+            detail=result.detail,
+        )
+
+
+def check_kinds() -> dict[str, type[Check]]:
+    """Every registered check by name, in registration order."""
+    import aichaos.experiment.checks.kinds  # noqa: F401  (registers the built-in checks)
+
+    return dict(_REGISTRY)
+
+
+def no_calls(what: str = "calls") -> Measurement:
+    """Nothing to judge: a hypothesis that cannot be shown to hold does not hold."""
+    return Measurement(None, False, f"no {what} to judge")
+
+
+def share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def fmt(value: float | None, unit: str = "") -> str:
+    """A figure for messages: seconds as ms/s, shares as plain numbers."""
+    if value is None:
+        return "-"
+    if unit == "s":
+        return f"{value * 1000:.0f}ms" if value < 1 else f"{value:.2f}s"
+    return f"{value:.3g}"

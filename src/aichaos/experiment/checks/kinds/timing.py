@@ -1,0 +1,89 @@
+"""Checks on time: latency and time to first token percentiles, and recovery after faults."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from aichaos.experiment.checks.base import Check, CheckContext, Measurement, fmt, no_calls
+from aichaos.experiment.metrics import latencies, percentile, ttfts
+from aichaos.experiment.results import CallRecord
+from aichaos.units import Duration
+
+
+class Latency(Check):
+    """The call latency at `percentile` is at most `max` (failed calls included)."""
+
+    summary: ClassVar[str] = "call latency percentile (percentile, max)"
+    check: Literal["latency"] = "latency"
+    percentile: float = Field(95.0, gt=0, le=100, description="Which percentile, e.g. 95 or 99.")
+    max: Duration = Field(description="Highest acceptable latency at that percentile.")
+
+    def bound(self) -> str:
+        return f"p{self.percentile:g} <= {fmt(self.max, 's')}"
+
+    def measure(self, calls: Sequence[CallRecord], ctx: CheckContext) -> Measurement:
+        values = latencies(calls)
+        value = percentile(values, self.percentile)
+        if value is None:
+            return no_calls()
+        detail = f"p{self.percentile:g} of {len(values)} calls = {fmt(value, 's')}"
+        return Measurement(value, value <= self.max, detail)
+
+
+class Ttft(Check):
+    """Time to first token of streamed answers at `percentile` is at most `max`."""
+
+    summary: ClassVar[str] = "time to first token of streamed answers (percentile, max)"
+    check: Literal["ttft"] = "ttft"
+    percentile: float = Field(95.0, gt=0, le=100, description="Which percentile, e.g. 95 or 99.")
+    max: Duration = Field(description="Highest acceptable time to first token.")
+
+    def bound(self) -> str:
+        return f"p{self.percentile:g} <= {fmt(self.max, 's')}"
+
+    def measure(self, calls: Sequence[CallRecord], ctx: CheckContext) -> Measurement:
+        values = ttfts(calls)
+        value = percentile(values, self.percentile)
+        if value is None:
+            return no_calls("streamed answers")
+        detail = f"p{self.percentile:g} of {len(values)} streamed calls = {fmt(value, 's')}"
+        return Measurement(value, value <= self.max, detail)
+
+
+class RecoveryTime(Check):
+    """After the last fault window ends, success returns within `max`.
+
+    Measured from the end of the faults to the end of the first successful call
+    that started after it (followed by `consecutive - 1` more successes).
+    """
+
+    summary: ClassVar[str] = "time from the end of the faults until success returns (max)"
+    windowed: ClassVar[bool] = False
+    check: Literal["recovery_time"] = "recovery_time"
+    max: Duration = Field(description="Longest acceptable time to recover.")
+    consecutive: int = Field(1, ge=1, description="Successes in a row that count as recovered.")
+
+    def bound(self) -> str:
+        return f"<= {fmt(self.max, 's')}"
+
+    def measure(self, calls: Sequence[CallRecord], ctx: CheckContext) -> Measurement:
+        end = ctx.fault_end
+        if end is None:
+            return Measurement(None, False, "no fault window ended during the run")
+        after = sorted((c for c in calls if c.started >= end), key=lambda c: c.started)
+        if not after:
+            why = "no calls after the faults ended (add a recovery phase)"
+            return Measurement(None, False, why)
+        for i in range(len(after) - self.consecutive + 1):
+            run = after[i : i + self.consecutive]
+            if all(c.ok for c in run) and run[0].ended is not None:
+                value = max(0.0, run[0].ended - end)
+                skipped = f" after {i} failed calls" if i else ""
+                detail = f"success returned {fmt(value, 's')} after the faults ended{skipped}"
+                return Measurement(value, value <= self.max, detail)
+        return Measurement(
+            float("inf"), False, f"success did not return in {len(after)} calls after the faults"
+        )

@@ -1,0 +1,86 @@
+"""Figures over a set of calls: success, errors by class, latency percentiles, who served."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from aichaos.experiment.results import CallRecord
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """The nearest-rank percentile (the smallest value with at least p% of values at or below).
+
+    Nearest rank never reports a value no call had, which keeps SLO checks honest.
+    """
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100.0 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def latencies(calls: Iterable[CallRecord]) -> list[float]:
+    return [c.duration for c in calls if c.duration is not None]
+
+
+def ttfts(calls: Iterable[CallRecord]) -> list[float]:
+    return [c.ttft for c in calls if c.ttft is not None]
+
+
+def phase_metrics(calls: Sequence[CallRecord], elapsed: float | None = None) -> dict[str, Any]:
+    """The journal's and console's per-phase figures."""
+    done = [c for c in calls if c.ended is not None]
+    ok = sum(1 for c in done if c.ok)
+    lat = latencies(done)
+    first_tokens = ttfts(done)
+    attempts = [len(c.attempts) for c in done]
+    faults: Counter[str] = Counter()
+    backends: Counter[str] = Counter()
+    for call in done:
+        for attempt in call.attempts:
+            faults.update(attempt.faults)
+        if call.served_by:
+            backends[call.served_by] += 1
+    lags = [c.started - c.scheduled for c in done if c.scheduled is not None]
+    metrics: dict[str, Any] = {
+        "requests": len(done),
+        "ok": ok,
+        "failed": len(done) - ok,
+        "success_rate": ok / len(done) if done else None,
+        "errors": dict(Counter(c.error for c in done if not c.ok and c.error).most_common()),
+        "statuses": _statuses(done),
+        "latency": _spread(lat),
+        "ttft": _spread(first_tokens),
+        "attempts": {
+            "total": sum(attempts),
+            "per_call": sum(attempts) / len(attempts) if attempts else None,
+            "max": max(attempts) if attempts else None,
+        },
+        "faults": dict(faults.most_common()),
+        "served_by": dict(backends.most_common()),
+    }
+    if elapsed:
+        metrics["duration"] = elapsed
+        metrics["throughput"] = len(done) / elapsed if elapsed > 0 else None
+    if lags:
+        metrics["schedule_lag"] = _spread(lags)
+    return metrics
+
+
+def _statuses(calls: Sequence[CallRecord]) -> dict[str, int]:
+    counts = Counter(c.status for c in calls)
+    ordered = sorted(counts.items(), key=lambda item: -1 if item[0] is None else item[0])
+    return {("none" if status is None else str(status)): n for status, n in ordered}
+
+
+def _spread(values: Sequence[float]) -> dict[str, float | None]:
+    return {
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else None,
+    }

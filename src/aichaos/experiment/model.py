@@ -1,0 +1,200 @@
+"""The experiment format (YAML, version 1) as pydantic models.
+
+Fault entries are exactly the fault kinds of `aichaos.faults` and check entries
+the checks of `aichaos.experiment.checks`: both unions are built from their
+registries, so a new kind appears here (and in `aichaos schema`) by itself.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from aichaos.experiment.checks.base import Check, check_kinds
+from aichaos.experiment.target_specs import Target
+from aichaos.faults.base import Fault, fault_kinds
+from aichaos.intercept.backends import BackendSpec
+from aichaos.units import Duration, Rate
+
+if TYPE_CHECKING:
+    from aichaos.experiment.prompts import PromptRecord
+
+    FaultEntry = Fault
+    CheckEntry = Check
+else:
+    FaultEntry = Annotated[Union[tuple(fault_kinds().values())], Field(discriminator="kind")]  # noqa: UP007
+    CheckEntry = Annotated[Union[tuple(check_kinds().values())], Field(discriminator="check")]  # noqa: UP007
+
+MESSY_KINDS = ("empty", "long", "unicode", "injection")
+BACKEND_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+DEFAULT_BACKENDS = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini"}
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Load(_Spec):
+    """How many requests, how fast, with which prompts."""
+
+    requests: int | None = Field(None, ge=1, description="Requests in the inject phase.")
+    duration: Duration | None = Field(None, description="Or: how long the inject phase lasts.")
+    concurrency: int | None = Field(
+        None, ge=1, le=100_000, description="Closed loop: calls in flight at once (default 1)."
+    )
+    rate: Rate | None = Field(None, description="Open loop: arrivals per second, e.g. 20/s.")
+    arrivals: Literal["constant", "poisson"] = Field(
+        "constant", description="Open loop: evenly spaced or Poisson (seeded) arrivals."
+    )
+    prompts: list[str | dict[str, Any]] | None = Field(
+        None, description="Inline prompts (strings, or records with a `prompt` field)."
+    )
+    prompts_file: str | None = Field(
+        None, description="A JSONL or CSV file of prompts (relative to the experiment)."
+    )
+    messy: list[Literal["empty", "long", "unicode", "injection"]] | None = Field(
+        None, description="Add generated messy inputs: empty, long, unicode, injection (or all)."
+    )
+    timeout: Duration = Field(30.0, description="Per call to the target.")
+
+    @field_validator("messy", mode="before")
+    @classmethod
+    def _all_messy(cls, value: object) -> object:
+        if value == "all" or value is True:
+            return list(MESSY_KINDS)
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Load:
+        if self.requests is None and self.duration is None:
+            raise ValueError("load needs `requests` (a count) or `duration` (e.g. 30s)")
+        if self.concurrency is not None and self.rate is not None:
+            raise ValueError("give `concurrency` (closed loop) or `rate` (open loop), not both")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be more than 0")
+        return self
+
+
+class PhaseSpec(_Spec):
+    """One phase's size; anything not given comes from `load`."""
+
+    requests: int | None = Field(None, ge=0, description="Requests in this phase (0 skips it).")
+    duration: Duration | None = Field(None, description="Or: how long this phase lasts.")
+    concurrency: int | None = Field(None, ge=1, le=100_000, description="Closed loop override.")
+    rate: Rate | None = Field(None, description="Open loop override.")
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> PhaseSpec:
+        if self.concurrency is not None and self.rate is not None:
+            raise ValueError("give `concurrency` or `rate`, not both")
+        return self
+
+
+class Phases(_Spec):
+    """baseline (no faults), inject (faults on), recovery (faults off). `false` skips one."""
+
+    baseline: PhaseSpec | None = Field(
+        default_factory=lambda: PhaseSpec(requests=20), description="Default {requests: 20}."
+    )
+    inject: PhaseSpec | None = Field(
+        default_factory=PhaseSpec, description="Default: the `load` section."
+    )
+    recovery: PhaseSpec | None = Field(
+        default_factory=lambda: PhaseSpec(requests=20), description="Default {requests: 20}."
+    )
+
+    @field_validator("baseline", "inject", "recovery", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        return None if value is False else value
+
+
+class MockSettings(_Spec):
+    """How the embedded mock answers when no fault acts."""
+
+    latency: Duration = Field(0.0, description="Delay before each answer's headers.")
+    ttft: Duration = Field(0.0, description="Delay before the first token.")
+    tokens_per_second: float | None = Field(None, gt=0, description="Stream pacing.")
+    max_tokens: int = Field(32, ge=1, description="Longest natural answer, in words.")
+
+
+def _backends_shorthand(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: ({"provider": v} if isinstance(v, str) else v) for k, v in value.items()}
+    return value
+
+
+class Experiment(_Spec):
+    """One experiment file (version 1)."""
+
+    version: Literal[1] = Field(description="The format version: 1.")
+    title: str | None = Field(None, description="A one-line name (default: the file name).")
+    description: str | None = Field(None, description="Optional prose.")
+    tags: list[str] = Field(default_factory=list, description="Free-form labels.")
+    seed: int | None = Field(None, description="Seed for faults, mock replies and arrivals.")
+    backends: dict[str, BackendSpec] = Field(
+        default_factory=lambda: {k: BackendSpec(provider=v) for k, v in DEFAULT_BACKENDS.items()},
+        description="Named model APIs the app talks to (default: openai, anthropic, gemini).",
+    )
+    target: Target = Field(description="The system under test.")
+    load: Load = Field(description="How many requests, how fast, with which prompts.")
+    phases: Phases = Field(default_factory=Phases, description="baseline, inject, recovery.")
+    faults: list[FaultEntry] = Field(
+        default_factory=list, description="Faults active in the inject phase."
+    )
+    hypothesis: list[CheckEntry] = Field(
+        default_factory=list, description="Checks that say behaviour is acceptable."
+    )
+    stop_when: list[CheckEntry] = Field(
+        default_factory=list, description="Checks over a sliding window that abort the run."
+    )
+    mock: MockSettings = Field(default_factory=MockSettings, description="The embedded mock.")
+
+    _source: Path | None = PrivateAttr(None)
+    _prompts: list[PromptRecord] = PrivateAttr(default_factory=list)
+
+    @field_validator("backends", mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        return _backends_shorthand(value)
+
+    @field_validator("backends")
+    @classmethod
+    def _names(cls, value: dict[str, BackendSpec]) -> dict[str, BackendSpec]:
+        for name in value:
+            if not BACKEND_NAME.match(name):
+                raise ValueError(
+                    f"backend name {name!r}: use letters, digits, '-' and '_' (it becomes a URL"
+                    " path and an environment variable name)"
+                )
+        if not value:
+            raise ValueError("declare at least one backend")
+        return value
+
+    # --- set by the loader ------------------------------------------------------
+    @property
+    def source(self) -> Path | None:
+        """The file the experiment was loaded from."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        """Where relative paths (prompts_file, cwd) are resolved."""
+        return self._source.parent if self._source is not None else Path.cwd()
+
+    @property
+    def name(self) -> str:
+        if self.title:
+            return self.title
+        return self._source.stem if self._source is not None else "experiment"
+
+    @property
+    def prompts(self) -> list[PromptRecord]:
+        """The prompt records, in the order requests use them (set when loaded)."""
+        return self._prompts
+
+    def attach(self, source: Path | None, prompts: list[PromptRecord]) -> None:
+        self._source, self._prompts = source, prompts

@@ -1,0 +1,71 @@
+"""`--dry-run`: the resolved plan of an experiment, in words, without sending anything."""
+
+from __future__ import annotations
+
+import inspect
+
+from aichaos.experiment.model import Experiment
+from aichaos.experiment.phases import plan_phases
+from aichaos.faults.base import Fault
+from aichaos.units import format_duration
+
+
+def _fault_line(fault: Fault) -> str:
+    parts = [f"{fault.label()} on {fault.backend}"]
+    if fault.ramp is not None:
+        ramp = fault.ramp
+        parts.append(f"ramp {ramp.from_:g} -> {ramp.to:g} over {format_duration(ramp.over)}")
+    elif fault.probability < 1:
+        parts.append(f"probability {fault.probability:g}")
+    if fault.first is not None:
+        parts.append(f"first {fault.first}")
+    if fault.every is not None:
+        parts.append(f"every {fault.every}")
+    if fault.window is not None:
+        end = fault.window.end
+        until = f"{format_duration(end)}" if end is not None else "the end of inject"
+        parts.append(f"from {format_duration(fault.window.start)} to {until}")
+    if fault.match is not None:
+        parts.append(f"match {fault.match.model_dump(exclude_defaults=True)}")
+    return ", ".join(parts)
+
+
+def describe(experiment: Experiment, seed: int, seed_origin: str) -> str:
+    """What a run of this experiment would do."""
+    lines = [f"experiment: {experiment.name}"]
+    if experiment.source is not None:
+        lines.append(f"file: {experiment.source}")
+    lines.append(f"seed: {seed} ({seed_origin})")
+    lines.append("backends:")
+    for name, spec in experiment.backends.items():
+        claims = f", claims {spec.claimed_host()} in-process"
+        lines.append(f"  {name}: provider {spec.provider}, upstream {spec.upstream}{claims}")
+    target = experiment.target
+    if target.python is not None:
+        fn = target.python.resolved
+        kind = "async" if inspect.iscoroutinefunction(fn) else "sync"
+        lines.append(f"target: python {target.python.function} ({kind}, in-process,")
+        lines[-1] += f" receives the {target.python.receives})"
+    elif target.http is not None:
+        lines.append(f"target: http {target.http.method} {target.http.url} (backends via proxy)")
+    elif target.command is not None:
+        command = target.command
+        run = command.run if isinstance(command.run, str) else " ".join(command.run)
+        lines.append(f"target: command `{run}`, then {command.http.method} {command.http.url}")
+    load = experiment.load
+    sources = sorted({p.source for p in experiment.prompts})
+    lines.append(
+        f"prompts: {len(experiment.prompts)} ({', '.join(sources)}), used in turn;"
+        f" timeout {format_duration(load.timeout)} per call"
+    )
+    lines.append("phases:")
+    plans = plan_phases(experiment)
+    lines += [f"  {plan.describe()}" for plan in plans] or ["  (none: every phase is off)"]
+    lines.append("faults (inject phase only):" if experiment.faults else "faults: none")
+    lines += [f"  {_fault_line(f)}" for f in experiment.faults]
+    lines.append("hypothesis:" if experiment.hypothesis else "hypothesis: none (nothing judged)")
+    lines += [f"  {c.label()}" for c in experiment.hypothesis]
+    if experiment.stop_when:
+        lines.append("stop_when (sliding window):")
+        lines += [f"  {c.label()}" for c in experiment.stop_when]
+    return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""What a run produced: one record per target call, per-phase results, check verdicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from aichaos.records import Attempt
+
+if TYPE_CHECKING:
+    from aichaos.experiment.model import Experiment
+
+Status = Literal["passed", "failed", "aborted", "interrupted"]
+PHASES: tuple[str, ...] = ("baseline", "inject", "recovery")
+
+EXIT_CODES: dict[str, int] = {"passed": 0, "failed": 1, "aborted": 3, "interrupted": 3}
+
+
+@dataclass
+class CallRecord:
+    """One call to the target (one request of the load) and the upstream attempts it caused.
+
+    Times are seconds from the start of the run.
+    """
+
+    id: str
+    phase: str
+    index: int
+    prompt: str
+    started: float
+    scheduled: float | None = None  # open loop: when the arrival was due
+    ended: float | None = None
+    ok: bool = False
+    status: int | None = None  # HTTP status the user saw (python: from the exception, or 200)
+    error: str | None = None  # error class, e.g. `openai.RateLimitError`, `timeout`, `http_503`
+    message: str | None = None  # first line of the error
+    output: str | None = None  # the answer's text, for `response` checks
+    ttft: float | None = None  # seconds from the call's start to its first streamed output
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended is None else self.ended - self.started
+
+    @property
+    def served_by(self) -> str | None:
+        """The backend whose successful answer came last, if the call succeeded."""
+        if not self.ok:
+            return None
+        for attempt in reversed(self.attempts):
+            if attempt.ok:
+                return attempt.backend
+        return None
+
+
+@dataclass
+class CheckResult:
+    """The verdict of one hypothesis check."""
+
+    check: str  # the check's kind, e.g. `success_rate`
+    name: str  # a readable label, e.g. `success_rate >= 0.99 (inject)`
+    phase: str  # a phase name, or `all`
+    value: float | None  # what was measured
+    bound: str  # what it had to be, e.g. `>= 0.99`
+    passed: bool
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "name": self.name,
+            "phase": self.phase,
+            "value": self.value,
+            "bound": self.bound,
+            "passed": self.passed,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class PhaseResult:
+    """One phase as it ran: when, with what load, and its metrics."""
+
+    name: str
+    started: float
+    ended: float | None = None
+    planned: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    completed: bool = False
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced; what the journal, the console and the reports show."""
+
+    experiment: Experiment
+    seed: int
+    status: Status
+    checks: list[CheckResult]
+    calls: list[CallRecord]
+    phases: list[PhaseResult]
+    attempts: list[Attempt]  # every attempt, attributed to a call or not
+    started_at: float  # wall clock (epoch seconds)
+    duration: float
+    clock_origin: float  # time.perf_counter() at the start (attempt times are on that clock)
+    reason: str | None = None  # why the run was aborted or interrupted
+    faults: list[dict[str, Any]] = field(default_factory=list)  # what each fault did
+    fault_end: float | None = None  # when the last fault window ended (seconds from start)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 every check held, 1 one failed, 3 aborted or interrupted."""
+        return EXIT_CODES[self.status]
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def calls_in(self, phase: str | None) -> list[CallRecord]:
+        """The completed calls of one phase (every phase when None or `all`)."""
+        if phase in (None, "all"):
+            return [c for c in self.calls if c.ended is not None]
+        return [c for c in self.calls if c.phase == phase and c.ended is not None]

@@ -1,0 +1,277 @@
+"""`run_experiment`: phases of load against the target, faults only in inject, checks at the end.
+
+The run owns one `Injection` (backends, fault engine, mock, recorder). The
+engine holds no fault outside the inject phase; at its start the experiment's
+faults are added (fresh copies: stateful limiters start empty) and the engine's
+clock restarts, so windows and ramps count from there. When inject ends, when a
+stop_when condition fires, or on Ctrl-C, the faults are removed at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import signal
+import sys
+import time
+from typing import Any
+
+import anyio
+
+from aichaos.experiment.attribution import attribute
+from aichaos.experiment.checks.base import CheckContext
+from aichaos.experiment.metrics import phase_metrics
+from aichaos.experiment.model import Experiment
+from aichaos.experiment.observer import Observer
+from aichaos.experiment.phases import PhasePlan, plan_phases
+from aichaos.experiment.results import CallRecord, CheckResult, PhaseResult, RunResult, Status
+from aichaos.experiment.schedule import drive
+from aichaos.experiment.stopping import StopMonitor
+from aichaos.experiment.targets.base import Driver, RunContext, open_driver
+from aichaos.intercept.injection import Injection
+from aichaos.mock.engine import MockConfig
+from aichaos.units import format_duration
+
+MONITOR_INTERVAL = 0.05
+
+
+def resolve_seed(experiment: Experiment, seed: int | None) -> int:
+    """The seed a run uses: given, else the experiment's, else a fresh one (always recorded)."""
+    if seed is not None:
+        return seed
+    if experiment.seed is not None:
+        return experiment.seed
+    return random.SystemRandom().randrange(1, 2**31)
+
+
+async def run_experiment(
+    experiment: Experiment,
+    seed: int | None = None,
+    console: Observer | None = None,
+    *,
+    handle_signals: bool = False,
+) -> RunResult:
+    """Run every phase, judge the hypothesis, and return the result.
+
+    `console` receives live events. With `handle_signals`, SIGINT/SIGTERM end the
+    run cleanly with status `interrupted` (use it from a main thread only).
+    Raises `ExperimentError` (a `TargetError`) when the target cannot be driven.
+    """
+    return await _Run(experiment, resolve_seed(experiment, seed), console or Observer()).execute(
+        handle_signals=handle_signals
+    )
+
+
+class _Run:
+    def __init__(self, experiment: Experiment, seed: int, observer: Observer) -> None:
+        self.experiment, self.seed, self.observer = experiment, seed, observer
+        self.plans = plan_phases(experiment)
+        mock = experiment.mock
+        config = MockConfig(
+            seed=seed,
+            latency=mock.latency,
+            ttft=mock.ttft,
+            tokens_per_second=mock.tokens_per_second,
+            max_tokens_default=mock.max_tokens,
+        )
+        self.injection = Injection((), backends=experiment.backends, seed=seed, mock=config)
+        self.rng = random.Random(f"{seed}:arrivals")
+        self.prompts = experiment.prompts or []
+        self.monitor = StopMonitor(experiment.stop_when)
+        self.calls: list[CallRecord] = []
+        self.phases: list[PhaseResult] = []
+        self.events: list[dict[str, Any]] = []
+        self.fault_stats: list[dict[str, Any]] = []
+        self.fault_end: float | None = None
+        self.inject_started: float | None = None
+        self.stopped: tuple[Status, str] | None = None
+        self.phase_scope: anyio.CancelScope | None = None
+        self.origin = time.perf_counter()
+        self.counter = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    def now(self) -> float:
+        return time.perf_counter() - self.origin
+
+    def note(self, message: str) -> None:
+        self.events.append({"at": round(self.now(), 6), "message": message})
+        self.observer.event(message)
+
+    # --- the run ------------------------------------------------------------------
+    async def execute(self, *, handle_signals: bool) -> RunResult:
+        started_at = time.time()
+        self.origin = time.perf_counter()
+        self.observer.run_started(self.experiment, self.seed, self.plans)
+        recorder = self.injection.recorder
+        recorder.listeners.append(self.observer.attempt_finished)
+        most = max((p.concurrency or 0 for p in self.plans), default=1)
+        rates = [p.rate * self.experiment.load.timeout for p in self.plans if p.rate]
+        ctx = RunContext(
+            self.experiment,
+            self.injection,
+            self.observer,
+            self.origin,
+            max_in_flight=max(1, most, min(int(max(rates, default=0)) + 1, 1024)),
+        )
+        try:
+            async with anyio.create_task_group() as background:
+                if self.monitor:
+                    background.start_soon(self._watch)
+                if handle_signals:
+                    background.start_soon(self._signals)
+                try:
+                    async with open_driver(ctx) as driver:
+                        for plan in self.plans:
+                            if self.stopped:
+                                break
+                            await self._phase(plan, driver)
+                finally:
+                    self._faults_off()
+                    background.cancel_scope.cancel()
+        finally:
+            recorder.listeners.remove(self.observer.attempt_finished)
+        return self._result(started_at)
+
+    async def _phase(self, plan: PhasePlan, driver: Driver) -> None:
+        phase = PhaseResult(plan.name, started=self.now(), planned=plan.to_dict())
+        self.phases.append(phase)
+        self.observer.phase_started(plan)
+        self.note(f"phase {plan.name} started: {plan.describe()}")
+        fire = functools.partial(self._call, plan.name, driver)
+        with anyio.CancelScope() as scope:
+            self.phase_scope = scope
+            if plan.faults:
+                self._faults_on(scope)
+            await drive(plan, fire, self.rng)
+        self.phase_scope = None
+        if plan.faults:
+            self._faults_off()
+        phase.ended = self.now()
+        phase.completed = not scope.cancel_called
+        phase_calls = [c for c in self.calls if c.phase == plan.name]
+        phase.metrics = phase_metrics(phase_calls, phase.ended - phase.started)
+        phase.metrics["peak_in_flight"] = self.peak_in_flight
+        self.peak_in_flight = 0
+        self.observer.phase_finished(phase)
+
+    async def _call(self, phase: str, driver: Driver, index: int, due: float | None) -> None:
+        prompt = self.prompts[self.counter % len(self.prompts)]
+        self.counter += 1
+        call = CallRecord(
+            id=f"{phase}-{index + 1}",
+            phase=phase,
+            index=index,
+            prompt=prompt.text,
+            started=self.now(),
+            scheduled=None if due is None else due - self.origin,
+        )
+        self.calls.append(call)
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            timeout = self.experiment.load.timeout
+            with anyio.move_on_after(timeout) as timer:
+                await driver.call(call, prompt)
+            if timer.cancelled_caught:
+                call.ok, call.error = False, "timeout"
+                call.message = f"no answer within {format_duration(timeout)}"
+            call.ended = self.now()
+        finally:
+            self.in_flight -= 1
+        self.monitor.feed(call)
+        self.observer.call_finished(call)
+
+    # --- faults -------------------------------------------------------------------
+    def _faults_on(self, phase_scope: anyio.CancelScope) -> None:
+        engine = self.injection.engine
+        for fault in self.experiment.faults:
+            engine.add(fault.model_copy(deep=True))
+        engine.start()
+        self.inject_started = self.now()
+        if self.experiment.faults:
+            labels = ", ".join(f"{f.label()} on {f.backend}" for f in self.experiment.faults)
+            self.note(f"faults on: {labels}")
+
+    def _faults_off(self) -> None:
+        engine = self.injection.engine
+        if not engine.faults:
+            return
+        self.fault_stats = engine.stats()
+        engine.clear()
+        now = self.now()
+        self.fault_end = self._last_window_end(now)
+        self.note("faults off")
+
+    def _last_window_end(self, now: float) -> float:
+        start = self.inject_started if self.inject_started is not None else now
+        ends = []
+        for fault in self.experiment.faults:
+            end = fault.window.end if fault.window is not None else None
+            if end is None:
+                return now
+            ends.append(start + end)
+        return min(now, max(ends, default=now))
+
+    # --- stopping -----------------------------------------------------------------
+    def stop(self, status: Status, reason: str) -> None:
+        """End the run now: faults off, the current phase cancelled, no further phase."""
+        if self.stopped:
+            return
+        self.stopped = (status, reason)
+        self._faults_off()
+        self.note(reason)
+        if self.phase_scope is not None:
+            self.phase_scope.cancel()
+
+    async def _watch(self) -> None:
+        while True:
+            await anyio.sleep(MONITOR_INTERVAL)
+            reason = self.monitor.fired(self.now())
+            if reason is not None:
+                self.stop("aborted", reason)
+                return
+
+    async def _signals(self) -> None:
+        if sys.platform == "win32":  # pragma: no cover
+            return
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                self.stop("interrupted", f"interrupted by {signal.Signals(signum).name}")
+
+    # --- the verdict --------------------------------------------------------------
+    def _result(self, started_at: float) -> RunResult:
+        untied = attribute(self.calls, self.injection.recorder.attempts, self.origin)
+        if untied:
+            self.note(f"{untied} upstream attempts could not be tied to a call")
+        ctx = CheckContext(
+            calls=self.calls,
+            phases={p.name: p for p in self.phases},
+            fault_end=self.fault_end,
+            base_dir=self.experiment.base_dir,
+        )
+        checks: list[CheckResult] = [c.evaluate(ctx) for c in self.experiment.hypothesis]
+        status: Status
+        reason = None
+        if self.stopped is not None:
+            status, reason = self.stopped
+        else:
+            status = "passed" if all(c.passed for c in checks) else "failed"
+        result = RunResult(
+            experiment=self.experiment,
+            seed=self.seed,
+            status=status,
+            checks=checks,
+            calls=self.calls,
+            phases=self.phases,
+            attempts=list(self.injection.recorder.attempts),
+            started_at=started_at,
+            duration=self.now(),
+            clock_origin=self.origin,
+            reason=reason,
+            faults=self.fault_stats,
+            fault_end=self.fault_end,
+            events=self.events,
+        )
+        self.observer.run_finished(result)
+        return result

@@ -1,0 +1,66 @@
+"""Load generation: closed loop (a fixed number of calls in flight) or open loop (arrivals on a
+schedule that does not wait for the app, as real users do)."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import anyio
+
+from aichaos.experiment.phases import PhasePlan
+
+Fire = Callable[[int, float | None], Coroutine[Any, Any, None]]
+"""Runs call number `index`; `scheduled` is its due time (perf_counter) in open loop."""
+
+
+async def drive(plan: PhasePlan, fire: Fire, rng: random.Random) -> None:
+    """Run one phase's calls; returns when all of them have finished."""
+    deadline = None if plan.duration is None else time.perf_counter() + plan.duration
+    if plan.rate is not None:
+        await _open_loop(plan, plan.rate, deadline, fire, rng)
+    else:
+        await _closed_loop(plan.concurrency or 1, plan.requests, deadline, fire)
+
+
+async def _closed_loop(
+    concurrency: int, requests: int | None, deadline: float | None, fire: Fire
+) -> None:
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while (requests is None or next_index < requests) and (
+            deadline is None or time.perf_counter() < deadline
+        ):
+            index = next_index
+            next_index += 1
+            await fire(index, None)
+
+    workers = concurrency if requests is None else min(concurrency, requests)
+    async with anyio.create_task_group() as group:
+        for _ in range(workers):
+            group.start_soon(worker)
+
+
+async def _open_loop(
+    plan: PhasePlan, rate: float, deadline: float | None, fire: Fire, rng: random.Random
+) -> None:
+    start = time.perf_counter()
+    offset = 0.0
+    index = 0
+    poisson = plan.arrivals == "poisson"
+    async with anyio.create_task_group() as group:
+        while plan.requests is None or index < plan.requests:
+            due = start + offset
+            if deadline is not None and due >= deadline:
+                break
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await anyio.sleep(wait)
+            # Arrivals never wait for earlier calls: a slow app gets a growing queue.
+            group.start_soon(fire, index, due)
+            index += 1
+            offset = offset + rng.expovariate(rate) if poisson else (index / rate)

@@ -1,0 +1,219 @@
+"""Checks across sections once the shapes are valid: names that must refer to something,
+files that must exist, functions that must import, templates that must resolve."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from aichaos.experiment.checks.base import Check
+from aichaos.experiment.checks.kinds.attribution import ServedBy
+from aichaos.experiment.checks.kinds.custom import PythonCheck
+from aichaos.experiment.errors import Path as KeyPath
+from aichaos.experiment.errors import Problem, nearest
+from aichaos.experiment.model import Experiment
+from aichaos.experiment.prompts import (
+    DEFAULT_PROMPT,
+    PromptFileError,
+    PromptRecord,
+    messy_prompts,
+    read_prompts_file,
+    record_from,
+)
+from aichaos.experiment.target_specs import HttpTarget
+from aichaos.experiment.templating import name_problem, template_names
+from aichaos.intercept.backends import Router
+
+PLACEHOLDER_KEYS = {
+    "openai": ("OPENAI_API_KEY", "sk-aichaos-mock"),
+    "anthropic": ("ANTHROPIC_API_KEY", "sk-ant-aichaos-mock"),
+    "gemini": ("GEMINI_API_KEY", "aichaos-mock"),
+}
+
+
+class Findings:
+    """Problems found so far, with their key paths (positions are added by the loader)."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, path: KeyPath, message: str, **extra: Any) -> None:
+        self.problems.append(Problem(message, path, **extra))
+
+
+def check_experiment(experiment: Experiment, base_dir: Path) -> tuple[list[Problem], list[Any]]:
+    """Cross-section problems, and the prompt records when they could be read."""
+    found = Findings()
+    backends = list(experiment.backends)
+    _backend_hosts(experiment, found)
+    for i, fault in enumerate(experiment.faults):
+        names = [fault.backend] if isinstance(fault.backend, str) else list(fault.backend)
+        for name in names:
+            if name != "*" and name not in backends:
+                found.add(
+                    ("faults", i, "backend"),
+                    f"no backend is named {name!r}",
+                    expected="one of " + ", ".join([*backends, "*"]),
+                    suggestion=nearest(name, backends),
+                )
+    phases = experiment.phases
+    enabled = [n for n in ("baseline", "inject", "recovery") if getattr(phases, n) is not None]
+    if experiment.faults and phases.inject is None:
+        found.add(("phases", "inject"), "faults only act in the inject phase, which is off")
+    for section in ("hypothesis", "stop_when"):
+        for i, check in enumerate(getattr(experiment, section)):
+            _check_entry(section, i, check, backends, enabled, found)
+    _target(experiment, base_dir, found)
+    prompts = _prompts(experiment, base_dir, found)
+    return found.problems, prompts
+
+
+def _backend_hosts(experiment: Experiment, found: Findings) -> None:
+    try:
+        Router(experiment.backends)
+    except ValueError as exc:
+        found.add(("backends",), str(exc))
+
+
+def _check_entry(
+    section: str, i: int, check: Check, backends: list[str], enabled: list[str], found: Findings
+) -> None:
+    path: KeyPath = (section, i)
+    if check.phase is not None and check.phase not in enabled:
+        found.add((*path, "phase"), f"phase {check.phase!r} is switched off in `phases`")
+    if section == "hypothesis":
+        for key in ("window", "min_calls"):
+            if getattr(check, key) is not None:
+                found.add((*path, key), f"{key!r} only applies to stop_when conditions")
+    elif not check.windowed:
+        found.add(
+            (*path, "check"),
+            f"{check.check!r} cannot be judged over a sliding window; use it in hypothesis",
+        )
+    if isinstance(check, ServedBy) and check.backend not in backends:
+        found.add(
+            (*path, "backend"),
+            f"no backend is named {check.backend!r}",
+            expected="one of " + ", ".join(backends),
+            suggestion=nearest(check.backend, backends),
+        )
+    if isinstance(check, PythonCheck):
+        function = import_function(check.function, (*path, "function"), found)
+        if function is not None:
+            check.bind(function)
+
+
+def _target(experiment: Experiment, base_dir: Path, found: Findings) -> None:
+    target = experiment.target
+    backends = list(experiment.backends)
+    if target.python is not None:
+        set_placeholder_keys(experiment)
+        function = import_function(target.python.function, ("target", "python"), found)
+        if function is not None:
+            target.python.bind(function)
+    if target.http is not None:
+        _http_templates(target.http, ("target", "http"), backends, False, found)
+    if target.command is not None:
+        command = target.command
+        path: KeyPath = ("target", "command")
+        _http_templates(command.http, (*path, "http"), backends, True, found)
+        for key, value in (("run", command.run), ("env", command.env), ("ready", command.ready)):
+            raw = value.model_dump() if isinstance(value, BaseModel) else value
+            _templates(raw, (*path, key), backends, True, False, found)
+        if command.cwd is not None and not (base_dir / command.cwd).is_dir():
+            found.add((*path, "cwd"), f"directory {command.cwd!r} does not exist")
+
+
+def _http_templates(
+    spec: HttpTarget, path: KeyPath, backends: list[str], port: bool, found: Findings
+) -> None:
+    for key in ("url", "headers", "json", "body"):
+        value = spec.json_body if key == "json" else getattr(spec, key)
+        _templates(value, (*path, key), backends, port, True, found)
+
+
+def _templates(
+    value: Any, path: KeyPath, backends: list[str], port: bool, per_call: bool, found: Findings
+) -> None:
+    for name in template_names(value):
+        problem = name_problem(name, backends, allow_port=port, per_call=per_call)
+        if problem:
+            found.add(path, problem)
+
+
+def _prompts(experiment: Experiment, base_dir: Path, found: Findings) -> list[PromptRecord]:
+    load = experiment.load
+    records: list[PromptRecord] = []
+    for i, value in enumerate(load.prompts or []):
+        try:
+            records.append(record_from(value, "inline"))
+        except ValueError as exc:
+            found.add(("load", "prompts", i), str(exc))
+    if load.prompts_file is not None:
+        try:
+            records += read_prompts_file(base_dir / load.prompts_file)
+        except PromptFileError as exc:
+            found.add(("load", "prompts_file"), str(exc))
+    if not records:
+        records.append(PromptRecord(DEFAULT_PROMPT, {}, "default"))
+    if load.messy:
+        records += messy_prompts(list(load.messy))
+    return records
+
+
+def set_placeholder_keys(experiment: Experiment) -> None:
+    """Let SDK clients be built offline: mock backends get a fake API key when none is set."""
+    for spec in experiment.backends.values():
+        if spec.is_mock and spec.provider in PLACEHOLDER_KEYS:
+            name, value = PLACEHOLDER_KEYS[spec.provider]
+            os.environ.setdefault(name, value)
+
+
+def import_function(spec: str, path: KeyPath, found: Findings) -> Callable[..., Any] | None:
+    """Import `module:function`; every failure is a problem, never a traceback."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or module_name
+        detail = "" if missing == module_name else f" (it imports {missing!r}, which is missing)"
+        found.add(
+            path,
+            f"cannot import module {module_name!r}{detail}",
+            expected="a module importable from the experiment's directory or the current one",
+        )
+        return None
+    except (Exception, SystemExit) as exc:  # the module's own code failed: say where
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        found.add(path, f"importing {module_name!r} raised {type(exc).__name__}: {exc}{where}")
+        return None
+    value: Any = module
+    for part in attr.split("."):
+        if not hasattr(value, part):
+            names = [n for n in dir(value) if not n.startswith("_")]
+            found.add(
+                path,
+                f"module {module_name!r} has no attribute {attr!r}",
+                suggestion=nearest(part, names),
+            )
+            return None
+        value = getattr(value, part)
+    if not callable(value):
+        found.add(path, f"{spec} is a {type(value).__name__}, not a function")
+        return None
+    return value  # type: ignore[no-any-return]
+
+
+def add_import_paths(base_dir: Path) -> None:
+    """Make `module:function` importable from the experiment's directory and the current one."""
+    for entry in (str(Path.cwd()), str(base_dir.resolve())):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)

@@ -1,0 +1,53 @@
+"""stop_when: checks judged continuously over a sliding window of recent calls."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+from aichaos.experiment.checks.base import Check, CheckContext
+from aichaos.experiment.results import CallRecord
+
+DEFAULT_WINDOW = 5.0
+DEFAULT_MIN_CALLS = 10
+
+
+class StopMonitor:
+    """Keeps recent calls and says when a stop_when condition no longer holds."""
+
+    def __init__(self, conditions: Sequence[Check]) -> None:
+        self.conditions = list(conditions)
+        self.horizon = max((c.window or DEFAULT_WINDOW for c in self.conditions), default=0.0)
+        self.recent: deque[CallRecord] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self.conditions)
+
+    def feed(self, call: CallRecord) -> None:
+        if self.conditions:
+            self.recent.append(call)
+
+    def fired(self, now: float) -> str | None:
+        """The reason to stop, or None. `now` is seconds from the run's start."""
+        while self.recent and self.recent[0].ended is not None:
+            if self.recent[0].ended >= now - self.horizon:
+                break
+            self.recent.popleft()
+        for condition in self.conditions:
+            window = condition.window or DEFAULT_WINDOW
+            calls = [
+                c
+                for c in self.recent
+                if c.ended is not None
+                and c.ended >= now - window
+                and (condition.phase is None or c.phase == condition.phase)
+            ]
+            if len(calls) < (condition.min_calls or DEFAULT_MIN_CALLS):
+                continue
+            result = condition.measure(calls, CheckContext(calls))
+            if not result.passed:
+                return (
+                    f"stop_when {condition.label()} fired over the last {window:g}s"
+                    f" ({len(calls)} calls): {result.detail}"
+                )
+        return None

@@ -1,0 +1,169 @@
+"""The `target:` section: exactly one of `python`, `http` or `command`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from aichaos.experiment.checks.kinds.custom import FUNCTION_PATTERN
+from aichaos.experiment.statuses import StatusPattern
+from aichaos.units import Duration
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class PythonTarget(_Spec):
+    """A function called in-process once per request, under the interception."""
+
+    function: str = Field(
+        pattern=FUNCTION_PATTERN, description="`module:function` (sync or async) to call."
+    )
+    receives: Literal["prompt", "record"] = Field(
+        "prompt",
+        description="What the function is given: the prompt text, or the whole prompt record.",
+    )
+
+    _resolved: Callable[..., Any] | None = PrivateAttr(None)
+
+    @property
+    def resolved(self) -> Callable[..., Any]:
+        if self._resolved is None:
+            raise RuntimeError(f"{self.function} was not imported (load the experiment first)")
+        return self._resolved
+
+    def bind(self, function: Callable[..., Any]) -> None:
+        self._resolved = function
+
+
+class HttpTarget(_Spec):
+    """An HTTP endpoint aichaos sends each request to. Strings may use `{{...}}` templates."""
+
+    url: str = Field(description="Where to send each request, e.g. http://127.0.0.1:8000/chat.")
+    method: str = Field("POST", description="HTTP method.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Request headers.")
+    json_body: Any = Field(
+        None, alias="json", description="JSON body; `{{prompt}}` is replaced in its strings."
+    )
+    body: str | None = Field(None, description="A raw text body (instead of `json`).")
+    stream: bool = Field(False, description="Read the answer as a stream (measures ttft).")
+    success: list[StatusPattern] = Field(
+        default_factory=lambda: list[int | str](["2xx"]),
+        description="Statuses that count as success.",
+    )
+    output: str | None = Field(
+        None,
+        description="Dotted path to the answer text in a JSON response (e.g. `answer` or"
+        " `choices.0.message.content`); default: the whole body.",
+    )
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: str) -> str:
+        if value.upper() not in _METHODS:
+            raise ValueError(f"unknown HTTP method {value!r}; use one of {', '.join(_METHODS)}")
+        return value.upper()
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^(https?://|\{\{)", value):
+            raise ValueError(f"expected an http(s) URL like http://127.0.0.1:8000/x, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpTarget:
+        if self.json_body is not None and self.body is not None:
+            raise ValueError("give `json` or `body`, not both")
+        return self
+
+
+class ReadySpec(_Spec):
+    """When a started command is ready: a URL that answers, or a line on its output."""
+
+    url: str | None = Field(None, description="Ready once a GET of this URL answers (any status).")
+    line: str | None = Field(None, description="Ready once a line of output matches this regex.")
+    timeout: Duration = Field(30.0, description="Give up (and show the output) after this long.")
+
+    @field_validator("line")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ReadySpec:
+        if (self.url is None) == (self.line is None):
+            raise ValueError("ready needs exactly one of `url` or `line`")
+        return self
+
+
+class CommandTarget(_Spec):
+    """A command aichaos starts, waits for, drives over HTTP and always stops."""
+
+    run: str | list[str] = Field(description="The command line (split like a shell would).")
+    cwd: str | None = Field(None, description="Working directory (relative to the experiment).")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+    ready: ReadySpec | None = Field(
+        None, description="A URL that answers, or {line: REGEX} on the output."
+    )
+    http: HttpTarget = Field(description="How to send each request to the started app.")
+    stop_timeout: Duration = Field(5.0, description="Wait this long after SIGTERM, then SIGKILL.")
+
+    @field_validator("ready", mode="before")
+    @classmethod
+    def _ready_shorthand(cls, value: object) -> object:
+        if isinstance(value, str):
+            return {"url": value} if re.match(r"^(https?://|\{\{)", value) else {"line": value}
+        return value
+
+    @field_validator("run")
+    @classmethod
+    def _not_empty(cls, value: str | list[str]) -> str | list[str]:
+        if not (value.strip() if isinstance(value, str) else value):
+            raise ValueError("the command is empty")
+        return value
+
+
+class Target(_Spec):
+    """The system under test: exactly one of `python`, `http` or `command`."""
+
+    python: PythonTarget | None = Field(
+        None, description="`module:function`, or {function, receives}."
+    )
+    http: HttpTarget | None = Field(None, description="An app that is already running.")
+    command: CommandTarget | None = Field(None, description="An app aichaos starts.")
+
+    @field_validator("python", mode="before")
+    @classmethod
+    def _python_shorthand(cls, value: object) -> object:
+        return {"function": value} if isinstance(value, str) else value
+
+    @field_validator("http", mode="before")
+    @classmethod
+    def _http_shorthand(cls, value: object) -> object:
+        return {"url": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Target:
+        given = [k for k in ("python", "http", "command") if getattr(self, k) is not None]
+        if len(given) != 1:
+            what = "none" if not given else " and ".join(given)
+            raise ValueError(f"a target is exactly one of python, http or command (got {what})")
+        return self
+
+    @property
+    def kind(self) -> Literal["python", "http", "command"]:
+        if self.python is not None:
+            return "python"
+        return "http" if self.http is not None else "command"

@@ -1,0 +1,90 @@
+"""The driver interface: make one call to the target and fill in its record."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from aichaos.experiment.errors import ExperimentError, Problem
+from aichaos.experiment.model import Experiment
+from aichaos.experiment.observer import Observer
+from aichaos.experiment.prompts import PromptRecord
+from aichaos.experiment.results import CallRecord
+from aichaos.intercept.injection import Injection
+
+
+class TargetError(ExperimentError):
+    """The target cannot be driven at all (it did not start, a needed part is missing)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([Problem(message, ("target",))])
+
+    def format(self) -> str:
+        return f"target: {self.problems[0].message}"
+
+
+@dataclass
+class RunContext:
+    """What a driver may need from the run."""
+
+    experiment: Experiment
+    injection: Injection
+    observer: Observer
+    clock_origin: float  # perf_counter() at the start of the run
+    max_in_flight: int
+
+
+class Driver(Protocol):
+    """Calls the target once per request."""
+
+    async def call(self, call: CallRecord, prompt: PromptRecord) -> None:
+        """Make the call and record its outcome (ok, status, error, output, ttft, attempts).
+
+        Exceptions of the target are recorded, never raised; cancellation propagates.
+        """
+
+
+@contextlib.asynccontextmanager
+async def open_driver(ctx: RunContext) -> AsyncIterator[Driver]:
+    """The driver for the experiment's target, set up for the run and torn down after it."""
+    kind = ctx.experiment.target.kind
+    if kind == "python":
+        from aichaos.experiment.targets.python import python_driver
+
+        async with python_driver(ctx) as driver:
+            yield driver
+    elif kind == "http":
+        from aichaos.experiment.targets.http import http_driver
+
+        async with http_driver(ctx) as driver:
+            yield driver
+    else:
+        from aichaos.experiment.targets.command import command_driver
+
+        async with command_driver(ctx) as driver:
+            yield driver
+
+
+def error_name(exc: BaseException) -> str:
+    """`openai.RateLimitError`, `ValueError`: the error class as users know it."""
+    cls = type(exc)
+    root = cls.__module__.split(".", 1)[0]
+    return cls.__name__ if root == "builtins" else f"{root}.{cls.__name__}"
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status an exception carries (SDK status errors, httpx status errors)."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return status
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None

@@ -1,0 +1,214 @@
+"""Command targets: aichaos starts the app, points its backends at the proxy, waits until it is
+ready, drives it over HTTP, and always stops it (Ctrl-C and crashes included)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+from anyio.abc import Process
+
+from aichaos.experiment.model import Experiment
+from aichaos.experiment.semantics import PLACEHOLDER_KEYS
+from aichaos.experiment.target_specs import CommandTarget
+from aichaos.experiment.targets.base import RunContext, TargetError
+from aichaos.experiment.targets.http import (
+    HttpDriver,
+    http_client,
+    proxied_backends,
+    template_variables,
+)
+from aichaos.experiment.templating import lookup, render
+
+_SDK_BASE_URLS = {
+    "openai": ("OPENAI_BASE_URL", "/v1"),
+    "anthropic": ("ANTHROPIC_BASE_URL", ""),
+    "gemini": ("GOOGLE_GEMINI_BASE_URL", ""),
+    "azure": ("AZURE_OPENAI_ENDPOINT", ""),
+}
+
+
+def env_name(backend: str) -> str:
+    """`AICHAOS_BACKEND_<NAME>_URL` for a backend name (upper case, `-` becomes `_`)."""
+    return f"AICHAOS_BACKEND_{re.sub(r'[^A-Z0-9]', '_', backend.upper())}_URL"
+
+
+def backend_env(experiment: Experiment, urls: dict[str, str]) -> dict[str, str]:
+    """Environment variables pointing each backend (and each SDK's default) at the proxy.
+
+    Per provider, the SDK variable goes to the backend named like the provider, else the
+    first backend of that provider.
+    """
+    env = {env_name(name): url for name, url in urls.items()}
+    for provider, (variable, suffix) in _SDK_BASE_URLS.items():
+        names = [n for n, spec in experiment.backends.items() if spec.provider == provider]
+        if names:
+            chosen = provider if provider in names else names[0]
+            env[variable] = urls[chosen] + suffix
+    for spec in experiment.backends.values():
+        if spec.is_mock and spec.provider in PLACEHOLDER_KEYS:
+            key, value = PLACEHOLDER_KEYS[spec.provider]
+            if key not in os.environ:
+                env[key] = value  # SDKs refuse to start without a key; the mock needs none
+    return env
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Started:
+    """A running command and the tail of its output."""
+
+    def __init__(self, process: Process, spec: CommandTarget) -> None:
+        self.process, self.spec = process, spec
+        self.tail: deque[str] = deque(maxlen=40)
+        self.ready_line = re.compile(spec.ready.line) if spec.ready and spec.ready.line else None
+        self.saw_ready_line = anyio.Event()
+
+    async def read_output(self) -> None:
+        assert self.process.stdout is not None
+        buffer = b""
+        async for data in self.process.stdout:
+            buffer += data
+            *lines, buffer = buffer.split(b"\n")
+            for raw in lines:
+                self._line(raw.decode("utf-8", "replace").rstrip("\r"))
+        if buffer:
+            self._line(buffer.decode("utf-8", "replace"))
+
+    def _line(self, line: str) -> None:
+        self.tail.append(line)
+        if self.ready_line is not None and self.ready_line.search(line):
+            self.saw_ready_line.set()
+
+    def output(self) -> str:
+        return "\n".join(f"  | {line}" for line in self.tail) or "  (no output)"
+
+    async def wait_ready(self, url: str | None, timeout: float) -> None:
+        with anyio.move_on_after(timeout):
+            async with anyio.create_task_group() as group:
+                if url is None:
+                    group.start_soon(self._wait_line, group.cancel_scope)
+                else:
+                    group.start_soon(self._poll, url, group.cancel_scope)
+                group.start_soon(self._watch_exit, group.cancel_scope)
+            if self.process.returncode is not None:
+                raise TargetError(
+                    f"the command exited with code {self.process.returncode} before it was"
+                    f" ready; its last output:\n{self.output()}"
+                )
+            return
+        what = f"{url} to answer" if url else "its ready line"
+        raise TargetError(
+            f"the command was not ready after {timeout:g}s (waited for {what});"
+            f" its last output:\n{self.output()}"
+        )
+
+    async def _wait_line(self, scope: anyio.CancelScope) -> None:
+        await self.saw_ready_line.wait()
+        scope.cancel()
+
+    async def _poll(self, url: str, scope: anyio.CancelScope) -> None:
+        async with httpx.AsyncClient(timeout=1.0, trust_env=False) as client:
+            while True:
+                try:
+                    await client.get(url)
+                    break
+                except httpx.HTTPError:
+                    await anyio.sleep(0.05)
+        scope.cancel()
+
+    async def _watch_exit(self, scope: anyio.CancelScope) -> None:
+        await self.process.wait()
+        scope.cancel()
+
+    async def stop(self) -> None:
+        """SIGTERM to the whole process group, then SIGKILL after `stop_timeout`."""
+        with anyio.CancelScope(shield=True):
+            if self.process.returncode is None:
+                _signal_group(self.process.pid, signal.SIGTERM)
+                with anyio.move_on_after(self.spec.stop_timeout):
+                    await self.process.wait()
+            if self.process.returncode is None:
+                _signal_group(self.process.pid, signal.SIGKILL)
+                await self.process.wait()
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _argv(run: str | list[str], resolve: Any) -> list[str]:
+    if isinstance(run, str):
+        return [render(part, resolve) for part in shlex.split(run)]
+    return [render(part, resolve) for part in run]
+
+
+@contextlib.asynccontextmanager
+async def command_driver(ctx: RunContext) -> AsyncIterator[HttpDriver]:
+    spec = ctx.experiment.target.command
+    assert spec is not None
+    port = free_port()
+    async with proxied_backends(ctx) as urls:
+        variables = template_variables(urls, port)
+
+        def resolve(name: str) -> Any:
+            return lookup(name, variables)
+
+        env = {**os.environ, **backend_env(ctx.experiment, urls), "AICHAOS_PORT": str(port)}
+        env.update({k: render(v, resolve) for k, v in spec.env.items()})
+        cwd = ctx.experiment.base_dir / (spec.cwd or ".")
+        argv = _argv(spec.run, resolve)
+        try:
+            process = await anyio.open_process(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # one process group: stopping reaches its children too
+            )
+        except OSError as exc:
+            raise TargetError(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
+        started = Started(process, spec)
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(started.read_output)
+                ready = spec.ready
+                url = ready.url if ready else _origin(render(spec.http.url, resolve))
+                timeout = ready.timeout if ready else 30.0
+                await started.wait_ready(render(url, resolve) if url else None, timeout)
+                ctx.observer.event(f"command started (pid {process.pid}, port {port})")
+                async with http_client(ctx.max_in_flight) as client:
+                    http_variables = {**variables, "env": env}
+                    driver = HttpDriver(spec.http, client, http_variables, ctx.clock_origin)
+                    ctx.injection.recorder.listeners.append(driver.attempt_finished)
+                    try:
+                        yield driver
+                    finally:
+                        ctx.injection.recorder.listeners.remove(driver.attempt_finished)
+                group.cancel_scope.cancel()
+        finally:
+            await started.stop()
+            await process.aclose()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/"

@@ -1,0 +1,102 @@
+"""Python targets: a function called in-process under the interception.
+
+Each call runs inside `aichaos.call_scope(call.id)`, so every upstream attempt
+its SDK makes (retries and fallbacks included, in threads or tasks) is
+attributed to it. Sync functions run in worker threads; async ones on the loop.
+A function may return a stream (a generator, or an SDK stream): it is read to
+the end and the time to its first text is the call's ttft.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from aichaos.experiment.prompts import PromptRecord
+from aichaos.experiment.results import CallRecord
+from aichaos.experiment.targets.base import RunContext, error_name, first_line, status_of
+from aichaos.experiment.targets.outputs import chunk_text, is_stream, text_of
+from aichaos.records import call_scope
+
+
+class PythonDriver:
+    """Calls `module:function` once per request."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        spec = ctx.experiment.target.python
+        assert spec is not None
+        self.function: Callable[..., Any] = spec.resolved
+        self.receives = spec.receives
+        self.origin = ctx.clock_origin
+        self.is_async = inspect.iscoroutinefunction(self.function) or inspect.isasyncgenfunction(
+            self.function
+        )
+        self.limiter = anyio.CapacityLimiter(max(1, ctx.max_in_flight))
+
+    async def call(self, call: CallRecord, prompt: PromptRecord) -> None:
+        argument: Any = prompt.as_record() if self.receives == "record" else prompt.text
+        with call_scope(call.id) as scope:
+            call.attempts = scope.attempts
+            try:
+                if self.is_async:
+                    text = await self._call_async(argument, call)
+                else:
+                    text = await anyio.to_thread.run_sync(
+                        self._call_sync,
+                        argument,
+                        call,
+                        abandon_on_cancel=True,
+                        limiter=self.limiter,
+                    )
+            except Exception as exc:
+                call.ok, call.error, call.message = False, error_name(exc), first_line(exc)
+                call.status = status_of(exc)
+                return
+        call.ok, call.status, call.output = True, 200, text
+        if call.ttft is None:
+            call.ttft = self._upstream_ttft(call)
+
+    async def _call_async(self, argument: Any, call: CallRecord) -> str:
+        result = self.function(argument)
+        if inspect.isawaitable(result):
+            result = await result
+        if hasattr(result, "__anext__"):
+            parts = []
+            async for chunk in result:
+                parts.append(self._chunk(chunk, call))
+            return "".join(parts)
+        if is_stream(result):
+            return "".join(self._chunk(chunk, call) for chunk in result)
+        return text_of(result)
+
+    def _call_sync(self, argument: Any, call: CallRecord) -> str:
+        result = self.function(argument)
+        if is_stream(result) and hasattr(result, "__next__"):
+            return "".join(self._chunk(chunk, call) for chunk in result)
+        return text_of(result)
+
+    def _chunk(self, chunk: Any, call: CallRecord) -> str:
+        text = chunk_text(chunk)
+        if text and call.ttft is None:
+            call.ttft = time.perf_counter() - self.origin - call.started
+        return text
+
+    def _upstream_ttft(self, call: CallRecord) -> float | None:
+        """For a non-streaming function: when its serving streamed attempt got its first token."""
+        for attempt in reversed(call.attempts):
+            if attempt.ok and attempt.stream and attempt.ttft is not None:
+                return attempt.started + attempt.ttft - self.origin - call.started
+        return None
+
+
+@contextlib.asynccontextmanager
+async def python_driver(ctx: RunContext) -> AsyncIterator[PythonDriver]:
+    """Intercept the process's HTTP clients for the whole run (faults only act in inject)."""
+    with ctx.injection:
+        yield PythonDriver(ctx)

@@ -1,0 +1,101 @@
+"""YAML to plain data, remembering where every key and value was written (line, column)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from aichaos.experiment.errors import Path, Problem
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A 1-based position in the file."""
+
+    line: int
+    column: int
+
+
+@dataclass
+class Positions:
+    """Where each path's key and value start in the file."""
+
+    keys: dict[Path, Mark] = field(default_factory=dict)
+    values: dict[Path, Mark] = field(default_factory=dict)
+
+    def of(self, path: Path, *, key: bool = False) -> Mark | None:
+        """The position of `path` (its key if asked), or of its nearest written ancestor."""
+        for depth in range(len(path), -1, -1):
+            prefix = path[:depth]
+            if key and depth == len(path) and prefix in self.keys:
+                return self.keys[prefix]
+            if prefix in self.values:
+                return self.values[prefix]
+        return None
+
+
+def _mark(node: yaml.Node) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, loader: yaml.SafeLoader, file: str | None) -> None:
+        self.loader, self.file = loader, file
+        self.positions = Positions()
+        self.problems: list[Problem] = []
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.positions.values[path] = _mark(node)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        self.loader.flatten_mapping(node)  # resolves `<<:` merge keys
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) or isinstance(key, bool):
+                key = str(key)
+            if key in result:
+                mark = _mark(key_node)
+                self.problems.append(
+                    Problem(
+                        f"duplicate key {key!r} (the later value would silently win)",
+                        (*path, key),
+                        self.file,
+                        mark.line,
+                        mark.column,
+                    )
+                )
+                continue
+            child: Path = (*path, key)
+            self.positions.keys[child] = _mark(key_node)
+            result[key] = self.build(value_node, child)
+        return result
+
+
+def load_yaml(text: str, file: str | None = None) -> tuple[Any, Positions, list[Problem]]:
+    """Parse one YAML document into plain data plus positions; syntax errors become problems."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, Positions(), []
+        builder = _Builder(loader, file)
+        data = builder.build(node, ())
+        return data, builder.positions, builder.problems
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        line = mark.line + 1 if mark is not None else None
+        column = mark.column + 1 if mark is not None else None
+        return None, Positions(), [Problem(f"invalid YAML: {message}", (), file, line, column)]
+    except yaml.YAMLError as exc:
+        return None, Positions(), [Problem(f"invalid YAML: {exc}", (), file)]
+    finally:
+        loader.dispose()

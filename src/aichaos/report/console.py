@@ -1,0 +1,261 @@
+"""What a person sees during and after a run.
+
+On a terminal: a live view per phase (progress, requests, successes, errors by
+class, faults injected by kind, latency percentiles, which backend served).
+Otherwise, or with `--quiet`: plain lines, one per event. At the end, a verdict
+table of every check. Everything printed goes through the `Redactor`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter, deque
+from typing import IO
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.markup import escape
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from aichaos.experiment.metrics import percentile
+from aichaos.experiment.model import Experiment
+from aichaos.experiment.observer import Observer
+from aichaos.experiment.phases import PhasePlan
+from aichaos.experiment.results import CallRecord, PhaseResult, RunResult
+from aichaos.records import Attempt
+from aichaos.report.redact import Redactor
+
+_VERDICT = {
+    "passed": ("green", "PASSED", "every hypothesis held"),
+    "failed": ("red", "FAILED", "a hypothesis did not hold"),
+    "aborted": ("yellow", "ABORTED", "a stop_when condition fired"),
+    "interrupted": ("yellow", "INTERRUPTED", "the run was interrupted"),
+}
+
+
+def _ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1000:.0f}ms" if seconds < 10 else f"{seconds:.1f}s"
+
+
+class PhaseStats:
+    """Running figures of one phase (cheap to update on every call)."""
+
+    def __init__(self, plan: PhasePlan) -> None:
+        self.plan = plan
+        self.started = time.monotonic()
+        self.done = 0
+        self.ok = 0
+        self.errors: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.served: Counter[str] = Counter()
+        self.latencies: list[float] = []
+
+    def add(self, call: CallRecord) -> None:
+        self.done += 1
+        if call.ok:
+            self.ok += 1
+        else:
+            self.errors[call.error or "error"] += 1
+        if call.served_by:
+            self.served[call.served_by] += 1
+        if call.duration is not None:
+            self.latencies.append(call.duration)
+
+    def progress(self) -> tuple[float, float]:
+        if self.plan.requests is not None:
+            return self.done, self.plan.requests
+        return min(
+            time.monotonic() - self.started, self.plan.duration or 1
+        ), self.plan.duration or 1
+
+    def line(self) -> str:
+        rate = f"{self.ok / self.done:.0%}" if self.done else "-"
+        lat = self.latencies
+        parts = [
+            f"{self.plan.name}: {self.done} calls, {self.ok} ok ({rate})",
+            f"p50 {_ms(percentile(lat, 50))} p95 {_ms(percentile(lat, 95))}"
+            f" p99 {_ms(percentile(lat, 99))}",
+        ]
+        if self.errors:
+            parts.append("errors: " + _counts(self.errors))
+        if self.faults:
+            parts.append("faults: " + _counts(self.faults))
+        if self.served:
+            parts.append("served by: " + _counts(self.served))
+        return "; ".join(parts)
+
+
+def _counts(counter: Counter[str], limit: int = 4) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counter.most_common(limit))
+
+
+class _Base(Observer):
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.redactor = Redactor.for_run()
+        self.stats: list[PhaseStats] = []
+        self.lock = threading.Lock()  # attempts finish in worker threads
+
+    def run_started(self, experiment: Experiment, seed: int, plans: list[PhasePlan]) -> None:
+        spec = experiment.model_dump(mode="json", by_alias=True)
+        self.redactor = Redactor.for_run(spec)
+        where = f" ({experiment.source})" if experiment.source else ""
+        self.say(f"[bold]{escape(experiment.name)}[/]{escape(where)}  seed {seed}")
+
+    def phase_started(self, plan: PhasePlan) -> None:
+        with self.lock:
+            self.stats.append(PhaseStats(plan))
+
+    def call_finished(self, call: CallRecord) -> None:
+        if self.stats:
+            self.stats[-1].add(call)
+
+    def attempt_finished(self, attempt: Attempt) -> None:
+        if attempt.faults and self.stats:
+            with self.lock:
+                self.stats[-1].faults.update(attempt.faults)
+
+    def say(self, markup: str) -> None:
+        self.console.print(self.redactor.text(markup), highlight=False, soft_wrap=True)
+
+    def run_finished(self, result: RunResult) -> None:
+        print_verdict(result, self.console, self.redactor)
+
+
+class PlainConsole(_Base):
+    """One line per event; with `quiet`, only phase summaries, stops and the verdict."""
+
+    def __init__(self, console: Console, *, quiet: bool = False) -> None:
+        super().__init__(console)
+        self.quiet = quiet
+        self.last_progress = time.monotonic()
+
+    def phase_started(self, plan: PhasePlan) -> None:
+        super().phase_started(plan)
+        if not self.quiet:
+            self.say(f"phase {escape(plan.describe())}")
+
+    def call_finished(self, call: CallRecord) -> None:
+        super().call_finished(call)
+        now = time.monotonic()
+        if not self.quiet and now - self.last_progress >= 1.0 and self.stats:
+            self.last_progress = now
+            self.say("  " + escape(self.stats[-1].line()))
+
+    def phase_finished(self, phase: PhaseResult) -> None:
+        if self.stats:
+            state = "" if phase.completed else " (stopped early)"
+            self.say(f"done {escape(self.stats[-1].line())}{state}")
+
+    def event(self, message: str) -> None:
+        important = message.startswith(("stop_when", "interrupted"))
+        if important or not (self.quiet or message.startswith("phase ")):
+            self.say(f"  {escape(message)}")
+
+
+class LiveConsole(_Base):
+    """A live view on a terminal, redrawn a few times a second."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(console)
+        self.events: deque[str] = deque(maxlen=6)
+        self.title = ""
+        self.live = Live(console=console, refresh_per_second=4, get_renderable=self._render)
+
+    def run_started(self, experiment: Experiment, seed: int, plans: list[PhasePlan]) -> None:
+        super().run_started(experiment, seed, plans)
+        self.title = f"{experiment.name}  seed {seed}"
+        self.live.start()
+
+    def event(self, message: str) -> None:
+        if not message.startswith("phase "):
+            self.events.append(f"{time.strftime('%H:%M:%S')} {self.redactor.text(message)}")
+
+    def run_finished(self, result: RunResult) -> None:
+        self.close()
+        super().run_finished(result)
+
+    def close(self) -> None:
+        if self.live.is_started:
+            self.live.refresh()
+            self.live.stop()
+
+    def _render(self) -> RenderableType:
+        table = Table(box=box.SIMPLE_HEAD, title=escape(self.title), title_justify="left")
+        for column in ("phase", "progress", "calls", "ok", "p50", "p95", "p99"):
+            table.add_column(column, justify="left" if column in ("phase", "progress") else "right")
+        table.add_column("errors")
+        table.add_column("faults injected")
+        table.add_column("served by")
+        with self.lock:
+            stats = list(self.stats)
+        for phase in stats:
+            done, total = phase.progress()
+            lat = phase.latencies
+            ok = f"{phase.ok / phase.done:.0%}" if phase.done else "-"
+            table.add_row(
+                phase.plan.name,
+                ProgressBar(total=total, completed=done, width=18),
+                str(phase.done),
+                Text(ok, style="green" if phase.ok == phase.done else "red"),
+                _ms(percentile(lat, 50)),
+                _ms(percentile(lat, 95)),
+                _ms(percentile(lat, 99)),
+                escape(_counts(phase.errors, 3)),
+                escape(_counts(phase.faults, 3)),
+                escape(_counts(phase.served, 3)),
+            )
+        lines = [Text(e, style="dim") for e in self.events]
+        return Group(table, *lines)
+
+
+def print_verdict(result: RunResult, console: Console, redactor: Redactor | None = None) -> None:
+    """The verdict table of every check, and the run's status line."""
+    redactor = redactor or Redactor.for_run()
+    plain = not console.is_terminal
+    table = Table(box=box.ASCII if plain else box.ROUNDED, title="Hypothesis", title_justify="left")
+    for column in ("check", "phase", "measured", "bound", "result", "detail"):
+        table.add_column(column, overflow="fold")
+    for check in result.checks:
+        value = "-" if check.value is None else f"{check.value:.4g}"
+        verdict = Text("PASS", style="green") if check.passed else Text("FAIL", style="bold red")
+        table.add_row(
+            check.check,
+            check.phase,
+            value,
+            escape(redactor.text(check.bound)),
+            verdict,
+            escape(redactor.text(check.detail)),
+        )
+    if result.checks:
+        console.print(table)
+    else:
+        console.print("no hypothesis: nothing was judged")
+    style, word, meaning = _VERDICT[result.status]
+    failed = sum(1 for c in result.checks if not c.passed)
+    if result.status == "failed":
+        meaning = f"{failed} of {len(result.checks)} checks failed"
+    if result.reason:
+        meaning = result.reason
+    console.print(
+        f"[bold {style}]{word}[/] {escape(redactor.text(meaning))}"
+        f"  (exit {result.exit_code}, {result.duration:.1f}s, {len(result.calls)} calls)",
+        highlight=False,
+    )
+
+
+def make_console(*, quiet: bool = False, file: IO[str] | None = None) -> Observer:
+    """The live view on a terminal, plain lines otherwise or when quiet."""
+    console = Console(file=file, highlight=False)
+    if quiet or not console.is_terminal:
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            console = Console(file=file, highlight=False, width=120)  # logs are wide
+        return PlainConsole(console, quiet=quiet)
+    return LiveConsole(console)

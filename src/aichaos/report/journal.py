@@ -1,0 +1,143 @@
+"""The journal: the machine-readable record of one run (JSON).
+
+It holds the experiment as run, the seed, versions, timings, every call with
+its upstream attempts and faults, per-phase metrics, the check verdicts and the
+status. Secrets never appear in it: records carry no headers or bodies, and
+everything is passed through the `Redactor` before it is written.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from aichaos import __version__
+from aichaos.experiment.results import CallRecord, RunResult
+from aichaos.records import Attempt
+from aichaos.report.redact import Redactor
+
+JOURNAL_FORMAT = "aichaos-journal"
+JOURNAL_VERSION = 1
+_PACKAGES = ("openai", "anthropic", "google-genai", "httpx", "httpx2", "pydantic", "anyio")
+_TEXT_LIMIT = 2000
+
+
+def versions() -> dict[str, Any]:
+    packages = {}
+    for name in _PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "aichaos": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": packages,
+    }
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None or len(text) <= _TEXT_LIMIT:
+        return text
+    return text[:_TEXT_LIMIT] + f"... [{len(text) - _TEXT_LIMIT} more characters]"
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def attempt_dict(attempt: Attempt, origin: float) -> dict[str, Any]:
+    data = attempt.to_dict()
+    data["started"] = _round(attempt.started - origin)  # seconds from the run's start
+    for key in ("headers_at", "ttft", "duration"):
+        data[key] = _round(data[key])
+    data["ok"] = attempt.ok
+    return data
+
+
+def call_dict(call: CallRecord, origin: float) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "phase": call.phase,
+        "index": call.index,
+        "prompt": _clip(call.prompt),
+        "scheduled": _round(call.scheduled),
+        "started": _round(call.started),
+        "ended": _round(call.ended),
+        "duration": _round(call.duration),
+        "ok": call.ok,
+        "status": call.status,
+        "error": call.error,
+        "message": call.message,
+        "output": _clip(call.output),
+        "ttft": _round(call.ttft),
+        "served_by": call.served_by,
+        "attempts": [attempt_dict(a, origin) for a in call.attempts],
+    }
+
+
+def journal_dict(result: RunResult) -> dict[str, Any]:
+    """The journal as JSON-ready data, secrets removed."""
+    experiment = result.experiment
+    spec = experiment.model_dump(mode="json", by_alias=True, exclude_none=True)
+    tied = {id(a) for call in result.calls for a in call.attempts}
+    data = {
+        "format": JOURNAL_FORMAT,
+        "version": JOURNAL_VERSION,
+        "experiment": {
+            "title": experiment.name,
+            "file": str(experiment.source) if experiment.source else None,
+            "spec": spec,
+        },
+        "status": result.status,
+        "exit_code": result.exit_code,
+        "reason": result.reason,
+        "seed": result.seed,
+        "versions": versions(),
+        "timings": {
+            "started_at": datetime.fromtimestamp(result.started_at, timezone.utc).isoformat(),
+            "duration": _round(result.duration),
+            "fault_end": _round(result.fault_end),
+        },
+        "phases": [
+            {
+                "name": p.name,
+                "started": _round(p.started),
+                "ended": _round(p.ended),
+                "completed": p.completed,
+                "planned": p.planned,
+                "metrics": p.metrics,
+            }
+            for p in result.phases
+        ],
+        "checks": [c.to_dict() for c in result.checks],
+        "faults": result.faults,
+        "events": result.events,
+        "calls": [call_dict(c, result.clock_origin) for c in result.calls],
+        "unattributed_attempts": [
+            attempt_dict(a, result.clock_origin) for a in result.attempts if id(a) not in tied
+        ],
+    }
+    return Redactor.for_run(spec).data(data)  # type: ignore[no-any-return]
+
+
+def write_journal(result: RunResult, path: str | Path) -> Path:
+    """Write the run's journal as JSON; returns the path written."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(journal_dict(result), indent=2, ensure_ascii=False, default=str)
+    target.write_text(text + "\n", encoding="utf-8")
+    return target
+
+
+def read_journal(path: str | Path) -> dict[str, Any]:
+    """Load a journal written by `write_journal`."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("format") != JOURNAL_FORMAT:
+        raise ValueError(f"{path} is not an aichaos journal")
+    return data
