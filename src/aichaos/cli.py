@@ -18,6 +18,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 3
 
 # name -> (module in aichaos.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run", "run experiments: faults on, load on, hypothesis judged"),
+    "validate": ("validate", "check experiment files without running anything"),
+    "schema": ("schema", "print the JSON Schema of the experiment format"),
     "faults": ("faults", "list every fault kind with its parameters and defaults"),
     "mock": ("mock", "serve the embedded mock model backend (all provider paths)"),
     "demo": ("demo", "show a fault hitting a real SDK call, offline"),
