@@ -139,10 +139,12 @@ def _problem(
         problem = Problem(f"missing required key {path[-1]!r}" if path else "missing", path)
     elif kind in ("union_tag_invalid", "union_tag_not_found"):
         problem = _tag_problem(path, first)
-        on_key = kind == "union_tag_invalid"
         path = problem.path
     elif kind == "literal_error":
-        options = _QUOTED.findall(str((first.get("ctx") or {}).get("expected", "")))
+        listed = str((first.get("ctx") or {}).get("expected", ""))
+        options = _QUOTED.findall(listed) or [
+            word.strip() for word in re.split(r",| or ", listed) if word.strip()
+        ]
         problem = Problem(
             f"{_short(first['input'])} is not a valid choice",
             path,

@@ -20,6 +20,7 @@ import anyio
 
 from aichaos.experiment.attribution import attribute
 from aichaos.experiment.checks.base import CheckContext
+from aichaos.experiment.errors import ExperimentError
 from aichaos.experiment.metrics import phase_metrics
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.observer import Observer
@@ -57,9 +58,25 @@ async def run_experiment(
     run cleanly with status `interrupted` (use it from a main thread only).
     Raises `ExperimentError` (a `TargetError`) when the target cannot be driven.
     """
-    return await _Run(experiment, resolve_seed(experiment, seed), console or Observer()).execute(
-        handle_signals=handle_signals
-    )
+    run = _Run(experiment, resolve_seed(experiment, seed), console or Observer())
+    try:
+        return await run.execute(handle_signals=handle_signals)
+    except Exception as exc:
+        # Task groups wrap errors in exception groups; a target that cannot run is one error.
+        found = _find(exc, ExperimentError)
+        if found is not None and found is not exc:
+            raise found from None
+        raise
+
+
+def _find(exc: BaseException, cls: type[ExperimentError]) -> ExperimentError | None:
+    if isinstance(exc, cls):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = _find(inner, cls)
+        if found is not None:
+            return found
+    return None
 
 
 class _Run:

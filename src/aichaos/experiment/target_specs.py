@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from aichaos.experiment.checks.kinds.custom import FUNCTION_PATTERN
+from aichaos.experiment.checks.kinds.custom import FunctionSpec
 from aichaos.experiment.statuses import StatusPattern
 from aichaos.units import Duration
 
@@ -22,9 +22,7 @@ class _Spec(BaseModel):
 class PythonTarget(_Spec):
     """A function called in-process once per request, under the interception."""
 
-    function: str = Field(
-        pattern=FUNCTION_PATTERN, description="`module:function` (sync or async) to call."
-    )
+    function: FunctionSpec = Field(description="`module:function` (sync or async) to call.")
     receives: Literal["prompt", "record"] = Field(
         "prompt",
         description="What the function is given: the prompt text, or the whole prompt record.",

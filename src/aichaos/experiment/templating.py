@@ -1,7 +1,8 @@
 """`{{...}}` templates in http targets and commands.
 
 Variables: `prompt`, `record.FIELD`, `call_id`, `index`, `phase`,
-`backends.NAME.url`, `env.NAME` and (command targets) `port`.
+`backends.NAME.url`, `env.NAME` and, in command targets, `port` (a free port chosen
+for the app) and `python` (the Python interpreter running aichaos).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 from aichaos.experiment.errors import nearest
 
 _TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-ROOTS = ("prompt", "record", "call_id", "index", "phase", "backends", "env", "port")
+ROOTS = ("prompt", "record", "call_id", "index", "phase", "backends", "env", "port", "python")
+COMMAND_ONLY = ("port", "python")
 PER_CALL = ("prompt", "record", "call_id", "index", "phase")
 
 Resolver = Callable[[str], Any]
@@ -37,7 +39,11 @@ def name_problem(name: str, backends: list[str], *, allow_port: bool, per_call: 
     """Why a template variable is not valid here, or None."""
     parts = name.split(".")
     root = parts[0]
-    roots = [r for r in ROOTS if (allow_port or r != "port") and (per_call or r not in PER_CALL)]
+    roots = [
+        r
+        for r in ROOTS
+        if (allow_port or r not in COMMAND_ONLY) and (per_call or r not in PER_CALL)
+    ]
     if root not in roots:
         hint = nearest(root, roots)
         extra = f" (did you mean {{{{{hint}}}}}?)" if hint else ""
@@ -52,7 +58,7 @@ def name_problem(name: str, backends: list[str], *, allow_port: bool, per_call: 
             return f"{{{{{name}}}}} names no declared backend{extra}"
     if root in ("record", "env") and len(parts) != 2:
         return f"write {{{{{root}.NAME}}}}, got {{{{{name}}}}}"
-    if root in ("prompt", "call_id", "index", "phase", "port") and len(parts) != 1:
+    if root in ("prompt", "call_id", "index", "phase", *COMMAND_ONLY) and len(parts) != 1:
         return f"{{{{{root}}}}} has no fields, got {{{{{name}}}}}"
     return None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -121,7 +122,8 @@ async def proxied_backends(ctx: RunContext) -> AsyncIterator[dict[str, str]]:
             "http and command targets reach their model backends through the chaos proxy"
             " (aichaos.proxy), which this installation does not have yet; use a python target"
         ) from None
-    async with serve_proxy(ctx.injection.session, host="127.0.0.1", port=0) as proxy:
+    # No admin API: faults must stay under the run's control (inject phase only).
+    async with serve_proxy(ctx.injection.session, host="127.0.0.1", port=0, admin=False) as proxy:
         yield {name: proxy.backend_url(name) for name in ctx.experiment.backends}
 
 
@@ -136,8 +138,9 @@ def template_variables(urls: dict[str, str], port: int | None = None) -> dict[st
         "backends": {name: {"url": url} for name, url in urls.items()},
         "env": dict(os.environ),
     }
-    if port is not None:
+    if port is not None:  # command targets
         variables["port"] = port
+        variables["python"] = sys.executable
     return variables
 
 

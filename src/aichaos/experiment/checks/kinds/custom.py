@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, PrivateAttr
+from pydantic import AfterValidator, Field, PrivateAttr
 
 from aichaos.experiment.checks.base import Check, CheckContext, Measurement, fmt
 from aichaos.experiment.results import CallRecord
 
-FUNCTION_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
+FUNCTION_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def function_spec(value: str) -> str:
+    """Validate `module:function` (the module dotted, importable; the function an attribute)."""
+    if not FUNCTION_PATTERN.match(value.strip()):
+        raise ValueError(f"expected `module:function` (e.g. apps.chat:answer), got {value!r}")
+    return value.strip()
+
+
+FunctionSpec = Annotated[str, AfterValidator(function_spec)]
 
 
 class PythonCheck(Check):
@@ -23,7 +34,7 @@ class PythonCheck(Check):
 
     summary: ClassVar[str] = "a function of yours that receives the run's records"
     check: Literal["python"] = "python"
-    function: str = Field(pattern=FUNCTION_PATTERN, description="`module:function` to call.")
+    function: FunctionSpec = Field(description="`module:function` to call.")
     min: float | None = Field(None, description="When it returns a number: lowest acceptable.")
     max: float | None = Field(None, description="When it returns a number: highest acceptable.")
 
