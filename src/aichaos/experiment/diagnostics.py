@@ -153,10 +153,10 @@ def _problem(
         )
     elif kind in ("value_error", "assertion_error"):
         message = first["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        listed = _ONE_OF.search(message)
+        one_of = _ONE_OF.search(message)
         problem = Problem(message, path)
-        if listed and isinstance(first["input"], str):
-            words = [w.strip(" '\"`") for w in re.split(r",|\bor\b", listed.group(1))]
+        if one_of and isinstance(first["input"], str):
+            words = [w.strip(" '\"`") for w in re.split(r",|\bor\b", one_of.group(1))]
             problem.suggestion = nearest(first["input"], [w for w in words if w])
     else:
         expected = [e["msg"].removeprefix("Input should be ").split(", unable")[0] for e in errors]
