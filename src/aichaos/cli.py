@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "show a fault hitting a real SDK call, offline"),
     "proxy": ("proxy", "the chaos proxy for out-of-process apps and game days"),
     "fault": ("fault", "change a running proxy's faults live (add/list/remove/clear)"),
+    "report": ("report", "render a journal as Markdown or HTML"),
+    "compare": ("compare", "show what got better or worse between two runs"),
 }
 
 

@@ -1,0 +1,116 @@
+"""What every report shows, taken from a journal: verdict, checks, per-phase figures.
+
+The Markdown and HTML renderers and `aichaos compare` all read journals (the
+dict `journal_dict` makes, or a journal file), so a report can be rendered
+later from a file exactly as at the end of the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+_DURATION_CHECKS = {"latency", "ttft", "recovery_time"}
+_SHARE_CHECKS = {"success_rate", "error_rate", "served_by"}
+
+VERDICTS = {
+    "passed": "PASSED: every hypothesis held",
+    "failed": "FAILED: a hypothesis did not hold",
+    "aborted": "ABORTED: a stop condition fired",
+    "interrupted": "INTERRUPTED",
+}
+
+
+def as_journal(result_or_journal: Any) -> dict[str, Any]:
+    """A journal dict from a `RunResult` or a journal already loaded."""
+    if isinstance(result_or_journal, dict):
+        return result_or_journal
+    from aichaos.report.journal import journal_dict
+
+    return journal_dict(result_or_journal)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms" if seconds >= 0.001 else f"{seconds * 1000:.2f}ms"
+    return f"{seconds:.2f}s"
+
+
+def share(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%".replace(".0%", "%")
+
+
+def check_value(check: str, value: float | None) -> str:
+    """A check's measured value in the unit a person reads it in."""
+    if value is None:
+        return "-"
+    if check in _DURATION_CHECKS:
+        return duration(value)
+    if check in _SHARE_CHECKS:
+        return share(value)
+    return f"{value:g}"
+
+
+@dataclass
+class PhaseRow:
+    name: str
+    calls: int
+    success: str
+    p50: str
+    p95: str
+    p99: str
+    ttft_p95: str
+    attempts_per_call: str
+    faults: str
+    served_by: str
+
+
+def phase_rows(journal: dict[str, Any]) -> list[PhaseRow]:
+    rows = []
+    for phase in journal.get("phases", []):
+        m = phase.get("metrics") or {}
+        latency, ttft = m.get("latency") or {}, m.get("ttft") or {}
+        attempts = m.get("attempts") or {}
+        rows.append(
+            PhaseRow(
+                name=phase["name"],
+                calls=m.get("requests", 0),
+                success=share(m.get("success_rate")),
+                p50=duration(latency.get("p50")),
+                p95=duration(latency.get("p95")),
+                p99=duration(latency.get("p99")),
+                ttft_p95=duration(ttft.get("p95")),
+                attempts_per_call=f"{attempts.get('per_call') or 0:.2f}",
+                faults=_counts(m.get("faults")),
+                served_by=_counts(m.get("served_by")),
+            )
+        )
+    return rows
+
+
+def _counts(counts: dict[str, int] | None) -> str:
+    return ", ".join(f"{k} {v}" for k, v in (counts or {}).items()) or "-"
+
+
+def headline(journal: dict[str, Any]) -> str:
+    status = journal.get("status", "?")
+    title = (journal.get("experiment") or {}).get("title") or "experiment"
+    return f"{VERDICTS.get(status, status.upper())} ({title})"
+
+
+def key_figures(journal: dict[str, Any]) -> list[tuple[str, str]]:
+    calls = journal.get("calls", [])
+    timings = journal.get("timings") or {}
+    figures = [
+        ("file", (journal.get("experiment") or {}).get("file") or "-"),
+        ("seed", str(journal.get("seed"))),
+        ("calls", str(len(calls))),
+        ("attempts", str(sum(len(c.get("attempts", [])) for c in calls))),
+        ("duration", duration(timings.get("duration"))),
+        ("exit code", str(journal.get("exit_code"))),
+    ]
+    if journal.get("reason"):
+        figures.append(("reason", str(journal["reason"])))
+    return figures

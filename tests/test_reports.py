@@ -1,0 +1,141 @@
+"""Markdown/HTML reports, `aichaos report` and `aichaos compare`."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from aichaos.cli import main
+from aichaos.report.compare import compare_journals, regressed
+from aichaos.report.html import render_html
+from aichaos.report.markdown import render_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def journal(passed: bool = True, p95: float = 0.2) -> dict[str, Any]:
+    return {
+        "format": "aichaos-journal",
+        "version": 1,
+        "experiment": {"title": "Outage <b>fallback</b>", "file": "x.yaml"},
+        "status": "passed" if passed else "failed",
+        "exit_code": 0 if passed else 1,
+        "reason": None,
+        "seed": 7,
+        "timings": {"duration": 1.5},
+        "phases": [
+            {
+                "name": "inject",
+                "metrics": {
+                    "requests": 10,
+                    "success_rate": 1.0 if passed else 0.4,
+                    "latency": {"p50": 0.1, "p95": p95, "p99": p95},
+                    "ttft": {},
+                    "attempts": {"per_call": 2.0},
+                    "faults": {"outage": 10},
+                    "served_by": {"claude": 10},
+                },
+            }
+        ],
+        "checks": [
+            {
+                "check": "success_rate",
+                "name": "success_rate >= 0.99",
+                "phase": "all",
+                "value": 1.0 if passed else 0.4,
+                "bound": ">= 0.99",
+                "passed": passed,
+                "detail": "<script>alert(1)</script> | pipes",
+            },
+            {
+                "check": "latency",
+                "name": "latency p95 <= 1s",
+                "phase": "inject",
+                "value": p95,
+                "bound": "p95 <= 1.00s",
+                "passed": True,
+                "detail": "",
+            },
+        ],
+        "faults": [{"label": "outage", "backend": "openai", "matched": 10, "injected": 10}],
+        "events": [{"at": 0.1, "message": "faults on"}],
+        "calls": [{"id": "inject-1", "ok": True, "duration": 0.2, "attempts": []}],
+    }
+
+
+def test_markdown_shows_verdict_checks_in_units_and_phases() -> None:
+    text = render_markdown(journal(passed=False))
+    assert text.startswith("## ❌ FAILED")
+    assert "| ❌ | success_rate | all | 40% | >= 0.99 |" in text
+    assert "| ✅ | latency | inject | 200ms |" in text
+    assert "\\| pipes" in text  # a pipe in a detail cannot break the table
+    assert "| inject | 10 | 100% |" not in text and "| inject | 10 | 40% |" in text
+    assert "| outage | openai | 10 | 10 |" in text
+
+
+def test_html_is_self_contained_and_escapes_everything() -> None:
+    page = render_html(journal())
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;" in page
+    assert "Outage &lt;b&gt;fallback&lt;/b&gt;" in page
+    assert "http" not in page.split("<body>")[0].replace("http-equiv", "")  # no external assets
+    assert "class='pass'" in page
+
+
+def test_compare_flags_a_check_that_stopped_holding() -> None:
+    old, new = journal(passed=True), journal(passed=False, p95=0.9)
+    changes = compare_journals(old, new)
+    by_what = {c.what: c for c in changes}
+    assert by_what["check success_rate >= 0.99"].verdict == "worse"
+    assert by_what["inject: latency p95"].verdict == "worse"
+    assert by_what["inject: attempts per call"].verdict == "same"
+    assert regressed(changes)
+    assert not regressed(compare_journals(new, old))
+
+
+def test_compare_ignores_small_latency_noise() -> None:
+    old, new = journal(p95=0.010), journal(p95=0.012)
+    changes = {c.what: c for c in compare_journals(old, new)}
+    assert changes["inject: latency p95"].verdict == "same"
+
+
+def test_report_and_compare_commands(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(journal(True)))
+    bad.write_text(json.dumps(journal(False)))
+    assert main(["compare", str(good), str(bad)]) == 1
+    assert main(["compare", str(bad), str(good)]) == 0
+    assert main(["report", str(good), "--markdown", str(tmp_path / "s.md")]) == 0
+    assert (tmp_path / "s.md").read_text().startswith("## ✅ PASSED")
+    assert main(["report", str(tmp_path / "missing.json")]) == 2
+    not_journal = tmp_path / "other.json"
+    not_journal.write_text(json.dumps({"hello": 1}))
+    assert main(["report", str(not_journal)]) == 2
+    broken = copy.deepcopy(journal())
+    not_journal.write_text(json.dumps(broken)[:-5])
+    assert main(["report", str(not_journal)]) == 2
+
+
+def test_run_writes_journal_junit_markdown_and_html(tmp_path: Path) -> None:
+    outputs = {name: tmp_path / name for name in ("j.json", "r.xml", "s.md", "r.html")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "aichaos", "run", "experiments/outage-fallback.yaml", "--quiet",
+         "--journal", str(outputs["j.json"]), "--junit", str(outputs["r.xml"]),
+         "--markdown", str(outputs["s.md"]), "--html", str(outputs["r.html"])],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(outputs["j.json"].read_text())["status"] == "passed"
+    assert "<testsuite" in outputs["r.xml"].read_text()
+    summary = outputs["s.md"].read_text()
+    assert summary.startswith("## ✅ PASSED") and "served_by" in summary
+    assert "<table>" in outputs["r.html"].read_text()
+    again = subprocess.run(
+        [sys.executable, "-m", "aichaos", "report", str(outputs["j.json"])],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert again.stdout == summary
