@@ -378,10 +378,11 @@ class NetworkFaults:
 
 
 def _same_address(actual: str, wanted: str) -> bool:
-    """`[::]:18080` (what Toxiproxy reports for 0.0.0.0:18080) matches `0.0.0.0:18080`."""
+    """`[::]:18080` (what Toxiproxy reports for 0.0.0.0:18080) matches `0.0.0.0:18080`;
+    a wanted port 0 matches any port."""
     a_host, _, a_port = actual.rpartition(":")
     w_host, _, w_port = wanted.rpartition(":")
-    if a_port != w_port:
+    if w_port != "0" and a_port != w_port:  # port 0: any free port
         return False
     a_host, w_host = a_host.lower(), w_host.lower()
     for group in ({"", "0.0.0.0", "[::]", "::"}, {"127.0.0.1", "localhost", "[::1]"}):
