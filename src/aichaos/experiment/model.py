@@ -29,6 +29,7 @@ else:
     CheckEntry = Annotated[Union[tuple(check_kinds().values())], Field(discriminator="check")]  # noqa: UP007
 
 MESSY_KINDS = ("empty", "long", "unicode", "injection")
+MessyKind = Literal["empty", "long", "unicode", "injection"]
 BACKEND_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 DEFAULT_BACKENDS = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini"}
 
@@ -55,12 +56,16 @@ class Load(_Spec):
     prompts_file: str | None = Field(
         None, description="A JSONL or CSV file of prompts (relative to the experiment)."
     )
-    messy: list[Literal["empty", "long", "unicode", "injection"]] | None = Field(
+    messy: list[MessyKind] | None = Field(
         None, description="Add generated messy inputs: empty, long, unicode, injection (or all)."
     )
     timeout: Duration = Field(30.0, description="Per call to the target.")
 
-    @field_validator("messy", mode="before")
+    @field_validator(
+        "messy",
+        mode="before",
+        json_schema_input_type=list[MessyKind] | MessyKind | Literal["all"] | bool | None,
+    )
     @classmethod
     def _all_messy(cls, value: object) -> object:
         if value == "all" or value is True:
@@ -106,7 +111,13 @@ class Phases(_Spec):
         default_factory=lambda: PhaseSpec(requests=20), description="Default {requests: 20}."
     )
 
-    @field_validator("baseline", "inject", "recovery", mode="before")
+    @field_validator(
+        "baseline",
+        "inject",
+        "recovery",
+        mode="before",
+        json_schema_input_type=PhaseSpec | Literal[False] | None,
+    )
     @classmethod
     def _off(cls, value: object) -> object:
         return None if value is False else value
@@ -156,7 +167,7 @@ class Experiment(_Spec):
     _source: Path | None = PrivateAttr(None)
     _prompts: list[PromptRecord] = PrivateAttr(default_factory=list)
 
-    @field_validator("backends", mode="before")
+    @field_validator("backends", mode="before", json_schema_input_type=dict[str, BackendSpec | str])
     @classmethod
     def _shorthand(cls, value: object) -> object:
         return _backends_shorthand(value)

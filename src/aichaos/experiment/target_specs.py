@@ -118,7 +118,7 @@ class CommandTarget(_Spec):
     http: HttpTarget = Field(description="How to send each request to the started app.")
     stop_timeout: Duration = Field(5.0, description="Wait this long after SIGTERM, then SIGKILL.")
 
-    @field_validator("ready", mode="before")
+    @field_validator("ready", mode="before", json_schema_input_type=str | ReadySpec | None)
     @classmethod
     def _ready_shorthand(cls, value: object) -> object:
         if isinstance(value, str):
@@ -142,12 +142,12 @@ class Target(_Spec):
     http: HttpTarget | None = Field(None, description="An app that is already running.")
     command: CommandTarget | None = Field(None, description="An app aichaos starts.")
 
-    @field_validator("python", mode="before")
+    @field_validator("python", mode="before", json_schema_input_type=str | PythonTarget | None)
     @classmethod
     def _python_shorthand(cls, value: object) -> object:
         return {"function": value} if isinstance(value, str) else value
 
-    @field_validator("http", mode="before")
+    @field_validator("http", mode="before", json_schema_input_type=str | HttpTarget | None)
     @classmethod
     def _http_shorthand(cls, value: object) -> object:
         return {"url": value} if isinstance(value, str) else value

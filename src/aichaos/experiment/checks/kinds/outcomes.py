@@ -57,9 +57,16 @@ class ErrorRate(Check):
         None, description="Count only failures whose error class matches (globs, e.g. '*Timeout*')."
     )
 
-    @field_validator("status", "error", mode="before")
+    @field_validator(
+        "status", mode="before", json_schema_input_type=StatusPattern | list[StatusPattern] | None
+    )
     @classmethod
     def _one_or_many(cls, value: object) -> object:
+        return _as_list(value)
+
+    @field_validator("error", mode="before", json_schema_input_type=str | list[str] | None)
+    @classmethod
+    def _one_or_many_errors(cls, value: object) -> object:
         return _as_list(value)
 
     def bound(self) -> str:
@@ -91,7 +98,12 @@ class StatusCheck(Check):
     allowed: list[StatusPattern] | None = Field(None, description="Statuses that may be seen.")
     forbidden: list[StatusPattern] | None = Field(None, description="Statuses never to be seen.")
 
-    @field_validator("allowed", "forbidden", mode="before")
+    @field_validator(
+        "allowed",
+        "forbidden",
+        mode="before",
+        json_schema_input_type=StatusPattern | list[StatusPattern] | None,
+    )
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return _as_list(value)

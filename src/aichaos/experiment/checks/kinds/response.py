@@ -28,7 +28,9 @@ class Response(Check):
 
     _validator: Any = PrivateAttr(None)
 
-    @field_validator("contains", "not_contains", mode="before")
+    @field_validator(
+        "contains", "not_contains", mode="before", json_schema_input_type=str | list[str] | None
+    )
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value

@@ -1,0 +1,117 @@
+"""Every experiment in experiments/ runs offline and reaches its expected verdict."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import anyio
+import jsonschema
+import pytest
+import yaml
+
+from aichaos.experiment import load_experiment, run_experiment
+from aichaos.experiment.schema import experiment_json_schema
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "experiments"
+FILES = sorted(EXAMPLES.glob("*.yaml"))
+FRAGILE = "fragile-no-fallback"
+
+
+def test_there_are_enough_examples() -> None:
+    names = {p.stem for p in FILES}
+    assert len(names) >= 8
+    for expected in (
+        "outage-fallback",
+        "rate-limit-storm",
+        "quota-exhausted",
+        "latency-timeout",
+        "stream-cut",
+        "malformed-json",
+        "content-filter-context",
+        "brownout-ramp",
+        FRAGILE,
+    ):
+        assert expected in names
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_example_matches_the_published_json_schema(path: Path) -> None:
+    jsonschema.validate(yaml.safe_load(path.read_text()), experiment_json_schema())
+    assert path.read_text().startswith("# yaml-language-server: $schema=../docs/")
+
+
+def test_published_schema_is_current() -> None:
+    published = json.loads((ROOT / "docs" / "experiment.schema.json").read_text())
+    assert published == experiment_json_schema(), (
+        "run: aichaos schema -o docs/experiment.schema.json"
+    )
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_example_reaches_its_verdict(path: Path) -> None:
+    experiment = load_experiment(path)
+    result = anyio.run(functools.partial(run_experiment, experiment))
+    failed = [c for c in result.checks if not c.passed]
+    assert result.duration < 8, "examples stay quick"
+    assert result.seed == experiment.seed
+    if path.stem == FRAGILE:
+        assert result.status == "failed" and result.exit_code == 1
+        assert {c.check for c in failed} == {"success_rate", "attempts", "latency"}
+        success = next(c for c in failed if c.check == "success_rate")
+        assert success.value == 0 and "InternalServerError" in success.detail
+        assert next(c for c in failed if c.check == "attempts").value == 3  # the SDK's retries
+    else:
+        assert result.status == "passed", [(c.name, c.value, c.detail) for c in failed]
+        assert result.exit_code == 0
+    assert any(a.faults for c in result.calls for a in c.attempts), "faults were injected"
+
+
+def _aichaos(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aichaos", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def test_readme_runs_the_outage_experiment(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 2
+    first = blocks[0]
+    assert "pip install -e '.[examples]'" in first
+    command = first.split("&&")[-1].strip()
+    assert command == "aichaos run experiments/outage-fallback.yaml"
+    done = _aichaos(
+        *command.split()[1:],
+        "--journal",
+        str(tmp_path / "j.json"),
+        "--junit",
+        str(tmp_path / "j.xml"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASSED" in done.stdout and "Traceback" not in done.stderr
+    journal = json.loads((tmp_path / "j.json").read_text())
+    assert journal["status"] == "passed" and journal["seed"] == 7
+    suite = ET.parse(tmp_path / "j.xml").getroot()[0]
+    assert suite.get("failures") == "0" and len(suite.findall("testcase")) == 6
+
+
+def test_the_fragile_experiment_fails_and_says_why() -> None:
+    done = _aichaos("run", f"experiments/{FRAGILE}.yaml")
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = done.stdout
+    assert "FAILED" in out and "3 of 4 checks failed" in out
+    assert re.search(r"success_rate\s*\|\s*inject\s*\|\s*0\s*\|.*FAIL", out)
+    assert "openai.InternalServerError x8" in out.replace("\n", " ").replace("|", " ") or (
+        "InternalServerError" in out
+    )
