@@ -160,3 +160,58 @@ def test_faults_and_records_do_not_leak_between_tests_under_xdist(app: pytest.Py
     app.makepyfile(**tests)
     result = app.runpytest_subprocess("-q", "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=6)
+
+
+EXPERIMENT = """
+version: 1
+title: {title}
+backends:
+  openai: {{provider: openai}}
+  claude: {{provider: anthropic}}
+target:
+  python: fallback_app:{function}
+load: {{requests: 6, concurrency: 2}}
+phases:
+  baseline: {{requests: 2}}
+  recovery: {{requests: 2}}
+faults:
+  - backend: openai
+    kind: outage
+hypothesis:
+  - check: success_rate
+    min: 0.99
+"""
+
+
+def _experiments(app: pytest.Pytester) -> None:
+    app.mkdir("chaos")
+    good = EXPERIMENT.format(title="fallback holds", function="answer")
+    bad = EXPERIMENT.format(title="no fallback", function="answer_without_fallback")
+    (app.path / "chaos" / "good.yaml").write_text(good)
+    (app.path / "chaos" / "bad.yaml").write_text(bad)
+    (app.path / "chaos" / "docker-compose.yml").write_text("services: {app: {image: x}}\n")
+
+
+def test_experiments_are_collected_with_the_aichaos_flag(app: pytest.Pytester) -> None:
+    _experiments(app)
+    result = app.runpytest_inprocess("--aichaos", "chaos", "-q")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*experiment failed (exit 1)*", "*FAIL  success_rate >= 0.99: measured *%*"]
+    )
+    assert "docker-compose" not in result.stdout.str()
+
+
+def test_experiments_are_collected_from_the_ini_option_and_invalid_ones_explain(
+    app: pytest.Pytester,
+) -> None:
+    _experiments(app)
+    (app.path / "chaos" / "bad.yaml").write_text(
+        EXPERIMENT.format(title="typo", function="answer").replace("min: 0.99", "mni: 0.99")
+    )
+    app.makeini(
+        "[pytest]\naichaos_experiments = chaos\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    result = app.runpytest_inprocess("-q")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*invalid experiment (exit 2)*", "*bad.yaml:*mni*min*"])

@@ -4,7 +4,8 @@
 * `@pytest.mark.chaos(*faults, backends=..., seed=...)`: the same, declared up front;
 * a failing test's report gains an `aichaos` section with the faults and attempts.
 
-Experiment YAML collection (`pytest --aichaos DIR`) is in `aichaos.pytest_experiments`.
+Experiment YAML collection (`pytest --aichaos DIR`) is in `aichaos.pytest_experiments`,
+loaded from here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from aichaos.records import Attempt, CallScope, _current_call, call_scope
 if TYPE_CHECKING:
     from aichaos.faults.base import Fault
     from aichaos.intercept.injection import FaultLike
+
+pytest_plugins = ["aichaos.pytest_experiments"]
 
 _KEY = pytest.StashKey["Chaos"]()
 
