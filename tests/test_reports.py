@@ -139,3 +139,22 @@ def test_run_writes_journal_junit_markdown_and_html(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert again.stdout == summary
+
+
+def test_the_documented_github_workflow_runs_experiments_and_publishes_the_summary() -> None:
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / "docs/examples/github-actions.yml").read_text())
+    assert "pull_request" in workflow[True]  # YAML 1.1 reads the key `on` as True
+    steps = workflow["jobs"]["chaos"]["steps"]
+    commands = " ".join(step.get("run", "") for step in steps)
+    assert "aichaos run" in commands and "--markdown reports/summary.md" in commands
+    assert "$GITHUB_STEP_SUMMARY" in commands
+    run = next(s["run"] for s in steps if "aichaos run" in s.get("run", ""))
+    # Every option the workflow passes is one `aichaos run` accepts.
+    from aichaos.cli import build_parser
+
+    parser, _ = build_parser()
+    words = run.replace("experiments/*.yaml", "x.yaml").split()
+    args = parser.parse_args(words[1:])
+    assert args.markdown == "reports/summary.md" and args.junit == "reports/aichaos.xml"
