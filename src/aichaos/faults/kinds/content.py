@@ -237,20 +237,39 @@ class EmptyCompletion(Fault):
 
 
 class _TextEdit(StreamEdit):
-    """Rewrites the text of every content event; drops those left empty."""
+    """Rewrites the text of every content event; drops those left empty.
 
-    def __init__(self, ctx: EditContext, rewrite: Callable[[str], str]) -> None:
-        self.dialect, self.rewrite = ctx.dialect, rewrite
+    A `suffix` goes out as one more text event right after the last one (when the first
+    non-text event follows it), as if the model had said it last.
+    """
+
+    def __init__(self, ctx: EditContext, rewrite: Callable[[str], str], suffix: str = "") -> None:
+        self.dialect, self.rewrite, self.suffix = ctx.dialect, rewrite, suffix
+        self.last_text: SSEEvent | None = None
+        self.keepalive = ctx.dialect_keepalive().data
 
     def on_event(self, event: SSEEvent) -> list[StreamOut]:
         assert self.dialect is not None
         if self.dialect.classify(event) is not EventRole.TEXT:
-            return [event]
+            if event.comment_only or event.data == self.keepalive:
+                return [event]  # keep-alives may come between text events
+            return [*self._suffix(), event]
+        self.last_text = event
         text = self.dialect.event_text(event) or ""
         new = self.rewrite(text)
         if new == text:
             return [event]
         return [self.dialect.event_with_text(event, new)] if new else []
+
+    def on_end(self) -> list[StreamOut]:
+        return self._suffix()
+
+    def _suffix(self) -> list[StreamOut]:
+        if not self.suffix or self.last_text is None or self.dialect is None:
+            return []
+        event = self.dialect.event_with_text(self.last_text, self.suffix)
+        self.suffix = ""
+        return [event]
 
 
 _MOJIBAKE = str.maketrans({"e": "Ã©", "a": "Ã¤", "o": "Ã¶", "'": "â€™", "u": "Ã¼"})
@@ -276,7 +295,8 @@ class CorruptText(Fault):
         local = random.Random(rng.random())  # one generator per request, for stream order
         rewrite = self._rewriter(local, plan.req.stream)
         if plan.req.stream:
-            plan.stream_edit_factories.append(lambda ctx: _TextEdit(ctx, rewrite))
+            suffix = f" {self.text}" if self.mode == "inject" else ""
+            plan.stream_edit_factories.append(lambda ctx: _TextEdit(ctx, rewrite, suffix))
         else:
             plan.body_edits.append(
                 _json_edit(lambda d, body: d.with_text(body, rewrite(d.text_of(body))))
@@ -288,16 +308,19 @@ class CorruptText(Fault):
             return lambda text: text.translate(_MOJIBAKE)
         if self.mode == "scramble":
             return lambda text: " ".join(_scramble(word, rng) for word in text.split(" "))
-        replacement, first = self.text, [True]
+        if self.mode == "inject":
+            # Appended to the whole text (a stream gets it as one more text event).
+            return (lambda text: text) if stream else (lambda text: f"{text} {self.text}")
+        first = [True]
 
-        def once(text: str) -> str:
-            # In a stream, the replacement/injection goes into the first text event only.
+        def replace(text: str) -> str:
+            # In a stream, the replacement goes into the first text event; later ones vanish.
             if not first[0]:
-                return "" if self.mode == "replace" else text
+                return ""
             first[0] = False
-            return replacement if self.mode == "replace" else f"{text} {replacement}"
+            return self.text
 
-        return once
+        return replace
 
     def label(self) -> str:
         return f"corrupt_text({self.mode})"

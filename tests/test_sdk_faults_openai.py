@@ -1,0 +1,1011 @@
+"""Every fault kind against the real openai SDK (3.x), through `aichaos.inject()`.
+
+Each test asserts what the SDK really does with the real failure (per the provider
+reference): the exception class, status, `.type`/`.code`, `.body` (the *inner* error object),
+how many attempts the SDK makes with its default `max_retries=2`, and how long it waits
+between them. The SDK runs on its default client (httpx2) and on a plain `httpx.Client`
+passed as `http_client`: both must see exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+import aichaos
+from aichaos.records import Attempt
+from sdk_support import (
+    API_KEY,
+    CASE_HEADER,
+    GPT,
+    MESSAGES,
+    OPENAI_TOOLS,
+    SLACK,
+    WEATHER,
+    Outcome,
+    assert_backoff,
+    assert_retry_after,
+    for_case,
+    looks_scrambled,
+    run_concurrently,
+    transport_module,
+    waits,
+    words,
+)
+
+FLAVORS = ("httpx2", "httpx")
+
+
+@pytest.fixture(params=FLAVORS)
+def flavor(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@contextmanager
+def openai_client(flavor: str) -> Iterator[openai.OpenAI]:
+    """The SDK's default client (httpx2), or one on a plain `httpx.Client`."""
+    http_client = httpx.Client() if flavor == "httpx" else None
+    with openai.OpenAI(api_key=API_KEY, http_client=http_client) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+def client(flavor: str) -> Iterator[openai.OpenAI]:
+    with openai_client(flavor) as sdk:
+        yield sdk
+
+
+@pytest.fixture(scope="module")
+def baseline() -> str:
+    """The mock's answer to the prompt when no fault acts (deterministic for the seed)."""
+    with aichaos.inject(), openai.OpenAI(api_key=API_KEY) as sdk:
+        text = create(sdk).choices[0].message.content
+    assert text and len(words(text)) >= 8
+    return text
+
+
+def create(client: openai.OpenAI, **kw: Any) -> Any:
+    return client.chat.completions.create(model=GPT, messages=MESSAGES, **kw)  # type: ignore[arg-type]
+
+
+def chunks_of(client: openai.OpenAI, **kw: Any) -> list[ChatCompletionChunk]:
+    return list(create(client, stream=True, **kw))
+
+
+def text_of(chunks: list[ChatCompletionChunk]) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def content_chunks(chunks: list[ChatCompletionChunk]) -> list[ChatCompletionChunk]:
+    return [c for c in chunks if c.choices and c.choices[0].delta.content]
+
+
+def finish_reasons(chunks: list[ChatCompletionChunk]) -> list[str]:
+    return [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+
+
+def read_until_error(stream: Any) -> tuple[list[Any], Exception]:
+    """Iterate a stream until it raises; the items received before, and the exception."""
+    received: list[Any] = []
+    try:
+        for item in stream:
+            received.append(item)
+    except Exception as exc:
+        return received, exc
+    raise AssertionError(f"the stream ended without an error after {len(received)} items")
+
+
+def assert_inner_error_body(
+    exc: openai.APIStatusError, type_: str | None, code: str | None
+) -> None:
+    """openai's `.body` is the inner `error` object; `.type`/`.code` are copied from it."""
+    assert isinstance(exc.body, dict)
+    assert "error" not in exc.body
+    assert exc.body["type"] == type_ and exc.body["code"] == code
+    assert exc.type == type_ and exc.code == code
+    assert str(exc) == f"Error code: {exc.status_code} - {exc.body['message']}"
+
+
+# --- errors the SDK does not retry --------------------------------------------------------
+
+NOT_RETRIED = [
+    pytest.param(
+        {"kind": "error", "status": 400},
+        openai.BadRequestError,
+        "invalid_request_error",
+        None,
+        "",
+        id="error-400",
+    ),
+    pytest.param(
+        {"kind": "error", "status": 403},
+        openai.PermissionDeniedError,
+        "request_forbidden",
+        "unsupported_country_region_territory",
+        "Country, region, or territory not supported",
+        id="error-403",
+    ),
+    pytest.param(
+        {"kind": "error", "status": 404},
+        openai.NotFoundError,
+        "invalid_request_error",
+        None,
+        "",
+        id="error-404",
+    ),
+    pytest.param(
+        {"kind": "error", "status": 422},
+        openai.UnprocessableEntityError,
+        "invalid_request_error",
+        None,
+        "",
+        id="error-422",
+    ),
+    pytest.param(
+        {"kind": "error", "status": 418},
+        openai.APIStatusError,
+        "invalid_request_error",
+        None,
+        "",
+        id="error-418",
+    ),
+    pytest.param(
+        {"kind": "error", "status": 400, "type": "my_type", "code": "my_code", "message": "Mine."},
+        openai.BadRequestError,
+        "my_type",
+        "my_code",
+        "Mine.",
+        id="error-custom",
+    ),
+    pytest.param(
+        {"kind": "context_length", "limit": 8192},
+        openai.BadRequestError,
+        "invalid_request_error",
+        "context_length_exceeded",
+        "maximum context length is 8192 tokens",
+        id="context_length",
+    ),
+    pytest.param(
+        {"kind": "auth_error"},
+        openai.AuthenticationError,
+        "invalid_request_error",
+        "invalid_api_key",
+        "Incorrect API key provided",
+        id="auth_error",
+    ),
+    pytest.param(
+        {"kind": "model_not_found"},
+        openai.NotFoundError,
+        "invalid_request_error",
+        "model_not_found",
+        f"The model `{GPT}` does not exist",
+        id="model_not_found",
+    ),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+@pytest.mark.parametrize(("fault", "cls", "type_", "code", "message"), NOT_RETRIED)
+def test_error_is_not_retried(
+    client: openai.OpenAI,
+    fault: dict[str, Any],
+    cls: type[openai.APIStatusError],
+    type_: str,
+    code: str | None,
+    message: str,
+    stream: bool,
+) -> None:
+    with aichaos.inject([fault]) as chaos, pytest.raises(openai.APIStatusError) as info:
+        create(client, stream=stream)  # a stream's error status is raised by create() itself
+    exc = info.value
+    assert type(exc) is cls
+    assert_inner_error_body(exc, type_, code)
+    assert message in exc.message
+    assert exc.request_id is not None and exc.request_id.startswith("req_")
+    assert [a.status for a in chaos.attempts] == [exc.status_code]
+    assert chaos.attempts[0].stream is stream
+    if fault["kind"] == "context_length":
+        assert exc.param == "messages"
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_outage_status_is_an_internal_server_error(client: openai.OpenAI, status: int) -> None:
+    with (
+        aichaos.inject([{"kind": "outage", "status": status}]) as chaos,
+        pytest.raises(openai.InternalServerError) as info,
+    ):
+        create(client.with_options(max_retries=0))
+    assert info.value.status_code == status
+    assert_inner_error_body(info.value, "server_error", None)
+    assert [a.status for a in chaos.attempts] == [status]
+
+
+# --- retried errors and connection failures ---------------------------------------------
+#
+# Retried calls spend their time asleep in the SDK's backoff. All of them run side by side
+# (one thread and call scope each, their fault matched by a header) on one client of each
+# flavour, and every test below checks one of them.
+
+
+@dataclass(frozen=True)
+class Case:
+    fault: dict[str, Any]
+    timeout: float | None = None
+    stream: bool = False
+
+
+RETRY_CASES: dict[str, Case] = {
+    "rate_limit-requests": Case({"kind": "rate_limit", "retry_after": 0.25}),
+    "rate_limit-tokens": Case({"kind": "rate_limit", "scope": "tokens", "retry_after": "200ms"}),
+    "error-500-retry-after-ms-only": Case(
+        {"kind": "error", "status": 500, "headers": {"retry-after-ms": "200"}}
+    ),
+    "error-409-retry-after-only": Case(
+        {"kind": "error", "status": 409, "headers": {"retry-after": "0.2"}}
+    ),
+    "error-408": Case({"kind": "error", "status": 408, "retry_after": 0.2}),
+    "rate_limit-clears": Case({"kind": "rate_limit", "first": 2, "retry_after": 0.2}),
+    "rate_limit-clears-stream": Case(
+        {"kind": "rate_limit", "first": 2, "retry_after": 0.2}, stream=True
+    ),
+    "rate_limit-121s": Case({"kind": "rate_limit", "retry_after": 121}),
+    "error-503-300s": Case({"kind": "error", "status": 503, "headers": {"retry-after": "300"}}),
+    "outage": Case({"kind": "outage"}),
+    "quota_exhausted": Case({"kind": "quota_exhausted"}),
+    "timeout": Case({"kind": "timeout"}, timeout=0.2),
+    "server-hang": Case({"kind": "timeout", "hang": 0.1}, timeout=5),
+    "reset": Case({"kind": "connection_reset"}),
+    "reset-after-bytes": Case({"kind": "connection_reset", "after_bytes": 40}),
+    "refused": Case({"kind": "connection_refused"}),
+}
+
+
+@pytest.fixture(scope="module", params=FLAVORS)
+def retried(request: pytest.FixtureRequest) -> tuple[str, dict[str, Outcome]]:
+    """(flavour, outcome of every case in RETRY_CASES) with the SDK's default max_retries."""
+    flavor = str(request.param)
+
+    def call(sdk: openai.OpenAI, case: Case) -> Callable[[dict[str, str]], Any]:
+        if case.timeout is not None:
+            sdk = sdk.with_options(timeout=case.timeout)
+
+        def run(headers: dict[str, str]) -> Any:
+            if case.stream:
+                return text_of(chunks_of(sdk, extra_headers=headers))
+            return create(sdk, extra_headers=headers).choices[0].message.content
+
+        return run
+
+    faults = [for_case(name, case.fault) for name, case in RETRY_CASES.items()]
+    with openai_client(flavor) as sdk, aichaos.inject(faults):
+        outcomes = run_concurrently({name: call(sdk, case) for name, case in RETRY_CASES.items()})
+    return flavor, outcomes
+
+
+RETRIED_AFTER = [
+    ("rate_limit-requests", openai.RateLimitError, "requests", "rate_limit_exceeded", 0.25),
+    ("rate_limit-tokens", openai.RateLimitError, "tokens", "rate_limit_exceeded", 0.2),
+    ("error-500-retry-after-ms-only", openai.InternalServerError, "server_error", None, 0.2),
+    ("error-409-retry-after-only", openai.ConflictError, "invalid_request_error", None, 0.2),
+    ("error-408", openai.APIStatusError, "invalid_request_error", None, 0.2),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "cls", "type_", "code", "wait"), RETRIED_AFTER, ids=[c[0] for c in RETRIED_AFTER]
+)
+def test_retried_after_retry_after(
+    retried: tuple[str, dict[str, Outcome]],
+    case: str,
+    cls: type[openai.APIStatusError],
+    type_: str,
+    code: str | None,
+    wait: float,
+) -> None:
+    outcome = retried[1][case]
+    exc = outcome.error
+    assert isinstance(exc, openai.APIStatusError) and type(exc) is cls
+    assert_inner_error_body(exc, type_, code)
+    assert [a.status for a in outcome.attempts] == [exc.status_code] * 3  # max_retries=2
+    assert {a.call_id for a in outcome.attempts} == {case}
+    assert_retry_after(outcome.attempts, wait)
+
+
+@pytest.mark.parametrize("case", ["rate_limit-clears", "rate_limit-clears-stream"])
+def test_rate_limit_clears_and_the_call_succeeds(
+    retried: tuple[str, dict[str, Outcome]], baseline: str, case: str
+) -> None:
+    outcome = retried[1][case]
+    assert outcome.error is None
+    assert outcome.result == baseline
+    assert [a.status for a in outcome.attempts] == [429, 429, 200]
+    assert [a.faults for a in outcome.attempts] == [["rate_limit(requests)"]] * 2 + [[]]
+    assert [a.stream for a in outcome.attempts] == [case.endswith("stream")] * 3
+    assert_retry_after(outcome.attempts, 0.2)
+
+
+@pytest.mark.parametrize("case", ["rate_limit-121s", "error-503-300s"])
+def test_retry_after_beyond_120_seconds_is_not_retried(
+    retried: tuple[str, dict[str, Outcome]], case: str
+) -> None:
+    outcome = retried[1][case]
+    assert isinstance(outcome.error, openai.RateLimitError | openai.InternalServerError)
+    assert len(outcome.attempts) == 1  # openai >= 2.52 refuses a retry-after above 120 s
+
+
+@pytest.mark.parametrize(
+    ("case", "cls", "status", "type_", "code"),
+    [
+        ("outage", openai.InternalServerError, 500, "server_error", None),
+        ("quota_exhausted", openai.RateLimitError, 429, "insufficient_quota", "insufficient_quota"),
+    ],
+    ids=["outage", "quota_exhausted"],
+)
+def test_retried_with_backoff(
+    retried: tuple[str, dict[str, Outcome]],
+    case: str,
+    cls: type[openai.APIStatusError],
+    status: int,
+    type_: str,
+    code: str | None,
+) -> None:
+    outcome = retried[1][case]
+    exc = outcome.error
+    assert isinstance(exc, openai.APIStatusError) and type(exc) is cls
+    assert exc.status_code == status
+    assert_inner_error_body(exc, type_, code)
+    assert "retry-after" not in exc.response.headers
+    assert [a.status for a in outcome.attempts] == [status] * 3
+    assert_backoff(outcome.attempts)
+
+
+def test_rate_limit_headers(client: openai.OpenAI) -> None:
+    fault = {"kind": "rate_limit", "retry_after": 0.25, "limit": 60}
+    with aichaos.inject([fault]), pytest.raises(openai.RateLimitError) as info:
+        create(client.with_options(max_retries=0))
+    headers = info.value.response.headers
+    assert headers["retry-after"] == "0.25"
+    assert headers["retry-after-ms"] == "250"
+    assert headers["x-ratelimit-limit-requests"] == "60"
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+    assert headers["x-ratelimit-reset-requests"] == "250ms"
+    assert "Limit 60" in info.value.message
+
+
+def test_timeout_is_an_api_timeout_error_after_retries(
+    retried: tuple[str, dict[str, Outcome]],
+) -> None:
+    flavor, outcomes = retried
+    outcome = outcomes["timeout"]
+    assert type(outcome.error) is openai.APITimeoutError
+    assert isinstance(outcome.error.__cause__, transport_module(flavor).ReadTimeout)
+    assert [a.error for a in outcome.attempts] == [f"{flavor}.ReadTimeout"] * 3
+    assert all(a.status is None for a in outcome.attempts)
+    assert all(a.duration is not None and a.duration >= 0.2 - SLACK for a in outcome.attempts)
+    assert_backoff(outcome.attempts)
+
+
+def test_server_giving_up_first_is_a_connection_error(
+    retried: tuple[str, dict[str, Outcome]],
+) -> None:
+    flavor, outcomes = retried
+    outcome = outcomes["server-hang"]
+    assert type(outcome.error) is openai.APIConnectionError  # not an APITimeoutError
+    assert isinstance(outcome.error.__cause__, transport_module(flavor).RemoteProtocolError)
+    assert all(a.duration is not None and a.duration >= 0.1 - SLACK for a in outcome.attempts)
+    assert_backoff(outcome.attempts)
+
+
+@pytest.mark.parametrize(
+    ("case", "cause", "status"),
+    [
+        ("reset", "RemoteProtocolError", None),
+        ("reset-after-bytes", "RemoteProtocolError", 200),
+        ("refused", "ConnectError", None),
+    ],
+    ids=["reset", "reset-after-bytes", "refused"],
+)
+def test_connection_failure_is_retried(
+    retried: tuple[str, dict[str, Outcome]], case: str, cause: str, status: int | None
+) -> None:
+    flavor, outcomes = retried
+    outcome = outcomes[case]
+    exc = outcome.error
+    assert type(exc) is openai.APIConnectionError
+    assert exc.message == "Connection error."
+    assert isinstance(exc.__cause__, getattr(transport_module(flavor), cause))
+    assert [a.status for a in outcome.attempts] == [status] * 3
+    assert [a.error for a in outcome.attempts] == [f"{flavor}.{cause}"] * 3
+    assert_backoff(outcome.attempts)
+
+
+# --- failures inside a started stream (never retried) ---------------------------------------
+
+
+def test_reset_mid_stream(client: openai.OpenAI, flavor: str) -> None:
+    with aichaos.inject([{"kind": "connection_reset", "after_bytes": 700}]) as chaos:
+        received, exc = read_until_error(create(client, stream=True))
+    assert type(exc) is openai.APIConnectionError  # openai >= 3.22 wraps mid-body errors
+    assert isinstance(exc.__cause__, transport_module(flavor).RemoteProtocolError)
+    assert received  # the first events arrived before the cut
+    assert len(chaos.attempts) == 1
+    assert chaos.attempts[0].status == 200
+    assert chaos.attempts[0].error == f"{flavor}.RemoteProtocolError"
+
+
+def test_stream_cut_drop(client: openai.OpenAI, flavor: str, baseline: str) -> None:
+    with aichaos.inject([{"kind": "stream_cut", "mode": "drop", "after": 3}]) as chaos:
+        received, exc = read_until_error(create(client, stream=True))
+    assert type(exc) is openai.APIConnectionError
+    assert isinstance(exc.__cause__, transport_module(flavor).RemoteProtocolError)
+    assert text_of(received) == " ".join(words(baseline)[:3])
+    assert len(content_chunks(received)) == 3
+    assert not finish_reasons(received)
+    assert len(chaos.attempts) == 1
+    assert chaos.attempts[0].faults == ["stream_cut(drop)"]
+
+
+@pytest.mark.parametrize(
+    ("params", "type_", "message"),
+    [
+        ({}, "server_error", "The server had an error while processing your request."),
+        ({"error_type": "overloaded", "message": "Try later."}, "overloaded", "Try later."),
+    ],
+    ids=["default", "custom"],
+)
+def test_stream_cut_error_event(
+    client: openai.OpenAI, params: dict[str, Any], type_: str, message: str
+) -> None:
+    fault = {"kind": "stream_cut", "mode": "error_event", "after": 3, **params}
+    with aichaos.inject([fault]) as chaos:
+        received, exc = read_until_error(create(client, stream=True))
+    assert type(exc) is openai.APIError  # the base class: an in-stream error has no status
+    assert not hasattr(exc, "status_code")
+    assert exc.message == message
+    assert exc.body == {"message": message, "type": type_, "param": None, "code": None}
+    assert len(content_chunks(received)) == 3
+    assert len(chaos.attempts) == 1
+
+
+def test_stream_cut_no_terminator(client: openai.OpenAI, baseline: str) -> None:
+    fault = {"kind": "stream_cut", "mode": "no_terminator", "after": 3}
+    with aichaos.inject([fault]) as chaos:
+        chunks = chunks_of(client, stream_options={"include_usage": True})
+    assert text_of(chunks) == " ".join(words(baseline)[:3])  # no error: the stream just ends
+    assert not finish_reasons(chunks)
+    assert all(c.usage is None for c in chunks)  # the usage chunk never arrives
+    assert len(chaos.attempts) == 1
+
+
+def test_stream_stall(client: openai.OpenAI, baseline: str) -> None:
+    with aichaos.inject([{"kind": "stream_stall", "after": 2, "stall": 0.3}]) as chaos:
+        stamps: list[float] = []
+        chunks: list[ChatCompletionChunk] = []
+        for chunk in create(client, stream=True):
+            chunks.append(chunk)
+            if chunk.choices and chunk.choices[0].delta.content:
+                stamps.append(time.perf_counter())
+    assert text_of(chunks) == baseline
+    assert finish_reasons(chunks) == ["stop"]
+    assert stamps[2] - stamps[1] >= 0.3 - SLACK  # silence after the second token
+    assert len(chaos.attempts) == 1
+
+
+def test_stream_stall_beyond_the_read_timeout(client: openai.OpenAI, flavor: str) -> None:
+    with aichaos.inject([{"kind": "stream_stall", "after": 2, "stall": 0.6}]) as chaos:
+        received, exc = read_until_error(create(client.with_options(timeout=0.25), stream=True))
+    assert type(exc) is openai.APITimeoutError
+    assert isinstance(exc.__cause__, transport_module(flavor).ReadTimeout)
+    assert len(content_chunks(received)) == 2
+    assert len(chaos.attempts) == 1  # a failure after the 200 is not retried
+    assert chaos.attempts[0].error == f"{flavor}.ReadTimeout"
+
+
+def test_stream_stall_keepalive_keeps_the_stream_alive(
+    client: openai.OpenAI, baseline: str
+) -> None:
+    fault = {"kind": "stream_stall", "after": 2, "stall": 0.35, "keepalive": 0.08}
+    patient = client.with_options(timeout=0.2)  # shorter than the stall, longer than pings
+    with aichaos.inject([fault]):
+        text = text_of(chunks_of(patient))
+        raw = patient.chat.completions.with_streaming_response.create(
+            model=GPT,
+            messages=MESSAGES,  # type: ignore[arg-type]
+            stream=True,
+        )
+        with raw as response:
+            lines = list(response.iter_lines())
+    assert text == baseline
+    assert lines.count(": keep-alive") >= 3
+    assert [line for line in lines if line.startswith("data:")][-1] == "data: [DONE]"
+
+
+# --- delays ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_latency(client: openai.OpenAI, baseline: str, stream: bool) -> None:
+    started = time.perf_counter()
+    with aichaos.inject([{"kind": "latency", "delay": 0.3}]) as chaos:
+        text = text_of(chunks_of(client)) if stream else create(client).choices[0].message.content
+    assert text == baseline
+    assert time.perf_counter() - started >= 0.3 - SLACK
+    attempt = chaos.attempts[0]
+    assert attempt.headers_at is not None and attempt.headers_at >= 0.3 - SLACK
+    assert attempt.faults == ["latency"]
+
+
+def test_slow_stream(client: openai.OpenAI, baseline: str) -> None:
+    fault = {"kind": "slow_stream", "ttft": 0.3, "inter_token": 0.015}
+    with aichaos.inject([fault]) as chaos:
+        started = time.perf_counter()
+        stamps: list[float] = []
+        chunks: list[ChatCompletionChunk] = []
+        for chunk in create(client, stream=True):
+            chunks.append(chunk)
+            if chunk.choices and chunk.choices[0].delta.content:
+                stamps.append(time.perf_counter())
+    assert text_of(chunks) == baseline
+    assert stamps[0] - started >= 0.3 - SLACK  # the first token is late
+    assert stamps[-1] - stamps[0] >= (len(stamps) - 1) * 0.015 - SLACK  # and the rest slow
+    ttft = chaos.attempts[0].ttft
+    assert ttft is not None and ttft >= 0.3 - SLACK
+
+
+def test_stream_faults_leave_non_streaming_calls_alone(
+    client: openai.OpenAI, baseline: str
+) -> None:
+    faults = [
+        {"kind": "slow_stream", "ttft": 5},
+        {"kind": "stream_cut", "after": 0},
+        {"kind": "stream_stall", "after": 0, "stall": 5},
+    ]
+    with aichaos.inject(faults) as chaos:
+        assert create(client).choices[0].message.content == baseline
+    assert chaos.attempts[0].faults == []
+
+
+# --- malformed 200s -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["invalid_json", "truncated_json", "empty_body"])
+def test_malformed_json_body(client: openai.OpenAI, variant: str) -> None:
+    with (
+        aichaos.inject([{"kind": "malformed", "variant": variant}]) as chaos,
+        pytest.raises(json.JSONDecodeError),
+    ):  # raw, not an OpenAIError, and not retried
+        create(client)
+    assert [a.status for a in chaos.attempts] == [200]
+
+
+def test_malformed_wrong_schema(client: openai.OpenAI) -> None:
+    with aichaos.inject([{"kind": "malformed", "variant": "wrong_schema"}]):
+        completion = create(client)
+    assert isinstance(completion, ChatCompletion)  # built without validation
+    assert completion.choices is None
+    assert completion.id is None
+
+
+def test_malformed_html_error_page(client: openai.OpenAI) -> None:
+    with aichaos.inject([{"kind": "malformed", "variant": "html_error_page"}]):
+        completion = create(client)
+    assert isinstance(completion, str)  # a non-JSON 200 comes back as its text
+    assert completion.startswith("<html>") and "502 Bad Gateway" in completion
+
+
+def test_malformed_wrong_content_type(client: openai.OpenAI, baseline: str) -> None:
+    with aichaos.inject([{"kind": "malformed", "variant": "wrong_content_type"}]):
+        raw = client.chat.completions.with_raw_response.create(
+            model=GPT,
+            messages=MESSAGES,  # type: ignore[arg-type]
+        )
+    assert raw.headers["content-type"].startswith("text/plain")
+    # The SDK still tries JSON on a non-JSON content type, and the body is valid JSON.
+    completion = raw.parse()
+    assert isinstance(completion, ChatCompletion)
+    assert completion.choices[0].message.content == baseline
+
+
+@pytest.mark.parametrize("variant", ["invalid_json", "truncated_json"])
+def test_malformed_stream_event(client: openai.OpenAI, variant: str) -> None:
+    with aichaos.inject([{"kind": "malformed", "variant": variant}]) as chaos:
+        received, exc = read_until_error(create(client, stream=True))
+    assert type(exc) is json.JSONDecodeError
+    assert received == []  # the first event is the broken one
+    assert len(chaos.attempts) == 1
+
+
+@pytest.mark.parametrize("variant", ["empty_body", "html_error_page"])
+def test_malformed_stream_without_events(client: openai.OpenAI, variant: str) -> None:
+    with aichaos.inject([{"kind": "malformed", "variant": variant}]) as chaos:
+        chunks = chunks_of(client)
+    assert chunks == []  # no SSE event at all: zero chunks, and no error
+    assert [a.status for a in chaos.attempts] == [200]
+
+
+def test_malformed_stream_wrong_schema(client: openai.OpenAI, baseline: str) -> None:
+    with aichaos.inject([{"kind": "malformed", "variant": "wrong_schema"}]):
+        chunks = chunks_of(client)
+    assert chunks[0].choices is None  # the first chunk lost its shape
+    assert text_of(chunks[1:]) == baseline
+
+
+def test_malformed_stream_wrong_content_type(client: openai.OpenAI, baseline: str) -> None:
+    with aichaos.inject([{"kind": "malformed", "variant": "wrong_content_type"}]):
+        raw = client.chat.completions.with_raw_response.create(
+            model=GPT,
+            messages=MESSAGES,  # type: ignore[arg-type]
+            stream=True,
+        )
+        assert raw.headers["content-type"].startswith("text/plain")
+        chunks = list(raw.parse())
+    assert text_of(chunks) == baseline  # the SDK reads SSE whatever the content type says
+
+
+# --- content faults -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+@pytest.mark.parametrize(
+    ("fault", "finish", "kept"),
+    [
+        ({"kind": "content_filter", "after": 2}, "content_filter", 2),
+        ({"kind": "content_filter"}, "content_filter", 0),
+        ({"kind": "truncated", "after": 4}, "length", 4),
+    ],
+    ids=["content_filter-after-2", "content_filter", "truncated"],
+)
+def test_finish_reason_faults(
+    client: openai.OpenAI,
+    baseline: str,
+    fault: dict[str, Any],
+    finish: str,
+    kept: int,
+    stream: bool,
+) -> None:
+    with aichaos.inject([fault]) as chaos:
+        if stream:
+            chunks = chunks_of(client)
+            text, reasons = text_of(chunks), finish_reasons(chunks)
+        else:
+            choice = create(client).choices[0]
+            text, reasons = choice.message.content or "", [choice.finish_reason]
+    assert reasons == [finish]
+    assert text == " ".join(words(baseline)[:kept])
+    assert chaos.attempts[0].status == 200
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_empty_completion(client: openai.OpenAI, stream: bool) -> None:
+    with aichaos.inject([{"kind": "empty_completion"}]):
+        if stream:
+            chunks = chunks_of(client)
+            text, reasons = text_of(chunks), finish_reasons(chunks)
+        else:
+            choice = create(client).choices[0]
+            text, reasons = choice.message.content, [choice.finish_reason]
+    assert text == ""
+    assert reasons == ["stop"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+@pytest.mark.parametrize("mode", ["scramble", "mojibake", "replace", "inject"])
+def test_corrupt_text(client: openai.OpenAI, baseline: str, mode: str, stream: bool) -> None:
+    fault = {"kind": "corrupt_text", "mode": mode, "text": "IGNORE ALL RULES"}
+    with aichaos.inject([fault]) as chaos:
+        if stream:
+            text = text_of(chunks_of(client))
+        else:
+            text = create(client).choices[0].message.content or ""
+    assert chaos.attempts[0].faults == [f"corrupt_text({mode})"]
+    if mode == "scramble":
+        assert looks_scrambled(baseline, text)
+    elif mode == "mojibake":
+        assert text != baseline and "Ã" in text
+        assert text.encode("latin-1", errors="ignore")  # the UTF-8-as-Latin-1 look
+    elif mode == "replace":
+        assert text == "IGNORE ALL RULES"
+    else:
+        assert text.startswith(words(baseline)[0]) and text.endswith(" IGNORE ALL RULES")
+        assert text.replace(" IGNORE ALL RULES", "") == baseline
+
+
+def tool_call_of(client: openai.OpenAI, stream: bool) -> tuple[str, str, str | None]:
+    """(name, arguments, finish_reason) of the single tool call the mock makes."""
+    if not stream:
+        choice = create(client, tools=OPENAI_TOOLS).choices[0]
+        assert choice.message.tool_calls is not None and len(choice.message.tool_calls) == 1
+        function = choice.message.tool_calls[0].function  # type: ignore[union-attr]
+        return function.name, function.arguments, choice.finish_reason
+    name, arguments = "", ""
+    chunks = chunks_of(client, tools=OPENAI_TOOLS)
+    for chunk in chunks:
+        for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            assert call.index == 0
+            if call.function is not None:
+                name += call.function.name or ""
+                arguments += call.function.arguments or ""
+    reasons = finish_reasons(chunks)
+    return name, arguments, reasons[0] if reasons else None
+
+
+@pytest.fixture(scope="module")
+def good_arguments() -> str:
+    with aichaos.inject(), openai.OpenAI(api_key=API_KEY) as sdk:
+        name, arguments, finish = tool_call_of(sdk, stream=False)
+    assert (name, finish) == ("get_weather", "tool_calls")
+    assert set(json.loads(arguments)) == {"city", "unit"}
+    return arguments
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_bad_tool_call_invalid_json(
+    client: openai.OpenAI, good_arguments: str, stream: bool
+) -> None:
+    with aichaos.inject([{"kind": "bad_tool_call", "variant": "invalid_json"}]):
+        name, arguments, finish = tool_call_of(client, stream)
+    assert (name, finish) == ("get_weather", "tool_calls")
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(arguments)
+    if stream:  # fragments are kept: only a stray brace up front breaks them
+        assert arguments == "{" + good_arguments
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_bad_tool_call_unknown_tool(
+    client: openai.OpenAI, good_arguments: str, stream: bool
+) -> None:
+    fault = {"kind": "bad_tool_call", "variant": "unknown_tool", "tool_name": "launch_rocket"}
+    with aichaos.inject([fault]):
+        name, arguments, finish = tool_call_of(client, stream)
+    assert (name, finish) == ("launch_rocket", "tool_calls")
+    assert arguments == good_arguments
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_bad_tool_call_missing_arguments(client: openai.OpenAI, stream: bool) -> None:
+    with aichaos.inject([{"kind": "bad_tool_call", "variant": "missing_arguments"}]):
+        name, arguments, finish = tool_call_of(client, stream)
+    assert (name, arguments, finish) == ("get_weather", "{}", "tool_calls")
+
+
+# --- stateful rate limiter --------------------------------------------------------------------
+
+
+def test_rate_limiter_counts_requests(client: openai.OpenAI, baseline: str) -> None:
+    with aichaos.inject([{"kind": "rate_limiter", "rpm": 1, "per": 0.4}]) as chaos:
+        assert create(client).choices[0].message.content == baseline
+        assert create(client).choices[0].message.content == baseline  # after one 429
+    assert [a.status for a in chaos.attempts] == [200, 429, 200]
+    assert chaos.attempts[1].faults == ["rate_limiter"]
+    # The 429's retry-after is the time left in the window; the SDK honours it.
+    assert waits(chaos.attempts)[1] >= 0.4 - 0.1
+
+
+def test_rate_limiter_counts_streamed_tokens(client: openai.OpenAI) -> None:
+    with aichaos.inject([{"kind": "rate_limiter", "tpm": 10, "per": 60}]) as chaos:
+        chunks = chunks_of(client, stream_options={"include_usage": True})
+        usage = chunks[-1].usage
+        assert usage is not None and usage.total_tokens > 10
+        with pytest.raises(openai.RateLimitError) as info:
+            create(client.with_options(max_retries=0))
+    assert info.value.type == "tokens"
+    assert chaos.attempts[0].output_tokens == usage.completion_tokens
+    assert [a.status for a in chaos.attempts] == [200, 429]
+
+
+# --- Azure OpenAI ------------------------------------------------------------------------------
+
+AZURE_ENDPOINT = "https://example-resource.openai.azure.com"
+
+
+@pytest.fixture
+def azure(flavor: str) -> Iterator[openai.AzureOpenAI]:
+    http_client = httpx.Client() if flavor == "httpx" else None
+    with openai.AzureOpenAI(
+        api_key=API_KEY,
+        api_version="2024-10-21",
+        azure_endpoint=AZURE_ENDPOINT,
+        http_client=http_client,
+    ) as sdk:
+        yield sdk
+
+
+def test_azure_prompt_content_filter(azure: openai.AzureOpenAI) -> None:
+    fault = {"kind": "content_filter", "on": "prompt"}
+    with (
+        aichaos.inject([fault], backends={"azure": "azure"}) as chaos,
+        pytest.raises(openai.BadRequestError) as info,
+    ):
+        create(azure)  # type: ignore[arg-type]
+    exc = info.value
+    assert exc.status_code == 400
+    assert exc.code == "content_filter" and exc.type is None and exc.param == "prompt"
+    assert isinstance(exc.body, dict)
+    assert exc.body["innererror"]["code"] == "ResponsibleAIPolicyViolation"
+    assert exc.body["innererror"]["content_filter_result"]["violence"]["filtered"] is True
+    assert len(chaos.attempts) == 1
+    assert chaos.attempts[0].path == "/openai/deployments/gpt-4o/chat/completions"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_azure_completion_content_filter(azure: openai.AzureOpenAI, stream: bool) -> None:
+    with aichaos.inject([{"kind": "content_filter"}], backends={"azure": "azure"}):
+        if stream:
+            chunks = chunks_of(azure)  # type: ignore[arg-type]
+            assert chunks[0].choices == []  # Azure's prompt-annotation chunk
+            assert finish_reasons(chunks) == ["content_filter"]
+            assert text_of(chunks) == ""
+        else:
+            choice = create(azure).choices[0]  # type: ignore[arg-type]
+            assert choice.finish_reason == "content_filter"
+            filtered = choice.model_extra["content_filter_results"]  # type: ignore[index]
+            assert filtered["violence"]["filtered"] is True
+
+
+def test_azure_rate_limit(azure: openai.AzureOpenAI) -> None:
+    fault = {"kind": "rate_limit", "retry_after": 0.25}
+    with (
+        aichaos.inject([fault], backends={"azure": "azure"}) as chaos,
+        pytest.raises(openai.RateLimitError) as info,
+    ):
+        create(azure)  # type: ignore[arg-type]
+    assert info.value.code == "429" and info.value.type is None
+    assert "Please retry after 1 seconds" in info.value.message
+    assert len(chaos.attempts) == 3
+    assert_retry_after(chaos.attempts, 0.25)
+
+
+def test_azure_quota_exhausted_is_not_retried(azure: openai.AzureOpenAI) -> None:
+    with (
+        aichaos.inject([{"kind": "quota_exhausted"}], backends={"azure": "azure"}) as chaos,
+        pytest.raises(openai.RateLimitError) as info,
+    ):
+        create(azure)  # type: ignore[arg-type]
+    assert info.value.response.headers["retry-after"] == "86400"
+    assert len(chaos.attempts) == 1  # retry-after > 120 s: openai does not retry
+
+
+# --- the Responses API -------------------------------------------------------------------------
+
+
+def test_responses_stream_error_event_is_yielded(client: openai.OpenAI) -> None:
+    fault = {"kind": "stream_cut", "mode": "error_event", "after": 2}
+    with aichaos.inject([fault]) as chaos:
+        events = list(client.responses.create(model="gpt-4.1", input="hi", stream=True))
+    deltas = [e for e in events if e.type == "response.output_text.delta"]
+    assert len(deltas) == 2
+    assert events[-1].type == "error"  # the flat error event is yielded, not raised
+    assert events[-1].code == "server_error"  # type: ignore[union-attr]
+    assert not [e for e in events if e.type == "response.completed"]
+    assert len(chaos.attempts) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_responses_truncated(client: openai.OpenAI, stream: bool) -> None:
+    with aichaos.inject([{"kind": "truncated", "after": 2}]):
+        if stream:
+            events = list(client.responses.create(model="gpt-4.1", input="hi", stream=True))
+            assert events[-1].type == "response.incomplete"
+            response = events[-1].response  # type: ignore[union-attr]
+            text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+        else:
+            response = client.responses.create(model="gpt-4.1", input="hi")
+            text = response.output_text
+    assert response.status == "incomplete"
+    assert response.incomplete_details is not None
+    assert response.incomplete_details.reason == "max_output_tokens"
+    assert len(words(text)) == 2
+
+
+def test_responses_stream_bad_tool_call_keeps_the_fragments(client: openai.OpenAI) -> None:
+    tools: Any = [{"type": "function", "name": "get_weather", "parameters": WEATHER}]
+    with aichaos.inject() as clean:
+        good = list(client.responses.create(model="gpt-4.1", input="hi", tools=tools, stream=True))
+    with aichaos.inject([{"kind": "bad_tool_call", "variant": "invalid_json"}]):
+        bad = list(client.responses.create(model="gpt-4.1", input="hi", tools=tools, stream=True))
+
+    def arguments(events: list[Any]) -> str:
+        return "".join(
+            e.delta for e in events if e.type == "response.function_call_arguments.delta"
+        )
+
+    assert json.loads(arguments(good))
+    assert arguments(bad) == "{" + arguments(good)
+    assert clean.attempts[0].faults == []
+
+
+# --- async clients (a representative subset) --------------------------------------------------
+
+
+@pytest.fixture
+async def aclient(flavor: str) -> Any:
+    http_client = httpx.AsyncClient() if flavor == "httpx" else None
+    async with openai.AsyncOpenAI(api_key=API_KEY, http_client=http_client) as sdk:
+        yield sdk
+
+
+async def acreate(client: openai.AsyncOpenAI, **kw: Any) -> Any:
+    return await client.chat.completions.create(model=GPT, messages=MESSAGES, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_async_rate_limit_then_success(aclient: openai.AsyncOpenAI, baseline: str) -> None:
+    async with aichaos.inject([{"kind": "rate_limit", "first": 2, "retry_after": 0.2}]) as chaos:
+        completion = await acreate(aclient)
+    assert completion.choices[0].message.content == baseline
+    assert [a.status for a in chaos.attempts] == [429, 429, 200]
+    assert_retry_after(chaos.attempts, 0.2)
+
+
+@pytest.mark.anyio
+async def test_async_retries_in_concurrent_call_scopes(
+    aclient: openai.AsyncOpenAI, flavor: str
+) -> None:
+    faults = [
+        for_case("outage", {"kind": "outage", "status": 503}),
+        for_case("timeout", {"kind": "timeout"}),
+    ]
+
+    async def call(case: str, sdk: openai.AsyncOpenAI) -> tuple[BaseException, list[Attempt]]:
+        with aichaos.call_scope(case) as scope:
+            with pytest.raises(openai.APIError) as info:
+                await acreate(sdk, extra_headers={CASE_HEADER: case})
+            return info.value, scope.attempts
+
+    async with aichaos.inject(faults) as chaos:
+        (outage, outage_attempts), (timeout, timeout_attempts) = await asyncio.gather(
+            call("outage", aclient), call("timeout", aclient.with_options(timeout=0.2))
+        )
+    assert type(outage) is openai.InternalServerError
+    assert [a.status for a in outage_attempts] == [503] * 3
+    assert_backoff(outage_attempts)
+    assert type(timeout) is openai.APITimeoutError
+    assert isinstance(timeout.__cause__, transport_module(flavor).ReadTimeout)
+    assert [a.error for a in timeout_attempts] == [f"{flavor}.ReadTimeout"] * 3
+    assert all(a.duration is not None and a.duration >= 0.2 - SLACK for a in timeout_attempts)
+    assert_backoff(timeout_attempts)
+    assert sorted(a.call_id or "" for a in chaos.attempts) == ["outage"] * 3 + ["timeout"] * 3
+
+
+@pytest.mark.anyio
+async def test_async_stream_faults(aclient: openai.AsyncOpenAI, flavor: str, baseline: str) -> None:
+    faults = [
+        {"kind": "slow_stream", "ttft": 0.25, "inter_token": 0},
+        {"kind": "stream_cut", "mode": "drop", "after": 3},
+    ]
+    async with aichaos.inject(faults) as chaos:
+        started = time.perf_counter()
+        stream = await acreate(aclient, stream=True)
+        received: list[ChatCompletionChunk] = []
+        first_at = None
+        with pytest.raises(openai.APIConnectionError) as info:
+            async for chunk in stream:
+                received.append(chunk)
+                if first_at is None and chunk.choices and chunk.choices[0].delta.content:
+                    first_at = time.perf_counter()
+    assert first_at is not None and first_at - started >= 0.25 - SLACK
+    assert text_of(received) == " ".join(words(baseline)[:3])
+    assert isinstance(info.value.__cause__, transport_module(flavor).RemoteProtocolError)
+    assert chaos.attempts[0].faults == ["slow_stream", "stream_cut(drop)"]
+
+
+@pytest.mark.anyio
+async def test_async_bad_tool_call_stream(aclient: openai.AsyncOpenAI, good_arguments: str) -> None:
+    async with aichaos.inject([{"kind": "bad_tool_call", "variant": "invalid_json"}]):
+        stream = await acreate(aclient, tools=OPENAI_TOOLS, stream=True)
+        arguments = ""
+        async for chunk in stream:
+            for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+                arguments += (call.function.arguments or "") if call.function else ""
+    assert arguments == "{" + good_arguments
