@@ -215,3 +215,31 @@ def test_experiments_are_collected_from_the_ini_option_and_invalid_ones_explain(
     result = app.runpytest_inprocess("-q")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*invalid experiment (exit 2)*", "*bad.yaml:*mni*min*"])
+
+
+def test_the_ten_line_example_in_the_docs_runs_as_written(pytester: pytest.Pytester) -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[1] / "docs" / "pytest.md").read_text()
+    example = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(example.strip().splitlines()) <= 10
+    pytester.makepyfile(
+        myapp="""
+        import anthropic, openai
+
+        def answer(prompt):
+            try:
+                reply = openai.OpenAI(api_key="sk-test").chat.completions.create(
+                    model="gpt-4o", messages=[{"role": "user", "content": prompt}])
+                return reply.choices[0].message.content
+            except openai.APIError:
+                return anthropic.Anthropic(api_key="sk-ant").messages.create(
+                    model="claude-sonnet-4-5", max_tokens=100,
+                    messages=[{"role": "user", "content": prompt}]).content[0].text
+        """
+    )
+    pytester.makepyfile(test_example=example)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.syspathinsert()
+    result = pytester.runpytest_inprocess("-q")
+    result.assert_outcomes(passed=1)
