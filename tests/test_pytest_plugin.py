@@ -243,3 +243,38 @@ def test_the_ten_line_example_in_the_docs_runs_as_written(pytester: pytest.Pytes
     pytester.syspathinsert()
     result = pytester.runpytest_inprocess("-q")
     result.assert_outcomes(passed=1)
+
+
+def test_faults_apply_on_top_of_routes_mocked_with_respx(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_respx="""
+        import httpx, openai, pytest, respx
+
+        COMPLETION = {"id": "c1", "object": "chat.completion", "created": 0, "model": "m",
+                      "choices": [{"index": 0, "finish_reason": "stop",
+                                   "message": {"role": "assistant", "content": "from respx"}}]}
+        BACKENDS = {"llm": {"provider": "openai", "upstream": "https://llm.internal"}}
+
+        @respx.mock
+        @pytest.mark.chaos(backends=BACKENDS)
+        def test_respx_route_is_the_upstream_and_faults_apply_on_top(chaos):
+            route = respx.post("https://llm.internal/v1/chat/completions").respond(
+                json=COMPLETION)
+            client = openai.OpenAI(base_url="https://llm.internal/v1", api_key="k",
+                                   http_client=httpx.Client(), max_retries=0)
+            ask = lambda: client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hi"}])
+            assert ask().choices[0].message.content == "from respx"
+            chaos.inject("truncated", backend="llm", after=1)
+            assert ask().choices[0].finish_reason == "length"
+            chaos.clear()
+            chaos.inject("outage", backend="llm")
+            with pytest.raises(openai.InternalServerError):
+                ask()
+            assert route.call_count == 2  # the outage answered without calling the upstream
+            assert [a.backend for a in chaos.attempts] == ["llm"] * 3
+        """
+    )
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    result = pytester.runpytest_inprocess("-q")
+    result.assert_outcomes(passed=1)
