@@ -64,7 +64,7 @@ def test_network_is_a_registered_kind_that_never_acts_on_a_request() -> None:
     assert fault_kinds()["network"] is Network
     fault = latency("http://127.0.0.1:8474")
     assert fault.apply(None, None) is False  # type: ignore[arg-type]
-    assert fault.label() == "network(latency latency=500ms downstream)"
+    assert fault.label() == "network(latency 500ms downstream)"
 
 
 def test_attributes_are_sent_in_toxiproxys_units() -> None:
@@ -148,7 +148,7 @@ def test_from_faults_keeps_only_network_faults() -> None:
     assert [(t.index, t.name, t.proxy) for t in net.toxics] == [
         (1, "aichaos_f1_latency_downstream", "openai")
     ]
-    assert "faults[1] network(latency latency=500ms downstream)" in net.describe()[0]
+    assert "faults[1] network(latency 500ms downstream)" in net.describe()[0]
 
 
 # --- before anything is injected --------------------------------------------------------

@@ -279,7 +279,8 @@ class Network(Fault):
             if getattr(self, name) is not None
         }
         shown = [
-            f"{name}={format_duration(value) if isinstance(value, float) else value}"
+            ("" if name == self.toxic else f"{name}=")
+            + (format_duration(value) if isinstance(value, float) else str(value))
             for name, value in given.items()
         ]
         return f"network({' '.join([self.toxic, *shown, self.stream])})"
