@@ -54,7 +54,23 @@ def test_published_schema_is_current() -> None:
     )
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def offline(path: Path) -> bool:
+    """Runs here: every backend on the embedded mock, and no app that must already be running."""
+    experiment = load_experiment(path)
+    mock_only = all(spec.is_mock for spec in experiment.backends.values())
+    return mock_only and experiment.target.kind != "http"
+
+
+OFFLINE = [p for p in FILES if offline(p)]
+
+
+def test_the_offline_examples() -> None:
+    # Game-day files (docs/gameday.md) need their docker-compose stack; the rest run anywhere.
+    assert len(OFFLINE) >= 10
+    assert all("gameday" in p.stem for p in set(FILES) - set(OFFLINE))
+
+
+@pytest.mark.parametrize("path", OFFLINE, ids=[p.stem for p in OFFLINE])
 def test_example_reaches_its_verdict(path: Path) -> None:
     experiment = load_experiment(path)
     result = anyio.run(functools.partial(run_experiment, experiment))
