@@ -17,12 +17,10 @@ this module only does the I/O, mirroring `intercept.transports` for ASGI:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, Iterable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
-
-import anyio
-import httpx
 
 from aichaos.faults.shaping import ResponseShaper, TokenBytes
 from aichaos.intercept.session import Exchange, PartRunner, Session, prelude
@@ -31,7 +29,11 @@ from aichaos.proxy.admin import PREFIX, AdminAPI
 from aichaos.proxy.connections import ConnectionRegistry
 from aichaos.proxy.forwarding import (
     CALL_HEADER,
+    HOP_BY_HOP,
     Forwarder,
+    UpstreamError,
+    UpstreamResponse,
+    UpstreamTimeout,
     request_headers,
     response_headers,
     upstream_url,
@@ -96,13 +98,13 @@ class _Downstream:
         self.holding = False  # a hang is in progress: a disconnect now is the client timing out
         self.unsupported_drop = False  # not served by serve_proxy: let the server close it
 
-    async def watch(self, group: anyio.CancelScope) -> None:
+    async def watch(self, exchange: asyncio.Task[Any]) -> None:
         """Cancel the exchange (and its upstream request) when the client goes away."""
         while (await self.receive())["type"] != "http.disconnect":
             pass
         if not self.complete:
             self.gone = True
-            group.cancel()
+            exchange.cancel()
 
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
@@ -128,20 +130,19 @@ class _Downstream:
             self.unsupported_drop = True
             return
         transport.close()
-        with anyio.move_on_after(1.0):
-            await anyio.sleep_forever()  # the watcher sees the disconnect and cancels us
+        await asyncio.sleep(1.0)  # the watcher sees the disconnect and cancels us
         transport.abort()  # the client stopped reading: close() could wait forever to flush
-        await anyio.sleep_forever()
+        await asyncio.sleep(1.0)
 
 
 class _Run:
     """State of one exchange as it progresses, read when it ends however it ends."""
 
-    def __init__(self, exchange: Exchange) -> None:
-        self.exchange = exchange
+    def __init__(self, exchange: Exchange, raw_path: bytes, query: bytes) -> None:
+        self.exchange, self.raw_path, self.query = exchange, raw_path, query
         self.shaper: ResponseShaper | None = None
         self.error: str | None = "incomplete"
-        self.response: httpx.Response | None = None
+        self.response: UpstreamResponse | None = None
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -269,16 +270,21 @@ class ProxyApp:
                 exchange = self.session.begin(backend, info)
         self.stats.opened(backend)
         down = _Downstream(scope, receive, send, self.connections)
-        run = _Run(exchange)
+        run = _Run(exchange, raw_rest, query)
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.ensure_future(down.watch(task))
         try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(down.watch, group.cancel_scope)
-                await self._answer(run, down, raw_headers)
-                group.cancel_scope.cancel()
+            await self._answer(run, down, raw_headers)
+        except asyncio.CancelledError:
+            if not down.gone:
+                raise  # cancelled from outside (server shutdown): cleanup below, then stop
+            if hasattr(task, "uncancel"):
+                task.uncancel()  # our own cancellation: the client left, the exchange is over
         finally:
+            watcher.cancel()
             if run.response is not None:
-                with anyio.CancelScope(shield=True):
-                    await run.response.aclose()  # unread: the upstream connection is closed
+                run.response.release()  # unread: the upstream connection is closed
             error = run.error
             if down.gone and not down.dropped:
                 error = "timeout" if down.holding else "client_disconnected"
@@ -306,14 +312,24 @@ class ProxyApp:
             elif exchange.spec.is_mock:
                 delay, status, headers, source = self.session.mock_answer(exchange)
                 if delay > 0:
-                    await anyio.sleep(delay)
+                    await asyncio.sleep(delay)
             else:
                 status, headers, source = await self._forward(run, raw_headers)
             self.session.headers_received(exchange, status)
             shaper = run.shaper = ResponseShaper(plan, status, headers)
             if shaper.buffered:
                 source = shaper.shape_buffered(await _read_all(source))
-            await down.start(shaper.status, response_headers(shaper.headers))
+            response = run.response
+            if response is not None and not plan.edits_response:
+                out = [(k.lower(), v) for k, v in response.headers]  # as received
+                out = [(k, v) for k, v in out if k not in HOP_BY_HOP]
+                if response.complete and not response.head_only:
+                    await self._whole(response, out, shaper, down, exchange)
+                    run.error = None
+                    return
+            else:
+                out = response_headers(shaper.headers)
+            await down.start(shaper.status, out)
             if isinstance(source, AsyncIterable):
                 async for chunk in source:
                     await self._emit_all(shaper.feed(chunk), runner, down, exchange)
@@ -331,9 +347,33 @@ class ProxyApp:
         except _Failure as failure:
             run.error = failure.label
             await down.drop()
-        except httpx.TransportError as exc:  # the upstream failed mid-answer: so does the client
-            run.error = f"upstream_{type(exc).__name__}"
+        except UpstreamError as exc:  # the upstream failed mid-answer: so does the client
+            run.error = f"upstream_{exc.label}"
             await down.drop()
+
+    async def _whole(
+        self,
+        response: UpstreamResponse,
+        headers: list[tuple[bytes, bytes]],
+        shaper: ResponseShaper,
+        down: _Downstream,
+        exchange: Exchange,
+    ) -> None:
+        """An answer that arrived whole (most non-streamed ones) goes out in one body write.
+
+        Its length is known, so `content-length` replaces chunked framing (hop-by-hop):
+        the client gets the same bytes with one write and one packet fewer.
+        """
+        chunks = [part for chunk in response.take_all() for part in shaper.feed(chunk)]
+        chunks += shaper.end()
+        body = b"".join(chunks)  # type: ignore[arg-type]  # no edits: only bytes
+        if any(isinstance(chunk, TokenBytes) for chunk in chunks):
+            self.session.token_delivered(exchange)
+        if not any(name == b"content-length" for name, _ in headers):
+            headers.append((b"content-length", str(len(body)).encode()))
+        await down.start(shaper.status, headers)
+        down.complete = True
+        await down.send({"type": "http.response.body", "body": body, "more_body": False})
 
     async def _emit_all(
         self, parts: list[Part], runner: PartRunner, down: _Downstream, exchange: Exchange
@@ -354,7 +394,7 @@ class ProxyApp:
         seconds, failure = runner.step(part)
         if seconds > 0:
             down.holding = isinstance(part, Hang)
-            await anyio.sleep(seconds)
+            await asyncio.sleep(seconds)
             down.holding = False
         if failure is not None:
             raise failure
@@ -365,31 +405,30 @@ class ProxyApp:
         exchange = run.exchange
         info = exchange.info
         headers = request_headers(raw_headers, identity=exchange.plan.edits_response)
-        request = self.forwarder.build(info.method, info.url, headers, info.body)
         try:
-            response = await self.forwarder.send(request)
-        except httpx.TransportError as exc:
+            response = await self.forwarder.request(
+                info.method, exchange.spec.upstream, run.raw_path, run.query, headers, info.body
+            )
+        except UpstreamError as exc:
             self.stats.upstream_errors += 1
             reply = self._upstream_down(exchange, exc)
             return reply.status, reply.headers, reply.parts()
         run.response = response
-        raw = response.headers.raw
-        pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
-        stream: AsyncIterable[bytes] = response.stream  # type: ignore[assignment]
-        return response.status_code, pairs, stream
+        pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
+        return response.status, pairs, response
 
     @staticmethod
-    def _upstream_down(exchange: Exchange, exc: httpx.TransportError) -> Reply:
+    def _upstream_down(exchange: Exchange, exc: UpstreamError) -> Reply:
         """The provider's own 502 (504 on a timeout) for an upstream that cannot be reached."""
         origin = urlsplit(exchange.spec.upstream)
         where = f"{origin.scheme}://{origin.netloc}"  # never the path or query: keys hide there
-        timed_out = isinstance(exc, httpx.TimeoutException)
+        timed_out = isinstance(exc, UpstreamTimeout)
         status = 504 if timed_out else 502
         what = "did not answer in time" if timed_out else "cannot be reached"
         reply = get_provider(exchange.spec.provider).error(
             exchange.info,
             status,
-            message=f"aichaos proxy: upstream {where} {what} ({type(exc).__name__})",
+            message=f"aichaos proxy: upstream {where} {what} ({exc.label})",
         )
         return reply.with_header("x-aichaos-proxy-error", "upstream_unreachable")
 

@@ -87,8 +87,9 @@ def check_admin_binding(host: str, *, admin: bool, admin_token: str | None) -> N
 
 def _bind(host: str, port: int) -> socket.socket:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
+    family, kind, _, _, address = infos[0]
+    # proto=TCP: asyncio sets TCP_NODELAY on accepted sockets only when the listener says TCP
+    sock = socket.socket(family, kind, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
