@@ -56,6 +56,7 @@ class PhaseStats:
         self.faults: Counter[str] = Counter()
         self.served: Counter[str] = Counter()
         self.latencies: list[float] = []
+        self.finished = False
 
     def add(self, call: CallRecord) -> None:
         self.done += 1
@@ -69,6 +70,8 @@ class PhaseStats:
             self.latencies.append(call.duration)
 
     def progress(self) -> tuple[float, float]:
+        if self.finished:
+            return 1.0, 1.0
         if self.plan.requests is not None:
             return self.done, self.plan.requests
         return min(
@@ -106,8 +109,10 @@ class _Base(Observer):
     def run_started(self, experiment: Experiment, seed: int, plans: list[PhasePlan]) -> None:
         spec = experiment.model_dump(mode="json", by_alias=True)
         self.redactor = Redactor.for_run(spec)
+
+    def heading(self, experiment: Experiment, seed: int) -> str:
         where = f" ({experiment.source})" if experiment.source else ""
-        self.say(f"[bold]{escape(experiment.name)}[/]{escape(where)}  seed {seed}")
+        return f"{experiment.name}{where}  seed {seed}"
 
     def phase_started(self, plan: PhasePlan) -> None:
         with self.lock:
@@ -121,6 +126,10 @@ class _Base(Observer):
         if attempt.faults and self.stats:
             with self.lock:
                 self.stats[-1].faults.update(attempt.faults)
+
+    def phase_finished(self, phase: PhaseResult) -> None:
+        if self.stats:
+            self.stats[-1].finished = True
 
     def say(self, markup: str) -> None:
         self.console.print(self.redactor.text(markup), highlight=False, soft_wrap=True)
@@ -137,6 +146,10 @@ class PlainConsole(_Base):
         self.quiet = quiet
         self.last_progress = time.monotonic()
 
+    def run_started(self, experiment: Experiment, seed: int, plans: list[PhasePlan]) -> None:
+        super().run_started(experiment, seed, plans)
+        self.say(f"[bold]{escape(self.heading(experiment, seed))}[/]")
+
     def phase_started(self, plan: PhasePlan) -> None:
         super().phase_started(plan)
         if not self.quiet:
@@ -150,6 +163,7 @@ class PlainConsole(_Base):
             self.say("  " + escape(self.stats[-1].line()))
 
     def phase_finished(self, phase: PhaseResult) -> None:
+        super().phase_finished(phase)
         if self.stats:
             state = "" if phase.completed else " (stopped early)"
             self.say(f"done {escape(self.stats[-1].line())}{state}")
@@ -171,7 +185,7 @@ class LiveConsole(_Base):
 
     def run_started(self, experiment: Experiment, seed: int, plans: list[PhasePlan]) -> None:
         super().run_started(experiment, seed, plans)
-        self.title = f"{experiment.name}  seed {seed}"
+        self.title = self.redactor.text(self.heading(experiment, seed))
         self.live.start()
 
     def event(self, message: str) -> None:
