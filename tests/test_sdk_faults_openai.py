@@ -891,6 +891,10 @@ def test_responses_stream_error_event_is_yielded(client: openai.OpenAI) -> None:
     assert len(chaos.attempts) == 1
 
 
+def responses_text(events: list[Any]) -> str:
+    return "".join(e.delta for e in events if e.type == "response.output_text.delta")
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
 def test_responses_truncated(client: openai.OpenAI, stream: bool) -> None:
     with aichaos.inject([{"kind": "truncated", "after": 2}]):
@@ -898,7 +902,10 @@ def test_responses_truncated(client: openai.OpenAI, stream: bool) -> None:
             events = list(client.responses.create(model="gpt-4.1", input="hi", stream=True))
             assert events[-1].type == "response.incomplete"
             response = events[-1].response  # type: ignore[union-attr]
-            text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+            text = responses_text(events)
+            done = [e.text for e in events if e.type == "response.output_text.done"]
+            assert done == [text]  # the repeated text agrees with the deltas
+            assert response.output_text == text
         else:
             response = client.responses.create(model="gpt-4.1", input="hi")
             text = response.output_text
@@ -908,21 +915,53 @@ def test_responses_truncated(client: openai.OpenAI, stream: bool) -> None:
     assert len(words(text)) == 2
 
 
-def test_responses_stream_bad_tool_call_keeps_the_fragments(client: openai.OpenAI) -> None:
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ({"kind": "empty_completion"}, ""),
+        ({"kind": "corrupt_text", "mode": "replace", "text": "Pwned."}, "Pwned."),
+    ],
+    ids=["empty_completion", "corrupt_text"],
+)
+def test_responses_stream_helper_sees_the_edited_text(
+    client: openai.OpenAI, fault: dict[str, Any], expected: str
+) -> None:
+    """`responses.stream()` takes the final text from `response.completed`, not the deltas."""
+    with (
+        aichaos.inject([fault]),
+        client.responses.stream(model="gpt-4.1", input="hi") as stream,
+    ):
+        deltas = responses_text(list(stream))
+        final = stream.get_final_response()
+    assert deltas == expected
+    assert final.output_text == expected
+
+
+@pytest.mark.parametrize("variant", ["invalid_json", "unknown_tool", "missing_arguments"])
+def test_responses_stream_bad_tool_call(client: openai.OpenAI, variant: str) -> None:
     tools: Any = [{"type": "function", "name": "get_weather", "parameters": WEATHER}]
-    with aichaos.inject() as clean:
-        good = list(client.responses.create(model="gpt-4.1", input="hi", tools=tools, stream=True))
-    with aichaos.inject([{"kind": "bad_tool_call", "variant": "invalid_json"}]):
-        bad = list(client.responses.create(model="gpt-4.1", input="hi", tools=tools, stream=True))
 
-    def arguments(events: list[Any]) -> str:
-        return "".join(
-            e.delta for e in events if e.type == "response.function_call_arguments.delta"
-        )
+    def call() -> tuple[str, Any]:
+        with client.responses.stream(model="gpt-4.1", input="hi", tools=tools) as stream:
+            events = list(stream)
+            return "".join(
+                e.delta for e in events if e.type == "response.function_call_arguments.delta"
+            ), stream.get_final_response().output[0]
 
-    assert json.loads(arguments(good))
-    assert arguments(bad) == "{" + arguments(good)
-    assert clean.attempts[0].faults == []
+    with aichaos.inject():
+        good, _ = call()
+    with aichaos.inject([{"kind": "bad_tool_call", "variant": variant}]):
+        deltas, item = call()
+    assert item.type == "function_call"
+    assert item.arguments == deltas  # the final response repeats what the deltas said
+    if variant == "invalid_json":
+        assert deltas == "{" + good  # every fragment kept, one stray brace up front
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(item.arguments)
+    elif variant == "unknown_tool":
+        assert (item.name, deltas) == ("no_such_tool", good)
+    else:
+        assert (item.name, deltas) == ("get_weather", "{}")
 
 
 # --- async clients (a representative subset) --------------------------------------------------

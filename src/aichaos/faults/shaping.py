@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 
 from aichaos.faults.plan import Plan, StreamEdit, StreamOut
-from aichaos.providers.base import EventRole, Usage
+from aichaos.providers.base import Delivered, Dialect, EventRole, Usage
 from aichaos.wire.exchange import Abort, Hang, Part, Pause
 from aichaos.wire.sse import SSEEvent, SSEParser
 
@@ -36,6 +36,18 @@ class Meter:
     @property
     def tokens(self) -> int:
         return self.usage.total if self.usage is not None else 0
+
+
+class _Agreement(StreamEdit):
+    """Runs after the faults' edits: events that repeat the answer (Responses' `*.done`
+    events, the final response) are made to say what the edited deltas delivered."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect, self.delivered = dialect, Delivered()
+
+    def on_event(self, event: SSEEvent) -> list[StreamOut]:
+        self.dialect.note_delivered(event, self.delivered)
+        return [self.dialect.event_with_delivered(event, self.delivered)]
 
 
 def _is_event_stream(headers: list[tuple[str, str]]) -> bool:
@@ -68,6 +80,8 @@ class ResponseShaper:
         self._edits: list[StreamEdit] = []
         if self._ok and self._stream:
             self._edits = [factory(plan.context) for factory in plan.stream_edit_factories]
+            if self._edits and self._dialect is not None and self._dialect.repeats_deltas:
+                self._edits.append(_Agreement(self._dialect))
         self.buffered = self._ok and not self._stream and bool(plan.body_edits)
         changes_body = bool(self._edits) or self.buffered or plan.abort_after_bytes is not None
         if self._ok:

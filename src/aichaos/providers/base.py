@@ -52,6 +52,16 @@ class Completion:
     chunks: list[str] | None = None  # how the text is split into stream deltas (tokens)
 
 
+@dataclass
+class Delivered:
+    """What a stream's deltas delivered so far, per output item and part (keys are the
+    dialect's own), for dialects whose later events repeat the whole answer."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+    tool_names: dict[str, str] = field(default_factory=dict)
+    tool_arguments: dict[str, str] = field(default_factory=dict)
+
+
 class EventRole(enum.Enum):
     """What a stream event carries, so stream faults can act on it generically."""
 
@@ -71,6 +81,9 @@ class Dialect(ABC):
     name: str
     supports_stream: bool = True
     has_completion: bool = True  # False for embeddings and model listings
+    repeats_deltas: bool = False
+    """Whether stream events after the deltas repeat the whole answer (Responses' `*.done`
+    events and final response): edits of the deltas must then be carried into them."""
 
     @abstractmethod
     def matches(self, method: str, path: str) -> bool:
@@ -130,6 +143,17 @@ class Dialect(ABC):
         return event
 
     def event_with_tool_args(self, event: SSEEvent, arguments: str) -> SSEEvent:
+        return event
+
+    def note_delivered(self, event: SSEEvent, delivered: Delivered) -> None:
+        """Add what this event delivers (text, a tool name, argument fragments) to `delivered`.
+
+        Only dialects that set `repeats_deltas` need it.
+        """
+        return None
+
+    def event_with_delivered(self, event: SSEEvent, delivered: Delivered) -> SSEEvent:
+        """An event that repeats the answer, made to agree with what the deltas delivered."""
         return event
 
     def keepalive_event(self) -> SSEEvent:

@@ -15,7 +15,15 @@ from aichaos.providers._common import (
     split_arguments,
     usage_from,
 )
-from aichaos.providers.base import Completion, Dialect, EventRole, Finish, ToolCall, Usage
+from aichaos.providers.base import (
+    Completion,
+    Delivered,
+    Dialect,
+    EventRole,
+    Finish,
+    ToolCall,
+    Usage,
+)
 from aichaos.wire.exchange import RequestInfo
 from aichaos.wire.sse import SSEEvent
 
@@ -63,6 +71,7 @@ class Responses(Dialect):
     """The Responses API: output items, `response.*` stream events with sequence numbers."""
 
     name = "responses"
+    repeats_deltas = True  # `*.done` events and the final response repeat the answer
 
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.endswith("/responses")
@@ -301,3 +310,73 @@ class Responses(Dialect):
         kind = "response.completed" if status == "completed" else "response.incomplete"
         payload["type"] = kind
         return SSEEvent.of(payload, event=kind)
+
+    # --- keeping the repeated answer in line with edited deltas ---------------------
+    def note_delivered(self, event: SSEEvent, delivered: Delivered) -> None:
+        payload = as_dict(event.json)
+        kind = payload.get("type")
+        if kind == "response.content_part.added":
+            part = as_dict(payload.get("part"))
+            key = f"{payload.get('item_id')}:{payload.get('content_index')}"
+            delivered.texts[key] = str(part.get("text") or "")
+        elif kind == "response.output_text.delta":
+            key = f"{payload.get('item_id')}:{payload.get('content_index')}"
+            delivered.texts[key] = delivered.texts.get(key, "") + str(payload.get("delta") or "")
+        elif kind == "response.output_item.added":
+            item = as_dict(payload.get("item"))
+            if item.get("type") == "function_call":
+                item_id = str(item.get("id"))
+                delivered.tool_names[item_id] = str(item.get("name") or "")
+                delivered.tool_arguments[item_id] = str(item.get("arguments") or "")
+        elif kind == "response.function_call_arguments.delta":
+            item_id = str(payload.get("item_id"))
+            so_far = delivered.tool_arguments.get(item_id, "")
+            delivered.tool_arguments[item_id] = so_far + str(payload.get("delta") or "")
+
+    def event_with_delivered(self, event: SSEEvent, delivered: Delivered) -> SSEEvent:
+        payload = as_dict(event.json)
+        kind = payload.get("type")
+        if kind not in _REPEATING:
+            return event
+        new = clone(payload)
+        item_id = str(new.get("item_id"))
+        key = f"{item_id}:{new.get('content_index')}"
+        if kind == "response.output_text.done" and key in delivered.texts:
+            new["text"] = delivered.texts[key]
+        elif kind == "response.content_part.done" and key in delivered.texts:
+            as_dict(new.get("part"))["text"] = delivered.texts[key]
+        elif kind == "response.function_call_arguments.done":
+            if item_id in delivered.tool_arguments:
+                new["arguments"] = delivered.tool_arguments[item_id]
+        elif kind == "response.output_item.done":
+            _agree(as_dict(new.get("item")), delivered)
+        else:  # the final response
+            for item in as_list(as_dict(new.get("response")).get("output")):
+                _agree(as_dict(item), delivered)
+        return event if new == payload else SSEEvent.of(new, event=event.event)
+
+
+_REPEATING = frozenset(
+    {
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        *_TERMINAL,
+    }
+)
+
+
+def _agree(item: dict[str, Any], delivered: Delivered) -> None:
+    """Make one output item say what the deltas delivered for it."""
+    item_id = str(item.get("id"))
+    if item.get("type") == "function_call":
+        if item_id in delivered.tool_names:
+            item["name"] = delivered.tool_names[item_id]
+        if item_id in delivered.tool_arguments:
+            item["arguments"] = delivered.tool_arguments[item_id]
+        return
+    for index, part in enumerate(as_list(item.get("content"))):
+        key = f"{item_id}:{index}"
+        if as_dict(part).get("type") == "output_text" and key in delivered.texts:
+            part["text"] = delivered.texts[key]
