@@ -492,3 +492,46 @@ def test_backend_environment_for_commands() -> None:
     assert env_name("claude-fast") == "AICHAOS_BACKEND_CLAUDE_FAST_URL"
     assert env["AICHAOS_BACKEND_PRIMARY_URL"] == "http://proxy/primary"
     assert sys.executable  # `{{python}}` is this interpreter
+
+
+# --- network faults (Toxiproxy; here its HTTP API stand-in) --------------------------------
+
+NETWORK = """
+version: 1
+backends: {{openai: openai}}
+target: {{python: "experiment_targets:noop"}}
+load: {{duration: 600ms, concurrency: 1}}
+phases: {{baseline: {{requests: 3}}, recovery: {{requests: 3}}}}
+faults:
+  - backend: openai
+    kind: network
+    toxic: latency
+    latency: 500ms
+    toxiproxy: {url}
+    window: {{start: 100ms, duration: 200ms}}
+    proxy: {{name: openai, listen: "127.0.0.1:0", upstream: "127.0.0.1:9"}}
+"""
+
+
+def test_network_toxics_follow_their_window_in_inject() -> None:
+    from toxiproxy_fake import FakeToxiproxy
+
+    fake = FakeToxiproxy()
+    with serve(fake) as url:
+        result = run_yaml(NETWORK.format(url=url))
+    changes = fake.changes()
+    assert changes[0] == "POST /proxies"  # created before baseline: it carries every phase
+    assert "POST /proxies/openai/toxics" in changes
+    assert changes[-1] == "DELETE /proxies/openai"
+    inject = phase(result, "inject")
+    added = next(e for e in result.events if e["message"].startswith("network: toxic added"))
+    removed = next(e for e in result.events if e["message"].startswith("network: toxic removed"))
+    assert added["at"] - inject.started == pytest.approx(0.1, abs=0.08)
+    assert removed["at"] - inject.started == pytest.approx(0.3, abs=0.1)
+    assert result.status == "passed"
+
+
+def test_unreachable_toxiproxy_stops_before_anything_runs() -> None:
+    with pytest.raises(ExperimentError) as info:
+        run_yaml(NETWORK.format(url="http://127.0.0.1:9"))
+    assert "network faults:" in info.value.format()

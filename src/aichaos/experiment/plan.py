@@ -63,6 +63,11 @@ def describe(experiment: Experiment, seed: int, seed_origin: str) -> str:
     lines += [f"  {plan.describe()}" for plan in plans] or ["  (none: every phase is off)"]
     lines.append("faults (inject phase only):" if experiment.faults else "faults: none")
     lines += [f"  {_fault_line(f)}" for f in experiment.faults]
+    if any(f.kind == "network" for f in experiment.faults):
+        from aichaos.network import NetworkFaults
+
+        lines.append("network toxics (Toxiproxy, checked before the run):")
+        lines += [f"  {line}" for line in NetworkFaults.from_faults(experiment.faults).describe()]
     lines.append("hypothesis:" if experiment.hypothesis else "hypothesis: none (nothing judged)")
     lines += [f"  {c.label()}" for c in experiment.hypothesis]
     if experiment.stop_when:

@@ -9,18 +9,19 @@ stop_when condition fires, or on Ctrl-C, the faults are removed at once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
 from aichaos.experiment.attribution import attribute
 from aichaos.experiment.checks.base import CheckContext
-from aichaos.experiment.errors import ExperimentError
+from aichaos.experiment.errors import ExperimentError, Problem
 from aichaos.experiment.metrics import phase_metrics
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.observer import Observer
@@ -34,6 +35,38 @@ from aichaos.mock.engine import MockConfig
 from aichaos.units import format_duration
 
 MONITOR_INTERVAL = 0.05
+E = TypeVar("E", bound=BaseException)
+
+
+class _NoNetwork:
+    """Stands in for `NetworkFaults` when no `network` fault is declared (nothing to import)."""
+
+    empty = True
+    events: list[Any] = []
+    leftovers: list[str] = []
+
+    def proxies(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return contextlib.nullcontext()
+
+    def injecting(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return contextlib.nullcontext()
+
+
+async def network_faults(experiment: Experiment) -> Any:
+    """The Toxiproxy controller for the experiment's `network` faults, checked before the run.
+
+    Raises `ExperimentError` (exit 2, nothing injected) when Toxiproxy cannot carry them.
+    """
+    if not any(fault.kind == "network" for fault in experiment.faults):
+        return _NoNetwork()
+    from aichaos.network import NetworkError, NetworkFaults
+
+    net = NetworkFaults.from_faults(experiment.faults)
+    try:
+        await net.check()
+    except NetworkError as exc:
+        raise ExperimentError([Problem(f"network faults: {exc}", ("faults",))]) from None
+    return net
 
 
 def resolve_seed(experiment: Experiment, seed: int | None) -> int:
@@ -69,7 +102,8 @@ async def run_experiment(
         raise
 
 
-def _find(exc: BaseException, cls: type[ExperimentError]) -> ExperimentError | None:
+def _find(exc: BaseException, cls: type[E]) -> E | None:
+    """The first `cls` in an exception or the exception groups around it."""
     if isinstance(exc, cls):
         return exc
     for inner in getattr(exc, "exceptions", ()):
@@ -104,6 +138,7 @@ class _Run:
         self.stopped: tuple[Status, str] | None = None
         self.phase_scope: anyio.CancelScope | None = None
         self.origin = time.perf_counter()
+        self.net: Any = _NoNetwork()
         self.counter = 0
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -132,13 +167,15 @@ class _Run:
             max_in_flight=max(1, most, min(int(max(rates, default=0)) + 1, 1024)),
         )
         try:
+            self.net = await network_faults(self.experiment)
             async with anyio.create_task_group() as background:
                 if self.monitor:
                     background.start_soon(self._watch)
                 if handle_signals:
                     background.start_soon(self._signals)
                 try:
-                    async with open_driver(ctx) as driver:
+                    # Proxies aichaos creates in Toxiproxy carry traffic in every phase.
+                    async with self.net.proxies(), open_driver(ctx) as driver:
                         for plan in self.plans:
                             if self.stopped:
                                 break
@@ -160,7 +197,9 @@ class _Run:
             self.phase_scope = scope
             if plan.faults:
                 self._faults_on(scope)
-            await drive(plan, fire, self.rng)
+                await self._inject(plan, fire)
+            else:
+                await drive(plan, fire, self.rng)
         self.phase_scope = None
         if plan.faults:
             self._faults_off()
@@ -198,6 +237,35 @@ class _Run:
             self.in_flight -= 1
         self.monitor.feed(call)
         self.observer.call_finished(call)
+
+    async def _inject(self, plan: PhasePlan, fire: Any) -> None:
+        """The inject phase's load, with network toxics following their windows meanwhile."""
+        from_start = self.now()
+        try:
+            async with self.net.injecting():
+                await drive(plan, fire, self.rng)
+        except Exception as exc:
+            failure = self._network_failure(exc)
+            if failure is None:
+                raise
+            # An experiment that cannot inject what it says proves nothing: stop it.
+            self.stop("aborted", f"network faults failed: {failure}")
+        finally:
+            for event in self.net.events:
+                what = " ".join(x for x in (event.action, event.proxy, event.toxic or "") if x)
+                detail = f": {event.detail}" if event.detail else ""
+                message = f"network: {what}{detail}"
+                self.events.append({"at": round(from_start + event.at, 6), "message": message})
+                self.observer.event(message)
+            for leftover in self.net.leftovers:
+                self.note(f"network cleanup failed: {leftover}")
+
+    def _network_failure(self, exc: BaseException) -> BaseException | None:
+        if self.net.empty:
+            return None
+        from aichaos.network import NetworkError
+
+        return _find(exc, NetworkError)
 
     # --- faults -------------------------------------------------------------------
     def _faults_on(self, phase_scope: anyio.CancelScope) -> None:

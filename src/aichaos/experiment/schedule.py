@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from aichaos.experiment.phases import PhasePlan
 
@@ -38,6 +39,8 @@ async def _closed_loop(
             index = next_index
             next_index += 1
             await fire(index, None)
+            # A target that never waits must not starve the monitor, signals and faults.
+            await anyio.lowlevel.checkpoint()
 
     workers = concurrency if requests is None else min(concurrency, requests)
     async with anyio.create_task_group() as group:
