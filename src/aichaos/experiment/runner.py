@@ -322,6 +322,8 @@ class _Run:
             return
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
+                if self.stopped and self.stopped[0] == "interrupted":
+                    raise KeyboardInterrupt  # a second Ctrl-C: stop waiting (cleanup still runs)
                 self.stop("interrupted", f"interrupted by {signal.Signals(signum).name}")
 
     # --- the verdict --------------------------------------------------------------
