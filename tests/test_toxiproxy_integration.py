@@ -169,6 +169,7 @@ async def test_latency_toxic_delays_a_proxied_connection(upstream: str) -> None:
         url = connect_url(listen[proxy])
         before = await atimed_get(url)
         async with net.injecting():
+            await anyio.sleep(0.2)  # the toxic is added in the background as the phase starts
             during = await atimed_get(url)
         after = await atimed_get(url)
     assert during - before >= 0.35, (before, during)
@@ -191,6 +192,7 @@ async def test_latency_ends_with_its_window(upstream: str) -> None:
     )
     async with net.injecting():
         url = connect_url(net.listen[proxy])
+        await anyio.sleep(0.2)  # the toxic is added in the background as the phase starts
         inside = await atimed_get(url)
         await anyio.sleep_until(net._origin + 1.3)  # type: ignore[operator]
         outside = await atimed_get(url)

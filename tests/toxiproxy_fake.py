@@ -24,8 +24,9 @@ traffic, so no toxic has any effect on a connection. Tests of real effects
 need a real Toxiproxy. It does not implement `POST /populate`, nor validate
 attribute values as strictly as Toxiproxy does.
 
-Test knobs: `delay` (seconds before every answer; `slow_paths` per `METHOD path`), `fail(method, path, status,
-message, times, skip)` (answer an error instead), and `requests` (every request seen).
+Test knobs: `delay` (seconds before every answer; `slow_paths` per `METHOD path`),
+`fail(method, path, status, message, times, skip)` (answer an error instead), and
+`requests` (every request seen).
 """
 
 from __future__ import annotations
