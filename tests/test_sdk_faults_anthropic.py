@@ -654,9 +654,10 @@ def test_malformed_stream_wrong_content_type(client: anthropic.Anthropic, baseli
     [
         ({"kind": "content_filter", "after": 2}, "refusal", 2),
         ({"kind": "content_filter"}, "refusal", 0),
+        ({"kind": "content_filter", "on": "prompt"}, "refusal", 0),  # no prompt-filter error
         ({"kind": "truncated", "after": 4}, "max_tokens", 4),
     ],
-    ids=["content_filter-after-2", "content_filter", "truncated"],
+    ids=["content_filter-after-2", "content_filter", "content_filter-prompt", "truncated"],
 )
 def test_stop_reason_faults(
     client: anthropic.Anthropic,

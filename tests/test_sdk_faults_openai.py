@@ -661,9 +661,10 @@ def test_malformed_stream_wrong_content_type(client: openai.OpenAI, baseline: st
     [
         ({"kind": "content_filter", "after": 2}, "content_filter", 2),
         ({"kind": "content_filter"}, "content_filter", 0),
+        ({"kind": "content_filter", "on": "prompt"}, "content_filter", 0),  # no prompt error
         ({"kind": "truncated", "after": 4}, "length", 4),
     ],
-    ids=["content_filter-after-2", "content_filter", "truncated"],
+    ids=["content_filter-after-2", "content_filter", "content_filter-prompt", "truncated"],
 )
 def test_finish_reason_faults(
     client: openai.OpenAI,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -48,6 +48,18 @@ class BackendSpec(BaseModel):
     @property
     def is_mock(self) -> bool:
         return self.upstream == "mock"
+
+    @property
+    def public_upstream(self) -> str:
+        """The upstream fit for records and reports: no credentials, query or fragment."""
+        if self.is_mock:
+            return self.upstream
+        parts = urlsplit(self.upstream)
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", "")).rstrip("/")
 
     def claimed_host(self) -> str:
         if self.host:

@@ -69,7 +69,7 @@ class Session:
             stream=info.stream,
             faults=list(plan.faults),
             started=time.perf_counter(),
-            upstream=spec.upstream,
+            upstream=spec.public_upstream,  # records never hold credentials
         )
         self.recorder.begin(attempt)
         return Exchange(info, spec, plan, attempt)
