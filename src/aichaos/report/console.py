@@ -120,7 +120,8 @@ class _Base(Observer):
 
     def call_finished(self, call: CallRecord) -> None:
         if self.stats:
-            self.stats[-1].add(call)
+            with self.lock:  # the live view reads these counters from its own thread
+                self.stats[-1].add(call)
 
     def attempt_finished(self, attempt: Attempt) -> None:
         if attempt.faults and self.stats:
@@ -209,25 +210,29 @@ class LiveConsole(_Base):
         table.add_column("faults injected")
         table.add_column("served by")
         with self.lock:
-            stats = list(self.stats)
-        for phase in stats:
-            done, total = phase.progress()
-            lat = phase.latencies
-            ok = f"{phase.ok / phase.done:.0%}" if phase.done else "-"
-            table.add_row(
-                phase.plan.name,
-                ProgressBar(total=total, completed=done, width=18),
-                str(phase.done),
-                Text(ok, style="green" if phase.ok == phase.done else "red"),
-                _ms(percentile(lat, 50)),
-                _ms(percentile(lat, 95)),
-                _ms(percentile(lat, 99)),
-                escape(_counts(phase.errors, 3)),
-                escape(_counts(phase.faults, 3)),
-                escape(_counts(phase.served, 3)),
-            )
+            rows = [self._row(phase) for phase in self.stats]
+        for row in rows:
+            table.add_row(*row)
         lines = [Text(e, style="dim") for e in self.events]
         return Group(table, *lines)
+
+    @staticmethod
+    def _row(phase: PhaseStats) -> list[RenderableType]:
+        done, total = phase.progress()
+        lat = list(phase.latencies)
+        ok = f"{phase.ok / phase.done:.0%}" if phase.done else "-"
+        return [
+            phase.plan.name,
+            ProgressBar(total=total, completed=done, width=18),
+            str(phase.done),
+            Text(ok, style="green" if phase.ok == phase.done else "red"),
+            _ms(percentile(lat, 50)),
+            _ms(percentile(lat, 95)),
+            _ms(percentile(lat, 99)),
+            escape(_counts(phase.errors, 3)),
+            escape(_counts(phase.faults, 3)),
+            escape(_counts(phase.served, 3)),
+        ]
 
 
 def print_verdict(result: RunResult, console: Console, redactor: Redactor | None = None) -> None:

@@ -39,6 +39,9 @@ _SDK_BASE_URLS = {
 }
 
 
+_LONGEST_LINE = 64 * 1024
+
+
 def env_name(backend: str) -> str:
     """`AICHAOS_BACKEND_<NAME>_URL` for a backend name (upper case, `-` becomes `_`)."""
     return f"AICHAOS_BACKEND_{re.sub(r'[^A-Z0-9]', '_', backend.upper())}_URL"
@@ -85,6 +88,9 @@ class Started:
         async for data in self.process.stdout:
             buffer += data
             *lines, buffer = buffer.split(b"\n")
+            if len(buffer) > _LONGEST_LINE:  # output without newlines: keep memory bounded
+                lines.append(buffer[:_LONGEST_LINE])
+                buffer = b""
             for raw in lines:
                 self._line(raw.decode("utf-8", "replace").rstrip("\r"))
         if buffer:
