@@ -138,7 +138,7 @@ CASES: list[tuple[str, str, str, int | None, list[str]]] = [
         edit("min: 0.9", "min: high"),
         "hypothesis[0].min",
         16,
-        ["a valid number"],
+        ["got 'high'; expected a number"],
     ),
     (
         "served_by unknown backend",
@@ -284,6 +284,27 @@ CASES: list[tuple[str, str, str, int | None, list[str]]] = [
         ["has no attribute 'nope'"],
     ),
     (
+        "recursive alias",
+        "version: 1\ntarget: &t {python: *t}\n",
+        "target.python",
+        2,
+        ["an alias refers to a collection that contains it"],
+    ),
+    (
+        "fault written as a word",
+        edit("  - backend: openai\n    kind: outage\n", "  - outage\n"),
+        "faults[0]",
+        12,
+        ["expected a mapping like {kind: outage, ...}"],
+    ),
+    (
+        "target written as a word",
+        edit("  python: experiment_targets:echo\n", "  echo\n"),
+        "target",
+        7,
+        ["got 'echo'; expected a mapping"],
+    ),
+    (
         "ready and no http",
         edit(
             "  python: experiment_targets:echo",
@@ -345,6 +366,14 @@ def test_several_mistakes_are_all_reported_in_file_order() -> None:
         "hypothesis[0].percentile",
     ):
         assert fragment in joined
+
+
+def test_x_keys_hold_anchors() -> None:
+    text = "x-size: &size {requests: 2, concurrency: 2}\n" + edit(
+        "  requests: 4\n  concurrency: 2\n", "  <<: *size\n  timeout: 5s\n"
+    )
+    experiment = parse_experiment(text, base_dir=TESTS)
+    assert experiment.load.requests == 2 and experiment.load.timeout == 5
 
 
 def test_missing_file_and_directory() -> None:

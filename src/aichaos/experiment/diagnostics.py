@@ -159,9 +159,15 @@ def _problem(
             words = [w.strip(" '\"`") for w in re.split(r",|\bor\b", one_of.group(1))]
             problem.suggestion = nearest(first["input"], [w for w in words if w])
     else:
-        expected = [e["msg"].removeprefix("Input should be ").split(", unable")[0] for e in errors]
+        expected = [_plain(e["msg"].removeprefix("Input should be ")) for e in errors]
         if all(e["msg"].startswith("Input should be ") for e in errors):
-            problem = Problem(f"got {_short(first['input'])}", path, expected=" or ".join(expected))
+            wanted = " or ".join(dict.fromkeys(expected))
+            problem = Problem(f"got {_short(first['input'])}", path, expected=wanted)
+            entry = (
+                _ENTRY.get(str(path[0])) if len(path) == 2 and isinstance(path[1], int) else None
+            )
+            if entry and isinstance(first["input"], str):
+                problem.expected = f"a mapping like {{{entry}: {first['input']}, ...}}"
         else:
             problem = Problem("; ".join(e["msg"] for e in errors), path)
     mark = positions.of(path, key=on_key)
@@ -169,6 +175,26 @@ def _problem(
     if mark is not None:
         problem.line, problem.column = mark.line, mark.column
     return problem
+
+
+_ENTRY = {"faults": "kind", "hypothesis": "check", "stop_when": "check"}
+_PLAIN = [
+    (
+        re.compile(r"a valid dictionary or (instance of \w+|object to extract fields from)"),
+        "a mapping",
+    ),
+    (re.compile(r"a valid dictionary"), "a mapping"),
+    (re.compile(r"a valid (list|string|number|integer|boolean)"), r"a \1"),
+    (re.compile(r"^a integer"), "an integer"),
+]
+
+
+def _plain(expected: str) -> str:
+    """Pydantic's wording in a YAML user's words."""
+    text = re.split(r", (unable|got) ", expected)[0]
+    for pattern, replacement in _PLAIN:
+        text = pattern.sub(replacement, text)
+    return text.replace("a boolean", "true or false")
 
 
 def _tag_problem(path: Path, details: ErrorDetails) -> Problem:

@@ -53,6 +53,8 @@ def parse_experiment(
         line, column = (mark.line, mark.column) if mark else (1, 1)
         message = f"{_TOP_LEVEL_HINT}, not a {type(data).__name__}"
         raise ExperimentError([Problem(message, (), file, line, column)])
+    # `x-...` keys hold YAML anchors for reuse (as in docker-compose); they are not settings.
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
     try:
         experiment = Experiment.model_validate(data)
     except ValidationError as exc:

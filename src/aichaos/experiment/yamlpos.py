@@ -45,14 +45,31 @@ class _Builder:
         self.loader, self.file = loader, file
         self.positions = Positions()
         self.problems: list[Problem] = []
+        self.open: set[int] = set()  # collections being built: an alias back to one is a cycle
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.positions.values[path] = _mark(node)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            return self.loader.construct_object(node, deep=True)
+        if id(node) in self.open:
+            mark = _mark(node)
+            self.problems.append(
+                Problem(
+                    "an alias refers to a collection that contains it",
+                    path,
+                    self.file,
+                    mark.line,
+                    mark.column,
+                )
+            )
+            return None
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+        finally:
+            self.open.discard(id(node))
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
         self.loader.flatten_mapping(node)  # resolves `<<:` merge keys
