@@ -134,9 +134,9 @@ def test_open_loop_keeps_its_schedule_when_the_app_slows_down() -> None:
     inject = phase(result, "inject")
     assert inject.ended - inject.started == pytest.approx(0.68, abs=0.1)  # not 25 x 0.2 s
     lags = [c.started - c.scheduled for c in result.calls if c.scheduled is not None]
-    assert len(lags) == 25 and max(lags) < 0.03
+    assert len(lags) == 25 and max(lags) < 0.05
     starts = sorted(c.started for c in result.calls)
-    assert (starts[-1] - starts[0]) == pytest.approx(24 / 50, abs=0.03)
+    assert (starts[-1] - starts[0]) == pytest.approx(24 / 50, abs=0.05)
     assert inject.metrics["peak_in_flight"] >= 9
 
 
@@ -151,7 +151,7 @@ def test_closed_loop_holds_its_concurrency() -> None:
     )
     inject = phase(result, "inject")
     assert inject.metrics["peak_in_flight"] == 5
-    assert inject.ended - inject.started == pytest.approx(0.2, abs=0.08)
+    assert inject.ended - inject.started == pytest.approx(0.2, abs=0.15)
     assert len(result.calls) == 20 and all(c.ok for c in result.calls)
 
 
@@ -526,8 +526,8 @@ def test_network_toxics_follow_their_window_in_inject() -> None:
     inject = phase(result, "inject")
     added = next(e for e in result.events if e["message"].startswith("network: toxic added"))
     removed = next(e for e in result.events if e["message"].startswith("network: toxic removed"))
-    assert added["at"] - inject.started == pytest.approx(0.1, abs=0.08)
-    assert removed["at"] - inject.started == pytest.approx(0.3, abs=0.1)
+    assert added["at"] - inject.started == pytest.approx(0.1, abs=0.15)
+    assert removed["at"] - inject.started == pytest.approx(0.3, abs=0.2)
     assert result.status == "passed"
 
 
