@@ -27,7 +27,7 @@ from aichaos.intercept import BackendSpec, patch
 from aichaos.intercept.transports import AsyncInterceptTransport, InterceptTransport
 from aichaos.mock import MockConfig, create_app
 from aichaos.records import Attempt
-from sdk_support import API_KEY, CLAUDE, GPT, MESSAGES, SLACK, words
+from sdk_support import API_KEY, CLAUDE, GPT, MESSAGES, SLACK, WEATHER, words
 from servers import serve
 
 CLIENT_CLASSES = [httpx.Client, httpx.AsyncClient, httpx2.Client, httpx2.AsyncClient]
@@ -587,3 +587,43 @@ def test_stream_cut_on_a_real_anthropic_upstream(upstream: tuple[str, list[str]]
     assert chaos.attempts[0].error == "httpx2.RemoteProtocolError"
     assert chaos.attempts[0].upstream == url
     assert message.stop_reason == "end_turn"
+
+
+# --- Gemini (its SDK is not installed here: checked on the wire) ------------------------------
+
+GEMINI_STREAM = (
+    "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash"
+    ":streamGenerateContent?alt=sse"
+)
+
+
+@pytest.mark.parametrize("variant", [None, "invalid_json", "unknown_tool", "missing_arguments"])
+def test_gemini_stream_bad_tool_call_edits_the_whole_call(variant: str | None) -> None:
+    """Gemini streams a call's arguments whole, with the call: the fault edits that event."""
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "weather?"}]}],
+        "tools": [{"functionDeclarations": [{"name": "get_weather", "parameters": WEATHER}]}],
+    }
+    faults = [{"kind": "bad_tool_call", "variant": variant}] if variant else []
+    with aichaos.inject(faults) as chaos, httpx2.Client() as client:
+        response = client.post(GEMINI_STREAM, json=body, headers={"x-goog-api-key": API_KEY})
+    chunks = [json.loads(line[6:]) for line in response.text.splitlines() if line[:6] == "data: "]
+    calls = [
+        part["functionCall"]
+        for chunk in chunks
+        for part in chunk["candidates"][0]["content"]["parts"]
+        if "functionCall" in part
+    ]
+    assert len(calls) == 1
+    name, args = calls[0]["name"], calls[0]["args"]
+    assert chaos.attempts[0].faults == ([f"bad_tool_call({variant})"] if variant else [])
+    if variant is None:
+        assert name == "get_weather" and set(args) == {"city", "unit"}
+    elif variant == "invalid_json":
+        assert isinstance(args, str) and args.startswith("{{")
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(args)
+    elif variant == "unknown_tool":
+        assert name == "no_such_tool" and set(args) == {"city", "unit"}
+    else:
+        assert (name, args) == ("get_weather", {})
