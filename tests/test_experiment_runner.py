@@ -535,3 +535,29 @@ def test_unreachable_toxiproxy_stops_before_anything_runs() -> None:
     with pytest.raises(ExperimentError) as info:
         run_yaml(NETWORK.format(url="http://127.0.0.1:9"))
     assert "network faults:" in info.value.format()
+
+
+def test_interrupt_while_a_command_starts(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    try:
+        result = run_yaml(
+            f"""
+            version: 1
+            target:
+              command:
+                run: ["{{{{python}}}}", "-c", "{code}"]
+                ready: {{line: "never printed", timeout: 30s}}
+                http: {{url: "http://127.0.0.1:{{{{port}}}}/chat"}}
+            load: {{requests: 1}}
+            """,
+            handle_signals=True,
+        )
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 5
+    assert result.status == "interrupted" and result.phases == [] and result.calls == []
+    _assert_gone(int(pid_file.read_text()))

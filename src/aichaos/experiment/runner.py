@@ -137,6 +137,7 @@ class _Run:
         self.inject_started: float | None = None
         self.stopped: tuple[Status, str] | None = None
         self.phase_scope: anyio.CancelScope | None = None
+        self.stopping: anyio.Event | None = None
         self.origin = time.perf_counter()
         self.net: Any = _NoNetwork()
         self.counter = 0
@@ -166,6 +167,7 @@ class _Run:
             self.origin,
             max_in_flight=max(1, most, min(int(max(rates, default=0)) + 1, 1024)),
         )
+        self.stopping = ctx.stopping
         try:
             self.net = await network_faults(self.experiment)
             async with anyio.create_task_group() as background:
@@ -306,6 +308,8 @@ class _Run:
         self.stopped = (status, reason)
         self._faults_off()
         self.note(reason)
+        if self.stopping is not None:
+            self.stopping.set()
         if self.phase_scope is not None:
             self.phase_scope.cancel()
 

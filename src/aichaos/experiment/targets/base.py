@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
+
+import anyio
 
 from aichaos.experiment.errors import ExperimentError, Problem
 from aichaos.experiment.model import Experiment
@@ -34,6 +36,7 @@ class RunContext:
     observer: Observer
     clock_origin: float  # perf_counter() at the start of the run
     max_in_flight: int
+    stopping: anyio.Event = field(default_factory=anyio.Event)  # set by stop_when or Ctrl-C
 
 
 class Driver(Protocol):

@@ -104,7 +104,8 @@ class Started:
     def output(self) -> str:
         return "\n".join(f"  | {line}" for line in self.tail) or "  (no output)"
 
-    async def wait_ready(self, url: str | None, timeout: float) -> None:
+    async def wait_ready(self, url: str | None, timeout: float, stopping: anyio.Event) -> None:
+        """Return once ready (or once the run is stopping); TargetError if it never gets there."""
         with anyio.move_on_after(timeout):
             async with anyio.create_task_group() as group:
                 if url is None:
@@ -112,6 +113,9 @@ class Started:
                 else:
                     group.start_soon(self._poll, url, group.cancel_scope)
                 group.start_soon(self._watch_exit, group.cancel_scope)
+                group.start_soon(_cancel_when_set, stopping, group.cancel_scope)
+            if stopping.is_set():
+                return  # Ctrl-C while starting: the runner runs no phase and stops the command
             if self.process.returncode is not None:
                 raise TargetError(
                     f"the command exited with code {self.process.returncode} before it was"
@@ -152,6 +156,11 @@ class Started:
             if self.process.returncode is None:
                 _signal_group(self.process.pid, signal.SIGKILL)
                 await self.process.wait()
+
+
+async def _cancel_when_set(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -199,7 +208,8 @@ async def command_driver(ctx: RunContext) -> AsyncIterator[HttpDriver]:
                 ready = spec.ready
                 url = ready.url if ready else _origin(render(spec.http.url, resolve))
                 timeout = ready.timeout if ready else 30.0
-                await started.wait_ready(render(url, resolve) if url else None, timeout)
+                ready_url = render(url, resolve) if url else None
+                await started.wait_ready(ready_url, timeout, ctx.stopping)
                 ctx.observer.event(f"command started (pid {process.pid}, port {port})")
                 async with http_client(ctx.max_in_flight) as client:
                     http_variables = {**variables, "env": env}
