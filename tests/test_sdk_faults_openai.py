@@ -805,6 +805,20 @@ def test_rate_limiter_counts_streamed_tokens(client: openai.OpenAI) -> None:
     assert [a.status for a in chaos.attempts] == [200, 429]
 
 
+def test_rate_limiter_counts_a_stream_that_reports_no_usage(client: openai.OpenAI) -> None:
+    """Streams do not carry usage unless asked (`include_usage`); the provider still counts
+    their tokens, and so does the limiter: one per streamed delta."""
+    with aichaos.inject([{"kind": "rate_limiter", "tpm": 10, "per": 60}]) as chaos:
+        chunks = chunks_of(client)
+        assert all(c.usage is None for c in chunks)
+        assert len(content_chunks(chunks)) > 10
+        with pytest.raises(openai.RateLimitError) as info:
+            create(client.with_options(max_retries=0))
+    assert info.value.type == "tokens"
+    assert [a.status for a in chaos.attempts] == [200, 429]
+    assert chaos.attempts[0].output_tokens is None  # nothing reported, nothing recorded
+
+
 # --- Azure OpenAI ------------------------------------------------------------------------------
 
 AZURE_ENDPOINT = "https://example-resource.openai.azure.com"

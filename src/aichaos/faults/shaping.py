@@ -32,10 +32,13 @@ class Meter:
     usage: Usage | None = None
     saw_token: bool = False
     complete: bool = False  # the answer's finish or terminator went through
+    deltas: int = 0  # streamed content events, about one token each
 
     @property
     def tokens(self) -> int:
-        return self.usage.total if self.usage is not None else 0
+        """Tokens used: the usage the provider reported; else, for a stream that reports
+        none (OpenAI's without `include_usage`), its content deltas."""
+        return self.usage.total if self.usage is not None else self.deltas
 
 
 class _Agreement(StreamEdit):
@@ -178,7 +181,9 @@ class ResponseShaper:
         if self._dialect is None or event.comment_only:
             return False
         role = self._dialect.classify(event)  # once per event: this is the hot path
-        if role not in _CONTENT:  # only non-content events carry usage or the finish
+        if role in _CONTENT:
+            self.meter.deltas += 1
+        else:  # only non-content events carry usage or the finish
             if role in (EventRole.FINISH, EventRole.TERMINATOR):
                 self.meter.complete = True
             usage = self._dialect.usage_of_event(event)

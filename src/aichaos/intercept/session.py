@@ -93,11 +93,10 @@ class Session:
             return
         attempt.duration = time.perf_counter() - attempt.started
         attempt.error = error
-        tokens = 0
         if shaper is not None and shaper.meter.usage is not None:
             attempt.input_tokens = shaper.meter.usage.input_tokens
             attempt.output_tokens = shaper.meter.usage.output_tokens
-            tokens = shaper.meter.tokens
+        tokens = shaper.meter.tokens if shaper is not None else 0
         self.engine.observe(exchange.plan, attempt.status or 0, tokens)
         self.recorder.finish(attempt)
 

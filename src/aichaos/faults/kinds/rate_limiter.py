@@ -19,8 +19,9 @@ class RateLimiter(Fault):
 
     Admitted requests count against `rpm` at once; their tokens count against
     `tpm` when the answer completes (the usage the provider reported, streams
-    included). Over a limit, the request gets the provider's 429 with a
-    `retry-after` saying when the window frees up.
+    included; a stream that reports none counts its content deltas). Over a
+    limit, the request gets the provider's 429 with a `retry-after` saying when
+    the window frees up.
     """
 
     summary: ClassVar[str] = "stateful requests/tokens-per-minute limiter counting real usage"
