@@ -28,7 +28,9 @@ RENDERERS = {
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="experiment YAML files")
-    parser.add_argument("--seed", type=int, metavar="N", help="seed for faults, mock replies and arrivals")
+    parser.add_argument(
+        "--seed", type=int, metavar="N", help="seed for faults, mock replies and arrivals"
+    )
     parser.add_argument("--journal", metavar="P", help="write the run's journal (JSON) here")
     parser.add_argument("--junit", metavar="P", help="write JUnit XML (a test case per check)")
     parser.add_argument("--html", metavar="P", help="write an HTML report")
