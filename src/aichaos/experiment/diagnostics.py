@@ -27,6 +27,7 @@ _TYPE_NAME = re.compile(r"^(str|int|float|bool|none|bytes|[\w-]+\[.*\])$")
 
 @cache
 def experiment_schema() -> dict[str, Any]:
+    """The experiment's JSON Schema (cached), used to name the valid keys at a path."""
     from aichaos.experiment.model import Experiment
 
     return Experiment.model_json_schema()

@@ -48,6 +48,7 @@ class Problem:
     suggestion: str | None = None
 
     def format(self) -> str:
+        """One line: `file:line:column: key.path: message; expected ... (did you mean ...?)`."""
         where = self.file or "<experiment>"
         if self.line is not None:
             where += f":{self.line}"
@@ -61,6 +62,7 @@ class Problem:
         return text
 
     def to_dict(self) -> dict[str, object]:
+        """The problem as JSON-ready data."""
         return {
             "file": self.file,
             "line": self.line,

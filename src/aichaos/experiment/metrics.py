@@ -23,10 +23,12 @@ def percentile(values: Sequence[float], p: float) -> float | None:
 
 
 def latencies(calls: Iterable[CallRecord]) -> list[float]:
+    """Durations of the completed calls."""
     return [c.duration for c in calls if c.duration is not None]
 
 
 def ttfts(calls: Iterable[CallRecord]) -> list[float]:
+    """Times to first token of the calls that have one."""
     return [c.ttft for c in calls if c.ttft is not None]
 
 

@@ -198,6 +198,7 @@ class Experiment(_Spec):
 
     @property
     def name(self) -> str:
+        """The title, else the file name, for reports."""
         if self.title:
             return self.title
         return self._source.stem if self._source is not None else "experiment"
@@ -208,4 +209,5 @@ class Experiment(_Spec):
         return self._prompts
 
     def attach(self, source: Path | None, prompts: list[PromptRecord]) -> None:
+        """Record where the experiment came from and its resolved prompts (the loader does)."""
         self._source, self._prompts = source, prompts

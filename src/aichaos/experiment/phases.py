@@ -22,6 +22,7 @@ class PhasePlan:
     faults: bool = False
 
     def describe(self) -> str:
+        """One line for dry runs and the console, e.g. `inject: 30 requests, closed loop, ...`."""
         size = []
         if self.requests is not None:
             size.append(f"{self.requests} requests")
@@ -36,6 +37,7 @@ class PhasePlan:
         return f"{self.name}: {' or '.join(size)}, {mode}{faults}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON-ready data (the journal's `planned`)."""
         return asdict(self)
 
 

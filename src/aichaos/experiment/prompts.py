@@ -21,6 +21,7 @@ class PromptRecord:
     source: str = "inline"  # inline, the file name, or messy:<kind>
 
     def as_record(self) -> dict[str, Any]:
+        """The record a `receives: record` target gets: `prompt` plus the other fields."""
         return {"prompt": self.text, **self.data}
 
 

@@ -40,6 +40,7 @@ class CallRecord:
 
     @property
     def duration(self) -> float | None:
+        """Seconds from start to end (None while running or when cancelled)."""
         return None if self.ended is None else self.ended - self.started
 
     @property
@@ -66,6 +67,7 @@ class CheckResult:
     detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """The verdict as JSON-ready data."""
         return {
             "check": self.check,
             "name": self.name,
@@ -115,6 +117,7 @@ class RunResult:
 
     @property
     def passed(self) -> bool:
+        """Whether every check held and the run was not stopped."""
         return self.status == "passed"
 
     def calls_in(self, phase: str | None) -> list[CallRecord]:

@@ -30,6 +30,7 @@ StatusPattern = Annotated[int | str, AfterValidator(_check_pattern)]
 
 
 def status_matches(pattern: int | str, status: int | None) -> bool:
+    """Whether a status is the pattern (`503`) or in its class (`5xx`)."""
     if status is None:
         return False
     if isinstance(pattern, int):
@@ -38,4 +39,5 @@ def status_matches(pattern: int | str, status: int | None) -> bool:
 
 
 def any_matches(patterns: list[int | str], status: int | None) -> bool:
+    """Whether a status matches any of the patterns."""
     return any(status_matches(p, status) for p in patterns)

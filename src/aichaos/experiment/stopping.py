@@ -24,6 +24,7 @@ class StopMonitor:
         return bool(self.conditions)
 
     def feed(self, call: CallRecord) -> None:
+        """A call has ended: keep it for the windows."""
         if self.conditions:
             self.recent.append(call)
 

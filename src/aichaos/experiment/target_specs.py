@@ -32,11 +32,13 @@ class PythonTarget(_Spec):
 
     @property
     def resolved(self) -> Callable[..., Any]:
+        """The imported function (set when the experiment is loaded)."""
         if self._resolved is None:
             raise RuntimeError(f"{self.function} was not imported (load the experiment first)")
         return self._resolved
 
     def bind(self, function: Callable[..., Any]) -> None:
+        """Attach the imported function."""
         self._resolved = function
 
 
@@ -162,6 +164,7 @@ class Target(_Spec):
 
     @property
     def kind(self) -> Literal["python", "http", "command"]:
+        """Which kind of target this is."""
         if self.python is not None:
             return "python"
         return "http" if self.http is not None else "command"

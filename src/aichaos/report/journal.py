@@ -27,6 +27,7 @@ _TEXT_LIMIT = 2000
 
 
 def versions() -> dict[str, Any]:
+    """aichaos, Python, platform and SDK versions, for the journal."""
     packages = {}
     for name in _PACKAGES:
         try:
@@ -52,6 +53,7 @@ def _round(value: float | None) -> float | None:
 
 
 def attempt_dict(attempt: Attempt, origin: float) -> dict[str, Any]:
+    """One upstream attempt for the journal (times from the start of the run)."""
     data = attempt.to_dict()
     data["started"] = _round(attempt.started - origin)  # seconds from the run's start
     for key in ("headers_at", "ttft", "duration"):
@@ -61,6 +63,7 @@ def attempt_dict(attempt: Attempt, origin: float) -> dict[str, Any]:
 
 
 def call_dict(call: CallRecord, origin: float) -> dict[str, Any]:
+    """One call and its attempts for the journal."""
     return {
         "id": call.id,
         "phase": call.phase,

@@ -64,6 +64,7 @@ class Redactor:
         return cls(secrets_from_env() | (secrets_in(spec) if spec is not None else set()))
 
     def text(self, value: str) -> str:
+        """The text with known secrets and key-shaped strings replaced."""
         if self._known is not None:
             value = self._known.sub(REDACTED, value)
         return _KEY_SHAPES.sub(REDACTED, value)

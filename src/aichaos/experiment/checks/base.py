@@ -42,6 +42,7 @@ class CheckContext:
     base_dir: Path = Path(".")
 
     def calls_in(self, phase: str | None) -> list[CallRecord]:
+        """The completed calls of a phase (all of them for None)."""
         done = [c for c in self.calls if c.ended is not None]
         return done if phase is None else [c for c in done if c.phase == phase]
 
@@ -84,9 +85,11 @@ class Check(BaseModel):
         raise NotImplementedError
 
     def scope(self) -> str:
+        """The phase judged, or `all`."""
         return self.phase or "all"
 
     def label(self) -> str:
+        """The name in reports: `name`, else the check, its bound and phase."""
         if self.name:
             return self.name
         where = f" ({self.phase})" if self.phase else ""
@@ -120,6 +123,7 @@ def no_calls(what: str = "calls") -> Measurement:
 
 
 def share(part: int, whole: int) -> float:
+    """`part / whole`, 0 for nothing."""
     return part / whole if whole else 0.0
 
 

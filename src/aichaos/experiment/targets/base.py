@@ -78,6 +78,7 @@ def error_name(exc: BaseException) -> str:
 
 
 def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message, clipped."""
     text = str(exc).strip().splitlines()
     line = text[0] if text else type(exc).__name__
     return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -68,6 +68,7 @@ def backend_env(experiment: Experiment, urls: dict[str, str]) -> dict[str, str]:
 
 
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for `{{port}}`)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -83,6 +84,7 @@ class Started:
         self.saw_ready_line = anyio.Event()
 
     async def read_output(self) -> None:
+        """Keep the tail of the output and watch for the ready line."""
         assert self.process.stdout is not None
         buffer = b""
         async for data in self.process.stdout:
@@ -102,6 +104,7 @@ class Started:
             self.saw_ready_line.set()
 
     def output(self) -> str:
+        """The tail of the output, indented for an error message."""
         return "\n".join(f"  | {line}" for line in self.tail) or "  (no output)"
 
     async def wait_ready(self, url: str | None, timeout: float, stopping: anyio.Event) -> None:
@@ -176,6 +179,7 @@ def _argv(run: str | list[str], resolve: Any) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def command_driver(ctx: RunContext) -> AsyncIterator[HttpDriver]:
+    """Start the command (proxy first), wait until it is ready, drive it, always stop it."""
     spec = ctx.experiment.target.command
     assert spec is not None
     port = free_port()

@@ -128,12 +128,14 @@ async def proxied_backends(ctx: RunContext) -> AsyncIterator[dict[str, str]]:
 
 
 def http_client(max_in_flight: int) -> httpx.AsyncClient:
+    """The client that sends the requests of http and command targets."""
     limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
     # No client timeout: the run's per-call `timeout` governs; no proxies from the environment.
     return httpx.AsyncClient(timeout=None, limits=limits, trust_env=False)
 
 
 def template_variables(urls: dict[str, str], port: int | None = None) -> dict[str, Any]:
+    """The run-wide `{{...}}` variables: backends, env, and for commands port and python."""
     variables: dict[str, Any] = {
         "backends": {name: {"url": url} for name, url in urls.items()},
         "env": dict(os.environ),
@@ -146,6 +148,7 @@ def template_variables(urls: dict[str, str], port: int | None = None) -> dict[st
 
 @contextlib.asynccontextmanager
 async def http_driver(ctx: RunContext) -> AsyncIterator[HttpDriver]:
+    """The driver of an http target, with the chaos proxy serving its backends."""
     spec = ctx.experiment.target.http
     assert spec is not None
     async with proxied_backends(ctx) as urls, http_client(ctx.max_in_flight) as client:
