@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve()
 CHAT = json.dumps(
     {"model": "gpt-4o", "messages": [{"role": "user", "content": "What is 2+2?"}]}
 ).encode()
-_STAMP = re.compile(rb'"t":([0-9.]+)')
+_STAMP = re.compile(rb'"t": ?([0-9.]+)')
 
 
 # --- the load generator's HTTP/1.1 client -------------------------------------------------
@@ -449,28 +449,38 @@ def bench_stream(args: argparse.Namespace) -> None:
     print("  targets: added time to first byte < 2 ms; each event forwarded within 1 ms")
 
 
+def _soak_load(url: str, streams: int, seconds: float, pid: int, peak: dict[str, float]) -> Any:
+    command = [sys.executable, str(HERE), "--role", "load", "--mode", "soak"]
+    options = {"url": url, "streams": streams, "seconds": seconds, "events": 10, "gap": 1.0}
+    process = subprocess.Popen([*command, "--options", json.dumps(options)], stdout=subprocess.PIPE)
+    while process.poll() is None:
+        peak["rss"] = max(peak["rss"], rss_mb(pid))
+        peak["fds"] = max(peak["fds"], open_fds(pid))
+        time.sleep(0.5)
+    return json.loads(process.communicate()[0])
+
+
 def bench_soak(args: argparse.Namespace) -> None:
+    """Cold level (idle, after a few requests), warm level (after a short burst at full
+    scale: what the allocator keeps once it has served that many connections), the soak,
+    then the level once idle upstream connections expired (4 s) and memory was released."""
     streams, seconds = args.soak_streams, args.soak_seconds
     print(f"\n== soak: {streams} concurrent streams through the proxy for {seconds:g} s ==")
+    settle = 12.0  # pool expiry (4 s) + the proxy's idle memory release (every 5 s)
     with upstream("stream") as (_, port):
         stream_url = f"http://127.0.0.1:{port}"
         with aichaos_proxy(stream_url) as (pid, proxy_url):
             url = proxy_url + "/bench/v1/chat/completions"
-            load("stream", url=url, streams=20, events=5, gap=0.0)  # warm-up
-            time.sleep(1)
-            base_rss, base_fds = rss_mb(pid), open_fds(pid)
-            peak = {"rss": base_rss, "fds": base_fds}
-            command = [sys.executable, str(HERE), "--role", "load", "--mode", "soak"]
-            options = {"streams": streams, "seconds": seconds, "events": 10, "gap": 1.0}
-            command += ["--options", json.dumps({"url": url, **options})]
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-            while process.poll() is None:
-                peak["rss"] = max(peak["rss"], rss_mb(pid))
-                peak["fds"] = max(peak["fds"], open_fds(pid))
-                time.sleep(0.5)
-            result = json.loads(process.communicate()[0])
-            time.sleep(6)  # idle upstream connections expire from the pool (4 s)
-            after_rss, after_fds = rss_mb(pid), open_fds(pid)
+            load("stream", url=url, streams=20, events=5, gap=0.0)
+            time.sleep(settle)
+            cold = (rss_mb(pid), open_fds(pid))
+            peak: dict[str, float] = {"rss": cold[0], "fds": cold[1]}
+            _soak_load(url, streams, 5.0, pid, peak)
+            time.sleep(settle)
+            warm = (rss_mb(pid), open_fds(pid))
+            result = _soak_load(url, streams, seconds, pid, peak)
+            time.sleep(settle)
+            after = (rss_mb(pid), open_fds(pid))
             stats = json.loads(
                 subprocess.run(
                     ["curl", "-s", proxy_url + "/_aichaos/stats"], capture_output=True, text=True
@@ -486,10 +496,10 @@ def bench_soak(args: argparse.Namespace) -> None:
         f" max event delay {ms(result['max_delay'])}"
     )
     print(
-        f"  proxy RSS: before {base_rss:.1f} MB, peak {peak['rss']:.1f} MB,"
-        f" after {after_rss:.1f} MB"
+        f"  proxy RSS: cold {cold[0]:.1f} MB, warm {warm[0]:.1f} MB, peak {peak['rss']:.1f} MB,"
+        f" after {after[0]:.1f} MB ({after[0] - warm[0]:+.1f} MB vs warm)"
     )
-    print(f"  proxy fds: before {base_fds}, peak {peak['fds']}, after {after_fds}")
+    print(f"  proxy fds: cold {cold[1]}, warm {warm[1]}, peak {peak['fds']:.0f}, after {after[1]}")
     print(f"  proxy in-flight exchanges after: {stats.get('inflight')}")
 
 

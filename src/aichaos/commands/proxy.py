@@ -88,7 +88,7 @@ async def _serve(args: argparse.Namespace, settings: ProxySettings) -> None:
     from aichaos.faults.engine import FaultEngine
     from aichaos.intercept.session import Session
     from aichaos.mock.engine import MockBackend
-    from aichaos.proxy.server import serve_proxy
+    from aichaos.proxy.server import release_memory_when_idle, serve_proxy
     from aichaos.proxy.stats import BoundedRecorder
     from aichaos.proxy.view import create_view
 
@@ -96,7 +96,7 @@ async def _serve(args: argparse.Namespace, settings: ProxySettings) -> None:
     engine = FaultEngine(settings.faults, seed=seed)
     engine.paused = args.paused
     mock = settings.mock.model_copy(update={"seed": seed})
-    session = Session(settings.backends, engine, MockBackend(mock), BoundedRecorder())
+    session = Session(settings.backends, engine, MockBackend(mock), BoundedRecorder(keep=0))
     console = Console()
     async with serve_proxy(
         session,
@@ -124,5 +124,7 @@ async def _serve(args: argparse.Namespace, settings: ProxySettings) -> None:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
         view = create_view(args.view, proxy.stats, engine, console, title="aichaos proxy")
+        trim = asyncio.ensure_future(release_memory_when_idle(proxy.stats, stop, every=5.0))
         await view.run(stop)
+        await trim
         console.print("stopping", **plain)

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import gc
 import socket
 import threading
 from collections.abc import AsyncIterator, Generator, Iterator
@@ -157,6 +160,32 @@ async def serve_proxy(
         await app.aclose()
 
 
+def release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc `malloc_trim`).
+
+    After a burst of connections a Python process keeps its peak size: freed memory
+    stays in the allocator. A long-running proxy calls this once traffic stops.
+    """
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
+async def release_memory_when_idle(stats: ProxyStats, stop: asyncio.Event, every: float) -> None:
+    """Every `every` seconds, release memory if requests came and none is in flight."""
+    seen = -1
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+        total = sum(b.requests for b in stats.backends.values())
+        if total != seen and stats.inflight == 0:
+            seen = total
+            release_memory()
+
+
 @contextlib.contextmanager
 def serve_proxy_in_thread(
     session: Session, host: str = "127.0.0.1", port: int = 0, **options: Any
@@ -196,6 +225,8 @@ __all__ = [
     "AdminExposedError",
     "RunningProxy",
     "check_admin_binding",
+    "release_memory",
+    "release_memory_when_idle",
     "serve_proxy",
     "serve_proxy_in_thread",
 ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter, deque
+from array import array
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,27 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000, 3)
 
 
+class Samples:
+    """The latest `size` values, kept in a flat array: no object per sample survives the
+    burst that produced it (scattered survivors keep a Python process at its peak size)."""
+
+    def __init__(self, size: int = _SAMPLES) -> None:
+        self._values = array("d", bytes(8 * size))
+        self._next = 0
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def append(self, value: float) -> None:
+        self._values[self._next] = value
+        self._next = (self._next + 1) % len(self._values)
+        self._count = min(self._count + 1, len(self._values))
+
+    def sorted(self) -> list[float]:
+        return sorted(self._values[: self._count])
+
+
 @dataclass
 class BackendStats:
     """What went through one backend since the proxy started."""
@@ -35,11 +57,11 @@ class BackendStats:
     statuses: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
-    latency: deque[float] = field(default_factory=lambda: deque(maxlen=_SAMPLES))
-    ttft: deque[float] = field(default_factory=lambda: deque(maxlen=_SAMPLES))
+    latency: Samples = field(default_factory=Samples)
+    ttft: Samples = field(default_factory=Samples)
 
     def snapshot(self) -> dict[str, Any]:
-        latency, ttft = sorted(self.latency), sorted(self.ttft)
+        latency, ttft = self.latency.sorted(), self.ttft.sorted()
         return {
             "requests": self.requests,
             "inflight": self.inflight,
@@ -110,7 +132,8 @@ class BoundedRecorder(Recorder):
     """A recorder that keeps only the latest `keep` attempts (a long-running proxy).
 
     The experiment runner's recorder keeps every attempt for its checks; a proxy
-    left running through a game day must not grow without bound.
+    left running through a game day must not grow without bound (`aichaos proxy`
+    keeps none: its view and admin API read the counters).
     """
 
     def __init__(self, keep: int = 1000) -> None:
@@ -121,7 +144,7 @@ class BoundedRecorder(Recorder):
         super().begin(attempt)
         if len(self.attempts) >= 2 * self.keep:
             with self._lock:
-                self.attempts = self.attempts[-self.keep :]
+                del self.attempts[: len(self.attempts) - self.keep]
 
 
-__all__ = ["BackendStats", "BoundedRecorder", "ProxyStats", "percentile"]
+__all__ = ["BackendStats", "BoundedRecorder", "ProxyStats", "Samples", "percentile"]
