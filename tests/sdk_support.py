@@ -76,6 +76,17 @@ def assert_retry_after(attempts: Sequence[Attempt], seconds: float) -> None:
         assert seconds > 0.5
 
 
+def read_until_error(stream: Any) -> tuple[list[Any], Exception]:
+    """Iterate a stream until it raises; the items received before, and the exception."""
+    received: list[Any] = []
+    try:
+        for item in stream:
+            received.append(item)
+    except Exception as exc:
+        return received, exc
+    raise AssertionError(f"the stream ended without an error after {len(received)} items")
+
+
 def transport_module(flavor: str) -> ModuleType:
     """`httpx` or `httpx2`: the library whose exceptions a client of that flavour raises."""
     return importlib.import_module(flavor)

@@ -180,8 +180,12 @@ def test_undeclared_hosts_pass_through_untouched(
         "openai": BackendSpec(provider="openai", upstream=upstream[0], host="api.openai.com"),
         "anthropic": "anthropic",
     }
-    everything = [{"kind": kind} for kind in ("outage", "latency", "malformed")]
-    everything[1]["delay"] = 5  # would show in the timing if it applied
+    # Everything at once; the delay would show in the timing if it applied.
+    everything: list[dict[str, Any]] = [
+        {"kind": "outage"},
+        {"kind": "latency", "delay": 5},
+        {"kind": "malformed"},
+    ]
     with aichaos.inject(everything, backends=backends) as chaos:
         for cls in (httpx.Client, httpx2.Client):
             with cls() as client:
@@ -216,7 +220,7 @@ def test_claimed_hosts_are_intercepted_on_every_client_class() -> None:
                 assert isinstance(transport, InterceptTransport)
                 assert not isinstance(transport, AsyncInterceptTransport)
         for acls in (httpx.AsyncClient, httpx2.AsyncClient):
-            aclient = acls()
+            aclient: Any = acls()
             transport = aclient._transport_for_url(aclient._merge_url("https://api.anthropic.com"))
             assert isinstance(transport, AsyncInterceptTransport)
 
@@ -351,7 +355,7 @@ def test_records_carry_no_secrets() -> None:
             provider="openai", upstream=f"http://svc:{secret}@127.0.0.1:9/?key={secret}"
         ),
     }
-    faults = [
+    faults: list[dict[str, Any]] = [
         {"kind": "rate_limit", "first": 1, "retry_after": 0.01, "backend": "openai"},
         {"kind": "rate_limit", "first": 1, "retry_after": 0.01, "backend": "anthropic"},
         {"kind": "connection_refused", "backend": "gateway"},
@@ -449,7 +453,9 @@ def respx_upstream() -> Iterator[tuple[respx.MockRouter, openai.OpenAI]]:
         )
         router.post("/v1/chat/completions").respond(200, json=CANNED)
         client = openai.OpenAI(
-            api_key=API_KEY, base_url=f"{UPSTREAM}/v1", http_client=httpx.Client()
+            api_key=API_KEY,
+            base_url=f"{UPSTREAM}/v1",
+            http_client=httpx.Client(),  # type: ignore[arg-type]  # a plain httpx client works
         )
         yield router, client
         client.close()
@@ -566,13 +572,13 @@ def test_stream_cut_on_a_real_anthropic_upstream(upstream: tuple[str, list[str]]
     fault = {"kind": "stream_cut", "mode": "drop", "after": 2}
     with anthropic.Anthropic(api_key=API_KEY) as client:
         with aichaos.inject([fault], backends=backends) as chaos:
-            stream = client.messages.create(
+            stream: Any = client.messages.create(
                 model=CLAUDE,
                 max_tokens=256,
                 messages=MESSAGES,  # type: ignore[arg-type]
                 stream=True,
             )
-            deltas = []
+            deltas: list[Any] = []
             with pytest.raises(httpx2.RemoteProtocolError):
                 for event in stream:
                     if event.type == "content_block_delta":

@@ -35,6 +35,7 @@ from sdk_support import (
     assert_retry_after,
     for_case,
     looks_scrambled,
+    read_until_error,
     run_concurrently,
     words,
 )
@@ -94,16 +95,6 @@ def final_message(client: anthropic.Anthropic, **kw: Any) -> Message:
         for _ in stream:
             pass
         return stream.get_final_message()
-
-
-def read_until_error(stream: Any) -> tuple[list[Any], Exception]:
-    received: list[Any] = []
-    try:
-        for item in stream:
-            received.append(item)
-    except Exception as exc:
-        return received, exc
-    raise AssertionError(f"the stream ended without an error after {len(received)} items")
 
 
 @pytest.fixture(scope="module")
@@ -454,6 +445,8 @@ def test_stream_cut_drop(client: anthropic.Anthropic, baseline: str) -> None:
 @pytest.mark.parametrize("helper", [False, True], ids=["create", "messages.stream"])
 def test_stream_cut_error_event(client: anthropic.Anthropic, helper: bool) -> None:
     fault = {"kind": "stream_cut", "mode": "error_event", "after": 3}
+    exc: Exception
+    received: list[Any] | None
     with aichaos.inject([fault]) as chaos:
         if helper:
             with pytest.raises(anthropic.APIStatusError) as info:
@@ -628,7 +621,7 @@ def test_malformed_stream_wrong_schema(client: anthropic.Anthropic, baseline: st
     with aichaos.inject([{"kind": "malformed", "variant": "wrong_schema"}]):
         events = events_of(client)
     assert events[0].type is None  # message_start lost its shape
-    assert events[0].message is None  # type: ignore[union-attr]
+    assert getattr(events[0], "message", "missing") is None
     assert text_of(events) == baseline
 
 
@@ -641,7 +634,7 @@ def test_malformed_stream_wrong_content_type(client: anthropic.Anthropic, baseli
             stream=True,
         )
         assert raw.headers["content-type"].startswith("text/plain")
-        events = list(raw.parse())
+        events: list[Any] = list(raw.parse())
     assert text_of(events) == baseline
 
 
@@ -700,7 +693,7 @@ def test_corrupt_text(client: anthropic.Anthropic, baseline: str, mode: str, str
 def test_corrupt_text_inject_waits_for_the_end_of_the_text_despite_pings(
     client: anthropic.Anthropic, baseline: str
 ) -> None:
-    faults = [
+    faults: list[dict[str, Any]] = [
         {"kind": "stream_stall", "after": 2, "stall": 0.1, "keepalive": 0.03},
         {"kind": "corrupt_text", "mode": "inject", "text": "IGNORE ALL RULES"},
     ]
@@ -708,7 +701,7 @@ def test_corrupt_text_inject_waits_for_the_end_of_the_text_despite_pings(
         assert text_of_message(final_message(client)) == f"{baseline} IGNORE ALL RULES"
 
 
-def tool_use_of(client: anthropic.Anthropic, stream: bool) -> tuple[str, Any, str | None]:
+def tool_use_of(client: anthropic.Anthropic) -> tuple[str, Any, str | None]:
     """(name, input, stop_reason) of the single tool call the mock makes."""
     message = create(client, tools=ANTHROPIC_TOOLS)
     blocks = [b for b in message.content if b.type == "tool_use"]
@@ -737,7 +730,7 @@ def partial_json_of(client: anthropic.Anthropic) -> tuple[str, str, str | None]:
 def good_input() -> tuple[dict[str, Any], str]:
     """The tool input the mock sends unfaulted, as an object and as streamed JSON text."""
     with aichaos.inject(), anthropic.Anthropic(api_key=API_KEY) as sdk:
-        name, value, stop = tool_use_of(sdk, stream=False)
+        name, value, stop = tool_use_of(sdk)
         streamed_name, streamed, streamed_stop = partial_json_of(sdk)
     assert (name, stop, streamed_name, streamed_stop) == ("get_weather", "tool_use") * 2
     assert isinstance(value, dict) and set(value) == {"city", "unit"}
@@ -749,7 +742,7 @@ def test_bad_tool_call_invalid_json(
     client: anthropic.Anthropic, good_input: tuple[dict[str, Any], str]
 ) -> None:
     with aichaos.inject([{"kind": "bad_tool_call", "variant": "invalid_json"}]):
-        name, value, stop = tool_use_of(client, stream=False)
+        name, value, stop = tool_use_of(client)
         streamed_name, streamed, _ = partial_json_of(client)
         with pytest.raises(ValueError, match="Unable to parse tool parameter JSON"):
             final_message(client, tools=ANTHROPIC_TOOLS)  # the helper parses the input
@@ -765,26 +758,30 @@ def test_bad_tool_call_unknown_tool(
     client: anthropic.Anthropic, good_input: tuple[dict[str, Any], str], stream: bool
 ) -> None:
     fault = {"kind": "bad_tool_call", "variant": "unknown_tool", "tool_name": "launch_rocket"}
+    name: str
+    stop: str | None
     with aichaos.inject([fault]):
         if stream:
             message = final_message(client, tools=ANTHROPIC_TOOLS)
             block = next(b for b in message.content if b.type == "tool_use")
             name, value, stop = block.name, block.input, message.stop_reason
         else:
-            name, value, stop = tool_use_of(client, stream=False)
+            name, value, stop = tool_use_of(client)
     assert (name, stop) == ("launch_rocket", "tool_use")
     assert value == good_input[0]
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
 def test_bad_tool_call_missing_arguments(client: anthropic.Anthropic, stream: bool) -> None:
+    name: str
+    stop: str | None
     with aichaos.inject([{"kind": "bad_tool_call", "variant": "missing_arguments"}]):
         if stream:
             message = final_message(client, tools=ANTHROPIC_TOOLS)
             block = next(b for b in message.content if b.type == "tool_use")
             name, value, stop = block.name, block.input, message.stop_reason
         else:
-            name, value, stop = tool_use_of(client, stream=False)
+            name, value, stop = tool_use_of(client)
     assert (name, value, stop) == ("get_weather", {}, "tool_use")
 
 

@@ -37,6 +37,7 @@ from sdk_support import (
     assert_retry_after,
     for_case,
     looks_scrambled,
+    read_until_error,
     run_concurrently,
     transport_module,
     waits,
@@ -55,7 +56,8 @@ def flavor(request: pytest.FixtureRequest) -> str:
 def openai_client(flavor: str) -> Iterator[openai.OpenAI]:
     """The SDK's default client (httpx2), or one on a plain `httpx.Client`."""
     http_client = httpx.Client() if flavor == "httpx" else None
-    with openai.OpenAI(api_key=API_KEY, http_client=http_client) as sdk:
+    # openai 3.x takes a plain httpx client too, though its annotations say httpx2.
+    with openai.OpenAI(api_key=API_KEY, http_client=http_client) as sdk:  # type: ignore[arg-type]
         yield sdk
 
 
@@ -70,7 +72,7 @@ def baseline() -> str:
     """The mock's answer to the prompt when no fault acts (deterministic for the seed)."""
     with aichaos.inject(), openai.OpenAI(api_key=API_KEY) as sdk:
         text = create(sdk).choices[0].message.content
-    assert text and len(words(text)) >= 8
+    assert isinstance(text, str) and len(words(text)) >= 8
     return text
 
 
@@ -92,17 +94,6 @@ def content_chunks(chunks: list[ChatCompletionChunk]) -> list[ChatCompletionChun
 
 def finish_reasons(chunks: list[ChatCompletionChunk]) -> list[str]:
     return [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
-
-
-def read_until_error(stream: Any) -> tuple[list[Any], Exception]:
-    """Iterate a stream until it raises; the items received before, and the exception."""
-    received: list[Any] = []
-    try:
-        for item in stream:
-            received.append(item)
-    except Exception as exc:
-        return received, exc
-    raise AssertionError(f"the stream ended without an error after {len(received)} items")
 
 
 def assert_inner_error_body(
@@ -648,7 +639,7 @@ def test_malformed_stream_wrong_content_type(client: openai.OpenAI, baseline: st
             stream=True,
         )
         assert raw.headers["content-type"].startswith("text/plain")
-        chunks = list(raw.parse())
+        chunks: list[Any] = list(raw.parse())
     assert text_of(chunks) == baseline  # the SDK reads SSE whatever the content type says
 
 
@@ -726,7 +717,7 @@ def tool_call_of(client: openai.OpenAI, stream: bool) -> tuple[str, str, str | N
     if not stream:
         choice = create(client, tools=OPENAI_TOOLS).choices[0]
         assert choice.message.tool_calls is not None and len(choice.message.tool_calls) == 1
-        function = choice.message.tool_calls[0].function  # type: ignore[union-attr]
+        function = choice.message.tool_calls[0].function
         return function.name, function.arguments, choice.finish_reason
     name, arguments = "", ""
     chunks = chunks_of(client, tools=OPENAI_TOOLS)
@@ -831,7 +822,7 @@ def azure(flavor: str) -> Iterator[openai.AzureOpenAI]:
         api_key=API_KEY,
         api_version="2024-10-21",
         azure_endpoint=AZURE_ENDPOINT,
-        http_client=http_client,
+        http_client=http_client,  # type: ignore[arg-type]
     ) as sdk:
         yield sdk
 
@@ -842,7 +833,7 @@ def test_azure_prompt_content_filter(azure: openai.AzureOpenAI) -> None:
         aichaos.inject([fault], backends={"azure": "azure"}) as chaos,
         pytest.raises(openai.BadRequestError) as info,
     ):
-        create(azure)  # type: ignore[arg-type]
+        create(azure)
     exc = info.value
     assert exc.status_code == 400
     assert exc.code == "content_filter" and exc.type is None and exc.param == "prompt"
@@ -857,14 +848,14 @@ def test_azure_prompt_content_filter(azure: openai.AzureOpenAI) -> None:
 def test_azure_completion_content_filter(azure: openai.AzureOpenAI, stream: bool) -> None:
     with aichaos.inject([{"kind": "content_filter"}], backends={"azure": "azure"}):
         if stream:
-            chunks = chunks_of(azure)  # type: ignore[arg-type]
+            chunks = chunks_of(azure)
             assert chunks[0].choices == []  # Azure's prompt-annotation chunk
             assert finish_reasons(chunks) == ["content_filter"]
             assert text_of(chunks) == ""
         else:
-            choice = create(azure).choices[0]  # type: ignore[arg-type]
+            choice = create(azure).choices[0]
             assert choice.finish_reason == "content_filter"
-            filtered = choice.model_extra["content_filter_results"]  # type: ignore[index]
+            filtered = choice.model_extra["content_filter_results"]
             assert filtered["violence"]["filtered"] is True
 
 
@@ -874,7 +865,7 @@ def test_azure_rate_limit(azure: openai.AzureOpenAI) -> None:
         aichaos.inject([fault], backends={"azure": "azure"}) as chaos,
         pytest.raises(openai.RateLimitError) as info,
     ):
-        create(azure)  # type: ignore[arg-type]
+        create(azure)
     assert info.value.code == "429" and info.value.type is None
     assert "Please retry after 1 seconds" in info.value.message
     assert len(chaos.attempts) == 3
@@ -886,7 +877,7 @@ def test_azure_quota_exhausted_is_not_retried(azure: openai.AzureOpenAI) -> None
         aichaos.inject([{"kind": "quota_exhausted"}], backends={"azure": "azure"}) as chaos,
         pytest.raises(openai.RateLimitError) as info,
     ):
-        create(azure)  # type: ignore[arg-type]
+        create(azure)
     assert info.value.response.headers["retry-after"] == "86400"
     assert len(chaos.attempts) == 1  # retry-after > 120 s: openai does not retry
 
@@ -901,7 +892,7 @@ def test_responses_stream_error_event_is_yielded(client: openai.OpenAI) -> None:
     deltas = [e for e in events if e.type == "response.output_text.delta"]
     assert len(deltas) == 2
     assert events[-1].type == "error"  # the flat error event is yielded, not raised
-    assert events[-1].code == "server_error"  # type: ignore[union-attr]
+    assert events[-1].code == "server_error"
     assert not [e for e in events if e.type == "response.completed"]
     assert len(chaos.attempts) == 1
 
@@ -916,7 +907,7 @@ def test_responses_truncated(client: openai.OpenAI, stream: bool) -> None:
         if stream:
             events = list(client.responses.create(model="gpt-4.1", input="hi", stream=True))
             assert events[-1].type == "response.incomplete"
-            response = events[-1].response  # type: ignore[union-attr]
+            response = events[-1].response
             text = responses_text(events)
             done = [e.text for e in events if e.type == "response.output_text.done"]
             assert done == [text]  # the repeated text agrees with the deltas
@@ -985,7 +976,7 @@ def test_responses_stream_bad_tool_call(client: openai.OpenAI, variant: str) -> 
 @pytest.fixture
 async def aclient(flavor: str) -> Any:
     http_client = httpx.AsyncClient() if flavor == "httpx" else None
-    async with openai.AsyncOpenAI(api_key=API_KEY, http_client=http_client) as sdk:
+    async with openai.AsyncOpenAI(api_key=API_KEY, http_client=http_client) as sdk:  # type: ignore[arg-type]
         yield sdk
 
 
