@@ -794,6 +794,8 @@ def test_rate_limiter_counts_requests(client: anthropic.Anthropic, baseline: str
         assert text_of_message(create(client)) == baseline  # after one 429
     assert [a.status for a in chaos.attempts] == [200, 429, 200]
     assert chaos.attempts[1].faults == ["rate_limiter"]
+    first, _, retry = chaos.attempts  # retried once the window frees up
+    assert retry.started - first.started >= 0.4 - SLACK
 
 
 def test_rate_limiter_counts_streamed_tokens(client: anthropic.Anthropic) -> None:
