@@ -30,12 +30,7 @@ from aichaos.experiment.prompts import (
 from aichaos.experiment.target_specs import HttpTarget
 from aichaos.experiment.templating import name_problem, template_names
 from aichaos.intercept.backends import Router
-
-PLACEHOLDER_KEYS = {
-    "openai": ("OPENAI_API_KEY", "sk-aichaos-mock"),
-    "anthropic": ("ANTHROPIC_API_KEY", "sk-ant-aichaos-mock"),
-    "gemini": ("GEMINI_API_KEY", "aichaos-mock"),
-}
+from aichaos.providers import get_provider
 
 
 class Findings:
@@ -168,12 +163,21 @@ def _prompts(experiment: Experiment, base_dir: Path, found: Findings) -> list[Pr
     return records
 
 
-def set_placeholder_keys(experiment: Experiment) -> None:
-    """Let SDK clients be built offline: mock backends get a fake API key when none is set."""
+def placeholder_keys(experiment: Experiment) -> dict[str, str]:
+    """Fake API keys for mock backends whose SDK key is not set: SDKs refuse to start
+    without one, and the mock needs none."""
+    keys = {}
     for spec in experiment.backends.values():
-        if spec.is_mock and spec.provider in PLACEHOLDER_KEYS:
-            name, value = PLACEHOLDER_KEYS[spec.provider]
-            os.environ.setdefault(name, value)
+        sdk = get_provider(spec.provider).sdk_env
+        if spec.is_mock and sdk is not None and sdk.api_key not in os.environ:
+            keys[sdk.api_key] = sdk.placeholder_key
+    return keys
+
+
+def set_placeholder_keys(experiment: Experiment) -> None:
+    """Let SDK clients be built offline in-process (python targets)."""
+    for name, value in placeholder_keys(experiment).items():
+        os.environ.setdefault(name, value)
 
 
 def import_function(spec: str, path: KeyPath, found: Findings) -> Callable[..., Any] | None:

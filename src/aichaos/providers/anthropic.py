@@ -25,6 +25,7 @@ from aichaos.providers.base import (
     EventRole,
     Finish,
     Provider,
+    SdkEnvironment,
     ToolCall,
     Usage,
 )
@@ -305,6 +306,7 @@ class AnthropicProvider(Provider):
 
     name = "anthropic"
     default_host = "api.anthropic.com"
+    sdk_env = SdkEnvironment("ANTHROPIC_BASE_URL", "", "ANTHROPIC_API_KEY", "sk-ant-aichaos-mock")
 
     def __init__(self) -> None:
         self.dialects: tuple[Dialect, ...] = (Messages(),)

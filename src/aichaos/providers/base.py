@@ -163,12 +163,23 @@ class Dialect(ABC):
         return comment()
 
 
+@dataclass(frozen=True)
+class SdkEnvironment:
+    """How the provider's official SDK is pointed elsewhere through its environment."""
+
+    base_url: str  # the variable the SDK reads its base URL from
+    base_path: str  # what the SDK expects after the host, e.g. OpenAI's `/v1`
+    api_key: str  # the variable the SDK reads its API key from
+    placeholder_key: str  # a key for offline runs: SDKs refuse to start without one
+
+
 class Provider(ABC):
     """One provider's wire format: dialects, error bodies, headers."""
 
     name: str
     default_host: str
     dialects: tuple[Dialect, ...] = ()
+    sdk_env: SdkEnvironment | None = None
 
     def dialect_for(self, method: str, path: str) -> Dialect | None:
         for dialect in self.dialects:

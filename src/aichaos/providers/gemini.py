@@ -23,6 +23,7 @@ from aichaos.providers.base import (
     EventRole,
     Finish,
     Provider,
+    SdkEnvironment,
     ToolCall,
     Usage,
 )
@@ -233,6 +234,7 @@ class GeminiProvider(Provider):
 
     name = "gemini"
     default_host = "generativelanguage.googleapis.com"
+    sdk_env = SdkEnvironment("GOOGLE_GEMINI_BASE_URL", "", "GEMINI_API_KEY", "aichaos-mock")
 
     def __init__(self) -> None:
         self.dialects: tuple[Dialect, ...] = (GenerateContent(),)

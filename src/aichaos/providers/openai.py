@@ -15,7 +15,7 @@ from aichaos.providers._common import (
     new_id,
     retry_after_headers,
 )
-from aichaos.providers.base import Dialect, Provider
+from aichaos.providers.base import Dialect, Provider, SdkEnvironment
 from aichaos.providers.openai_chat import ChatCompletions
 from aichaos.providers.openai_embeddings import Embeddings, Models
 from aichaos.providers.openai_responses import Responses
@@ -71,6 +71,7 @@ class OpenAIProvider(Provider):
 
     name = "openai"
     default_host = "api.openai.com"
+    sdk_env = SdkEnvironment("OPENAI_BASE_URL", "/v1", "OPENAI_API_KEY", "sk-aichaos-mock")
 
     def __init__(self) -> None:
         self.dialects: tuple[Dialect, ...] = (
@@ -221,6 +222,7 @@ class AzureOpenAIProvider(OpenAIProvider):
 
     name = "azure"
     default_host = "example-resource.openai.azure.com"
+    sdk_env = SdkEnvironment("AZURE_OPENAI_ENDPOINT", "", "AZURE_OPENAI_API_KEY", "aichaos-mock")
 
     def __init__(self) -> None:
         self.dialects = (ChatCompletions(azure=True), Embeddings())

@@ -20,7 +20,7 @@ import httpx
 from anyio.abc import Process
 
 from aichaos.experiment.model import Experiment
-from aichaos.experiment.semantics import PLACEHOLDER_KEYS
+from aichaos.experiment.semantics import placeholder_keys
 from aichaos.experiment.target_specs import CommandTarget
 from aichaos.experiment.targets.base import RunContext, TargetError
 from aichaos.experiment.targets.http import (
@@ -30,14 +30,7 @@ from aichaos.experiment.targets.http import (
     template_variables,
 )
 from aichaos.experiment.templating import lookup, render
-
-_SDK_BASE_URLS = {
-    "openai": ("OPENAI_BASE_URL", "/v1"),
-    "anthropic": ("ANTHROPIC_BASE_URL", ""),
-    "gemini": ("GOOGLE_GEMINI_BASE_URL", ""),
-    "azure": ("AZURE_OPENAI_ENDPOINT", ""),
-}
-
+from aichaos.providers import PROVIDERS
 
 _LONGEST_LINE = 64 * 1024
 
@@ -54,16 +47,12 @@ def backend_env(experiment: Experiment, urls: dict[str, str]) -> dict[str, str]:
     first backend of that provider.
     """
     env = {env_name(name): url for name, url in urls.items()}
-    for provider, (variable, suffix) in _SDK_BASE_URLS.items():
-        names = [n for n, spec in experiment.backends.items() if spec.provider == provider]
-        if names:
-            chosen = provider if provider in names else names[0]
-            env[variable] = urls[chosen] + suffix
-    for spec in experiment.backends.values():
-        if spec.is_mock and spec.provider in PLACEHOLDER_KEYS:
-            key, value = PLACEHOLDER_KEYS[spec.provider]
-            if key not in os.environ:
-                env[key] = value  # SDKs refuse to start without a key; the mock needs none
+    for provider in PROVIDERS.values():
+        names = [n for n, spec in experiment.backends.items() if spec.provider == provider.name]
+        if names and provider.sdk_env is not None:
+            chosen = provider.name if provider.name in names else names[0]
+            env[provider.sdk_env.base_url] = urls[chosen] + provider.sdk_env.base_path
+    env.update(placeholder_keys(experiment))
     return env
 
 
