@@ -156,7 +156,7 @@ NOT_RETRIED = [
     ({"kind": "auth_error"}, anthropic.AuthenticationError, "authentication_error", "x-api-key"),
     ({"kind": "model_not_found"}, anthropic.NotFoundError, "not_found_error", f"model: {CLAUDE}"),
     (
-        {"kind": "quota_exhausted"},  # out of credit: a 400 that no retry clears
+        {"kind": "quota_exhausted", "variant": "credit_balance"},  # a 400 no retry clears
         anthropic.BadRequestError,
         "invalid_request_error",
         "Your credit balance is too low",
@@ -174,7 +174,7 @@ NOT_RETRIED_IDS = [
     "context_length",
     "auth_error",
     "model_not_found",
-    "quota_exhausted",
+    "quota_exhausted-credit_balance",
 ]
 
 
@@ -236,6 +236,7 @@ RETRY_CASES: dict[str, Case] = {
     "reset": Case({"kind": "connection_reset"}),
     "reset-after-bytes": Case({"kind": "connection_reset", "after_bytes": 40}),
     "refused": Case({"kind": "connection_refused"}),
+    "quota_exhausted": Case({"kind": "quota_exhausted"}),
 }
 
 
@@ -290,6 +291,22 @@ def test_retried_after_retry_after(
     assert [a.status for a in outcome.attempts] == [exc.status_code] * 3  # max_retries=2
     assert {a.call_id for a in outcome.attempts} == {case}
     assert_retry_after(outcome.attempts, wait)
+
+
+def test_spend_limit_is_a_429_of_its_own_class_that_the_sdk_still_retries(
+    retried: dict[str, Outcome],
+) -> None:
+    from anthropic.types.shared.enforced_spend_limit_reached_error import (
+        EnforcedSpendLimitReachedError,
+    )
+
+    outcome = retried["quota_exhausted"]
+    exc = outcome.error
+    assert type(exc) is EnforcedSpendLimitReachedError
+    assert isinstance(exc, anthropic.RateLimitError)  # apps catching 429s catch it too
+    assert exc.body["error"]["details"] == {"error_code": "enforced_spend_limit_reached"}  # type: ignore[index]
+    assert "retry-after" not in exc.response.headers  # waiting will not clear it
+    assert [a.status for a in outcome.attempts] == [429] * 3  # status is all the SDK retries on
 
 
 def test_retry_after_is_honoured_with_one_retry(retried: dict[str, Outcome]) -> None:

@@ -290,6 +290,10 @@ _DEFAULTS: dict[int, tuple[str, str]] = {
     529: ("overloaded_error", "Overloaded"),
 }
 
+SPEND_MESSAGE = (
+    "Your organization has reached its monthly API usage limit. Increase the limit in the "
+    "Anthropic Console, or wait until it resets."
+)
 CREDIT_MESSAGE = (
     "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing "
     "to upgrade or purchase credits."
@@ -348,11 +352,14 @@ class AnthropicProvider(Provider):
         )
         base = self.response_headers(req)
         request_id = base[0][1]
-        body = {
-            "type": "error",
-            "error": {"type": type or default_type, "message": message or default_message},
-            "request_id": request_id,
+        error: dict[str, object] = {
+            "type": type or default_type,
+            "message": message or default_message,
         }
+        if code is not None:
+            # Anthropic carries a finer code in `details`; anthropic>=2 picks its class by it.
+            error["details"] = {"error_code": code}
+        body = {"type": "error", "error": error, "request_id": request_id}
         return Reply.json(status, body, merge_headers(base, headers))
 
     def outage(self, req: RequestInfo, status: int | None = None) -> Reply:
@@ -374,8 +381,20 @@ class AnthropicProvider(Provider):
             headers.append(("retry-after", seconds_header(retry_after)))
         return self.error(req, 429, type="rate_limit_error", message=message, headers=headers)
 
-    def quota_exhausted(self, req: RequestInfo) -> Reply:
-        return self.error(req, 400, type="invalid_request_error", message=CREDIT_MESSAGE)
+    def quota_exhausted(self, req: RequestInfo, variant: str | None = None) -> Reply:
+        """The monthly spend limit (default): a 429 whose `details.error_code` makes
+        anthropic>=2 raise `EnforcedSpendLimitReachedError` (a `RateLimitError`); the SDK
+        still retries it like any 429. `credit_balance`: the 400 sent when prepaid credit
+        runs out. The spend-limit message text is not verified against the live API."""
+        if variant == "credit_balance":
+            return self.error(req, 400, type="invalid_request_error", message=CREDIT_MESSAGE)
+        return self.error(
+            req,
+            429,
+            type="rate_limit_error",
+            code="enforced_spend_limit_reached",
+            message=SPEND_MESSAGE,
+        )
 
     def context_length(self, req: RequestInfo, *, limit: int, tokens: int) -> Reply:
         return self.error(

@@ -223,8 +223,11 @@ class Provider(ABC):
         """A 429 that clears after `retry_after` seconds, with rate-limit headers."""
 
     @abstractmethod
-    def quota_exhausted(self, req: RequestInfo) -> Reply:
-        """The error that waiting will not clear, exactly as the provider sends it."""
+    def quota_exhausted(self, req: RequestInfo, variant: str | None = None) -> Reply:
+        """The error that waiting will not clear, exactly as the provider sends it.
+
+        `variant` picks among several such errors where a provider has more than one.
+        """
 
     @abstractmethod
     def context_length(self, req: RequestInfo, *, limit: int, tokens: int) -> Reply:

@@ -336,7 +336,7 @@ class GeminiProvider(Provider):
         )
         return self._status_reply(req, 429, message, details=details)
 
-    def quota_exhausted(self, req: RequestInfo) -> Reply:
+    def quota_exhausted(self, req: RequestInfo, variant: str | None = None) -> Reply:
         # A per-day quota: same 429 shape, without a RetryInfo a client could wait out.
         failure = self._quota_failure(
             req,

@@ -153,7 +153,7 @@ class OpenAIProvider(Provider):
             req, 429, type=scope, code="rate_limit_exceeded", message=message, headers=headers
         )
 
-    def quota_exhausted(self, req: RequestInfo) -> Reply:
+    def quota_exhausted(self, req: RequestInfo, variant: str | None = None) -> Reply:
         # Exactly the documented body; no retry-after and no x-should-retry (unverified
         # that OpenAI sends either), so the SDK retries it like any 429, as it does live.
         return self.error(
@@ -266,7 +266,7 @@ class AzureOpenAIProvider(OpenAIProvider):
     ) -> Reply:
         return self._azure_429(req, scope, retry_after if retry_after is not None else 1.0)
 
-    def quota_exhausted(self, req: RequestInfo) -> Reply:
+    def quota_exhausted(self, req: RequestInfo, variant: str | None = None) -> Reply:
         # Azure has no `insufficient_quota`; an exhausted quota shows as a 429 asking to wait
         # a day (seen in reports). openai>=2.52 does not retry a retry-after above 120 s.
         return self._azure_429(req, "tokens", 86400)

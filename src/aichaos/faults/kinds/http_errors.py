@@ -88,9 +88,13 @@ class QuotaExhausted(_ErrorFault):
 
     summary: ClassVar[str] = "quota/credit exhausted, exactly as the provider sends it"
     kind: Literal["quota_exhausted"] = "quota_exhausted"
+    variant: Literal["spend_limit", "credit_balance"] | None = Field(
+        None,
+        description="Anthropic only: spend_limit (429, the default) or credit_balance (400).",
+    )
 
     def apply(self, plan: Plan, rng: random.Random) -> bool:
-        plan.reply = plan.provider.quota_exhausted(plan.req)
+        plan.reply = plan.provider.quota_exhausted(plan.req, self.variant)
         return True
 
 
