@@ -221,9 +221,12 @@ def test_anthropic_errors() -> None:
     assert limited.status == 429 and limited.header("retry-after") == "3"
     assert body_of(limited)["error"]["type"] == "rate_limit_error"
     assert limited.header("anthropic-ratelimit-requests-remaining") == "0"
-    quota = p.quota_exhausted(req)
-    assert quota.status == 400
-    assert "credit balance is too low" in body_of(quota)["error"]["message"]
+    spend = p.quota_exhausted(req)
+    assert spend.status == 429 and spend.header("retry-after") is None
+    assert body_of(spend)["error"]["details"] == {"error_code": "enforced_spend_limit_reached"}
+    credit = p.quota_exhausted(req, "credit_balance")
+    assert credit.status == 400
+    assert "credit balance is too low" in body_of(credit)["error"]["message"]
     ctx = body_of(p.context_length(req, limit=200000, tokens=210000))["error"]
     assert ctx == {
         "type": "invalid_request_error",
