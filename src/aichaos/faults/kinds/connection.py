@@ -17,12 +17,20 @@ _Z99 = 2.3263478740408408  # the standard normal's 99th percentile
 
 
 class Latency(Fault):
-    """Delay before the response: fixed, or drawn from a distribution (seeded)."""
+    """Delay before the response: fixed, or drawn from a distribution (seeded).
+
+    `delay`, or `distribution` uniform (`min`, `max`), normal (`mean`, `stddev`) or lognormal
+    (`median`, `p99`: a realistic long tail). Several latency faults on one request add up. A
+    delay longer than the client's read timeout ends as that timeout (`APITimeoutError` after
+    the SDK's retries).
+    """
 
     summary: ClassVar[str] = "delay before the response (fixed, uniform, normal or lognormal)"
     kind: Literal["latency"] = "latency"
     delay: Duration | None = Field(None, description="Fixed delay.")
-    distribution: Literal["fixed", "uniform", "normal", "lognormal"] = "fixed"
+    distribution: Literal["fixed", "uniform", "normal", "lognormal"] = Field(
+        "fixed", description="fixed (`delay`), uniform, normal or lognormal."
+    )
     min: Duration | None = Field(None, description="uniform: lower bound.")
     max: Duration | None = Field(None, description="uniform: upper bound.")
     mean: Duration | None = Field(None, description="normal: mean.")
@@ -68,7 +76,13 @@ class Latency(Fault):
 
 
 class Timeout(Fault):
-    """The request hangs with no response until the client gives up."""
+    """The request hangs with no response until the client gives up.
+
+    No status, no bytes: the client's read timeout fires, the SDKs retry twice (each attempt
+    waits the full timeout) and raise `APITimeoutError`. With `hang`, the server gives up first
+    and closes the connection (`APIConnectionError` after retries). The proxy holds the TCP
+    connection open for real.
+    """
 
     summary: ClassVar[str] = "the request hangs (no response) until the client gives up"
     terminal: ClassVar[bool] = True
@@ -83,7 +97,14 @@ class Timeout(Fault):
 
 
 class ConnectionReset(Fault):
-    """The connection drops before the response, or `after_bytes` into its body."""
+    """The connection drops before the response, or `after_bytes` into its body.
+
+    Before the response: "Server disconnected without sending a response", a transport error
+    the SDKs retry twice before raising `APIConnectionError`. With `after_bytes` the body is
+    cut that far in; for a stream the SDK has already returned, so nothing is retried: openai
+    (>= 3.22) raises `APIConnectionError` while iterating, anthropic the raw
+    `httpx2.RemoteProtocolError`. The proxy closes the client's TCP connection.
+    """
 
     summary: ClassVar[str] = "the connection drops before (or after_bytes into) the response"
     kind: Literal["connection_reset"] = "connection_reset"
@@ -100,7 +121,11 @@ class ConnectionReset(Fault):
 
 
 class ConnectionRefused(Fault):
-    """The backend cannot be reached at all."""
+    """The backend cannot be reached at all.
+
+    "Connection refused": retried twice, then `APIConnectionError`. The proxy closes the
+    client's connection before any response.
+    """
 
     summary: ClassVar[str] = "the backend cannot be reached at all"
     terminal: ClassVar[bool] = True

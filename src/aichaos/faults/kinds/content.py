@@ -65,7 +65,15 @@ _HTML_PAGE = (
 
 
 class Malformed(Fault):
-    """A broken 200: the body does not parse or is not what the SDK expects."""
+    """A broken 200: the body does not parse or is not what the SDK expects.
+
+    `invalid_json` and `truncated_json`: the SDKs raise a raw `json.JSONDecodeError`, not an SDK
+    exception, and do not retry. `empty_body`: an empty 200 (a stream with no events).
+    `wrong_schema`: valid JSON of another shape; the SDKs build the object without validation
+    and its fields are `None`. `html_error_page`: a 200 `text/html` gateway page; the SDKs
+    return it as a `str`. `wrong_content_type`: the real body as `text/plain`; the SDKs still
+    parse it, so only code reading headers notices. On streams the first data event breaks.
+    """
 
     summary: ClassVar[str] = (
         "a broken 200 (invalid_json, truncated_json, empty_body, wrong_schema,"
@@ -79,7 +87,7 @@ class Malformed(Fault):
         "wrong_schema",
         "html_error_page",
         "wrong_content_type",
-    ] = "invalid_json"
+    ] = Field("invalid_json", description="How the answer is broken (see above).")
 
     def apply(self, plan: Plan, rng: random.Random) -> bool:
         variant = self.variant
@@ -181,7 +189,15 @@ def _finish_fault(plan: Plan, keep: int, finish: Finish) -> bool:
 
 
 class ContentFilter(Fault):
-    """The provider's content-filter outcome."""
+    """The provider's content-filter outcome.
+
+    `on: completion` (default): the answer stops after `after` tokens with the provider's
+    filter finish: OpenAI `finish_reason: content_filter`, Anthropic `stop_reason: refusal`,
+    Gemini `finishReason: SAFETY`, Responses API `status: incomplete` (`content_filter`). No
+    exception: the app has to check the finish reason. `on: prompt`: the provider's
+    prompt-filter error where it has one (Azure's 400 `content_filter` with its
+    `innererror.content_filter_result`); other providers give the completion outcome.
+    """
 
     summary: ClassVar[str] = (
         "content-filter outcome: finish_reason content_filter / stop_reason refusal /"
@@ -207,7 +223,12 @@ class ContentFilter(Fault):
 
 
 class Truncated(Fault):
-    """Output cut by the token limit."""
+    """Output cut by the token limit.
+
+    The answer stops after `after` tokens with the token-limit finish: OpenAI
+    `finish_reason: length`, Anthropic `stop_reason: max_tokens`, Gemini `MAX_TOKENS`, Responses
+    API `status: incomplete` (`max_output_tokens`). No exception.
+    """
 
     summary: ClassVar[str] = "output cut by the token limit (finish_reason length / max_tokens)"
     kind: Literal["truncated"] = "truncated"
@@ -218,7 +239,11 @@ class Truncated(Fault):
 
 
 class EmptyCompletion(Fault):
-    """A 200 whose text is empty."""
+    """A 200 whose text is empty.
+
+    The finish reason stays `stop` (streams: every text delta is dropped). No exception: an app
+    that does not check shows the user nothing.
+    """
 
     summary: ClassVar[str] = "a 200 whose text is empty"
     kind: Literal["empty_completion"] = "empty_completion"
@@ -276,7 +301,12 @@ _MOJIBAKE = str.maketrans({"e": "Ã©", "a": "Ã¤", "o": "Ã¶", "'": "â€™
 
 
 class CorruptText(Fault):
-    """The model's text is scrambled or rewritten."""
+    """The model's text is scrambled or rewritten.
+
+    `scramble` shuffles the letters inside words (seeded), `mojibake` shows UTF-8 read as
+    Latin-1 (`Ã©`), `replace` swaps the whole text for `text`, `inject` appends `text` (a
+    prompt-injection line, say). Streams are edited delta by delta.
+    """
 
     summary: ClassVar[str] = "the model's text is scrambled or rewritten (messy output)"
     kind: Literal["corrupt_text"] = "corrupt_text"
@@ -335,11 +365,19 @@ def _scramble(word: str, rng: random.Random) -> str:
 
 
 class BadToolCall(Fault):
-    """Tool calls with invalid JSON arguments, unknown tool names or missing arguments."""
+    """Tool calls with invalid JSON arguments, unknown tool names or missing arguments.
+
+    Acts on the tool calls the model made (the mock makes one whenever tools are offered):
+    `invalid_json` breaks the arguments' JSON (one stray brace), `unknown_tool` renames the tool
+    to `tool_name`, `missing_arguments` sends `{}`. Streams are edited fragment by fragment.
+    Answers without tool calls pass unchanged.
+    """
 
     summary: ClassVar[str] = "tool calls with invalid JSON arguments, unknown names or no arguments"
     kind: Literal["bad_tool_call"] = "bad_tool_call"
-    variant: Literal["invalid_json", "unknown_tool", "missing_arguments"] = "invalid_json"
+    variant: Literal["invalid_json", "unknown_tool", "missing_arguments"] = Field(
+        "invalid_json", description="invalid_json, unknown_tool or missing_arguments."
+    )
     tool_name: str = Field("no_such_tool", description="unknown_tool: the name to call.")
 
     def apply(self, plan: Plan, rng: random.Random) -> bool:

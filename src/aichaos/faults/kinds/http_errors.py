@@ -18,7 +18,17 @@ class _ErrorFault(Fault):
 
 
 class ErrorFault(_ErrorFault):
-    """Any status with the provider's own error body and headers."""
+    """Any status with the provider's own error body and headers.
+
+    OpenAI `{"error": {message, type, param, code}}`; Anthropic `{"type": "error", "error":
+    {type, message}, "request_id"}` (a `code` goes to `error.details.error_code`); Gemini a
+    google.rpc.Status. Type and message default to the provider's own for the status. The SDKs
+    map it by status (400 `BadRequestError`, 401 `AuthenticationError`, 404 `NotFoundError`,
+    429 `RateLimitError`, 5xx `InternalServerError`; anthropic 503/504/529 have their own
+    subclasses) and retry 408, 409, 429 and 5xx twice. With `retry_after` they wait that long
+    between attempts: openai (>= 2.52) does not retry at all past 120 s, anthropic waits any
+    delay.
+    """
 
     summary: ClassVar[str] = "any status with the provider's own error body and headers"
     kind: Literal["error"] = "error"
@@ -47,7 +57,14 @@ class ErrorFault(_ErrorFault):
 
 
 class Outage(_ErrorFault):
-    """The provider's typical server-side failure."""
+    """The provider's typical server-side failure.
+
+    OpenAI: 500 `server_error` (`status: 503` for its overloaded variant). Anthropic: 529
+    `overloaded_error` "Overloaded", raised as `OverloadedError` (`status: 500` gives
+    `api_error`). Gemini: 503 `UNAVAILABLE` "The model is overloaded". The openai and anthropic
+    SDKs retry twice with their exponential backoff (about 0.5 s, then 1 s) and raise; the
+    Gemini SDK does not retry unless configured to.
+    """
 
     summary: ClassVar[str] = (
         "server-side failure: OpenAI 500/503, Anthropic 529 overloaded or 500, Gemini 503"
@@ -63,7 +80,16 @@ class Outage(_ErrorFault):
 
 
 class RateLimit(_ErrorFault):
-    """A 429 that clears after `retry_after`, with the provider's rate-limit headers."""
+    """A 429 that clears after `retry_after`, with the provider's rate-limit headers.
+
+    OpenAI: `rate_limit_exceeded` of type `requests` or `tokens`, `x-ratelimit-*` headers
+    (resets as Go durations), `retry-after` and `retry-after-ms`. Anthropic: `rate_limit_error`,
+    `anthropic-ratelimit-*` headers (resets as RFC 3339 times) and `retry-after`. Gemini:
+    `RESOURCE_EXHAUSTED` with a `RetryInfo` delay. The openai and anthropic SDKs sleep the
+    server's delay before each retry (openai >= 2.52 gives up at once past 120 s); with
+    `retry_after: null` no delay is sent and their own backoff applies. Use `first: N` for a
+    storm that clears.
+    """
 
     summary: ClassVar[str] = "429 with retry-after/retry-after-ms and rate-limit headers"
     kind: Literal["rate_limit"] = "rate_limit"
@@ -84,7 +110,17 @@ class RateLimit(_ErrorFault):
 
 
 class QuotaExhausted(_ErrorFault):
-    """A 429 (or the provider's equivalent) that waiting will not clear."""
+    """A 429 (or the provider's equivalent) that waiting will not clear.
+
+    OpenAI: 429 `insufficient_quota`, with no `retry-after`, as documented. The SDK looks only at
+    the status and retries it twice like any 429, so a well-built app checks
+    `code == "insufficient_quota"` and stops. Azure: its 429 with `retry-after: 86400` (openai
+    >= 2.52 does not retry that). Anthropic: the monthly spend limit, a 429 whose
+    `error.details.error_code` is `enforced_spend_limit_reached` (anthropic >= 2 raises
+    `EnforcedSpendLimitReachedError`, a `RateLimitError`, and still retries it); or
+    `variant: credit_balance`, the 400 "Your credit balance is too low" (not retried). Gemini:
+    429 `RESOURCE_EXHAUSTED` with a per-day `QuotaFailure` and no `RetryInfo`.
+    """
 
     summary: ClassVar[str] = "quota/credit exhausted, exactly as the provider sends it"
     kind: Literal["quota_exhausted"] = "quota_exhausted"
@@ -99,7 +135,13 @@ class QuotaExhausted(_ErrorFault):
 
 
 class ContextLength(_ErrorFault):
-    """The provider's context-length-exceeded error."""
+    """The provider's context-length-exceeded error.
+
+    OpenAI: 400 `invalid_request_error`, code `context_length_exceeded`, param `messages`
+    ("This model's maximum context length is ..."). Anthropic: 400 `invalid_request_error`
+    "prompt is too long: N tokens > M maximum". Gemini: 400 `INVALID_ARGUMENT`.
+    `BadRequestError` in both SDKs, never retried.
+    """
 
     summary: ClassVar[str] = "the provider's context-length-exceeded error"
     kind: Literal["context_length"] = "context_length"
@@ -113,7 +155,12 @@ class ContextLength(_ErrorFault):
 
 
 class AuthError(_ErrorFault):
-    """The provider's invalid-API-key answer."""
+    """The provider's invalid-API-key answer.
+
+    OpenAI: 401 `invalid_api_key`. Anthropic: 401 `authentication_error` "invalid x-api-key".
+    Gemini: 400 `INVALID_ARGUMENT` with reason `API_KEY_INVALID` (what Google sends for a bad
+    key). `AuthenticationError` in the openai and anthropic SDKs, never retried.
+    """
 
     summary: ClassVar[str] = "401 (Gemini: 400 API_KEY_INVALID) with the provider's body"
     kind: Literal["auth_error"] = "auth_error"
@@ -124,7 +171,11 @@ class AuthError(_ErrorFault):
 
 
 class ModelNotFound(_ErrorFault):
-    """The provider's unknown-model answer."""
+    """The provider's unknown-model answer.
+
+    404 naming the requested model: OpenAI `model_not_found`, Anthropic `not_found_error`
+    "model: ...", Gemini `NOT_FOUND`. `NotFoundError`, never retried.
+    """
 
     summary: ClassVar[str] = "404 with the provider's body naming the requested model"
     kind: Literal["model_not_found"] = "model_not_found"

@@ -26,7 +26,12 @@ def _streams(plan: Plan) -> bool:
 
 
 class SlowStream(Fault):
-    """A late first token and slow tokens after it."""
+    """A late first token and slow tokens after it.
+
+    Streams only. Waits `ttft` before the first content event and `inter_token` before each
+    later one: time to first token and total time grow while the answer stays intact. A wait
+    longer than the client's read timeout ends the stream with a read timeout (not retried).
+    """
 
     summary: ClassVar[str] = "streaming with a late first token (ttft) and slow tokens"
     kind: Literal["slow_stream"] = "slow_stream"
@@ -53,7 +58,16 @@ class _SlowEdit(StreamEdit):
 
 
 class StreamCut(Fault):
-    """The stream ends early after N content events."""
+    """The stream ends early after N content events.
+
+    Streams only; the finish reason never arrives. `drop` resets the connection (openai >= 3.22:
+    `APIConnectionError` while iterating; anthropic: raw `httpx2.RemoteProtocolError`; never
+    retried). `error_event` sends the provider's in-stream error: OpenAI `data: {"error": ...}`
+    raises `APIError` without a status; Anthropic `event: error` (`overloaded_error`) raises
+    `APIStatusError` with status 200, not `OverloadedError`, and is not retried; Gemini an
+    error chunk. `no_terminator` just ends the stream (no `[DONE]`, no `message_stop`): neither
+    SDK raises, the answer is silently short and its finish reason is missing.
+    """
 
     summary: ClassVar[str] = (
         "the stream ends early after N tokens (drop, error_event, no_terminator)"
@@ -124,7 +138,14 @@ class _CutEdit(StreamEdit):
 
 
 class StreamStall(Fault):
-    """The stream goes silent after N content events, then resumes."""
+    """The stream goes silent after N content events, then resumes.
+
+    Streams only. After `after` content events nothing arrives for `stall`. Without
+    `keepalive`, a stall longer than the client's read timeout ends the stream with a read
+    timeout (not retried). With `keepalive`, the provider's keep-alive (Anthropic
+    `event: ping`, an SSE comment for OpenAI and Gemini) is sent at that interval, which keeps
+    the client's read timeout from firing: the call just takes `stall` longer.
+    """
 
     summary: ClassVar[str] = "the stream goes silent after N tokens for `stall`"
     kind: Literal["stream_stall"] = "stream_stall"
