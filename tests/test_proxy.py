@@ -58,6 +58,7 @@ def proxy(mock_upstream: str, scripted: tuple[ScriptedUpstream, str]) -> Iterato
             "claude": "anthropic",
             "up-openai": {"provider": "openai", "upstream": mock_upstream},
             "up-claude": {"provider": "anthropic", "upstream": mock_upstream},
+            "up-gemini": {"provider": "gemini", "upstream": mock_upstream},
             "scripted": {"provider": "openai", "upstream": scripted[1]},
             "down": {"provider": "openai", "upstream": f"http://127.0.0.1:{_closed_port()}"},
             "down-claude": {
@@ -135,6 +136,18 @@ def test_responses_api_stream_through_the_proxy(proxy: RunningProxy, session: Se
     events = [e.type for e in client.responses.create(model="gpt-4.1", input="hi", stream=True)]
     assert events[0] == "response.created" and events[-1] == "response.completed"
     assert session.recorder.attempts[0].path == "/v1/responses"
+
+
+def test_gemini_stream_through_the_proxy(proxy: RunningProxy, session: Session) -> None:
+    path = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=sk-in-query"
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    with httpx.stream("POST", proxy.backend_url("up-gemini") + path, json=body) as response:
+        events = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert response.status_code == 200 and len(events) >= 2
+    assert json.loads(events[-1][6:])["candidates"][0]["finishReason"] == "STOP"
+    attempt = session.recorder.attempts[0]
+    assert attempt.provider == "gemini" and attempt.stream and attempt.ttft is not None
+    assert "sk-in-query" not in json.dumps(attempt.to_dict())  # the path is kept, not the query
 
 
 # --- faults through the proxy ------------------------------------------------------

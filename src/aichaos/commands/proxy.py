@@ -14,13 +14,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from aichaos.proxy.config import ProxySettings
 
-_ENV_HINTS = {
-    "openai": ("OPENAI_BASE_URL", "/v1"),
-    "azure": ("AZURE_OPENAI_ENDPOINT", ""),
-    "anthropic": ("ANTHROPIC_BASE_URL", ""),
-}
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8800, help="port (default 8800; 0 = any)")
@@ -88,6 +81,7 @@ async def _serve(args: argparse.Namespace, settings: ProxySettings) -> None:
     from aichaos.faults.engine import FaultEngine
     from aichaos.intercept.session import Session
     from aichaos.mock.engine import MockBackend
+    from aichaos.providers import get_provider
     from aichaos.proxy.server import release_memory_when_idle, serve_proxy
     from aichaos.proxy.stats import BoundedRecorder
     from aichaos.proxy.view import create_view
@@ -112,9 +106,9 @@ async def _serve(args: argparse.Namespace, settings: ProxySettings) -> None:
         for name, spec in settings.backends.items():
             url = proxy.backend_url(name)
             console.print(f"  {name}: {url}  ({spec.provider} -> {spec.upstream})", **plain)
-            hint = _ENV_HINTS.get(spec.provider)
-            if hint:
-                console.print(f"      {hint[0]}={url}{hint[1]}", **plain)
+            sdk = get_provider(spec.provider).sdk_env
+            if sdk is not None:
+                console.print(f"      {sdk.base_url}={url}{sdk.base_path}", **plain)
         if not args.no_admin:
             auth = "token required" if args.admin_token else "loopback only"
             console.print(f"  admin API: {proxy.admin_url} ({auth})", **plain)
