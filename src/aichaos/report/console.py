@@ -29,6 +29,7 @@ from aichaos.experiment.phases import PhasePlan
 from aichaos.experiment.results import CallRecord, PhaseResult, RunResult
 from aichaos.records import Attempt
 from aichaos.report.redact import Redactor
+from aichaos.report.summary import check_value
 
 _VERDICT = {
     "passed": ("green", "PASSED", "every hypothesis held"),
@@ -243,7 +244,7 @@ def print_verdict(result: RunResult, console: Console, redactor: Redactor | None
     for column in ("check", "phase", "measured", "bound", "result", "detail"):
         table.add_column(column, overflow="fold")
     for check in result.checks:
-        value = "-" if check.value is None else f"{check.value:.4g}"
+        value = check_value(check.check, check.value)
         verdict = Text("PASS", style="green") if check.passed else Text("FAIL", style="bold red")
         table.add_row(
             check.check,
