@@ -1,0 +1,37 @@
+"""The command line's own behaviour: help, usage errors, `faults`, `demo`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aichaos.cli import COMMANDS, main
+from aichaos.faults.base import fault_kinds
+
+
+def test_help_lists_every_command_and_no_command_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in COMMANDS)
+    assert main([]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["no-such-command"])
+    assert exc.value.code == 2
+
+
+def test_faults_lists_every_kind_and_suggests_on_typos(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["faults", "--json"]) == 0
+    listed = {k["kind"] for k in json.loads(capsys.readouterr().out)}
+    assert listed == set(fault_kinds())
+    assert main(["faults", "rate_limt"]) == 2
+    assert "did you mean 'rate_limit'" in capsys.readouterr().out
+
+
+def test_demo_shows_a_fault_hitting_a_real_sdk_call(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "rate_limit(requests)" in out and "429" in out
+    assert "call-1: ok" in out
