@@ -216,6 +216,14 @@ def test_connection_reset_closes_the_tcp_connection(proxy: RunningProxy, session
     assert proxy.stats.inflight == 0
 
 
+def test_connection_refused_closes_without_an_answer(proxy: RunningProxy, session: Session) -> None:
+    session.engine.add(_fault("connection_refused", backend="openai"))
+    body = json.dumps({"model": "gpt-4o", "messages": MESSAGES}).encode()
+    assert _raw_exchange(proxy, "/openai/v1/chat/completions", body) == b""
+    wait_for(lambda: session.recorder.attempts[0].duration is not None)
+    assert session.recorder.attempts[0].error == "connection_refused"
+
+
 def test_connection_reset_after_bytes_cuts_the_body(proxy: RunningProxy, session: Session) -> None:
     session.engine.add(_fault("connection_reset", backend="up-openai", after_bytes=20))
     body = json.dumps({"model": "gpt-4o", "messages": MESSAGES}).encode()

@@ -29,11 +29,11 @@ from aichaos.proxy.admin import PREFIX, AdminAPI
 from aichaos.proxy.connections import ConnectionRegistry
 from aichaos.proxy.forwarding import (
     CALL_HEADER,
-    HOP_BY_HOP,
     Forwarder,
     UpstreamError,
     UpstreamResponse,
     UpstreamTimeout,
+    end_to_end,
     request_headers,
     response_headers,
     upstream_url,
@@ -321,8 +321,7 @@ class ProxyApp:
                 source = shaper.shape_buffered(await _read_all(source))
             response = run.response
             if response is not None and not plan.edits_response:
-                out = [(k.lower(), v) for k, v in response.headers]  # as received
-                out = [(k, v) for k, v in out if k not in HOP_BY_HOP]
+                out = end_to_end(response.headers)  # as received
                 if response.complete and not response.head_only:
                     await self._whole(response, out, shaper, down, exchange)
                     run.error = None

@@ -101,8 +101,13 @@ def request_headers(raw: Sequence[tuple[bytes, bytes]], *, identity: bool = Fals
 
 def response_headers(headers: Iterable[tuple[str, str]]) -> HeaderList:
     """Headers of an answer to send to the client: hop-by-hop ones dropped, names lower-case."""
-    pairs = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-    extra = _named_in_connection(pairs)
+    return end_to_end([(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers])
+
+
+def end_to_end(raw: Iterable[tuple[bytes, bytes]]) -> HeaderList:
+    """Raw headers without the hop-by-hop ones (and those `connection` names), names lower-case."""
+    pairs = [(k.lower(), v) for k, v in raw]
+    extra = _named_in_connection(pairs) if any(k == b"connection" for k, _ in pairs) else ()
     return [(k, v) for k, v in pairs if k not in HOP_BY_HOP and k not in extra]
 
 
@@ -540,6 +545,7 @@ __all__ = [
     "UpstreamProtocolError",
     "UpstreamResponse",
     "UpstreamTimeout",
+    "end_to_end",
     "request_headers",
     "response_headers",
     "upstream_url",
