@@ -133,7 +133,7 @@ def test_the_fragile_experiment_fails_and_says_why() -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     out = done.stdout
     assert "FAILED" in out and "3 of 4 checks failed" in out
-    assert re.search(r"success_rate\s*\|\s*inject\s*\|\s*0\s*\|.*FAIL", out)
+    assert re.search(r"success_rate\s*\|\s*inject\s*\|\s*0%\s*\|.*FAIL", out)
     assert "openai.InternalServerError x8" in out.replace("\n", " ").replace("|", " ") or (
         "InternalServerError" in out
     )

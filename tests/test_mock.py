@@ -491,5 +491,5 @@ def test_sdks_read_provider_errors() -> None:
         assert rl.value.request_id and rl.value.request_id.startswith("req_")
         with pytest.raises(anthropic.OverloadedError):
             ask("outage")
-        with pytest.raises(anthropic.BadRequestError, match="credit balance"):
+        with pytest.raises(anthropic.EnforcedSpendLimitReachedError, match="monthly"):
             ask("quota")
