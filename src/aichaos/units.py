@@ -1,11 +1,12 @@
-"""Durations (`250ms`, `30s`, `2m`, `1h`) and rates (`20/s`, `600/m`) as they appear in YAML."""
+"""Value types as they appear in YAML: durations (`250ms`, `30s`, `2m`, `1h`), rates
+(`20/s`, `600/m`) and regular expressions (checked when the file is read)."""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -83,3 +84,15 @@ Rate = Annotated[
     float, BeforeValidator(parse_rate), WithJsonSchema(_RATE_SCHEMA, mode="validation")
 ]
 """Events per second, written in YAML as `20/s` or `600/m`."""
+
+
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from None
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_compiles)]
+"""A regular expression, rejected with a clear message when it does not compile."""

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from aichaos.experiment.checks.kinds.custom import FunctionSpec
 from aichaos.experiment.statuses import StatusPattern
-from aichaos.units import Duration
+from aichaos.units import Duration, Regex
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -88,18 +88,8 @@ class ReadySpec(_Spec):
     """When a started command is ready: a URL that answers, or a line on its output."""
 
     url: str | None = Field(None, description="Ready once a GET of this URL answers (any status).")
-    line: str | None = Field(None, description="Ready once a line of output matches this regex.")
+    line: Regex | None = Field(None, description="Ready once a line of output matches this regex.")
     timeout: Duration = Field(30.0, description="Give up (and show the output) after this long.")
-
-    @field_validator("line")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
 
     @model_validator(mode="after")
     def _one_way(self) -> ReadySpec:

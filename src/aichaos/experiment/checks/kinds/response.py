@@ -11,6 +11,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from aichaos.experiment.checks.base import Check, CheckContext, Measurement, no_calls, share
 from aichaos.experiment.results import CallRecord
+from aichaos.units import Regex
 
 
 class Response(Check):
@@ -21,7 +22,7 @@ class Response(Check):
     json_schema: dict[str, Any] | None = Field(None, description="The answer is JSON valid here.")
     contains: list[str] | None = Field(None, description="Text(s) the answer must contain.")
     not_contains: list[str] | None = Field(None, description="Text(s) it must never contain.")
-    regex: str | None = Field(None, description="A regular expression the answer must match.")
+    regex: Regex | None = Field(None, description="A regular expression the answer must match.")
     not_empty: bool = Field(False, description="The answer has non-whitespace text.")
     ignore_case: bool = Field(False, description="contains / not_contains / regex ignore case.")
     min_share: float = Field(1.0, ge=0.0, le=1.0, description="Share of answers that must pass.")
@@ -34,16 +35,6 @@ class Response(Check):
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
 
     @field_validator("json_schema")
     @classmethod

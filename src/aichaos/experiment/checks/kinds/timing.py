@@ -13,44 +13,51 @@ from aichaos.experiment.results import CallRecord
 from aichaos.units import Duration
 
 
-class Latency(Check):
+class _PercentileCheck(Check):
+    """A percentile of one timing series is at most `max`."""
+
+    percentile: float = Field(95.0, gt=0, le=100, description="Which percentile, e.g. 95 or 99.")
+    max: Duration
+
+    counted: ClassVar[str]  # what the series is measured over, for the detail line
+
+    def series(self, calls: Sequence[CallRecord]) -> list[float]:
+        raise NotImplementedError
+
+    def bound(self) -> str:
+        return f"p{self.percentile:g} <= {fmt(self.max, 's')}"
+
+    def measure(self, calls: Sequence[CallRecord], ctx: CheckContext) -> Measurement:
+        values = self.series(calls)
+        value = percentile(values, self.percentile)
+        if value is None:
+            return no_calls() if self.counted == "calls" else no_calls(self.counted)
+        detail = f"p{self.percentile:g} of {len(values)} {self.counted} = {fmt(value, 's')}"
+        return Measurement(value, value <= self.max, detail)
+
+
+class Latency(_PercentileCheck):
     """The call latency at `percentile` is at most `max` (failed calls included)."""
 
     summary: ClassVar[str] = "call latency percentile (percentile, max)"
     check: Literal["latency"] = "latency"
-    percentile: float = Field(95.0, gt=0, le=100, description="Which percentile, e.g. 95 or 99.")
     max: Duration = Field(description="Highest acceptable latency at that percentile.")
+    counted: ClassVar[str] = "calls"
 
-    def bound(self) -> str:
-        return f"p{self.percentile:g} <= {fmt(self.max, 's')}"
-
-    def measure(self, calls: Sequence[CallRecord], ctx: CheckContext) -> Measurement:
-        values = latencies(calls)
-        value = percentile(values, self.percentile)
-        if value is None:
-            return no_calls()
-        detail = f"p{self.percentile:g} of {len(values)} calls = {fmt(value, 's')}"
-        return Measurement(value, value <= self.max, detail)
+    def series(self, calls: Sequence[CallRecord]) -> list[float]:
+        return latencies(calls)
 
 
-class Ttft(Check):
+class Ttft(_PercentileCheck):
     """Time to first token of streamed answers at `percentile` is at most `max`."""
 
     summary: ClassVar[str] = "time to first token of streamed answers (percentile, max)"
     check: Literal["ttft"] = "ttft"
-    percentile: float = Field(95.0, gt=0, le=100, description="Which percentile, e.g. 95 or 99.")
     max: Duration = Field(description="Highest acceptable time to first token.")
+    counted: ClassVar[str] = "streamed answers"
 
-    def bound(self) -> str:
-        return f"p{self.percentile:g} <= {fmt(self.max, 's')}"
-
-    def measure(self, calls: Sequence[CallRecord], ctx: CheckContext) -> Measurement:
-        values = ttfts(calls)
-        value = percentile(values, self.percentile)
-        if value is None:
-            return no_calls("streamed answers")
-        detail = f"p{self.percentile:g} of {len(values)} streamed calls = {fmt(value, 's')}"
-        return Measurement(value, value <= self.max, detail)
+    def series(self, calls: Sequence[CallRecord]) -> list[float]:
+        return ttfts(calls)
 
 
 class RecoveryTime(Check):
