@@ -16,8 +16,8 @@ from aichaos.proxy.forwarding import (
     UpstreamProtocolError,
     UpstreamResponse,
     UpstreamTimeout,
-    request_headers,
 )
+from aichaos.proxy.headers import request_headers
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

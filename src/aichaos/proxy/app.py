@@ -27,12 +27,9 @@ from aichaos.intercept.session import Exchange, PartRunner, Session, prelude
 from aichaos.providers import closest_provider, get_provider
 from aichaos.proxy.admin import PREFIX, AdminAPI
 from aichaos.proxy.connections import ConnectionRegistry
-from aichaos.proxy.forwarding import (
+from aichaos.proxy.forwarding import Forwarder, UpstreamError, UpstreamResponse, UpstreamTimeout
+from aichaos.proxy.headers import (
     CALL_HEADER,
-    Forwarder,
-    UpstreamError,
-    UpstreamResponse,
-    UpstreamTimeout,
     end_to_end,
     request_headers,
     response_headers,

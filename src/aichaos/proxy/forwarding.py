@@ -15,35 +15,13 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httptools
 
-HeaderList = list[tuple[bytes, bytes]]
+from aichaos.proxy.headers import HeaderList
 
-HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"te",
-        b"trailer",
-        b"trailers",
-        b"transfer-encoding",
-        b"upgrade",
-    }
-)
-"""Headers that describe one hop (RFC 9110 §7.6.1): never forwarded, either way."""
-
-CALL_HEADER = b"x-aichaos-call"
-"""Ties a request to a call of the experiment runner; stripped before forwarding."""
-
-# `expect`: the proxy has the whole body already, so no 100-continue dance upstream.
-_REQUEST_DROP = HOP_BY_HOP | {b"host", b"content-length", b"expect", CALL_HEADER}
 _HIGH_WATER = 1024 * 1024  # unread upstream bytes before reading pauses (a slow client)
 
 
@@ -69,52 +47,6 @@ class UpstreamProtocolError(UpstreamError):
     """The upstream closed the connection early or sent something that is not HTTP."""
 
     label = "RemoteProtocolError"
-
-
-def _named_in_connection(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
-    names: set[bytes] = set()
-    for name, value in headers:
-        if name.lower() == b"connection":
-            names.update(token.strip().lower() for token in value.split(b","))
-    return names
-
-
-def request_headers(raw: Sequence[tuple[bytes, bytes]], *, identity: bool = False) -> HeaderList:
-    """The client's headers to send upstream: end-to-end ones, in order, secrets included.
-
-    `host` and `content-length` are set again for the upstream request. With
-    `identity`, the upstream is asked for an uncompressed answer (the proxy is
-    about to edit it).
-    """
-    extra = _named_in_connection(raw) if any(n == b"connection" for n, _ in raw) else ()
-    out = [
-        (name, value)
-        for name, value in raw
-        if (low := name.lower()) not in _REQUEST_DROP
-        and low not in extra
-        and not (identity and low == b"accept-encoding")
-    ]
-    if identity:
-        out.append((b"accept-encoding", b"identity"))
-    return out
-
-
-def response_headers(headers: Iterable[tuple[str, str]]) -> HeaderList:
-    """Headers of an answer to send to the client: hop-by-hop ones dropped, names lower-case."""
-    return end_to_end([(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers])
-
-
-def end_to_end(raw: Iterable[tuple[bytes, bytes]]) -> HeaderList:
-    """Raw headers without the hop-by-hop ones (and those `connection` names), names lower-case."""
-    pairs = [(k.lower(), v) for k, v in raw]
-    extra = _named_in_connection(pairs) if any(k == b"connection" for k, _ in pairs) else ()
-    return [(k, v) for k, v in pairs if k not in HOP_BY_HOP and k not in extra]
-
-
-def upstream_url(base: str, raw_rest: bytes, query: bytes) -> str:
-    """`base` (scheme, host and optional path prefix) + the client's path and query, unchanged."""
-    url = base + raw_rest.decode("latin-1")
-    return f"{url}?{query.decode('latin-1')}" if query else url
 
 
 @dataclass(frozen=True)
@@ -537,16 +469,10 @@ class Forwarder:
 
 
 __all__ = [
-    "CALL_HEADER",
-    "HOP_BY_HOP",
     "Forwarder",
     "UpstreamConnectError",
     "UpstreamError",
     "UpstreamProtocolError",
     "UpstreamResponse",
     "UpstreamTimeout",
-    "end_to_end",
-    "request_headers",
-    "response_headers",
-    "upstream_url",
 ]

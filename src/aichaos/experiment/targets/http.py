@@ -25,9 +25,10 @@ from aichaos.experiment.statuses import any_matches
 from aichaos.experiment.target_specs import HttpTarget
 from aichaos.experiment.targets.base import RunContext, TargetError, error_name, first_line
 from aichaos.experiment.templating import lookup, render, render_value
+from aichaos.proxy.headers import CALL_HEADER as CALL_HEADER_BYTES
 from aichaos.records import Attempt
 
-CALL_HEADER = "x-aichaos-call"
+CALL_HEADER = CALL_HEADER_BYTES.decode()  # the proxy reads the same header
 
 
 class HttpDriver:
