@@ -25,8 +25,14 @@ def run(args: argparse.Namespace) -> int:
         ttft=args.ttft,
         tokens_per_second=args.tokens_per_second,
     )
-    print(f"aichaos mock backend on http://{args.host}:{args.port}  (Ctrl-C to stop)")
-    print(f"  OpenAI:    OPENAI_BASE_URL=http://{args.host}:{args.port}/v1")
-    print(f"  Anthropic: ANTHROPIC_BASE_URL=http://{args.host}:{args.port}")
+    from aichaos.providers import PROVIDERS
+
+    base = f"http://{args.host}:{args.port}"
+    print(f"aichaos mock backend on {base}  (Ctrl-C to stop); point an SDK at it with:")
+    for provider in PROVIDERS.values():
+        if provider.sdk_env is not None:
+            print(
+                f"  {provider.name:<10} {provider.sdk_env.base_url}={base}{provider.sdk_env.base_path}"
+            )
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
     return 0
