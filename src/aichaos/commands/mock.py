@@ -30,9 +30,8 @@ def run(args: argparse.Namespace) -> int:
     base = f"http://{args.host}:{args.port}"
     print(f"aichaos mock backend on {base}  (Ctrl-C to stop); point an SDK at it with:")
     for provider in PROVIDERS.values():
-        if provider.sdk_env is not None:
-            print(
-                f"  {provider.name:<10} {provider.sdk_env.base_url}={base}{provider.sdk_env.base_path}"
-            )
+        sdk = provider.sdk_env
+        if sdk is not None:
+            print(f"  {provider.name:<10} {sdk.base_url}={base}{sdk.base_path}")
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
     return 0
