@@ -17,7 +17,6 @@ from aichaos.faults.engine import FaultEngine
 from aichaos.intercept.backends import parse_backends
 from aichaos.intercept.session import Session
 from aichaos.mock import MockBackend, MockConfig
-from aichaos.proxy.config import distinct_hosts
 from aichaos.records import Recorder
 from aichaos.wire.asgi import Receive, Scope, Send
 
@@ -27,7 +26,7 @@ def make_session(
 ) -> Session:
     engine = FaultEngine([parse_fault(dict(f)) for f in faults], seed=seed)
     mock = MockBackend(MockConfig(seed=seed))
-    specs = distinct_hosts(parse_backends(dict(backends)))
+    specs = parse_backends(dict(backends))
     return Session(specs, engine, mock, Recorder())
 
 

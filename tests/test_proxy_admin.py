@@ -319,7 +319,17 @@ def test_settings_from_experiment_and_upstreams(tmp_path: Path) -> None:
     settings = build_settings(path, ["c=openai@http://h:1"])
     assert list(settings.backends) == ["a", "b", "c"]
     assert settings.seed == 9 and [f.kind for f in settings.faults] == ["outage"]
-    assert settings.backends["c"].claimed_host() != settings.backends["a"].claimed_host()
+    # Two backends on one upstream (two keys on one API): the proxy routes by path, so both
+    # keep the upstream as given and a proxy session accepts them.
+    assert settings.backends["c"].upstream == settings.backends["a"].upstream == "http://h:1"
+    from aichaos.faults import FaultEngine
+    from aichaos.intercept.session import Session
+    from aichaos.mock import MockBackend
+    from aichaos.proxy.app import ProxyApp
+    from aichaos.records import Recorder
+
+    session = Session(settings.backends, FaultEngine(), MockBackend(), Recorder())
+    assert ProxyApp(session).session.backends.keys() == {"a", "b", "c"}
     assert list(build_settings(None, []).backends) == ["openai", "anthropic", "gemini"]
     path.write_text(
         "version: 1\nbackends: {a: openai}\nfaults:\n  - {kind: outage, backend: z}\n" + _TARGET

@@ -71,6 +71,8 @@ def check_experiment(experiment: Experiment, base_dir: Path) -> tuple[list[Probl
 
 
 def _backend_hosts(experiment: Experiment, found: Findings) -> None:
+    if experiment.target.python is None:
+        return  # apps out of process reach backends through the proxy, which routes by path
     try:
         Router(experiment.backends)
     except ValueError as exc:

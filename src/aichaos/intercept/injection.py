@@ -51,6 +51,7 @@ class Injection:
         self.recorder = recorder or Recorder()
         self.mock = MockBackend(mock or MockConfig(seed=seed if isinstance(seed, int) else 0))
         self.session = Session(specs, self.engine, self.mock, self.recorder)
+        self.session.router  # noqa: B018  (two backends claiming one host fail here, not mid-run)
         self._active = False
 
     @property

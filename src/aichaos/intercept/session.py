@@ -3,6 +3,7 @@ shared by the sync and async transports."""
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -49,10 +50,15 @@ class Session:
         recorder: Recorder,
     ) -> None:
         self.backends = backends
-        self.router = Router(backends)
         self.engine = engine
         self.mock = mock
         self.recorder = recorder
+
+    @functools.cached_property
+    def router(self) -> Router:
+        """Which backend claims a host: only in-process injection routes by host (the proxy
+        routes by path), so only it needs every backend to claim a host of its own."""
+        return Router(self.backends)
 
     def begin(self, backend: str, info: RequestInfo) -> Exchange:
         spec = self.backends[backend]

@@ -90,25 +90,6 @@ def parse_upstream(text: str) -> tuple[str, BackendSpec]:
         raise ProxyConfigError(f"--upstream {text!r}: {problems}") from None
 
 
-def distinct_hosts(backends: dict[str, BackendSpec]) -> dict[str, BackendSpec]:
-    """Backends whose in-process host claims do not collide.
-
-    The proxy routes by path, so two backends may share an upstream (two keys
-    on one API); a `Session` still insists that in-process host claims differ.
-    A backend whose claim is taken gets a placeholder host no client resolves.
-    """
-    taken: set[str] = set()
-    out: dict[str, BackendSpec] = {}
-    for name, spec in backends.items():
-        host = spec.claimed_host()
-        if host in taken:
-            spec = spec.model_copy(update={"host": f"{name.lower()}.proxy.aichaos.invalid"})
-            host = spec.claimed_host()
-        taken.add(host)
-        out[name] = spec
-    return out
-
-
 def default_backends() -> dict[str, BackendSpec]:
     return {name: BackendSpec(provider=p) for name, p in DEFAULT_BACKENDS.items()}
 
@@ -197,7 +178,6 @@ def build_settings(experiment: Path | None, upstreams: list[str]) -> ProxySettin
     for text in upstreams:
         name, spec = parse_upstream(text)
         settings.backends[name] = spec
-    settings.backends = distinct_hosts(settings.backends)
     return settings
 
 
@@ -205,7 +185,6 @@ __all__ = [
     "ProxyConfigError",
     "ProxySettings",
     "build_settings",
-    "distinct_hosts",
     "infer_provider",
     "load_experiment_settings",
     "parse_upstream",
