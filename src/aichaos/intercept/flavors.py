@@ -33,9 +33,3 @@ def available_flavors() -> list[Flavor]:
         except ImportError:
             continue
     return flavors
-
-
-def flavor_of(obj: object) -> Flavor:
-    """The flavour an httpx-like object (client, request) belongs to."""
-    root = type(obj).__module__.split(".", 1)[0]
-    return Flavor(root, importlib.import_module(root))

@@ -40,7 +40,6 @@ def _make_patched(
             return transport
         return wrapper_cls(session, backend, transport, flavor)
 
-    _transport_for_url.__aichaos__ = True  # type: ignore[attr-defined]
     return _transport_for_url
 
 

@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from aichaos.providers.base import Completion, ToolCall, Usage
+from aichaos.providers.base import Completion, Usage
 
 
 def new_id(prefix: str, nbytes: int = 12) -> str:
@@ -110,10 +110,6 @@ def usage_from(data: Any, input_key: str, output_key: str) -> Usage | None:
     if not isinstance(data, dict):
         return None
     return Usage(as_int(data.get(input_key)), as_int(data.get(output_key)))
-
-
-def tool_call(id: str, name: str, arguments: Any) -> ToolCall:
-    return ToolCall(id=id, name=name, arguments=dump_arguments(arguments))
 
 
 def merge_headers(
