@@ -17,7 +17,17 @@ import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+Outcome = Literal[
+    "complete",
+    "connection_dropped",
+    "stream_error_event",
+    "stream_incomplete",
+    "stalled",
+    "cancelled",
+]
+"""How an attempt's answer ended (the contract's names). Only ``complete`` is ok."""
 
 _call_ids = itertools.count(1)
 
@@ -43,6 +53,8 @@ class Attempt:
     input_tokens: int | None = None
     output_tokens: int | None = None
     upstream: str = "mock"
+    # How the answer ended; None until the exchange life sets it (see `Outcome`).
+    outcome: Outcome | None = None
 
     @property
     def ok(self) -> bool:
