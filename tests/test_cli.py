@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -35,3 +37,22 @@ def test_demo_shows_a_fault_hitting_a_real_sdk_call(capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "rate_limit(requests)" in out and "429" in out
     assert "call-1: ok" in out
+
+
+def test_version_and_one_command_import_only_what_they_need() -> None:
+    # A fresh interpreter: which aichaos.commands modules does each entry import?
+    probe = (
+        "import sys, contextlib, io\n"
+        "from aichaos.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    code = main(sys.argv[1:])\n"
+        "print(code, sorted(m for m in sys.modules if m.startswith('aichaos.commands.')))\n"
+    )
+    runs = {
+        args: subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True
+        ).stdout.split(" ", 1)
+        for args in (("--version",), ("faults",))
+    }
+    assert runs[("--version",)] == ["0", "[]\n"]
+    assert runs[("faults",)] == ["0", "['aichaos.commands.faults']\n"]

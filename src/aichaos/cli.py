@@ -37,7 +37,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
+def build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, str]]:
+    """The full parser; with `only`, just that command's options are configured (the others
+    are listed, not imported), so running one command imports one command module."""
     parser = _Parser(
         prog="aichaos",
         description="Chaos engineering and fault injection for applications built on LLMs.",
@@ -47,7 +49,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     modules: dict[str, str] = {}
     for name, (module, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        _lazy(module, "configure")(command_parser)
+        if only is None or name == only:
+            _lazy(module, "configure")(command_parser)
         modules[name] = module
     return parser, modules
 
@@ -65,7 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Help without importing any command module: starts in milliseconds.
         _print_help()
         return EXIT_OK if args_list else EXIT_USAGE
-    parser, modules = build_parser()
+    if args_list == ["--version"]:
+        print(f"aichaos {__version__}")
+        return EXIT_OK
+    parser, modules = build_parser(only=args_list[0] if args_list[0] in COMMANDS else None)
     args = parser.parse_args(args_list)
     if args.command is None:
         parser.print_help()
