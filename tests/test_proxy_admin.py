@@ -20,16 +20,11 @@ import pytest
 from rich.console import Console
 
 from aichaos.cli import main
+from aichaos.commands.proxy import build_settings, load_experiment_settings
+from aichaos.faults.spec import FaultSpecError, build_fault, parse_assignments, parse_yaml
 from aichaos.proxy import AdminExposedError, RunningProxy, serve_proxy, serve_proxy_in_thread
 from aichaos.proxy.admin import AdminAPI
-from aichaos.proxy.config import (
-    ProxyConfigError,
-    build_settings,
-    infer_provider,
-    load_experiment_settings,
-    parse_upstream,
-)
-from aichaos.proxy.faultspec import FaultSpecError, build_fault, parse_assignments, parse_yaml
+from aichaos.proxy.config import ProxyConfigError, infer_provider, parse_upstream
 from aichaos.proxy.stats import BoundedRecorder, ProxyStats
 from aichaos.proxy.view import LineView, LiveView
 from aichaos.records import Attempt

@@ -84,7 +84,7 @@ class _Failure(Exception):
 
 
 def _faults_to_add(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from aichaos.proxy.faultspec import build_fault, parse_assignments, parse_yaml
+    from aichaos.faults.spec import build_fault, parse_assignments, parse_yaml
 
     items: list[dict[str, Any]] = []
     if args.yaml:
@@ -99,7 +99,7 @@ def _faults_to_add(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aichaos.proxy.faultspec import FaultSpecError
+    from aichaos.faults.spec import FaultSpecError
 
     if args.action is None:
         print("aichaos fault: choose an action: " + ", ".join(_ACTIONS), file=sys.stderr)

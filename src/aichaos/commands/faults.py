@@ -54,10 +54,9 @@ def run(args: argparse.Namespace) -> int:
     if args.kind:
         kinds = [k for k in kinds if k["kind"] == args.kind]
         if not kinds:
-            from difflib import get_close_matches
+            from aichaos.suggest import suggest
 
-            close = get_close_matches(args.kind, [k for k in fault_kinds()], n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = suggest(args.kind, fault_kinds())
             print(f"aichaos: unknown fault kind {args.kind!r}{hint}")
             return 2
     if args.markdown:

@@ -58,8 +58,44 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def load_experiment_settings(path: Path) -> ProxySettings:
+    """Backends, faults, mock settings and seed of an experiment file, through the
+    experiment loader (full validation; its file/line errors become `ProxyConfigError`)."""
+    from aichaos.experiment import ExperimentError, load_experiment
+    from aichaos.proxy.config import ProxyConfigError, ProxySettings
+
+    try:
+        experiment = load_experiment(path)
+    except ExperimentError as exc:
+        raise ProxyConfigError(str(exc)) from None
+    seed = experiment.seed or 0
+    return ProxySettings(
+        backends=dict(experiment.backends),
+        faults=list(experiment.faults),
+        mock=experiment.mock.config(seed),
+        seed=seed,
+    )
+
+
+def build_settings(experiment: Path | None, upstreams: list[str]) -> ProxySettings:
+    """The experiment's backends (else openai/anthropic/gemini on the mock), then `--upstream`
+    entries replacing or adding backends by name."""
+    from aichaos.intercept.backends import default_backends
+    from aichaos.proxy.config import ProxySettings, parse_upstream
+
+    settings = (
+        load_experiment_settings(experiment)
+        if experiment is not None
+        else ProxySettings(backends=default_backends())
+    )
+    for text in upstreams:
+        name, spec = parse_upstream(text)
+        settings.backends[name] = spec
+    return settings
+
+
 def run(args: argparse.Namespace) -> int:
-    from aichaos.proxy.config import ProxyConfigError, build_settings
+    from aichaos.proxy.config import ProxyConfigError
     from aichaos.proxy.server import AdminExposedError, check_admin_binding
 
     try:

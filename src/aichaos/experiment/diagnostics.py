@@ -15,8 +15,9 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from aichaos.experiment.errors import Path, Problem, nearest
+from aichaos.experiment.errors import Path, Problem
 from aichaos.experiment.yamlpos import Positions
+from aichaos.suggest import nearest
 
 _DISCRIMINATORS = ("kind", "check")
 _WHAT = {"kind": "fault kind", "check": "check"}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from difflib import get_close_matches
+
+from aichaos.suggest import did_you_mean
 
 Path = tuple[str | int, ...]
 
@@ -18,21 +19,6 @@ def format_path(path: Path) -> str:
         else:
             text += f".{part}" if text else str(part)
     return text or "(top level)"
-
-
-def nearest(word: object, candidates: Iterable[str]) -> str | None:
-    """The valid word closest to a typo, if any is close enough."""
-    if not isinstance(word, str) or not word:
-        return None
-    options = [c for c in candidates if isinstance(c, str)]
-    lowered = {c.lower(): c for c in options}
-    if word.lower() in lowered and lowered[word.lower()] != word:
-        return lowered[word.lower()]
-    found = get_close_matches(word, options, n=1, cutoff=0.6)
-    if not found:
-        found = get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-        found = [lowered[f] for f in found]
-    return found[0] if found and found[0] != word else None
 
 
 @dataclass
@@ -57,8 +43,7 @@ class Problem:
         text = f"{where}: {format_path(self.path)}: {self.message}"
         if self.expected:
             text += f"; expected {self.expected}"
-        if self.suggestion:
-            text += f" (did you mean {self.suggestion!r}?)"
+        text += did_you_mean(self.suggestion)
         return text
 
     def to_dict(self) -> dict[str, object]:

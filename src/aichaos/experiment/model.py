@@ -7,7 +7,6 @@ registries, so a new kind appears here (and in `aichaos schema`) by itself.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
@@ -16,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from aichaos.experiment.checks.base import Check, check_kinds
 from aichaos.experiment.target_specs import Target
 from aichaos.faults.base import Fault, fault_kinds
-from aichaos.intercept.backends import BackendSpec
+from aichaos.intercept.backends import BackendSpec, check_backend_name, default_backends
+from aichaos.mock.engine import MockConfig
 from aichaos.units import Duration, Rate
 
 if TYPE_CHECKING:
@@ -30,8 +30,6 @@ else:
 
 MESSY_KINDS = ("empty", "long", "unicode", "injection")
 MessyKind = Literal["empty", "long", "unicode", "injection"]
-BACKEND_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-DEFAULT_BACKENDS = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini"}
 
 
 class _Spec(BaseModel):
@@ -131,6 +129,16 @@ class MockSettings(_Spec):
     tokens_per_second: float | None = Field(None, gt=0, description="Stream pacing.")
     max_tokens: int = Field(32, ge=1, description="Longest natural answer, in words.")
 
+    def config(self, seed: int) -> MockConfig:
+        """The mock backend's configuration for a run with this seed."""
+        return MockConfig(
+            seed=seed,
+            latency=self.latency,
+            ttft=self.ttft,
+            tokens_per_second=self.tokens_per_second,
+            max_tokens_default=self.max_tokens,
+        )
+
 
 def _backends_shorthand(value: object) -> object:
     if isinstance(value, dict):
@@ -147,7 +155,7 @@ class Experiment(_Spec):
     tags: list[str] = Field(default_factory=list, description="Free-form labels.")
     seed: int | None = Field(None, description="Seed for faults, mock replies and arrivals.")
     backends: dict[str, BackendSpec] = Field(
-        default_factory=lambda: {k: BackendSpec(provider=v) for k, v in DEFAULT_BACKENDS.items()},
+        default_factory=default_backends,
         description="Named model APIs the app talks to (default: openai, anthropic, gemini).",
     )
     target: Target = Field(description="The system under test.")
@@ -176,11 +184,7 @@ class Experiment(_Spec):
     @classmethod
     def _names(cls, value: dict[str, BackendSpec]) -> dict[str, BackendSpec]:
         for name in value:
-            if not BACKEND_NAME.match(name):
-                raise ValueError(
-                    f"backend name {name!r}: use letters, digits, '-' and '_' (it becomes a URL"
-                    " path and an environment variable name)"
-                )
+            check_backend_name(name)
         if not value:
             raise ValueError("declare at least one backend")
         return value

@@ -31,7 +31,6 @@ from aichaos.experiment.schedule import drive
 from aichaos.experiment.stopping import StopMonitor
 from aichaos.experiment.targets.base import Driver, RunContext, open_driver
 from aichaos.intercept.injection import Injection
-from aichaos.mock.engine import MockConfig
 from aichaos.units import format_duration
 
 MONITOR_INTERVAL = 0.05
@@ -117,14 +116,7 @@ class _Run:
     def __init__(self, experiment: Experiment, seed: int, observer: Observer) -> None:
         self.experiment, self.seed, self.observer = experiment, seed, observer
         self.plans = plan_phases(experiment)
-        mock = experiment.mock
-        config = MockConfig(
-            seed=seed,
-            latency=mock.latency,
-            ttft=mock.ttft,
-            tokens_per_second=mock.tokens_per_second,
-            max_tokens_default=mock.max_tokens,
-        )
+        config = experiment.mock.config(seed)
         self.injection = Injection((), backends=experiment.backends, seed=seed, mock=config)
         self.rng = random.Random(f"{seed}:arrivals")
         self.prompts = experiment.prompts or []

@@ -17,7 +17,7 @@ from aichaos.experiment.checks.base import Check
 from aichaos.experiment.checks.kinds.attribution import ServedBy
 from aichaos.experiment.checks.kinds.custom import PythonCheck
 from aichaos.experiment.errors import Path as KeyPath
-from aichaos.experiment.errors import Problem, nearest
+from aichaos.experiment.errors import Problem
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.prompts import (
     DEFAULT_PROMPT,
@@ -29,8 +29,10 @@ from aichaos.experiment.prompts import (
 )
 from aichaos.experiment.target_specs import HttpTarget
 from aichaos.experiment.templating import name_problem, template_names
+from aichaos.faults.spec import unknown_backends
 from aichaos.intercept.backends import Router
 from aichaos.providers import get_provider
+from aichaos.suggest import nearest
 
 
 class Findings:
@@ -49,15 +51,13 @@ def check_experiment(experiment: Experiment, base_dir: Path) -> tuple[list[Probl
     backends = list(experiment.backends)
     _backend_hosts(experiment, found)
     for i, fault in enumerate(experiment.faults):
-        names = [fault.backend] if isinstance(fault.backend, str) else list(fault.backend)
-        for name in names:
-            if name != "*" and name not in backends:
-                found.add(
-                    ("faults", i, "backend"),
-                    f"no backend is named {name!r}",
-                    expected="one of " + ", ".join([*backends, "*"]),
-                    suggestion=nearest(name, backends),
-                )
+        for name in unknown_backends(fault, backends):
+            found.add(
+                ("faults", i, "backend"),
+                f"no backend is named {name!r}",
+                expected="one of " + ", ".join([*backends, "*"]),
+                suggestion=nearest(name, backends),
+            )
     phases = experiment.phases
     enabled = [n for n in ("baseline", "inject", "recovery") if getattr(phases, n) is not None]
     if experiment.faults and phases.inject is None:

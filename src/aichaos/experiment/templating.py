@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from aichaos.experiment.errors import nearest
+from aichaos.suggest import nearest, suggest
 
 _TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 ROOTS = ("prompt", "record", "call_id", "index", "phase", "backends", "env", "port", "python")
@@ -53,8 +53,7 @@ def name_problem(name: str, backends: list[str], *, allow_port: bool, per_call: 
         if len(parts) != 3 or parts[2] != "url":
             return f"write {{{{backends.NAME.url}}}}, got {{{{{name}}}}}"
         if parts[1] not in backends:
-            hint = nearest(parts[1], backends)
-            extra = f" (did you mean {hint!r}?)" if hint else ""
+            extra = suggest(parts[1], backends)
             return f"{{{{{name}}}}} names no declared backend{extra}"
     if root in ("record", "env") and len(parts) != 2:
         return f"write {{{{{root}.NAME}}}}, got {{{{{name}}}}}"

@@ -1,7 +1,8 @@
-"""Declared backends and which host each one claims."""
+"""Declared backends: their settings, names, defaults, and which host each one claims."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -9,6 +10,29 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from aichaos.providers import get_provider, provider_names
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+DEFAULT_BACKENDS: dict[str, str] = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+}
+"""Backend name -> provider when none are declared: each provider's official host, on the mock."""
+
+BACKEND_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def check_backend_name(name: object) -> str:
+    """`name` if it can name a backend; raises ValueError saying the rule.
+
+    A name becomes the proxy's first path segment (`/_aichaos` is reserved) and
+    part of an environment variable name (`AICHAOS_BACKEND_<NAME>_URL`).
+    """
+    if not isinstance(name, str) or not BACKEND_NAME.match(name):
+        raise ValueError(
+            f"backend name {name!r}: start with a letter and use only letters, digits, '-'"
+            " and '_' (it becomes a URL path and an environment variable name)"
+        )
+    return name
 
 
 class BackendSpec(BaseModel):
@@ -77,6 +101,11 @@ def host_key(url: str) -> str:
     if port is None or port == _DEFAULT_PORTS.get(parts.scheme or "https"):
         return host
     return f"{host}:{port}"
+
+
+def default_backends() -> dict[str, BackendSpec]:
+    """`DEFAULT_BACKENDS` as specs (a fresh dict each time: callers add to it)."""
+    return parse_backends(dict(DEFAULT_BACKENDS))
 
 
 def parse_backends(data: dict[str, object]) -> dict[str, BackendSpec]:

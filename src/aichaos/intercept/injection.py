@@ -9,17 +9,10 @@ from typing import Any
 from aichaos.faults.base import Fault, parse_fault
 from aichaos.faults.engine import FaultEngine
 from aichaos.intercept import patch
-from aichaos.intercept.backends import BackendSpec, parse_backends
+from aichaos.intercept.backends import DEFAULT_BACKENDS, BackendSpec, parse_backends
 from aichaos.intercept.session import Session
 from aichaos.mock.engine import MockBackend, MockConfig
 from aichaos.records import Attempt, Recorder
-
-DEFAULT_BACKENDS: dict[str, object] = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "gemini": "gemini",
-}
-"""Without `backends=`, each provider's official host is claimed and served by the mock."""
 
 FaultLike = Fault | Mapping[str, Any]
 

@@ -21,8 +21,8 @@ import ipaddress
 import json
 from typing import Any
 
+from aichaos.faults.spec import FaultSpecError, build_fault, describe_fault, parse_yaml
 from aichaos.intercept.session import Session
-from aichaos.proxy.faultspec import FaultSpecError, build_fault, describe_fault, parse_yaml
 from aichaos.proxy.stats import ProxyStats
 from aichaos.wire.asgi import Receive, Scope, Send
 

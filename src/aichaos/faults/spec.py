@@ -8,14 +8,14 @@ window: {duration: 30s}}`: values are read as YAML scalars (numbers, booleans,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from difflib import get_close_matches
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from aichaos.faults.base import Fault, fault_kinds, parse_fault
+from aichaos.suggest import suggest
 
 
 class FaultSpecError(ValueError):
@@ -75,8 +75,7 @@ def build_fault(data: Mapping[str, Any], *, backends: Iterable[str] | None = Non
     if kind is None:
         raise FaultSpecError(f"a fault needs a kind, one of: {', '.join(kinds)}")
     if not isinstance(kind, str) or kind not in kinds:
-        close = get_close_matches(str(kind), list(kinds), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = suggest(str(kind), kinds)
         raise FaultSpecError(f"unknown fault kind {kind!r}{hint}; `aichaos faults` lists them")
     try:
         fault = parse_fault(dict(data))
@@ -87,15 +86,18 @@ def build_fault(data: Mapping[str, Any], *, backends: Iterable[str] | None = Non
         raise FaultSpecError(f"fault {kind!r}: {problems}") from None
     if backends is not None:
         known = list(backends)
-        targets = [fault.backend] if isinstance(fault.backend, str) else list(fault.backend)
-        for name in targets:
-            if name != "*" and name not in known:
-                close = get_close_matches(name, known, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise FaultSpecError(
-                    f"fault {kind!r}: unknown backend {name!r}{hint}; backends: {', '.join(known)}"
-                )
+        for name in unknown_backends(fault, known):
+            raise FaultSpecError(
+                f"fault {kind!r}: unknown backend {name!r}{suggest(name, known)};"
+                f" backends: {', '.join(known)}"
+            )
     return fault
+
+
+def unknown_backends(fault: Fault, known: Collection[str]) -> list[str]:
+    """The backend names a fault targets that are not declared (`*` stands for any)."""
+    targets = [fault.backend] if isinstance(fault.backend, str) else fault.backend
+    return [name for name in targets if name != "*" and name not in known]
 
 
 def describe_fault(fault: Fault) -> dict[str, Any]:
@@ -104,4 +106,11 @@ def describe_fault(fault: Fault) -> dict[str, Any]:
     return {"kind": fault.kind, **{k: v for k, v in data.items() if k != "kind"}}
 
 
-__all__ = ["FaultSpecError", "build_fault", "describe_fault", "parse_assignments", "parse_yaml"]
+__all__ = [
+    "FaultSpecError",
+    "build_fault",
+    "describe_fault",
+    "parse_assignments",
+    "parse_yaml",
+    "unknown_backends",
+]
