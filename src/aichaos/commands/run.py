@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aichaos.experiment.model import Experiment
+    from aichaos.experiment.observer import Observer
     from aichaos.experiment.results import RunResult
+    from aichaos.telemetry.metrics import Metrics
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 3
 
@@ -39,6 +41,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="validate and print the plan; send nothing"
     )
     parser.add_argument("--quiet", action="store_true", help="plain output: summaries and verdict")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="P",
+        help="serve Prometheus metrics at http://HOST:P/metrics during the run (0 = any port)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address the metrics are served on (default 127.0.0.1)",
+    )
 
 
 def output_path(path: str, experiment: Experiment, several: bool) -> Path:
@@ -80,7 +94,20 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.dry_run:
         return _dry_run(experiments, args.seed)
-    return _run_all(experiments, args, renderers)
+    if args.metrics_port is None:
+        return _run_all(experiments, args, renderers, None)
+    from aichaos.telemetry.metrics import Metrics, MetricsServer
+
+    metrics = Metrics()
+    try:
+        server = MetricsServer(metrics, args.metrics_port, args.metrics_host)
+    except OSError as exc:
+        where = f"{args.metrics_host}:{args.metrics_port}"
+        print(f"aichaos run: cannot serve metrics on {where}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"metrics: {server.url}", file=sys.stderr, flush=True)
+    with server:
+        return _run_all(experiments, args, renderers, metrics)
 
 
 def _dry_run(experiments: list[Experiment], seed: int | None) -> int:
@@ -98,7 +125,10 @@ def _dry_run(experiments: list[Experiment], seed: int | None) -> int:
 
 
 def _run_all(
-    experiments: list[Experiment], args: argparse.Namespace, renderers: dict[str, Any]
+    experiments: list[Experiment],
+    args: argparse.Namespace,
+    renderers: dict[str, Any],
+    metrics: Metrics | None,
 ) -> int:
     import anyio
 
@@ -110,7 +140,12 @@ def _run_all(
     results: list[RunResult] = []
     codes = []
     for experiment in experiments:
-        observer = make_console(quiet=args.quiet)
+        observer: Observer = make_console(quiet=args.quiet)
+        if metrics is not None:
+            from aichaos.experiment.observer import Observers
+            from aichaos.experiment.telemetry import MetricsObserver
+
+            observer = Observers(observer, MetricsObserver(metrics))
         try:
             job = functools.partial(
                 run_experiment, experiment, args.seed, observer, handle_signals=True

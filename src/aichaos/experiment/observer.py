@@ -25,6 +25,9 @@ class Observer:
     def phase_started(self, plan: PhasePlan) -> None:
         """A phase begins."""
 
+    def call_started(self, call: CallRecord) -> None:
+        """A call to the target begins."""
+
     def call_finished(self, call: CallRecord) -> None:
         """A call to the target completed (successfully or not)."""
 
@@ -42,3 +45,46 @@ class Observer:
 
     def close(self) -> None:
         """Release the display (called even when the run failed to start)."""
+
+
+class Observers(Observer):
+    """Tells every one of `observers`, in order (the console and the metrics, say)."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = observers
+
+    def run_started(self, experiment: Experiment, seed: int, plans: list[PhasePlan]) -> None:
+        for o in self.observers:
+            o.run_started(experiment, seed, plans)
+
+    def phase_started(self, plan: PhasePlan) -> None:
+        for o in self.observers:
+            o.phase_started(plan)
+
+    def call_started(self, call: CallRecord) -> None:
+        for o in self.observers:
+            o.call_started(call)
+
+    def call_finished(self, call: CallRecord) -> None:
+        for o in self.observers:
+            o.call_finished(call)
+
+    def attempt_finished(self, attempt: Attempt) -> None:
+        for o in self.observers:
+            o.attempt_finished(attempt)
+
+    def phase_finished(self, phase: PhaseResult) -> None:
+        for o in self.observers:
+            o.phase_finished(phase)
+
+    def event(self, message: str) -> None:
+        for o in self.observers:
+            o.event(message)
+
+    def run_finished(self, result: RunResult) -> None:
+        for o in self.observers:
+            o.run_finished(result)
+
+    def close(self) -> None:
+        for o in self.observers:
+            o.close()

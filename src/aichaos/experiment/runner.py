@@ -217,6 +217,7 @@ class _Run:
             scheduled=None if due is None else due - self.origin,
         )
         self.calls.append(call)
+        self.observer.call_started(call)
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:

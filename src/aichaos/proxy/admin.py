@@ -8,6 +8,7 @@
     POST   /_aichaos/resume         inject again
     GET    /_aichaos/stats          counters per backend: requests, statuses, faults, latency
     GET    /_aichaos/backends       backend names, providers, upstreams and proxy URLs
+    GET    /_aichaos/metrics        Prometheus metrics (text format; docs/observability.md)
 
 Access: without a token, only clients on loopback addresses are served (403
 otherwise). With a token, every admin request must carry it, as
@@ -24,6 +25,7 @@ from typing import Any
 from aichaos.faults.spec import FaultSpecError, build_fault, describe_fault, parse_yaml
 from aichaos.intercept.session import Session
 from aichaos.proxy.stats import ProxyStats
+from aichaos.telemetry.metrics import Metrics
 from aichaos.wire.asgi import Receive, Scope, Send
 
 PREFIX = "/_aichaos"
@@ -36,6 +38,7 @@ ENDPOINTS = [
     f"POST {PREFIX}/resume",
     f"GET {PREFIX}/stats",
     f"GET {PREFIX}/backends",
+    f"GET {PREFIX}/metrics",
 ]
 _MAX_BODY = 1024 * 1024
 
@@ -78,6 +81,8 @@ class AdminAPI:
     ) -> None:
         self.session, self.stats, self.token = session, stats, token
         self.base_url = base_url  # filled in once the server knows its port
+        self.metrics = Metrics(in_flight=stats.inflight_by_backend)
+        self.metrics.attach(session.recorder)
 
     def _authorized(self, scope: Scope) -> int | None:
         """None when allowed, else the status to refuse with."""
@@ -113,8 +118,21 @@ class AdminAPI:
             return
         method = str(scope["method"]).upper()
         path = str(scope["path"])[len(PREFIX) :].rstrip("/") or "/"
+        if path == "/metrics" and method == "GET":
+            await self._metrics(send)
+            return
         status, payload = self.handle(method, path, bytes(body))
         await _json_reply(send, status, payload)
+
+    async def _metrics(self, send: Send) -> None:
+        body, content_type = self.metrics.exposition()
+        headers = [
+            (b"content-type", content_type.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     def handle(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         """One admin request (already authorized): `path` is relative to the prefix."""

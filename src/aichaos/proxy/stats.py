@@ -111,6 +111,10 @@ class ProxyStats:
         for listener in list(self.listeners):
             listener(attempt)
 
+    def inflight_by_backend(self) -> dict[str, int]:
+        with self._lock:
+            return {name: s.inflight for name, s in self.backends.items()}
+
     @property
     def inflight(self) -> int:
         with self._lock:
