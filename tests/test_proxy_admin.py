@@ -31,6 +31,8 @@ from aichaos.records import Attempt
 from proxy_helpers import make_session
 
 MESSAGES = [{"role": "user", "content": "hi"}]
+YAML = {"content-type": "application/yaml"}
+JSON = {"content-type": "application/json"}
 _TARGET = "target:\n  http: {url: 'http://127.0.0.1:9/chat'}\nload: {requests: 1}\n"
 
 
@@ -67,11 +69,11 @@ def test_add_list_remove_clear_faults(proxy: RunningProxy, admin: str) -> None:
     assert (entry["id"], entry["kind"], entry["injected"]) == (fault_id, "outage", 1)
     assert entry["spec"] == {"kind": "outage", "backend": "openai"}
     yaml_body = "- {kind: latency, delay: 10ms}\n- {kind: rate_limit, backend: claude}\n"
-    assert len(httpx.post(admin + "/faults", content=yaml_body).json()["added"]) == 2
-    assert httpx.delete(f"{admin}/faults/{fault_id}").json() == {"removed": fault_id}
-    assert httpx.delete(f"{admin}/faults/{fault_id}").status_code == 404
+    assert len(httpx.post(admin + "/faults", content=yaml_body, headers=YAML).json()["added"]) == 2
+    assert httpx.delete(f"{admin}/faults/{fault_id}", headers=JSON).json() == {"removed": fault_id}
+    assert httpx.delete(f"{admin}/faults/{fault_id}", headers=JSON).status_code == 404
     assert _chat(proxy).choices  # the outage is gone
-    assert httpx.delete(admin + "/faults").json() == {"cleared": 2}
+    assert httpx.delete(admin + "/faults", headers=JSON).json() == {"cleared": 2}
     assert httpx.get(admin + "/faults").json()["faults"] == []
 
 
@@ -84,7 +86,7 @@ def test_invalid_faults_are_refused_with_a_reason(admin: str) -> None:
         "{backend: openai}": "needs a kind",
     }
     for body, reason in cases.items():
-        response = httpx.post(admin + "/faults", content=body)
+        response = httpx.post(admin + "/faults", content=body, headers=YAML)
         assert response.status_code == 400, body
         assert reason in response.json()["error"]["message"], body
     assert httpx.get(admin + "/faults").json()["faults"] == []
@@ -92,10 +94,10 @@ def test_invalid_faults_are_refused_with_a_reason(admin: str) -> None:
 
 def test_kill_switch_pauses_and_resumes_injection(proxy: RunningProxy, admin: str) -> None:
     httpx.post(admin + "/faults", json={"kind": "outage"})
-    assert httpx.post(admin + "/pause").json() == {"paused": True}
+    assert httpx.post(admin + "/pause", headers=JSON).json() == {"paused": True}
     assert _chat(proxy).choices  # paused: passes untouched
     assert httpx.get(admin + "/faults").json()["paused"] is True
-    assert httpx.post(admin + "/resume").json() == {"paused": False}
+    assert httpx.post(admin + "/resume", headers=JSON).json() == {"paused": False}
     with pytest.raises(openai.InternalServerError):
         _chat(proxy)
 
@@ -210,7 +212,8 @@ def test_fault_command_errors(
     assert "unknown backend 'nope'" in capsys.readouterr().err
     assert main(["fault", "add", "--admin", base, "outage"]) == 2
     assert "key=value" in capsys.readouterr().err
-    assert main(["fault", "list"]) == 2  # no --admin
+    assert main(["fault", "list", "--admin", "ftp:/x"]) == 2
+    assert "give the proxy's URL" in capsys.readouterr().err
     assert main(["fault", "list", "--admin", "http://127.0.0.1:9"]) == 1
     assert "cannot reach" in capsys.readouterr().err
     assert proxy.session.engine.faults == []

@@ -16,6 +16,11 @@ import json
 import os
 import sys
 from typing import Any
+from urllib.parse import quote, urlsplit
+
+from aichaos.commands.proxy import DEFAULT_HOST, DEFAULT_PORT
+
+DEFAULT_ADMIN = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 
 _ACTIONS = {
     "add": "add a fault (key=value words, or --yaml)",
@@ -33,9 +38,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         sub = actions.add_parser(name, help=help_text, description=help_text)
         sub.add_argument(
             "--admin",
-            default=os.environ.get("AICHAOS_ADMIN"),
+            default=os.environ.get("AICHAOS_ADMIN") or DEFAULT_ADMIN,
             metavar="URL",
-            help="the proxy's URL, e.g. http://127.0.0.1:8800 (env AICHAOS_ADMIN)",
+            help=f"the proxy's URL (env AICHAOS_ADMIN; default {DEFAULT_ADMIN},"
+            " where `aichaos proxy` listens by default)",
         )
         sub.add_argument(
             "--token",
@@ -51,17 +57,38 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _admin_base(url: str) -> str:
-    url = url.rstrip("/")
-    return url if url.endswith("/_aichaos") else f"{url}/_aichaos"
+    """The admin API's base from the proxy's URL; `_Failure` (exit 2) for a URL that is not one."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        raise _Failure(f"--admin {url!r} is not a URL: {exc}", 2) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _Failure(f"--admin {url!r}: give the proxy's URL, e.g. {DEFAULT_ADMIN}", 2)
+    base = url.strip().rstrip("/")
+    return base if base.endswith("/_aichaos") else f"{base}/_aichaos"
+
+
+def _check_token(token: str | None) -> None:
+    from aichaos.proxy.admin import AdminTokenError, check_admin_token
+
+    try:
+        check_admin_token(token)
+    except AdminTokenError as exc:
+        raise _Failure(f"--token: {exc}", 2) from None
 
 
 def _request(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
     import httpx
 
-    headers = {"authorization": f"Bearer {args.token}"} if args.token else {}
+    # JSON on every change: the admin API refuses changes a web page could send
+    headers = {"content-type": "application/json"}
+    if args.token is not None:
+        headers["authorization"] = f"Bearer {args.token}"
     url = _admin_base(args.admin) + path
+    content = None if body is None else json.dumps(body).encode()
     try:
-        response = httpx.request(method, url, json=body, headers=headers, timeout=10.0)
+        response = httpx.request(method, url, content=content, headers=headers, timeout=10.0)
     except httpx.HTTPError as exc:
         raise _Failure(f"cannot reach the proxy's admin API at {args.admin}: {exc}") from None
     try:
@@ -104,10 +131,9 @@ def run(args: argparse.Namespace) -> int:
     if args.action is None:
         print("aichaos fault: choose an action: " + ", ".join(_ACTIONS), file=sys.stderr)
         return 2
-    if not args.admin:
-        print("aichaos fault: --admin URL is required (or set AICHAOS_ADMIN)", file=sys.stderr)
-        return 2
     try:
+        _admin_base(args.admin)
+        _check_token(args.token)
         if args.action == "add":
             payload = _request(args, "POST", "/faults", _faults_to_add(args))
             summary = "added " + ", ".join(payload["added"])
@@ -115,7 +141,10 @@ def run(args: argparse.Namespace) -> int:
             payload = _request(args, "GET", "/faults")
             summary = _listing(payload)
         elif args.action == "remove":
-            removed = [_request(args, "DELETE", f"/faults/{fault_id}") for fault_id in args.ids]
+            removed = [
+                _request(args, "DELETE", "/faults/" + quote(fault_id, safe=""))
+                for fault_id in args.ids
+            ]
             payload = {"removed": [item["removed"] for item in removed]}
             summary = "removed " + ", ".join(payload["removed"])
         elif args.action == "clear":
@@ -126,6 +155,9 @@ def run(args: argparse.Namespace) -> int:
             summary = "paused: no fault is injected" if payload["paused"] else "injecting again"
     except FaultSpecError as exc:
         print(f"aichaos fault: {exc}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("aichaos fault: the fault is nested too deeply", file=sys.stderr)
         return 2
     except _Failure as exc:
         print(f"aichaos fault: {exc}", file=sys.stderr)

@@ -15,9 +15,16 @@ if TYPE_CHECKING:
     from aichaos.proxy.config import ProxySettings
 
 
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8800
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8800, help="port (default 8800; 0 = any)")
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any)"
+    )
     parser.add_argument(
         "--experiment",
         type=Path,

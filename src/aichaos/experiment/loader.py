@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -11,6 +13,7 @@ from aichaos.experiment.errors import ExperimentError, Problem
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.semantics import add_import_paths, check_experiment
 from aichaos.experiment.yamlpos import Positions, load_yaml
+from aichaos.safe_yaml import MAX_DOCUMENT_BYTES
 
 _TOP_LEVEL_HINT = "an experiment is a mapping that starts with `version: 1`"
 
@@ -23,15 +26,50 @@ def load_experiment(path: str | Path) -> Experiment:
     prompts file, so a file that loads is a file that can run.
     """
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ExperimentError(f"file {str(file)!r} does not exist", file=str(file)) from None
-    except IsADirectoryError:
-        raise ExperimentError(f"{str(file)!r} is a directory", file=str(file)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ExperimentError(f"cannot read {str(file)!r}: {exc}", file=str(file)) from None
+    text = read_document(file)
     return parse_experiment(text, file=str(file), base_dir=file.parent, source=file)
+
+
+def read_document(file: Path) -> str:
+    """The text of a YAML file a user named, refused (`ExperimentError`) when it is not a
+    readable regular file of at most `MAX_DOCUMENT_BYTES` bytes of UTF-8.
+
+    Opened without blocking, so a named pipe or a device (`/dev/zero`) is refused at
+    once instead of hanging or filling memory.
+    """
+    name = str(file)
+    try:
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ExperimentError(f"file {name!r} does not exist", file=name) from None
+    except IsADirectoryError:
+        raise ExperimentError(f"{name!r} is a directory", file=name) from None
+    except OSError as exc:
+        raise ExperimentError(f"cannot read {name!r}: {exc.strerror or exc}", file=name) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ExperimentError(f"{name!r} is a directory", file=name)
+        raise ExperimentError(
+            f"{name!r} is not a regular file (a pipe, socket or device): give a YAML file",
+            file=name,
+        )
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            data = handle.read(MAX_DOCUMENT_BYTES + 1)
+        except OSError as exc:
+            message = f"cannot read {name!r}: {exc.strerror or exc}"
+            raise ExperimentError(message, file=name) from None
+    if len(data) > MAX_DOCUMENT_BYTES:
+        limit = MAX_DOCUMENT_BYTES // (1024 * 1024)
+        raise ExperimentError(f"{name!r} is larger than {limit} MiB: not an experiment", file=name)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ExperimentError(
+            f"cannot read {name!r}: not UTF-8 text ({exc.reason} at byte {exc.start})", file=name
+        ) from None
 
 
 def parse_experiment(

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from aichaos.experiment.errors import Path, Problem
+from aichaos.safe_yaml import BoundedLoader
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def _mark(node: yaml.Node) -> Mark:
 
 
 class _Builder:
-    def __init__(self, loader: yaml.SafeLoader, file: str | None) -> None:
+    def __init__(self, loader: BoundedLoader, file: str | None) -> None:
         self.loader, self.file = loader, file
         self.positions = Positions()
         self.problems: list[Problem] = []
@@ -97,9 +98,14 @@ class _Builder:
 
 
 def load_yaml(text: str, file: str | None = None) -> tuple[Any, Positions, list[Problem]]:
-    """Parse one YAML document into plain data plus positions; syntax errors become problems."""
-    loader = yaml.SafeLoader(text)
+    """Parse one YAML document into plain data plus positions; syntax errors become problems.
+
+    The limits of `aichaos.safe_yaml` apply (nesting depth, aliases, expansion): a
+    document over them is a problem at the node where the limit was crossed.
+    """
+    loader: BoundedLoader | None = None
     try:
+        loader = BoundedLoader(text)
         node = loader.get_single_node()
         if node is None:
             return None, Positions(), []
@@ -112,7 +118,13 @@ def load_yaml(text: str, file: str | None = None) -> tuple[Any, Positions, list[
         line = mark.line + 1 if mark is not None else None
         column = mark.column + 1 if mark is not None else None
         return None, Positions(), [Problem(f"invalid YAML: {message}", (), file, line, column)]
+    except yaml.reader.ReaderError as exc:  # a control character, found before parsing
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        message = f"invalid YAML: character {exc.character!r} is not allowed in YAML text"
+        return None, Positions(), [Problem(message, (), file, line, column)]
     except yaml.YAMLError as exc:
         return None, Positions(), [Problem(f"invalid YAML: {exc}", (), file)]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()

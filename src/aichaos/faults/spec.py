@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from aichaos.faults.base import Fault, fault_kinds, parse_fault
+from aichaos.safe_yaml import safe_load
 from aichaos.suggest import suggest
 
 
@@ -26,7 +27,7 @@ def _scalar(text: str) -> Any:
     if text == "":
         return ""
     try:
-        value = yaml.safe_load(text)
+        value = safe_load(text)
     except yaml.YAMLError:
         return text  # e.g. `*` or `gpt-4*`: a plain string
     return text if value is None else value
@@ -53,7 +54,7 @@ def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
 def parse_yaml(text: str) -> list[dict[str, Any]]:
     """One fault mapping, or a list of them, written as YAML (or JSON)."""
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         raise FaultSpecError(f"not valid YAML: {exc}") from None
     items = data if isinstance(data, list) else [data]

@@ -10,9 +10,18 @@
     GET    /_aichaos/backends       backend names, providers, upstreams and proxy URLs
     GET    /_aichaos/metrics        Prometheus metrics (text format; docs/observability.md)
 
-Access: without a token, only clients on loopback addresses are served (403
-otherwise). With a token, every admin request must carry it, as
-`authorization: Bearer TOKEN` or `x-aichaos-token: TOKEN` (401 otherwise).
+Access: without a token, only clients on loopback addresses are served, and only
+under a loopback `Host` (403 otherwise: a page whose DNS name was rebound to
+127.0.0.1 is refused). With a token, every admin request must carry it, as
+`authorization: Bearer TOKEN` or `x-aichaos-token: TOKEN` (401 otherwise); an
+empty token is refused when the API is built.
+
+Cross-site requests: a web page the operator has open can send simple requests
+(a POST of `text/plain`) to any address without asking first. So every
+state-changing request (anything but GET/HEAD/OPTIONS) must be one a browser only
+sends after a CORS preflight, which this API never grants: a JSON or YAML
+`content-type`, or a token header. A request whose `Origin` is not the proxy's own
+is refused (403).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import hmac
 import ipaddress
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from aichaos.faults.spec import FaultSpecError, build_fault, describe_fault, parse_yaml
 from aichaos.intercept.session import Session
@@ -41,11 +51,33 @@ ENDPOINTS = [
     f"GET {PREFIX}/metrics",
 ]
 _MAX_BODY = 1024 * 1024
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Media types a browser never sends cross-site without a preflight (not CORS-safelisted).
+_STATE_CHANGE_TYPES = frozenset(
+    {"application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
+)
+
+
+class AdminTokenError(ValueError):
+    """An admin token that cannot protect anything (empty, or not printable ASCII)."""
+
+
+def check_admin_token(token: str | None) -> None:
+    """Refuse a token that is empty or could not travel in an HTTP header."""
+    if token is None:
+        return
+    if not token.strip():
+        raise AdminTokenError(
+            "the admin token is empty: give a real one, or none to keep the admin API on loopback"
+        )
+    if not all(33 <= ord(char) <= 126 for char in token):
+        raise AdminTokenError("the admin token must be printable ASCII without spaces")
 
 
 def is_loopback(host: str) -> bool:
     """Whether `host` (an address or `localhost`) only reaches this machine."""
-    if host.lower() == "localhost":
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -64,6 +96,26 @@ async def _json_reply(send: Send, status: int, payload: Any) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+def _hostname(host: str) -> str:
+    """`127.0.0.1:8800` -> `127.0.0.1`, `[::1]:8800` -> `::1`."""
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _same_origin(origin: bytes, host: bytes | None) -> bool:
+    """Whether `Origin` names the proxy itself (a page it served), as the `Host` says."""
+    try:
+        parts = urlsplit(origin.decode("latin-1"))
+    except ValueError:
+        return False
+    return (
+        host is not None
+        and parts.scheme in ("http", "https")
+        and parts.netloc == host.decode("latin-1")
+    )
+
+
 def _error(message: str) -> dict[str, Any]:
     return {"error": {"message": message}}
 
@@ -79,23 +131,44 @@ class AdminAPI:
         token: str | None = None,
         base_url: str = "",
     ) -> None:
+        check_admin_token(token)
         self.session, self.stats, self.token = session, stats, token
         self.base_url = base_url  # filled in once the server knows its port
         self.metrics = Metrics(in_flight=stats.inflight_by_backend)
         self.metrics.attach(session.recorder)
 
-    def _authorized(self, scope: Scope) -> int | None:
-        """None when allowed, else the status to refuse with."""
+    def _refusal(self, scope: Scope, method: str) -> tuple[int, str] | None:
+        """None when the request may be served, else the status and reason to refuse with."""
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope.get("headers", []):
+            headers[bytes(name).lower()] = bytes(value)
         if self.token is None:
             client = scope.get("client")
-            return None if client and is_loopback(str(client[0])) else 403
-        given = b""
-        for name, value in scope.get("headers", []):
-            if name == b"x-aichaos-token":
-                given = bytes(value)
-            elif name == b"authorization" and bytes(value).lower().startswith(b"bearer "):
-                given = bytes(value)[7:].strip()
-        return None if hmac.compare_digest(given, self.token.encode()) else 401
+            if not (client and is_loopback(str(client[0]))):
+                return 403, "admin API is served on loopback only"
+            host = headers.get(b"host")
+            if host is not None and not is_loopback(_hostname(host.decode("latin-1"))):
+                return 403, "admin API without a token answers only a loopback Host"
+        else:
+            given = headers.get(b"x-aichaos-token", b"")
+            auth = headers.get(b"authorization", b"")
+            if not given and auth.lower().startswith(b"bearer "):
+                given = auth[7:].strip()
+            if not hmac.compare_digest(given, self.token.encode()):
+                return 401, "admin token required (Bearer TOKEN)"
+        if method in _SAFE_METHODS:
+            return None
+        origin = headers.get(b"origin")
+        if origin is not None and not _same_origin(origin, headers.get(b"host")):
+            return 403, "admin requests from another origin (a web page) are refused"
+        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode("latin-1")
+        tokened = b"x-aichaos-token" in headers or b"authorization" in headers
+        if media not in _STATE_CHANGE_TYPES and not tokened:
+            return 415, (
+                "send admin changes as JSON or YAML (content-type: application/json or"
+                " application/yaml), so that no web page can send them"
+            )
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = bytearray()
@@ -109,14 +182,11 @@ class AdminAPI:
                 return
             if not message.get("more_body", False):
                 break
-        refused = self._authorized(scope)
-        if refused == 401:
-            await _json_reply(send, 401, _error("admin token required (Bearer TOKEN)"))
-            return
-        if refused is not None:
-            await _json_reply(send, 403, _error("admin API is served on loopback only"))
-            return
         method = str(scope["method"]).upper()
+        refused = self._refusal(scope, method)
+        if refused is not None:
+            await _json_reply(send, refused[0], _error(refused[1]))
+            return
         path = str(scope["path"])[len(PREFIX) :].rstrip("/") or "/"
         if path == "/metrics" and method == "GET":
             await self._metrics(send)
@@ -184,8 +254,10 @@ class AdminAPI:
             faults = [build_fault(item, backends=self.session.backends) for item in items]
         except FaultSpecError as exc:
             return 400, _error(str(exc))
+        except RecursionError:  # nesting beyond what validation walks
+            return 400, _error("the fault is nested too deeply")
         ids = [self.session.engine.add(fault) for fault in faults]
         return 201, {"added": ids}
 
 
-__all__ = ["PREFIX", "AdminAPI", "is_loopback"]
+__all__ = ["PREFIX", "AdminAPI", "AdminTokenError", "check_admin_token", "is_loopback"]

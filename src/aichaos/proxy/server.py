@@ -26,7 +26,7 @@ import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from aichaos.intercept.session import Session
-from aichaos.proxy.admin import PREFIX, is_loopback
+from aichaos.proxy.admin import PREFIX, AdminTokenError, check_admin_token, is_loopback
 from aichaos.proxy.app import ProxyApp
 from aichaos.proxy.forwarding import Forwarder
 from aichaos.proxy.stats import ProxyStats
@@ -80,7 +80,11 @@ class _Server(uvicorn.Server):
 
 
 def check_admin_binding(host: str, *, admin: bool, admin_token: str | None) -> None:
-    """Refuse to expose the admin API beyond loopback without a token."""
+    """Refuse to expose the admin API beyond loopback without a token, and unusable tokens."""
+    try:
+        check_admin_token(admin_token)
+    except AdminTokenError as exc:
+        raise AdminExposedError(str(exc)) from None
     if admin and admin_token is None and not is_loopback(host):
         raise AdminExposedError(
             f"binding the proxy to {host} exposes its admin API beyond loopback:"
