@@ -26,6 +26,7 @@ CONTRACT_CHECKS = {
     "response",
     "recovery_time",
     "python",
+    "incomplete_answers",
 }
 
 

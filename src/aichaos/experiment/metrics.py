@@ -7,7 +7,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aichaos.experiment.results import CallRecord
+from aichaos.experiment.attribution import served_label, served_options
+from aichaos.experiment.results import CallRecord, judged
+from aichaos.records import Attempt
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -33,22 +35,31 @@ def ttfts(calls: Iterable[CallRecord]) -> list[float]:
 
 
 def phase_metrics(calls: Sequence[CallRecord], elapsed: float | None = None) -> dict[str, Any]:
-    """The journal's and console's per-phase figures."""
-    done = [c for c in calls if c.ended is not None]
+    """The journal's and console's per-phase figures, from the calls as attributed.
+
+    `requests` counts the judged calls (ended, not cancelled by the run);
+    `cancelled` those cut off in flight. Attempts and faults count every attempt
+    tied or possibly tied to a call (each once); `attempts.max` is None when
+    attribution cannot tell it; `served_by` says `unknown` for successful calls that
+    several backends could have served.
+    """
+    done = judged(calls)
     ok = sum(1 for c in done if c.ok)
     lat = latencies(done)
     first_tokens = ttfts(done)
-    attempts = [len(c.attempts) for c in done]
-    faults: Counter[str] = Counter()
-    backends: Counter[str] = Counter()
+    seen: dict[int, Attempt] = {}
     for call in done:
-        for attempt in call.attempts:
-            faults.update(attempt.faults)
-        if call.served_by:
-            backends[call.served_by] += 1
+        seen.update((id(a), a) for a in (*call.attempts, *call.possible))
+    faults: Counter[str] = Counter()
+    for attempt in seen.values():
+        faults.update(attempt.faults)
+    backends = Counter(served_label(c, served_options(c)) for c in done if c.ok)
+    counts = [len(c.attempts) for c in done]
+    unsure = any(c.possible for c in done)
     lags = [c.started - c.scheduled for c in done if c.scheduled is not None]
     metrics: dict[str, Any] = {
         "requests": len(done),
+        "cancelled": sum(1 for c in calls if c.cancelled),
         "ok": ok,
         "failed": len(done) - ok,
         "success_rate": ok / len(done) if done else None,
@@ -57,9 +68,9 @@ def phase_metrics(calls: Sequence[CallRecord], elapsed: float | None = None) -> 
         "latency": _spread(lat),
         "ttft": _spread(first_tokens),
         "attempts": {
-            "total": sum(attempts),
-            "per_call": sum(attempts) / len(attempts) if attempts else None,
-            "max": max(attempts) if attempts else None,
+            "total": len(seen),
+            "per_call": len(seen) / len(done) if done else None,
+            "max": max(counts) if counts and not unsure else None,
         },
         "faults": dict(faults.most_common()),
         "served_by": dict(backends.most_common()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -11,6 +12,8 @@ if TYPE_CHECKING:
     from aichaos.experiment.model import Experiment
 
 Status = Literal["passed", "failed", "aborted", "interrupted"]
+Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
+CANCELLED = "cancelled"  # the error of a call cut off in flight by stop_when or Ctrl-C
 PHASES: tuple[str, ...] = ("baseline", "inject", "recovery")
 
 EXIT_CODES: dict[str, int] = {"passed": 0, "failed": 1, "aborted": 3, "interrupted": 3}
@@ -36,16 +39,24 @@ class CallRecord:
     message: str | None = None  # first line of the error
     output: str | None = None  # the answer's text, for `response` checks
     ttft: float | None = None  # seconds from the call's start to its first streamed output
-    attempts: list[Attempt] = field(default_factory=list)
+    trace_id: str | None = None  # the W3C trace id its `traceparent` carried (http, command)
+    attempts: list[Attempt] = field(default_factory=list)  # tied to it (exactly or inferred)
+    # Attempts that may be its own but could as well be another call's (see attribution.py).
+    possible: list[Attempt] = field(default_factory=list)
 
     @property
     def duration(self) -> float | None:
-        """Seconds from start to end (None while running or when cancelled)."""
+        """Seconds from start to end (None while running)."""
         return None if self.ended is None else self.ended - self.started
 
     @property
+    def cancelled(self) -> bool:
+        """Cut off in flight by the run itself (stop_when, Ctrl-C): no verdict on it."""
+        return self.error == CANCELLED
+
+    @property
     def served_by(self) -> str | None:
-        """The backend whose successful answer came last, if the call succeeded."""
+        """The backend of the last complete answer, if the call succeeded and that is known."""
         if not self.ok:
             return None
         for attempt in reversed(self.attempts):
@@ -65,6 +76,14 @@ class CheckResult:
     bound: str  # what it had to be, e.g. `>= 0.99`
     passed: bool
     detail: str = ""
+    inconclusive: bool = False  # the records cannot decide it (never together with passed)
+
+    @property
+    def verdict(self) -> Verdict:
+        """PASS, FAIL or INCONCLUSIVE; only PASS holds."""
+        if self.passed:
+            return "PASS"
+        return "INCONCLUSIVE" if self.inconclusive else "FAIL"
 
     def to_dict(self) -> dict[str, Any]:
         """The verdict as JSON-ready data."""
@@ -75,6 +94,7 @@ class CheckResult:
             "value": self.value,
             "bound": self.bound,
             "passed": self.passed,
+            "result": self.verdict,
             "detail": self.detail,
         }
 
@@ -109,6 +129,7 @@ class RunResult:
     faults: list[dict[str, Any]] = field(default_factory=list)  # what each fault did
     fault_end: float | None = None  # when the last fault window ended (seconds from start)
     events: list[dict[str, Any]] = field(default_factory=list)
+    attribution: dict[str, int] = field(default_factory=dict)  # attempts tied how (exact, ...)
 
     @property
     def exit_code(self) -> int:
@@ -121,7 +142,19 @@ class RunResult:
         return self.status == "passed"
 
     def calls_in(self, phase: str | None) -> list[CallRecord]:
-        """The completed calls of one phase (every phase when None or `all`)."""
-        if phase in (None, "all"):
-            return [c for c in self.calls if c.ended is not None]
-        return [c for c in self.calls if c.phase == phase and c.ended is not None]
+        """The judged calls of one phase (every phase when None or `all`): ended, not cancelled."""
+        return judged(self.calls, None if phase == "all" else phase)
+
+    @property
+    def cancelled(self) -> int:
+        """Calls cut off in flight by stop_when or Ctrl-C."""
+        return sum(1 for c in self.calls if c.cancelled)
+
+
+def judged(calls: Iterable[CallRecord], phase: str | None = None) -> list[CallRecord]:
+    """The calls a verdict is about: ended and not cancelled by the run (of `phase`, if given)."""
+    return [
+        c
+        for c in calls
+        if c.ended is not None and not c.cancelled and (phase is None or c.phase == phase)
+    ]

@@ -19,14 +19,21 @@ from typing import Any, TypeVar
 
 import anyio
 
-from aichaos.experiment.attribution import attribute
+from aichaos.experiment.attribution import RequestNotes, Tally, attribute
 from aichaos.experiment.checks.base import CheckContext
 from aichaos.experiment.errors import ExperimentError, Problem
 from aichaos.experiment.metrics import phase_metrics
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.observer import Observer
 from aichaos.experiment.phases import PhasePlan, plan_phases
-from aichaos.experiment.results import CallRecord, CheckResult, PhaseResult, RunResult, Status
+from aichaos.experiment.results import (
+    CANCELLED,
+    CallRecord,
+    CheckResult,
+    PhaseResult,
+    RunResult,
+    Status,
+)
 from aichaos.experiment.schedule import drive
 from aichaos.experiment.stopping import StopMonitor
 from aichaos.experiment.targets.base import Driver, RunContext, open_driver
@@ -34,6 +41,7 @@ from aichaos.intercept.injection import Injection
 from aichaos.units import format_duration
 
 MONITOR_INTERVAL = 0.05
+SETTLE = 2.0  # seconds a phase waits at most for its attempts' answers to be recorded
 E = TypeVar("E", bound=BaseException)
 
 
@@ -135,6 +143,13 @@ class _Run:
         self.counter = 0
         self.in_flight = 0
         self.peak_in_flight = 0
+        # Out-of-process apps: note each request's trace id and prompts to tie it to its call.
+        self.notes: RequestNotes | None = None
+        if experiment.target.kind != "python":
+            self.notes = RequestNotes(p.text for p in self.prompts)
+            self.injection.session.request_hooks.append(self.notes)
+        self.tally = Tally()
+        self.tied_upto = 0  # recorder.attempts before this index are attributed
 
     def now(self) -> float:
         return time.perf_counter() - self.origin
@@ -185,6 +200,7 @@ class _Run:
         phase = PhaseResult(plan.name, started=self.now(), planned=plan.to_dict())
         self.phases.append(phase)
         self.observer.phase_started(plan)
+        self.monitor.phase = plan.name
         self.note(f"phase {plan.name} started: {plan.describe()}")
         fire = functools.partial(self._call, plan.name, driver)
         with anyio.CancelScope() as scope:
@@ -200,10 +216,31 @@ class _Run:
         phase.ended = self.now()
         phase.completed = not scope.cancel_called
         phase_calls = [c for c in self.calls if c.phase == plan.name]
+        if not self.stopped:
+            await self._settle()
+        tally = self._attribute(phase_calls)
         phase.metrics = phase_metrics(phase_calls, phase.ended - phase.started)
+        phase.metrics["attribution"] = tally.to_dict()
         phase.metrics["peak_in_flight"] = self.peak_in_flight
         self.peak_in_flight = 0
         self.observer.phase_finished(phase)
+
+    async def _settle(self) -> None:
+        """Wait (briefly) until the attempts begun so far have ended: the proxy records an
+        attempt's end just after its app has the answer, so maybe after the call returned."""
+        deadline = time.perf_counter() + SETTLE
+        attempts = self.injection.recorder.attempts[self.tied_upto :]
+        while any(a.duration is None for a in attempts) and time.perf_counter() < deadline:
+            await anyio.sleep(0.01)
+
+    def _attribute(self, calls: list[CallRecord]) -> Tally:
+        """Tie the attempts begun since the last phase to this phase's calls (once)."""
+        attempts = self.injection.recorder.attempts
+        fresh, self.tied_upto = attempts[self.tied_upto :], len(attempts)
+        known = {c.id: c for c in self.calls}
+        tally = attribute(calls, fresh, self.origin, self.notes, known)
+        self.tally.add(tally)
+        return tally
 
     async def _call(self, phase: str, driver: Driver, index: int, due: float | None) -> None:
         prompt = self.prompts[self.counter % len(self.prompts)]
@@ -230,6 +267,9 @@ class _Run:
             call.ended = self.now()
         finally:
             self.in_flight -= 1
+            if call.ended is None:  # cut off by stop_when or Ctrl-C: no verdict on it
+                call.ok, call.error, call.ended = False, CANCELLED, self.now()
+                call.message = "cancelled in flight when the run stopped"
         self.monitor.feed(call)
         self.observer.call_finished(call)
 
@@ -325,9 +365,18 @@ class _Run:
 
     # --- the verdict --------------------------------------------------------------
     def _result(self, started_at: float) -> RunResult:
-        untied = attribute(self.calls, self.injection.recorder.attempts, self.origin)
-        if untied:
-            self.note(f"{untied} upstream attempts could not be tied to a call")
+        self._attribute([])  # attempts begun after the last phase: only exact ties
+        tally = self.tally
+        if tally.inferred or tally.ambiguous or tally.outside:
+            self.note(
+                f"attribution: {tally.exact} upstream attempts tied to their call exactly,"
+                f" {tally.inferred} by inference, {tally.ambiguous} could belong to several"
+                f" calls, {tally.outside} made outside any call"
+            )
+        for phase in self.phases:  # the same records the checks judge, answers now all in
+            calls = [c for c in self.calls if c.phase == phase.name]
+            elapsed = (phase.ended or self.now()) - phase.started
+            phase.metrics.update(phase_metrics(calls, elapsed))
         ctx = CheckContext(
             calls=self.calls,
             phases={p.name: p for p in self.phases},
@@ -356,6 +405,7 @@ class _Run:
             faults=self.fault_stats,
             fault_end=self.fault_end,
             events=self.events,
+            attribution=tally.to_dict(),
         )
         self.observer.run_finished(result)
         return result

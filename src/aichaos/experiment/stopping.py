@@ -19,6 +19,7 @@ class StopMonitor:
         self.conditions = list(conditions)
         self.horizon = max((c.window or DEFAULT_WINDOW for c in self.conditions), default=0.0)
         self.recent: deque[CallRecord] = deque()
+        self.phase: str | None = None  # the phase running now: a window covers only its calls
 
     def __bool__(self) -> bool:
         return bool(self.conditions)
@@ -41,7 +42,7 @@ class StopMonitor:
                 for c in self.recent
                 if c.ended is not None
                 and c.ended >= now - window
-                and (condition.phase is None or c.phase == condition.phase)
+                and (condition.phase or self.phase) in (None, c.phase)
             ]
             if len(calls) < (condition.min_calls or DEFAULT_MIN_CALLS):
                 continue

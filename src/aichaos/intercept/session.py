@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,6 +54,9 @@ class Session:
         self.engine = engine
         self.mock = mock
         self.recorder = recorder
+        # Called with each request and its fresh attempt record, before it is recorded
+        # (the experiment runner notes trace ids and prompts there to tie attempts to calls).
+        self.request_hooks: list[Callable[[RequestInfo, Attempt], None]] = []
 
     @functools.cached_property
     def router(self) -> Router:
@@ -77,6 +81,8 @@ class Session:
             started=time.perf_counter(),
             upstream=spec.public_upstream,  # records never hold credentials
         )
+        for hook in self.request_hooks:
+            hook(info, attempt)
         self.recorder.begin(attempt)
         return Exchange(info, spec, plan, attempt)
 

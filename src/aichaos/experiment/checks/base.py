@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aichaos.experiment.results import CallRecord, CheckResult, PhaseResult
+from aichaos.experiment.results import CallRecord, CheckResult, PhaseResult, judged
 from aichaos.units import Duration
 
 PhaseName = Literal["baseline", "inject", "recovery"]
@@ -30,6 +30,7 @@ class Measurement:
     value: float | None
     passed: bool
     detail: str = ""
+    inconclusive: bool = False  # the records cannot decide it: not passed, not failed either
 
 
 @dataclass
@@ -42,9 +43,12 @@ class CheckContext:
     base_dir: Path = Path(".")
 
     def calls_in(self, phase: str | None) -> list[CallRecord]:
-        """The completed calls of a phase (all of them for None)."""
-        done = [c for c in self.calls if c.ended is not None]
-        return done if phase is None else [c for c in done if c.phase == phase]
+        """The judged calls of a phase (all phases for None): ended and not cancelled."""
+        return judged(self.calls, phase)
+
+    def cancelled_in(self, phase: str | None) -> int:
+        """Calls of a phase cut off in flight by stop_when or Ctrl-C (never judged)."""
+        return sum(1 for c in self.calls if c.cancelled and (phase is None or c.phase == phase))
 
 
 class Check(BaseModel):
@@ -99,14 +103,19 @@ class Check(BaseModel):
         """The verdict over the calls of this check's phase."""
         calls = ctx.calls_in(self.phase)
         result = self.measure(calls, ctx)
+        detail = result.detail
+        cancelled = ctx.cancelled_in(self.phase)
+        if cancelled:
+            detail += f"; {cancelled} calls cancelled in flight by the run are not judged"
         return CheckResult(
             check=self.check,
             name=self.label(),
             phase=self.scope(),
             value=result.value,
             bound=self.bound(),
-            passed=result.passed,
-            detail=result.detail,
+            passed=result.passed and not result.inconclusive,
+            detail=detail,
+            inconclusive=result.inconclusive and not result.passed,
         )
 
 
@@ -134,3 +143,23 @@ def fmt(value: float | None, unit: str = "") -> str:
     if unit == "s":
         return f"{value * 1000:.0f}ms" if value < 1 else f"{value:.2f}s"
     return f"{value:.3g}"
+
+
+def bounded(
+    low: float, high: float, least: float | None, most: float | None, detail: str
+) -> Measurement:
+    """The verdict when the records only bound the value to [low, high] (attribution).
+
+    Every value in the range within [least, most]: PASS; none: FAIL; otherwise
+    INCONCLUSIVE. The value shown is the worst end for the bound.
+    """
+
+    def holds(value: float) -> bool:
+        return (least is None or value >= least) and (most is None or value <= most)
+
+    shown = high if least is None else low
+    if holds(low) and holds(high):
+        return Measurement(shown, True, detail)
+    if (least is not None and high < least) or (most is not None and low > most):
+        return Measurement(shown, False, detail)
+    return Measurement(None, False, detail, inconclusive=True)

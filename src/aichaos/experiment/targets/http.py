@@ -2,9 +2,10 @@
 
 The app's own model calls reach aichaos through the chaos proxy, started on a
 free port for the run; its URLs are available as `{{backends.NAME.url}}`.
-Each request carries an `x-aichaos-call` header: an app that forwards it to
-its model calls gets exact per-call attribution; otherwise attempts are tied
-to the one call in flight when they started (exact at concurrency 1).
+Each request carries a fresh W3C `traceparent` and an `x-aichaos-call` header:
+an app that forwards either to its model calls (OpenTelemetry forwards
+`traceparent` by itself) gets exact per-call attribution; otherwise attempts are
+tied by inference (see `experiment/attribution.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from aichaos.experiment.attribution import TRACEPARENT, new_traceparent
 from aichaos.experiment.prompts import PromptRecord
 from aichaos.experiment.results import CallRecord
 from aichaos.experiment.statuses import any_matches
@@ -69,6 +71,7 @@ class HttpDriver:
         spec = self.spec
         headers = {render(k, resolve): render(v, resolve) for k, v in spec.headers.items()}
         headers[CALL_HEADER] = call.id
+        headers[TRACEPARENT], call.trace_id = new_traceparent()
         request: dict[str, Any] = {"headers": headers}
         if spec.json_body is not None:
             request["json"] = render_value(spec.json_body, resolve)
