@@ -70,8 +70,8 @@ def journal(passed: bool = True, p95: float = 0.2) -> dict[str, Any]:
 def test_markdown_shows_verdict_checks_in_units_and_phases() -> None:
     text = render_markdown(journal(passed=False))
     assert text.startswith("## ❌ FAILED")
-    assert "| ❌ | success_rate | all | 40% | >= 0.99 |" in text
-    assert "| ✅ | latency | inject | 200ms |" in text
+    assert "| ❌ FAIL | success_rate | all | 40% | >= 0.99 |" in text
+    assert "| ✅ PASS | latency | inject | 200ms |" in text
     assert "\\| pipes" in text  # a pipe in a detail cannot break the table
     assert "| inject | 10 | 100% |" not in text and "| inject | 10 | 40% |" in text
     assert "| outage | openai | 10 | 10 |" in text

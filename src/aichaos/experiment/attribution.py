@@ -158,11 +158,7 @@ def _tie(call: CallRecord, attempt: Attempt) -> None:
 
 def _in_flight(calls: Sequence[CallRecord], moment: float) -> list[CallRecord]:
     # Strict: an attempt is recorded after its app sent it, and before the app can answer.
-    return [
-        c
-        for c in calls
-        if c.started <= moment and (c.ended is None or moment <= c.ended)
-    ]
+    return [c for c in calls if c.started <= moment and (c.ended is None or moment <= c.ended)]
 
 
 # --- what the records allow: every way the possible attempts could be shared out ------------
@@ -195,9 +191,7 @@ def served_options(call: CallRecord) -> set[str | None]:
     own = call.served_by
     last = next((a for a in reversed(call.attempts) if a.ok), None)
     later = {
-        a.backend
-        for a in call.possible
-        if a.ok and (last is None or a.started > last.started)
+        a.backend for a in call.possible if a.ok and (last is None or a.started > last.started)
     }
     if own is None and later:
         return set[str | None](later)

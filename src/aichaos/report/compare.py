@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aichaos.report.summary import check_value, duration, share
+from aichaos.report.summary import check_result, check_value, duration, share
 
 
 @dataclass
@@ -91,8 +91,7 @@ def _check_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Cha
     def show(c: dict[str, Any] | None) -> str:
         if c is None:
             return "-"
-        verdict = "PASS" if c.get("passed") else "FAIL"
-        return f"{verdict} {check_value(c['check'], c.get('value'))}"
+        return f"{check_result(c)} {check_value(c['check'], c.get('value'))}"
 
     if old is None:
         return Change(what, "-", show(new), "new")

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import Counter, deque
-from typing import IO
+from typing import IO, Any
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -29,8 +29,9 @@ from aichaos.experiment.phases import PhasePlan
 from aichaos.experiment.results import CallRecord, PhaseResult, RunResult
 from aichaos.records import Attempt
 from aichaos.report.redact import Redactor
-from aichaos.report.summary import check_value
+from aichaos.report.summary import calls_figure, check_value
 
+_STYLE = {"PASS": "green", "FAIL": "bold red", "INCONCLUSIVE": "bold yellow"}
 _VERDICT = {
     "passed": ("green", "PASSED", "every hypothesis held"),
     "failed": ("red", "FAILED", "a hypothesis did not hold"),
@@ -57,7 +58,17 @@ class PhaseStats:
         self.faults: Counter[str] = Counter()
         self.served: Counter[str] = Counter()
         self.latencies: list[float] = []
+        self.cancelled = 0
         self.finished = False
+
+    def settle(self, metrics: dict[str, Any]) -> None:
+        """Take the phase's final figures (after attribution), as the journal has them."""
+        self.done, self.ok = metrics.get("requests", self.done), metrics.get("ok", self.ok)
+        self.cancelled = metrics.get("cancelled", 0)
+        self.errors = Counter(metrics.get("errors") or {})
+        self.faults = Counter(metrics.get("faults") or {})
+        self.served = Counter(metrics.get("served_by") or {})
+        self.finished = True
 
     def add(self, call: CallRecord) -> None:
         self.done += 1
@@ -83,7 +94,8 @@ class PhaseStats:
         rate = f"{self.ok / self.done:.0%}" if self.done else "-"
         lat = self.latencies
         parts = [
-            f"{self.plan.name}: {self.done} calls, {self.ok} ok ({rate})",
+            f"{self.plan.name}: {calls_figure(self.done, self.cancelled)} calls,"
+            f" {self.ok} ok ({rate})",
             f"p50 {_ms(percentile(lat, 50))} p95 {_ms(percentile(lat, 95))}"
             f" p99 {_ms(percentile(lat, 99))}",
         ]
@@ -131,7 +143,8 @@ class _Base(Observer):
 
     def phase_finished(self, phase: PhaseResult) -> None:
         if self.stats:
-            self.stats[-1].finished = True
+            with self.lock:
+                self.stats[-1].settle(phase.metrics)
 
     def say(self, markup: str) -> None:
         self.console.print(self.redactor.text(markup), highlight=False, soft_wrap=True)
@@ -245,7 +258,7 @@ def print_verdict(result: RunResult, console: Console, redactor: Redactor | None
         table.add_column(column, overflow="fold")
     for check in result.checks:
         value = check_value(check.check, check.value)
-        verdict = Text("PASS", style="green") if check.passed else Text("FAIL", style="bold red")
+        verdict = Text(check.verdict, style=_STYLE[check.verdict])
         table.add_row(
             check.check,
             check.phase,
@@ -259,14 +272,18 @@ def print_verdict(result: RunResult, console: Console, redactor: Redactor | None
     else:
         console.print("no hypothesis: nothing was judged")
     style, word, meaning = _VERDICT[result.status]
-    failed = sum(1 for c in result.checks if not c.passed)
+    failed = sum(1 for c in result.checks if c.verdict == "FAIL")
+    unsure = sum(1 for c in result.checks if c.verdict == "INCONCLUSIVE")
     if result.status == "failed":
         meaning = f"{failed} of {len(result.checks)} checks failed"
+        if unsure:
+            meaning += f", {unsure} inconclusive"
     if result.reason:
         meaning = result.reason
     console.print(
         f"[bold {style}]{word}[/] {escape(redactor.text(meaning))}"
-        f"  (exit {result.exit_code}, {result.duration:.1f}s, {len(result.calls)} calls)",
+        f"  (exit {result.exit_code}, {result.duration:.1f}s,"
+        f" {calls_figure(len(result.calls), result.cancelled)} calls)",
         highlight=False,
     )
 

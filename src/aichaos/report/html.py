@@ -7,6 +7,7 @@ from typing import Any
 
 from aichaos.report.summary import (
     as_journal,
+    check_result,
     check_value,
     duration,
     headline,
@@ -22,11 +23,15 @@ h1{font-size:1.4rem} h2{font-size:1.1rem;margin-top:2rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}
 th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
 th{background:#f5f5f5} .pass{color:#13794b;font-weight:600} .fail{color:#b42318;font-weight:600}
+.unsure{color:#9a6700;font-weight:600}
 .status-passed{border-left:6px solid #13794b;padding-left:.6rem}
 .status-failed,.status-aborted,.status-interrupted{border-left:6px solid #b42318;padding-left:.6rem}
 dl{display:grid;grid-template-columns:max-content auto;gap:.1rem 1rem} dt{color:#666}
 details{margin:.2rem 0} code{background:#f5f5f5;padding:0 .2rem}
 """
+
+
+_CLASS = {"PASS": "pass", "FAIL": "fail", "INCONCLUSIVE": "unsure"}
 
 
 def _row(cells: list[object], tag: str = "td") -> str:
@@ -46,8 +51,8 @@ def render_html(result_or_journal: Any) -> str:
     out.append("</dl><h2>Hypothesis</h2><table>")
     out.append(_row(["result", "check", "phase", "measured", "bound", "detail"], "th"))
     for check in journal.get("checks", []):
-        passed = bool(check.get("passed"))
-        verdict = f"<td class='{'pass' if passed else 'fail'}'>{'PASS' if passed else 'FAIL'}</td>"
+        word = check_result(check)
+        verdict = f"<td class='{_CLASS[word]}'>{word}</td>"
         cells = [
             check["check"],
             check.get("phase", "all"),

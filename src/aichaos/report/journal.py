@@ -80,7 +80,9 @@ def call_dict(call: CallRecord, origin: float) -> dict[str, Any]:
         "output": _clip(call.output),
         "ttft": _round(call.ttft),
         "served_by": call.served_by,
+        "trace_id": call.trace_id,
         "attempts": [attempt_dict(a, origin) for a in call.attempts],
+        "possible_attempts": len(call.possible),  # could be its own or another call's
     }
 
 
@@ -119,6 +121,7 @@ def journal_dict(result: RunResult) -> dict[str, Any]:
             for p in result.phases
         ],
         "checks": [c.to_dict() for c in result.checks],
+        "attribution": result.attribution,
         "faults": result.faults,
         "events": result.events,
         "calls": [call_dict(c, result.clock_origin) for c in result.calls],

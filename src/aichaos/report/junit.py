@@ -34,6 +34,7 @@ def _suite(result: RunResult, redactor: Redactor) -> ET.Element:
         value = "-" if check.value is None else f"{check.value:.6g}"
         summary = f"{check.check} ({check.phase}): measured {value}, bound {check.bound}"
         if not check.passed:
+            summary = f"{check.verdict}: {summary}"
             failure = ET.SubElement(
                 case, "failure", message=redactor.text(summary), type=check.check
             )

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aichaos.report.summary import as_journal, check_value, headline, key_figures, phase_rows
+from aichaos.report.summary import (
+    as_journal,
+    check_result,
+    check_value,
+    headline,
+    key_figures,
+    phase_rows,
+)
 
-_MARK = {True: "✅", False: "❌"}
+_MARK = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "❔"}
 _STATUS_MARK = {"passed": "✅", "failed": "❌", "aborted": "🛑", "interrupted": "⚠️"}
 
 
@@ -25,7 +32,8 @@ def render_markdown(result_or_journal: Any) -> str:
         value = check_value(check["check"], check.get("value"))
         cells = [check["check"], check.get("phase", "all"), value, check.get("bound", "")]
         row = " | ".join(_cell(c) for c in [*cells, check.get("detail", "")])
-        lines.append(f"| {_MARK[bool(check.get('passed'))]} | {row} |")
+        word = check_result(check)
+        lines.append(f"| {_MARK[word]} {word} | {row} |")
     if not journal.get("checks"):
         lines.append("| | (no checks) | | | | |")
     lines += [

@@ -53,10 +53,23 @@ def check_value(check: str, value: float | None) -> str:
     return f"{value:g}"
 
 
+def check_result(check: dict[str, Any]) -> str:
+    """`PASS`, `FAIL` or `INCONCLUSIVE` for a journal's check (older journals: from `passed`)."""
+    result = check.get("result")
+    if isinstance(result, str):
+        return result
+    return "PASS" if check.get("passed") else "FAIL"
+
+
+def calls_figure(calls: int, cancelled: int) -> str:
+    """`25` or `25 (3 cancelled)`: one count of calls for footers and phase lines."""
+    return f"{calls} ({cancelled} cancelled)" if cancelled else str(calls)
+
+
 @dataclass
 class PhaseRow:
     name: str
-    calls: int
+    calls: str
     success: str
     p50: str
     p95: str
@@ -76,13 +89,15 @@ def phase_rows(journal: dict[str, Any]) -> list[PhaseRow]:
         rows.append(
             PhaseRow(
                 name=phase["name"],
-                calls=m.get("requests", 0),
+                calls=calls_figure(m.get("requests", 0), m.get("cancelled", 0)),
                 success=share(m.get("success_rate")),
                 p50=duration(latency.get("p50")),
                 p95=duration(latency.get("p95")),
                 p99=duration(latency.get("p99")),
                 ttft_p95=duration(ttft.get("p95")),
-                attempts_per_call=f"{attempts.get('per_call') or 0:.2f}",
+                attempts_per_call=(
+                    "-" if attempts.get("per_call") is None else f"{attempts['per_call']:.2f}"
+                ),
                 faults=_counts(m.get("faults")),
                 served_by=_counts(m.get("served_by")),
             )
@@ -103,14 +118,26 @@ def headline(journal: dict[str, Any]) -> str:
 def key_figures(journal: dict[str, Any]) -> list[tuple[str, str]]:
     calls = journal.get("calls", [])
     timings = journal.get("timings") or {}
+    cancelled = sum(1 for c in calls if c.get("error") == "cancelled")
+    attempts = sum(len(c.get("attempts", [])) for c in calls)
     figures = [
         ("file", (journal.get("experiment") or {}).get("file") or "-"),
         ("seed", str(journal.get("seed"))),
-        ("calls", str(len(calls))),
-        ("attempts", str(sum(len(c.get("attempts", [])) for c in calls))),
+        ("calls", calls_figure(len(calls), cancelled)),
+        ("attempts", str(attempts + len(journal.get("unattributed_attempts") or []))),
         ("duration", duration(timings.get("duration"))),
         ("exit code", str(journal.get("exit_code"))),
     ]
+    tied = journal.get("attribution") or {}
+    if tied.get("inferred") or tied.get("ambiguous") or tied.get("outside"):
+        figures.append(("attribution", attribution_text(tied)))
     if journal.get("reason"):
         figures.append(("reason", str(journal["reason"])))
     return figures
+
+
+def attribution_text(tally: dict[str, int]) -> str:
+    """How attempts were tied to calls, e.g. `40 exact, 12 inferred, 3 ambiguous, 0 outside`."""
+    return ", ".join(
+        f"{tally.get(k, 0)} {k}" for k in ("exact", "inferred", "ambiguous", "outside")
+    )
