@@ -27,7 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "proxy": ("proxy", "the chaos proxy for out-of-process apps and game days"),
     "fault": ("fault", "change a running proxy's faults live (add/list/remove/clear)"),
     "report": ("report", "render a journal as Markdown or HTML"),
-    "compare": ("compare", "show what got better or worse between two runs"),
+    "compare": ("compare", "show what changed between two runs, beyond noise"),
+    "trend": ("trend", "each figure across runs (oldest first), drift flagged"),
 }
 
 
