@@ -13,9 +13,10 @@ import httpx
 import openai
 import pytest
 
+from aichaos.exchange.asgi import send_reply
 from aichaos.mock import MockBackend, MockConfig, create_app
 from aichaos.providers import resolve
-from aichaos.wire.asgi import read_request, send_reply
+from aichaos.wire.asgi import read_request
 from aichaos.wire.exchange import Abort, Hang, Pause, Reply, RequestInfo
 from servers import serve
 

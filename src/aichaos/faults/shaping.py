@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 
 from aichaos.faults.plan import Plan, StreamEdit, StreamOut
-from aichaos.providers.base import Delivered, Dialect, EventRole, Usage
+from aichaos.providers.base import Delivered, Dialect, EventRole, StreamEnd, Usage
 from aichaos.wire.exchange import Abort, Hang, Part, Pause
 from aichaos.wire.sse import SSEEvent, SSEParser
 
@@ -32,6 +32,7 @@ class Meter:
     usage: Usage | None = None
     saw_token: bool = False
     complete: bool = False  # the answer's finish or terminator went through
+    ending: StreamEnd | None = None  # the stream's final event went through, or an error event
     deltas: int = 0  # streamed content events, about one token each
 
     @property
@@ -53,7 +54,8 @@ class _Agreement(StreamEdit):
         return [self.dialect.event_with_delivered(event, self.delivered)]
 
 
-def _is_event_stream(headers: list[tuple[str, str]]) -> bool:
+def is_event_stream(headers: list[tuple[str, str]]) -> bool:
+    """Whether the headers announce a Server-Sent Events stream."""
     return any(k.lower() == "content-type" and "event-stream" in v for k, v in headers)
 
 
@@ -77,7 +79,7 @@ class ResponseShaper:
         self.status = status
         self.meter = Meter()
         self._ok = 200 <= status < 300
-        self._stream = _is_event_stream(headers)
+        self._stream = is_event_stream(headers)
         dialect = plan.dialect
         self._dialect = dialect if dialect is not None and dialect.has_completion else None
         self._edits: list[StreamEdit] = []
@@ -99,6 +101,11 @@ class ResponseShaper:
         self._ended = False
         self._body_copy: list[bytes] = []
         self._body_size = 0
+
+    @property
+    def meters_events(self) -> bool:
+        """Whether the answer is a 2xx event stream of a known dialect (its events are read)."""
+        return self._parser is not None
 
     @property
     def ended(self) -> bool:
@@ -186,6 +193,9 @@ class ResponseShaper:
         else:  # only non-content events carry usage or the finish
             if role in (EventRole.FINISH, EventRole.TERMINATOR):
                 self.meter.complete = True
+            ending = self._dialect.stream_end(event, role)
+            if ending is not None and self.meter.ending != "error":  # an error event stays
+                self.meter.ending = ending
             usage = self._dialect.usage_of_event(event)
             if usage is not None:
                 current = self.meter.usage or Usage()

@@ -1,5 +1,5 @@
-"""One injection: backends, fault engine, mock and recorder, and the per-request decisions
-shared by the sync and async transports."""
+"""One injection: backends, fault engine, mock and recorder, shared by the in-process
+transports and the proxy; each exchange's life is driven by `aichaos.exchange`."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
+from aichaos.exchange import ExchangeLife
 from aichaos.faults.engine import FaultEngine
 from aichaos.faults.plan import Plan
-from aichaos.faults.shaping import ResponseShaper
 from aichaos.intercept.backends import BackendSpec, Router
 from aichaos.mock.engine import MockBackend
 from aichaos.providers import get_provider
 from aichaos.records import Attempt, Recorder
-from aichaos.wire.exchange import Abort, Hang, Pause, RequestInfo
+from aichaos.wire.exchange import Reply, RequestInfo
 
 
 @dataclass
@@ -86,83 +85,36 @@ class Session:
         self.recorder.begin(attempt)
         return Exchange(info, spec, plan, attempt)
 
-    def mock_answer(self, exchange: Exchange) -> tuple[float, int, list[tuple[str, str]], Any]:
-        """The embedded mock's answer: (delay before headers, status, headers, parts)."""
-        reply = self.mock.handle(exchange.info)
-        return self.mock.header_delay, reply.status, reply.headers, reply.parts()
+    def life(
+        self,
+        exchange: Exchange,
+        read_timeout: float | None = None,
+        on_end: Callable[[Attempt], None] | None = None,
+    ) -> ExchangeLife:
+        """The driver of one exchange (`read_timeout`: the client's, when played in-process;
+        `on_end`: told right after the attempt is recorded)."""
+        mock = (
+            functools.partial(self._mock_answer, exchange.info) if exchange.spec.is_mock else None
+        )
+        finished = self._finished
+        if on_end is not None:
 
-    def headers_received(self, exchange: Exchange, status: int) -> None:
-        exchange.attempt.status = status
-        exchange.attempt.headers_at = time.perf_counter() - exchange.attempt.started
+            def finished(attempt: Attempt, plan: Plan, tokens: int) -> None:
+                self._finished(attempt, plan, tokens)
+                on_end(attempt)
 
-    def token_delivered(self, exchange: Exchange) -> None:
-        if exchange.attempt.ttft is None:
-            exchange.attempt.ttft = time.perf_counter() - exchange.attempt.started
+        return ExchangeLife(
+            exchange.plan,
+            exchange.attempt,
+            mock=mock,
+            read_timeout=read_timeout,
+            finished=finished,
+        )
 
-    def finish(self, exchange: Exchange, shaper: ResponseShaper | None, error: str | None) -> None:
-        attempt = exchange.attempt
-        if attempt.duration is not None:
-            return
-        attempt.duration = time.perf_counter() - attempt.started
-        attempt.error = error
-        if shaper is not None and shaper.meter.usage is not None:
-            attempt.input_tokens = shaper.meter.usage.input_tokens
-            attempt.output_tokens = shaper.meter.usage.output_tokens
-        tokens = shaper.meter.tokens if shaper is not None else 0
-        self.engine.observe(exchange.plan, attempt.status or 0, tokens)
+    def _mock_answer(self, info: RequestInfo) -> tuple[float, Reply]:
+        return self.mock.header_delay, self.mock.handle(info)
+
+    def _finished(self, attempt: Attempt, plan: Plan, tokens: int) -> None:
+        """An attempt ended: stateful faults (rate limiters) count it, listeners hear of it."""
+        self.engine.observe(plan, attempt.status or 0, tokens)
         self.recorder.finish(attempt)
-
-
-class PartRunner:
-    """Decides how each non-data part plays out for a client, as a real socket would.
-
-    Enforces the client's read timeout over silence (pauses and hangs add up
-    until data arrives) and names the exception the client's library raises.
-    Sync and async code only add the actual sleeping.
-    """
-
-    _FOREVER = 365 * 24 * 3600.0
-
-    def __init__(self, flavor: Any, request: Any) -> None:
-        self.flavor, self.request = flavor, request
-        self.read_timeout: float | None = flavor.read_timeout(request)
-        self.idle = 0.0
-
-    def data(self) -> None:
-        self.idle = 0.0
-
-    def step(self, part: Pause | Hang | Abort) -> tuple[float, Exception | None]:
-        """Seconds to sleep, then the exception to raise (None: carry on)."""
-        if isinstance(part, Abort):
-            return 0.0, self.error(part)
-        wanted = part.seconds if isinstance(part, Pause) else part.limit
-        left = None if self.read_timeout is None else max(self.read_timeout - self.idle, 0.0)
-        if left is not None and (wanted is None or wanted >= left):
-            return left, self.error(Hang())
-        if wanted is None:
-            return self._FOREVER, None
-        self.idle += wanted
-        if isinstance(part, Hang):  # the server gave up before the client did
-            return wanted, self.error(
-                Abort("reset", "Server disconnected without sending a response.")
-            )
-        return wanted, None
-
-    def error(self, failure: Abort | Hang) -> Exception:
-        """The exception the client's library raises for a failed connection."""
-        flavor, request = self.flavor, self.request
-        if isinstance(failure, Hang) or failure.reason == "timeout":
-            return flavor.ReadTimeout("The read operation timed out", request=request)  # type: ignore[no-any-return]
-        if failure.reason == "refused":
-            return flavor.ConnectError(failure.message, request=request)  # type: ignore[no-any-return]
-        return flavor.RemoteProtocolError(failure.message, request=request)  # type: ignore[no-any-return]
-
-
-def prelude(plan: Plan) -> list[Pause | Hang | Abort]:
-    """What happens before any response head: the faults' delay, then a connection failure."""
-    steps: list[Pause | Hang | Abort] = []
-    if plan.delay > 0:
-        steps.append(Pause(plan.delay))
-    if plan.failure is not None:
-        steps.append(plan.failure)
-    return steps

@@ -1,22 +1,34 @@
-"""Transports that carry out the fault engine's plans inside httpx and httpx2 clients.
+"""Transports that play each exchange's life (`aichaos.exchange`) inside httpx and httpx2 clients.
 
-The sync and async classes mirror each other; every decision (which fault,
-what to send, when the client times out) is made by the shared session,
-engine, shaper and part runner. These classes only do the I/O.
+The driver decides everything (which fault, what to send, when the client times out);
+these classes interpret its actions: sleep, call the client's own transport, hand bytes
+to the client, raise the exception the client's library raises for a failed connection.
+The sync and async twins differ only in how they wait and read.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
 
-from aichaos.faults.shaping import ResponseShaper, TokenBytes
+from aichaos.exchange import (
+    FETCH_UPSTREAM,
+    FINISH,
+    READ_UPSTREAM,
+    Action,
+    Fail,
+    FailKind,
+    SendBytes,
+    StartAnswer,
+    UpstreamAnswer,
+    Wait,
+)
 from aichaos.intercept.flavors import Flavor
-from aichaos.intercept.session import Exchange, PartRunner, Session, prelude
-from aichaos.wire.exchange import Part, Pause, RequestInfo
+from aichaos.intercept.session import Exchange, Session
+from aichaos.wire.exchange import RequestInfo
 
 
 def request_info(request: Any, body: bytes) -> RequestInfo:
@@ -52,122 +64,151 @@ def error_name(exc: BaseException) -> str:
     return f"{type(exc).__module__.split('.')[0]}.{type(exc).__name__}"
 
 
-class _Body:
-    """State shared by the sync and async response bodies."""
+class _Play:
+    """One exchange being played for a client of `flavor`: the state both halves share
+    (the response head in `handle_request`, the body as the client reads it)."""
 
-    def __init__(
-        self,
-        session: Session,
-        exchange: Exchange,
-        runner: PartRunner,
-        shaper: ResponseShaper,
-        upstream: Any,
-        prepared: list[Part] | None,
-        closer: Callable[[], Any] | None,
-    ) -> None:
-        self.session, self.exchange, self.runner = session, exchange, runner
-        self.shaper, self.upstream, self.prepared, self.closer = shaper, upstream, prepared, closer
-        self.finished = False
+    def __init__(self, transport: InterceptTransport, request: Any, body: bytes) -> None:
+        self.transport, self.request = transport, request
+        self.flavor = transport.flavor
+        info = request_info(request, body)
+        self.exchange = transport.session.begin(transport.backend, info)
+        self.life = transport.session.life(self.exchange, self.flavor.read_timeout(request))
+        self.upstream: Any = None  # the client's own transport's response, if called
 
-    def deliver(self, part: bytes) -> bytes:
-        self.runner.data()
-        if isinstance(part, TokenBytes):
-            self.session.token_delivered(self.exchange)
-        return bytes(part)
+    def exception(self, fail: Fail) -> Exception:
+        """The exception the client's library raises for `fail`; the life records it."""
+        flavor, request = self.flavor, self.request
+        exc: Exception
+        if fail.kind == "timeout":
+            exc = flavor.ReadTimeout("The read operation timed out", request=request)
+        elif fail.kind == "refused":
+            exc = flavor.ConnectError(fail.message, request=request)
+        else:
+            exc = flavor.RemoteProtocolError(fail.message, request=request)
+        self.life.failed(fail.kind, error_name(exc))
+        return exc
 
-    def record(self, error: str | None) -> bool:
-        """Record the end once; True the first time (then the upstream must be closed)."""
-        if self.finished:
-            return False
-        self.finished = True
-        self.session.finish(self.exchange, self.shaper, error)
-        return self.closer is not None
+    def failed(self, exc: Exception) -> None:
+        """Something raised on the way (the client's own transport): record it as a failure."""
+        kind: FailKind = "timeout" if isinstance(exc, self.flavor.TimeoutException) else "reset"
+        self.life.failed(kind, error_name(exc))
+
+    def upstream_answer(self, response: Any) -> UpstreamAnswer:
+        self.upstream = response
+        return UpstreamAnswer(response.status_code, list(response.headers.multi_items()))
+
+    def response(self, head: StartAnswer, body: Any) -> Any:
+        return self.flavor.Response(head.status, headers=head.headers, stream=body)
 
 
-class ShapedStream(_Body):
-    """A sync response body: upstream parts through the shaper, with pauses and failures played."""
+class ShapedStream:
+    """A sync response body: the life's bytes, with its pauses and failures played."""
+
+    def __init__(self, play: _Play) -> None:
+        self.play = play
+        self._upstream_parts: Iterator[bytes] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
-        error: str | None = "incomplete"
+        life = self.play.life
         try:
-            for part in self._parts():
-                if isinstance(part, bytes):
-                    if part:
-                        yield self.deliver(part)
-                    continue
-                seconds, exc = self.runner.step(part)
-                time.sleep(seconds)
-                if exc is not None:
-                    raise exc
-            error = None
+            action = life.send(None)
+            while action is not FINISH:
+                if isinstance(action, SendBytes):
+                    if action.data:
+                        yield action.data
+                    action = life.send(None)
+                else:
+                    action = life.send(self.do(action))
         except Exception as exc:
-            error = error_name(exc)
+            if not life.ended:
+                self.play.failed(exc)
             raise
         finally:
-            self._end(error)
+            self._end("incomplete")
 
-    def _parts(self) -> Iterator[Part]:
-        if self.prepared is not None:
-            yield from self.prepared
-            return
-        for part in self.upstream:
-            yield from (self.shaper.feed(part) if isinstance(part, bytes) else [part])
-            if self.shaper.ended:
-                return
-        yield from self.shaper.end()
+    def do(self, action: Action) -> object:
+        """Carry out one action other than sending bytes; its result for the life."""
+        if isinstance(action, Wait):
+            time.sleep(action.seconds)
+            return None
+        if action is READ_UPSTREAM:
+            if self._upstream_parts is None:
+                self._upstream_parts = iter(self.play.upstream.stream)
+            return next(self._upstream_parts, None)
+        if action is FETCH_UPSTREAM:
+            play = self.play
+            outgoing = _upstream_request(play.flavor, play.exchange, play.request)
+            return play.upstream_answer(play.transport.inner.handle_request(outgoing))
+        assert isinstance(action, Fail)
+        raise self.play.exception(action)
 
     def _end(self, error: str | None) -> None:
-        if self.record(error) and self.closer is not None:
-            self.closer()
+        play = self.play
+        if not play.life.ended:
+            play.life.abandoned(error)
+        upstream, play.upstream = play.upstream, None
+        if upstream is not None:
+            upstream.close()
 
     def close(self) -> None:
-        self._end(None if self.shaper.meter.complete else "closed early")
+        self._end(None if self.play.life.answer_complete else "closed early")
 
 
-class AsyncShapedStream(_Body):
+class AsyncShapedStream:
     """The async twin of `ShapedStream`."""
 
+    def __init__(self, play: _Play) -> None:
+        self.play = play
+        self._upstream_parts: AsyncIterator[bytes] | None = None
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        error: str | None = "incomplete"
+        life = self.play.life
         try:
-            async for part in self._parts():
-                if isinstance(part, bytes):
-                    if part:
-                        yield self.deliver(part)
-                    continue
-                seconds, exc = self.runner.step(part)
-                await anyio.sleep(seconds)
-                if exc is not None:
-                    raise exc
-            error = None
+            action = life.send(None)
+            while action is not FINISH:
+                if isinstance(action, SendBytes):
+                    if action.data:
+                        yield action.data
+                    action = life.send(None)
+                else:
+                    action = life.send(await self.do(action))
         except Exception as exc:
-            error = error_name(exc)
+            if not life.ended:
+                self.play.failed(exc)
             raise
         finally:
-            await self._end(error)
+            await self._end("incomplete")
 
-    async def _parts(self) -> AsyncIterator[Part]:
-        if self.prepared is not None:
-            for part in self.prepared:
-                yield part
-            return
-        async for part in _aiter(self.upstream):
-            for shaped in self.shaper.feed(part) if isinstance(part, bytes) else [part]:
-                yield shaped
-            if self.shaper.ended:
-                return
-        for part in self.shaper.end():
-            yield part
+    async def do(self, action: Action) -> object:
+        """Carry out one action other than sending bytes; its result for the life."""
+        if isinstance(action, Wait):
+            await anyio.sleep(action.seconds)
+            return None
+        if action is READ_UPSTREAM:
+            if self._upstream_parts is None:
+                self._upstream_parts = _aiter(self.play.upstream.stream)
+            return await anext(self._upstream_parts, None)
+        if action is FETCH_UPSTREAM:
+            play = self.play
+            outgoing = _upstream_request(play.flavor, play.exchange, play.request)
+            return play.upstream_answer(await play.transport.inner.handle_async_request(outgoing))
+        assert isinstance(action, Fail)
+        raise self.play.exception(action)
 
     async def _end(self, error: str | None) -> None:
-        if self.record(error) and self.closer is not None:
-            await self.closer()
+        play = self.play
+        if not play.life.ended:
+            play.life.abandoned(error)
+        upstream, play.upstream = play.upstream, None
+        if upstream is not None:
+            await upstream.aclose()
 
     async def aclose(self) -> None:
-        await self._end(None if self.shaper.meter.complete else "closed early")
+        await self._end(None if self.play.life.answer_complete else "closed early")
 
 
-async def _aiter(parts: Any) -> AsyncIterator[Part]:
+async def _aiter(parts: Any) -> AsyncIterator[bytes]:
     if hasattr(parts, "__aiter__"):
         async for part in parts:
             yield part
@@ -196,38 +237,18 @@ class InterceptTransport:
         self.session, self.backend, self.inner, self.flavor = session, backend, inner, flavor
 
     def handle_request(self, request: Any) -> Any:
-        exchange = self.session.begin(self.backend, request_info(request, request.read()))
-        runner = PartRunner(self.flavor, request)
-        closer = None
+        play = _Play(self, request, request.read())
+        body = _stream_classes(self.flavor)[0](play)
         try:
-            for step in prelude(exchange.plan):
-                seconds, exc = runner.step(step)
-                time.sleep(seconds)
-                if exc is not None:
-                    raise exc
-            if exchange.plan.reply is not None:
-                reply = exchange.plan.reply
-                status, headers, upstream = reply.status, reply.headers, reply.parts()
-            elif exchange.spec.is_mock:
-                delay, status, headers, upstream = self.session.mock_answer(exchange)
-                time.sleep(delay)
-            else:
-                response = self.inner.handle_request(
-                    _upstream_request(self.flavor, exchange, request)
-                )
-                status, headers = response.status_code, list(response.headers.multi_items())
-                upstream, closer = response.stream, response.close
+            action = play.life.send(None)
+            while not isinstance(action, StartAnswer):  # up to the response head
+                action = play.life.send(body.do(action))
         except Exception as exc:
-            self.session.finish(exchange, None, error_name(exc))
+            if not play.life.ended:
+                play.failed(exc)
+            body.close()
             raise
-        self.session.headers_received(exchange, status)
-        shaper = ResponseShaper(exchange.plan, status, headers)
-        prepared = None
-        if shaper.buffered:
-            prepared = shaper.shape_buffered(b"".join(p for p in upstream if isinstance(p, bytes)))
-        body_cls = _stream_classes(self.flavor)[0]
-        body = body_cls(self.session, exchange, runner, shaper, upstream, prepared, closer)
-        return self.flavor.Response(shaper.status, headers=shaper.headers, stream=body)
+        return play.response(action, body)
 
     def close(self) -> None:
         """The client closes its own transport; the wrapper owns nothing."""
@@ -237,41 +258,21 @@ class AsyncInterceptTransport(InterceptTransport):
     """Wraps an async client's own transport for one claimed backend."""
 
     async def handle_async_request(self, request: Any) -> Any:
-        exchange = self.session.begin(self.backend, request_info(request, await request.aread()))
-        runner = PartRunner(self.flavor, request)
-        closer = None
+        play = _Play(self, request, await request.aread())
+        body = _stream_classes(self.flavor)[1](play)
         try:
-            for step in prelude(exchange.plan):
-                seconds, exc = runner.step(step)
-                await anyio.sleep(seconds)
-                if exc is not None:
-                    raise exc
-            if exchange.plan.reply is not None:
-                reply = exchange.plan.reply
-                status, headers, upstream = reply.status, reply.headers, reply.parts()
-            elif exchange.spec.is_mock:
-                delay, status, headers, upstream = self.session.mock_answer(exchange)
-                await anyio.sleep(delay)
-            else:
-                outgoing = _upstream_request(self.flavor, exchange, request)
-                response = await self.inner.handle_async_request(outgoing)
-                status, headers = response.status_code, list(response.headers.multi_items())
-                upstream, closer = response.stream, response.aclose
+            action = play.life.send(None)
+            while not isinstance(action, StartAnswer):  # up to the response head
+                action = play.life.send(await body.do(action))
         except Exception as exc:
-            self.session.finish(exchange, None, error_name(exc))
+            if not play.life.ended:
+                play.failed(exc)
+            await body.aclose()
             raise
-        self.session.headers_received(exchange, status)
-        shaper = ResponseShaper(exchange.plan, status, headers)
-        prepared = None
-        if shaper.buffered:
-            chunks = [p async for p in _aiter(upstream) if isinstance(p, bytes)]
-            prepared = shaper.shape_buffered(b"".join(chunks))
-        body_cls = _stream_classes(self.flavor)[1]
-        body = body_cls(self.session, exchange, runner, shaper, upstream, prepared, closer)
-        return self.flavor.Response(shaper.status, headers=shaper.headers, stream=body)
+        return play.response(action, body)
 
     async def aclose(self) -> None:
         """The client closes its own transport; the wrapper owns nothing."""
 
 
-__all__ = ["AsyncInterceptTransport", "InterceptTransport", "Pause", "request_info"]
+__all__ = ["AsyncInterceptTransport", "InterceptTransport", "request_info"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from aichaos.exchange.asgi import send_reply
 from aichaos.mock.engine import MockBackend, MockConfig
-from aichaos.wire.asgi import Receive, Scope, Send, read_request, send_reply
+from aichaos.wire.asgi import Receive, Scope, Send, read_request
 
 
 class MockApp:

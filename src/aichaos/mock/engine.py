@@ -5,7 +5,7 @@ Timing is expressed as parts, except the delay before the status line:
 
 * `config.latency` (delay before headers) is *not* in the Reply; adapters read
   `MockBackend.header_delay` and wait that long before sending anything
-  (`wire.asgi.send_reply(reply, send, header_delay=backend.header_delay)`).
+  (`exchange.asgi.send_reply(reply, send, header_delay=backend.header_delay)`).
 * `config.ttft` is a `Pause` before the first token event of a stream; with
   `tokens_per_second` set, a `Pause(1/tps)` separates later token events.
   Non-streaming replies get one `Pause(ttft + tokens/tps)` before the body,

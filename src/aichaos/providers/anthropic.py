@@ -26,6 +26,7 @@ from aichaos.providers.base import (
     Finish,
     Provider,
     SdkEnvironment,
+    StreamEnd,
     ToolCall,
     Usage,
 )
@@ -230,6 +231,15 @@ class Messages(Dialect):
         if kind == "message_stop":
             return EventRole.TERMINATOR
         return EventRole.OTHER
+
+    def stream_end(self, event: SSEEvent, role: EventRole) -> StreamEnd | None:
+        """Final event `message_stop`; in-band error `event: error` (the anthropic SDK raises
+        `APIStatusError` with the stream's 200; provider-wire-formats.md §Anthropic streams)."""
+        if role is EventRole.TERMINATOR:
+            return "complete"
+        if event.event == "error" or as_dict(event.json).get("type") == "error":
+            return "error"
+        return None
 
     def event_text(self, event: SSEEvent) -> str | None:
         delta = as_dict(as_dict(event.json).get("delta"))

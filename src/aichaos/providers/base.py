@@ -22,6 +22,9 @@ from aichaos.wire.sse import SSEEvent
 Finish = Literal["stop", "length", "content_filter", "tool_calls"]
 """Provider-neutral finish reasons; each dialect maps them to its own words."""
 
+StreamEnd = Literal["complete", "error"]
+"""How a stream event ends the answer: the provider's final event, or an in-band error."""
+
 
 @dataclass
 class ToolCall:
@@ -155,6 +158,14 @@ class Dialect(ABC):
     def event_with_delivered(self, event: SSEEvent, delivered: Delivered) -> SSEEvent:
         """An event that repeats the answer, made to agree with what the deltas delivered."""
         return event
+
+    def stream_end(self, event: SSEEvent, role: EventRole) -> StreamEnd | None:
+        """Whether a non-content `event` (of `role`, from `classify`) ends the answer:
+        "complete" for the provider's final event, "error" for an in-band error event.
+
+        By default the terminator is the final event and there is no error event.
+        """
+        return "complete" if role is EventRole.TERMINATOR else None
 
     def keepalive_event(self) -> SSEEvent:
         """What the provider sends to keep an idle stream open."""

@@ -24,6 +24,7 @@ from aichaos.providers.base import (
     Finish,
     Provider,
     SdkEnvironment,
+    StreamEnd,
     ToolCall,
     Usage,
 )
@@ -189,6 +190,14 @@ class GenerateContent(Dialect):
         if "usageMetadata" in payload:
             return EventRole.USAGE
         return EventRole.OTHER
+
+    def stream_end(self, event: SSEEvent, role: EventRole) -> StreamEnd | None:
+        """No terminator: the last chunk carries `finishReason`; in-band error a chunk
+        `{"error": {...}}` (provider-wire-formats.md §Gemini streams)."""
+        if role is EventRole.FINISH:
+            return "complete"
+        payload = event.json
+        return "error" if isinstance(payload, dict) and "error" in payload else None
 
     def event_text(self, event: SSEEvent) -> str | None:
         texts = [str(p["text"]) for p in self._parts(event.json) if "text" in as_dict(p)]

@@ -15,7 +15,15 @@ from aichaos.providers._common import (
     split_arguments,
     usage_from,
 )
-from aichaos.providers.base import Completion, Dialect, EventRole, Finish, ToolCall, Usage
+from aichaos.providers.base import (
+    Completion,
+    Dialect,
+    EventRole,
+    Finish,
+    StreamEnd,
+    ToolCall,
+    Usage,
+)
 from aichaos.wire.exchange import RequestInfo
 from aichaos.wire.sse import SSEEvent
 
@@ -252,6 +260,14 @@ class ChatCompletions(Dialect):
         if isinstance(delta.get("content"), str):
             return EventRole.TEXT
         return EventRole.OTHER
+
+    def stream_end(self, event: SSEEvent, role: EventRole) -> StreamEnd | None:
+        """Final event `data: [DONE]`; in-band error `data: {"error": {...}}` (the openai SDK
+        raises `APIError` on it; provider-wire-formats.md §OpenAI streams)."""
+        if role is EventRole.TERMINATOR:
+            return "complete"
+        payload = event.json
+        return "error" if isinstance(payload, dict) and "error" in payload else None
 
     def event_text(self, event: SSEEvent) -> str | None:
         content = (self._delta(event.json) or {}).get("content")

@@ -21,6 +21,7 @@ from aichaos.providers.base import (
     Dialect,
     EventRole,
     Finish,
+    StreamEnd,
     ToolCall,
     Usage,
 )
@@ -264,6 +265,17 @@ class Responses(Dialect):
         if kind in _TERMINAL:
             return EventRole.FINISH
         return EventRole.OTHER
+
+    def stream_end(self, event: SSEEvent, role: EventRole) -> StreamEnd | None:
+        """Final event `response.completed` or `response.incomplete` (a finished answer cut
+        by a limit); in-band errors `response.failed` and `error` (provider-wire-formats.md
+        §Responses streams). A `[DONE]` after them, if any, changes nothing."""
+        kind = as_dict(event.json).get("type") or event.event
+        if kind in ("response.completed", "response.incomplete"):
+            return "complete"
+        if kind in ("response.failed", "error"):
+            return "error"
+        return None
 
     def event_text(self, event: SSEEvent) -> str | None:
         payload = as_dict(event.json)

@@ -1,29 +1,39 @@
 """The chaos proxy as a plain ASGI application (no framework).
 
 `/<backend>/<rest>` goes to that backend's upstream + `<rest>`: the embedded mock
-or a real URL. Each request runs through the same `Session` as in-process
-injection (`begin` -> plan -> prelude -> answer -> `ResponseShaper` -> `finish`);
-this module only does the I/O, mirroring `intercept.transports` for ASGI:
+or a real URL. Each request is one exchange of the same `Session` as in-process
+injection, played by its `ExchangeLife` (`aichaos.exchange`); this module interprets
+the life's actions over ASGI:
 
-* the plan's prelude (delay, hang, connection failure) is played before any answer;
-* a terminal fault's reply, the mock, or the upstream answers;
-* the answer goes through the shaper chunk by chunk and straight to the client
-  (no buffering unless a body edit needs the whole body);
-* pauses and failures are decided by `PartRunner`; a failure closes the client's
-  TCP connection for real (see `connections`), a hang holds it until the client
-  gives up;
+* the answer goes straight to the client as the life hands it out (no buffering
+  unless a body edit needs the whole body; an answer that arrived whole goes out
+  in one write with its `content-length`);
+* a failure closes the client's TCP connection for real (see `connections`); a hang
+  holds it until the client gives up (the client enforces its own read timeout);
 * a client that disconnects cancels the exchange, and with it the upstream request.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Iterable
-from typing import Any, ClassVar
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
-from aichaos.faults.shaping import ResponseShaper, TokenBytes
-from aichaos.intercept.session import Exchange, PartRunner, Session, prelude
+from aichaos.exchange import (
+    FETCH_UPSTREAM,
+    FINISH,
+    READ_UPSTREAM,
+    ExchangeLife,
+    Fail,
+    FailKind,
+    SendBytes,
+    StartAnswer,
+    UpstreamAnswer,
+    Wait,
+)
+from aichaos.exchange.asgi import send_reply
+from aichaos.intercept.session import Exchange, Session
 from aichaos.providers import closest_provider, get_provider
 from aichaos.proxy.admin import PREFIX, AdminAPI
 from aichaos.proxy.connections import ConnectionRegistry
@@ -37,48 +47,15 @@ from aichaos.proxy.headers import (
 )
 from aichaos.proxy.stats import ProxyStats
 from aichaos.records import call_scope
-from aichaos.wire.asgi import Receive, Scope, Send, read_request, send_reply
-from aichaos.wire.exchange import Abort, Hang, Part, Pause, Reply, RequestInfo
+from aichaos.wire.asgi import Receive, Scope, Send, read_request
+from aichaos.wire.exchange import Reply, RequestInfo
 
-Source = Iterable[Part] | AsyncIterable[bytes]
-
-
-# --- how the proxy fails a connection (PartRunner names the failure) ------------
-class _Failure(Exception):
-    """The proxy must fail the client's connection; `label` goes into the attempt record."""
-
-    label: ClassVar[str] = "connection_reset"
-
-    def __init__(self, message: str = "", *, request: object = None) -> None:
-        super().__init__(message)
-
-
-class _Reset(_Failure):
-    label = "connection_reset"
-
-
-class _Refused(_Failure):
-    label = "connection_refused"
-
-
-class _TimedOut(_Failure):
-    label = "timeout"
-
-
-class _ClientSide:
-    """What `PartRunner` asks about the client: over a socket the client enforces its own
-    read timeout (so none here), and each failure it names is a way to end the connection."""
-
-    ReadTimeout = _TimedOut
-    ConnectError = _Refused
-    RemoteProtocolError = _Reset
-
-    @staticmethod
-    def read_timeout(request: object) -> float | None:
-        return None
-
-
-_CLIENT_SIDE = _ClientSide()
+_LABELS: dict[FailKind, str] = {
+    "reset": "connection_reset",
+    "refused": "connection_refused",
+    "timeout": "timeout",
+}
+"""How a failed connection is named in the proxy's records."""
 _CALL = CALL_HEADER.decode()
 
 
@@ -106,12 +83,14 @@ class _Downstream:
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
-    async def body(self, data: bytes) -> None:
-        await self.send({"type": "http.response.body", "body": data, "more_body": True})
+    async def body(self, data: bytes, last: bool) -> None:
+        self.complete = last
+        await self.send({"type": "http.response.body", "body": data, "more_body": not last})
 
     async def end(self) -> None:
-        self.complete = True
-        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+        if not self.complete:
+            self.complete = True
+            await self.send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def drop(self) -> None:
         """Close the client's TCP connection now, with whatever was sent so far.
@@ -132,13 +111,11 @@ class _Downstream:
         await asyncio.sleep(1.0)
 
 
-class _Run:
-    """State of one exchange as it progresses, read when it ends however it ends."""
+class _Upstream:
+    """The real upstream's side of one exchange: its answer, once asked for."""
 
-    def __init__(self, exchange: Exchange, raw_path: bytes, query: bytes) -> None:
-        self.exchange, self.raw_path, self.query = exchange, raw_path, query
-        self.shaper: ResponseShaper | None = None
-        self.error: str | None = "incomplete"
+    def __init__(self, raw_path: bytes, query: bytes, raw_headers: list[tuple[bytes, bytes]]):
+        self.raw_path, self.query, self.raw_headers = raw_path, query, raw_headers
         self.response: UpstreamResponse | None = None
 
 
@@ -266,13 +243,14 @@ class ProxyApp:
             with call_scope(call_id):
                 exchange = self.session.begin(backend, info)
         self.stats.opened(backend)
+        life = self.session.life(exchange, on_end=self.stats.closed)
         down = _Downstream(scope, receive, send, self.connections)
-        run = _Run(exchange, raw_rest, query)
+        upstream = _Upstream(raw_rest, query, raw_headers)
         task = asyncio.current_task()
         assert task is not None
         watcher = asyncio.ensure_future(down.watch(task))
         try:
-            await self._answer(run, down, raw_headers)
+            await self._play(life, exchange, down, upstream)
         except asyncio.CancelledError:
             if not down.gone:
                 raise  # cancelled from outside (server shutdown): cleanup below, then stop
@@ -280,13 +258,13 @@ class ProxyApp:
                 task.uncancel()  # our own cancellation: the client left, the exchange is over
         finally:
             watcher.cancel()
-            if run.response is not None:
-                run.response.release()  # unread: the upstream connection is closed
-            error = run.error
-            if down.gone and not down.dropped:
-                error = "timeout" if down.holding else "client_disconnected"
-            self.session.finish(exchange, run.shaper, error)
-            self.stats.closed(exchange.attempt)
+            if upstream.response is not None:
+                upstream.response.release()  # unread: the upstream connection is closed
+            if not life.ended:
+                gone = down.gone and not down.dropped
+                life.abandoned(
+                    ("timeout" if down.holding else "client_disconnected") if gone else "incomplete"
+                )
         if down.unsupported_drop:
             raise ConnectionAbortedError("aichaos proxy: connection dropped by a fault")
 
@@ -296,122 +274,77 @@ class ProxyApp:
             host = self._hosts[backend] = urlsplit(upstream).hostname or upstream
         return host
 
-    async def _answer(self, run: _Run, down: _Downstream, raw_headers: Any) -> None:
-        exchange = run.exchange
-        plan = exchange.plan
-        runner = PartRunner(_CLIENT_SIDE, None)
-        try:
-            for step in prelude(plan):
-                await self._play(step, runner, down)
-            source: Source
-            if plan.reply is not None:
-                status, headers, source = plan.reply.status, plan.reply.headers, plan.reply.parts()
-            elif exchange.spec.is_mock:
-                delay, status, headers, source = self.session.mock_answer(exchange)
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            else:
-                status, headers, source = await self._forward(run, raw_headers)
-            self.session.headers_received(exchange, status)
-            shaper = run.shaper = ResponseShaper(plan, status, headers)
-            if shaper.buffered:
-                source = shaper.shape_buffered(await _read_all(source))
-            response = run.response
-            if response is not None and not plan.edits_response:
-                out = end_to_end(response.headers)  # as received
-                if response.complete and not response.head_only:
-                    await self._whole(response, out, shaper, down, exchange)
-                    run.error = None
-                    return
-            else:
-                out = response_headers(shaper.headers)
-            await down.start(shaper.status, out)
-            if isinstance(source, AsyncIterable):
-                async for chunk in source:
-                    await self._emit_all(shaper.feed(chunk), runner, down, exchange)
-                    if shaper.ended:
-                        break
-            else:
-                for part in source:
-                    parts: list[Part] = shaper.feed(part) if isinstance(part, bytes) else [part]
-                    await self._emit_all(parts, runner, down, exchange)
-                    if shaper.ended:
-                        break
-            await self._emit_all(shaper.end(), runner, down, exchange)
-            await down.end()
-            run.error = None
-        except _Failure as failure:
-            run.error = failure.label
-            await down.drop()
-        except UpstreamError as exc:  # the upstream failed mid-answer: so does the client
-            run.error = f"upstream_{exc.label}"
-            await down.drop()
-
-    async def _whole(
-        self,
-        response: UpstreamResponse,
-        headers: list[tuple[bytes, bytes]],
-        shaper: ResponseShaper,
-        down: _Downstream,
-        exchange: Exchange,
-    ) -> None:
-        """An answer that arrived whole (most non-streamed ones) goes out in one body write.
-
-        Its length is known, so `content-length` replaces chunked framing (hop-by-hop):
-        the client gets the same bytes with one write and one packet fewer.
-        """
-        chunks = [part for chunk in response.take_all() for part in shaper.feed(chunk)]
-        chunks += shaper.end()
-        body = b"".join(chunks)  # type: ignore[arg-type]  # no edits: only bytes
-        if any(isinstance(chunk, TokenBytes) for chunk in chunks):
-            self.session.token_delivered(exchange)
-        if not any(name == b"content-length" for name, _ in headers):
-            headers.append((b"content-length", str(len(body)).encode()))
-        await down.start(shaper.status, headers)
-        down.complete = True
-        await down.send({"type": "http.response.body", "body": body, "more_body": False})
-
-    async def _emit_all(
-        self, parts: list[Part], runner: PartRunner, down: _Downstream, exchange: Exchange
-    ) -> None:
-        for part in parts:
-            if isinstance(part, bytes):
-                if part:
-                    runner.data()
-                    if isinstance(part, TokenBytes):
-                        self.session.token_delivered(exchange)
-                    await down.body(part)
-            else:
-                await self._play(part, runner, down)
-
     async def _play(
-        self, part: Pause | Hang | Abort, runner: PartRunner, down: _Downstream
+        self, life: ExchangeLife, exchange: Exchange, down: _Downstream, upstream: _Upstream
     ) -> None:
-        seconds, failure = runner.step(part)
-        if seconds > 0:
-            down.holding = isinstance(part, Hang)
-            await asyncio.sleep(seconds)
-            down.holding = False
-        if failure is not None:
-            raise failure
+        """Carry out the life's actions for the client at the other end of `down`."""
+        action = life.send(None)
+        while action is not FINISH:
+            result: object = None
+            if isinstance(action, SendBytes):
+                await down.body(action.data, action.last)
+            elif isinstance(action, Wait):
+                down.holding = action.hang  # a disconnect now is the client timing out
+                await asyncio.sleep(action.seconds)
+                down.holding = False
+            elif action is READ_UPSTREAM:
+                assert upstream.response is not None
+                try:
+                    result = await anext(upstream.response, None)
+                except UpstreamError as exc:  # the upstream failed mid-answer: so does the client
+                    life.failed("reset", f"upstream_{exc.label}")
+                    await down.drop()
+                    return
+            elif action is FETCH_UPSTREAM:
+                result = await self._forward(exchange, upstream)
+            elif isinstance(action, StartAnswer):
+                await down.start(action.status, self._head(action, exchange, upstream))
+            else:
+                assert isinstance(action, Fail)
+                life.failed(action.kind, _LABELS[action.kind])
+                await down.drop()
+                return
+            action = life.send(result)
+        await down.end()
 
-    async def _forward(
-        self, run: _Run, raw_headers: list[tuple[bytes, bytes]]
-    ) -> tuple[int, list[tuple[str, str]], Source]:
-        exchange = run.exchange
+    @staticmethod
+    def _head(
+        head: StartAnswer, exchange: Exchange, upstream: _Upstream
+    ) -> list[tuple[bytes, bytes]]:
+        """The answer's headers for the client: a real upstream's as received unless a fault
+        edits the answer, never hop-by-hop ones; `content-length` when the body is whole."""
+        response = upstream.response
+        if response is not None and not exchange.plan.edits_response:
+            headers = end_to_end(response.headers)
+        else:
+            headers = response_headers(head.headers)
+        if head.length is not None and not any(name == b"content-length" for name, _ in headers):
+            headers.append((b"content-length", str(head.length).encode()))
+        return headers
+
+    async def _forward(self, exchange: Exchange, upstream: _Upstream) -> UpstreamAnswer:
         info = exchange.info
-        headers = request_headers(raw_headers, identity=exchange.plan.edits_response)
+        edits = exchange.plan.edits_response
+        headers = request_headers(upstream.raw_headers, identity=edits)
         try:
             response = await self.forwarder.request(
-                info.method, exchange.spec.upstream, run.raw_path, run.query, headers, info.body
+                info.method,
+                exchange.spec.upstream,
+                upstream.raw_path,
+                upstream.query,
+                headers,
+                info.body,
             )
         except UpstreamError as exc:
             self.stats.upstream_errors += 1
             reply = self._upstream_down(exchange, exc)
-            return reply.status, reply.headers, reply.parts()
-        run.response = response
+            body = [part for part in reply.parts() if isinstance(part, bytes)]
+            return UpstreamAnswer(reply.status, reply.headers, body)
+        upstream.response = response
         pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
-        return response.status, pairs, response
+        # An answer that arrived whole (most non-streamed ones) goes out in one write.
+        whole = response.complete and not response.head_only and not edits
+        return UpstreamAnswer(response.status, pairs, response.take_all() if whole else None)
 
     @staticmethod
     def _upstream_down(exchange: Exchange, exc: UpstreamError) -> Reply:
@@ -427,12 +360,6 @@ class ProxyApp:
             message=f"aichaos proxy: upstream {where} {what} ({exc.label})",
         )
         return reply.with_header("x-aichaos-proxy-error", "upstream_unreachable")
-
-
-async def _read_all(source: Source) -> bytes:
-    if isinstance(source, AsyncIterable):
-        return b"".join([chunk async for chunk in source])
-    return b"".join(p for p in source if isinstance(p, bytes))
 
 
 __all__ = ["ProxyApp"]

@@ -1,9 +1,6 @@
-"""Driving an ASGI connection from a sans-IO `Reply`, and reading a request into `RequestInfo`.
+"""ASGI types, and reading an ASGI request into a `RequestInfo`.
 
-The status line and headers are sent lazily, right before the first body bytes: a `Pause`
-or `Hang` that comes before any bytes therefore delays the headers too (a slow or hung
-server), and an `Abort` before any bytes drops the connection without a response (most
-servers, uvicorn included, then answer 500 themselves if they still can).
+Answers are sent by playing an exchange's life: see `aichaos.exchange.asgi`.
 """
 
 from __future__ import annotations
@@ -12,86 +9,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote
 
-import anyio
-
-from aichaos.wire.exchange import Abort, Hang, Pause, Reply, RequestInfo
+from aichaos.wire.exchange import RequestInfo
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-
-
-async def send_reply(
-    reply: Reply, send: Send, *, header_delay: float = 0.0, receive: Receive | None = None
-) -> None:
-    """Send `reply` through ASGI `send`, flushing each bytes part as its own chunk.
-
-    `Pause` sleeps; `Hang` sleeps `limit` (or forever) and then drops the connection;
-    `Abort` raises `ConnectionAbortedError` so the server drops the connection. With
-    `receive`, a client disconnect cancels the reply (so a hang never outlives its client).
-    """
-    if receive is None:
-        await _drive(reply, send, header_delay)
-        return
-    aborted: ConnectionAbortedError | None = None
-    async with anyio.create_task_group() as group:
-
-        async def watch() -> None:
-            while True:
-                message = await receive()
-                if message.get("type") == "http.disconnect":
-                    group.cancel_scope.cancel()
-                    return
-
-        group.start_soon(watch)
-        try:
-            await _drive(reply, send, header_delay)
-        except ConnectionAbortedError as exc:
-            aborted = exc  # re-raised outside, so it is not wrapped in an ExceptionGroup
-        group.cancel_scope.cancel()
-    if aborted is not None:
-        raise aborted
-
-
-async def _drive(reply: Reply, send: Send, header_delay: float) -> None:
-    started = False
-
-    async def start() -> None:
-        nonlocal started
-        started = True
-        await send(
-            {
-                "type": "http.response.start",
-                "status": reply.status,
-                "headers": [
-                    (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers
-                ],
-            }
-        )
-
-    if header_delay > 0:
-        await anyio.sleep(header_delay)
-    for part in reply.parts():
-        if isinstance(part, bytes):
-            if not part:
-                continue
-            if not started:
-                await start()
-            await send({"type": "http.response.body", "body": part, "more_body": True})
-        elif isinstance(part, Pause):
-            if part.seconds > 0:
-                await anyio.sleep(part.seconds)
-        elif isinstance(part, Hang):
-            if part.limit is None:
-                await anyio.sleep_forever()
-            await anyio.sleep(part.limit or 0)
-            raise ConnectionAbortedError("server gave up on a hung response")
-        elif isinstance(part, Abort):
-            raise ConnectionAbortedError(part.message)
-    if not started:
-        await start()
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def read_request(

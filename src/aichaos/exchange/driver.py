@@ -1,0 +1,372 @@
+"""The life of one exchange, written once and with no I/O (in the style of h11 and httpcore).
+
+An `ExchangeLife` says what to do next; an interpreter (the sync and async httpx
+transports, the proxy, the mock's ASGI app) does it and reports back:
+
+    action = life.send(None)
+    while action is not FINISH:
+        result = <do action>          # sleep, fetch, read a chunk, write bytes, fail
+        action = life.send(result)
+
+Actions: `Wait(seconds)`; `Fail(kind)` (timeout, reset, refused: each interpreter raises its
+client library's exception or closes its socket); `FETCH_UPSTREAM` (answer with an
+`UpstreamAnswer`); `READ_UPSTREAM` (answer with the next body chunk, None at its end);
+`StartAnswer(status, headers)`; `SendBytes(data)`; `FINISH`. The order is the plan's: its
+delay, then its connection failure, else its reply, the mock or the upstream; the answer
+through the `ResponseShaper`; pauses and failures played as a socket would (the client's
+read timeout enforced over silence).
+
+The life records its attempt once, however it ends: when it yields `FINISH` or `Fail`, or
+when the interpreter reports `failed(kind, error)` (its own I/O failed) or
+`abandoned(error)` (the client went away). Each ending is classified as the contract's
+`Outcome` (see `outcome`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from aichaos.faults.plan import Plan
+from aichaos.faults.shaping import ResponseShaper, TokenBytes, is_event_stream
+from aichaos.records import Attempt, Outcome
+from aichaos.wire.exchange import Abort, Hang, Part, Pause, Reply
+
+FailKind = Literal["timeout", "reset", "refused"]
+"""How a connection fails, whatever the library: read timed out, reset (closed early), refused."""
+
+_FOREVER = 365 * 24 * 3600.0
+_FAILED: dict[FailKind, Outcome] = {
+    "timeout": "stalled",
+    "reset": "connection_dropped",
+    "refused": "connection_dropped",
+}
+
+
+# --- what to do next ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Sleep `seconds`; `hang`: nothing more will come (a client leaving now gave up)."""
+
+    seconds: float
+    hang: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    """Fail the connection now (after any bytes sent); the life is over."""
+
+    kind: FailKind
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartAnswer:
+    """Send the status line and headers. `length`: the body's size when known in advance."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendBytes:
+    """Send body bytes; `last`: nothing follows them (FINISH comes next)."""
+
+    data: bytes
+    last: bool = False
+
+
+class _Signal:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+FETCH_UPSTREAM = _Signal("FETCH_UPSTREAM")
+"""Send the request to the real upstream; answer with an `UpstreamAnswer`."""
+READ_UPSTREAM = _Signal("READ_UPSTREAM")
+"""Read the upstream body's next chunk; answer with the bytes, or None at its end."""
+FINISH = _Signal("FINISH")
+"""The answer went out whole: end the response (the attempt is recorded)."""
+
+Action = Wait | Fail | StartAnswer | SendBytes | _Signal
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamAnswer:
+    """The upstream's answer head; `body`: its whole body when it already arrived."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: list[bytes] | None = None
+
+
+# --- the client's read timeout over silence ------------------------------------------------
+class Silence:
+    """How non-data parts play out for a client, as a real socket would.
+
+    Pauses and hangs add up until data arrives; once they reach the client's read timeout
+    (None: it has none, or it enforces it itself, as a client over a socket does) the read
+    times out. A hang with a limit is the server giving up first.
+    """
+
+    def __init__(self, read_timeout: float | None) -> None:
+        self.read_timeout = read_timeout
+        self.idle = 0.0
+
+    def step(self, part: Pause | Hang | Abort) -> tuple[float, Fail | None]:
+        """Seconds to wait, then the failure (None: carry on)."""
+        if isinstance(part, Abort):
+            if part.reason == "timeout":
+                return 0.0, Fail("timeout", "The read operation timed out")
+            return 0.0, Fail(part.reason, part.message)
+        wanted = part.seconds if isinstance(part, Pause) else part.limit
+        timeout = self.read_timeout
+        left = None if timeout is None else max(timeout - self.idle, 0.0)
+        if left is not None and (wanted is None or wanted >= left):
+            return left, Fail("timeout", "The read operation timed out")
+        if wanted is None:
+            return _FOREVER, None
+        self.idle += wanted
+        if isinstance(part, Hang):  # the server gave up before the client did
+            return wanted, Fail("reset", "Server disconnected without sending a response.")
+        return wanted, None
+
+
+Finished = Callable[[Attempt, Plan, int], None]
+"""Told once when an attempt ends: (attempt, plan, tokens used)."""
+
+
+class ExchangeLife:
+    """One exchange from its plan to its recorded outcome. See the module docstring.
+
+    `plan` and `attempt` are None for a bare reply (the mock's ASGI app); `mock` gives the
+    embedded mock's (header delay, reply) for a mock backend; `read_timeout` is the
+    client's, when the interpreter plays the client's side (in-process).
+    """
+
+    def __init__(
+        self,
+        plan: Plan | None,
+        attempt: Attempt | None = None,
+        *,
+        mock: Callable[[], tuple[float, Reply]] | None = None,
+        read_timeout: float | None = None,
+        finished: Finished | None = None,
+    ) -> None:
+        self.plan, self.attempt, self._mock, self._finished = plan, attempt, mock, finished
+        self.silence = Silence(read_timeout)
+        self.shaper: ResponseShaper | None = None
+        self.ended = False
+        self._waiting = False  # the last action was a wait (a client leaving gave up on it)
+        self._steps = self._life()
+
+    @classmethod
+    def of_reply(cls, reply: Reply, header_delay: float = 0.0) -> ExchangeLife:
+        """A bare reply played as it is (no plan, no record): the mock's own server."""
+        return cls(None, mock=lambda: (header_delay, reply))
+
+    def send(self, result: object = None) -> Action:
+        """The next action, given the result of the last one (None for most)."""
+        action = self._steps.send(result)
+        self._waiting = isinstance(action, Wait)
+        return action
+
+    # --- how it ended ------------------------------------------------------------
+    @property
+    def answer_complete(self) -> bool:
+        """Whether the answer's finish (or its whole body) went through."""
+        return self.shaper is not None and self.shaper.meter.complete
+
+    def failed(self, kind: FailKind, error: str) -> None:
+        """The connection failed (`error` is the interpreter's name for it)."""
+        self._end(_FAILED[kind], error)
+
+    def abandoned(self, error: str | None) -> None:
+        """The client went away before the end: closed the body, disconnected, cancelled.
+
+        `error` None: it had what it came for (the answer's outcome stands).
+        """
+        if error is None:
+            self._end(self.outcome(), None)
+        else:
+            self._end("stalled" if self._waiting else "cancelled", error)
+
+    def outcome(self) -> Outcome:
+        """How the answer delivered so far ended: an event stream by its last events (the
+        provider's final event, an in-band error event, or neither), any other body whole."""
+        shaper = self.shaper
+        if shaper is None or not shaper.meters_events:
+            return "complete"
+        ending = shaper.meter.ending
+        if ending == "error":
+            return "stream_error_event"
+        return "complete" if ending == "complete" else "stream_incomplete"
+
+    def _end(self, outcome: Outcome, error: str | None) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        attempt, plan = self.attempt, self.plan
+        if attempt is None or plan is None:
+            return
+        attempt.duration = time.perf_counter() - attempt.started
+        attempt.error, attempt.outcome = error, outcome
+        shaper = self.shaper
+        if shaper is not None and shaper.meter.usage is not None:
+            attempt.input_tokens = shaper.meter.usage.input_tokens
+            attempt.output_tokens = shaper.meter.usage.output_tokens
+        if self._finished is not None:
+            self._finished(attempt, plan, shaper.meter.tokens if shaper is not None else 0)
+
+    # --- the life ------------------------------------------------------------------
+    def _life(self) -> Generator[Action, object, None]:
+        plan = self.plan
+        prelude: list[Part] = []  # before any answer: the faults' delay, a connection failure
+        if plan is not None and plan.delay > 0:
+            prelude.append(Pause(plan.delay))
+        if plan is not None and plan.failure is not None:
+            prelude.append(plan.failure)
+        if prelude and not (yield from self._play(prelude)):
+            return
+        parts: Iterable[Part] | None = None
+        if plan is not None and plan.reply is not None:
+            status, headers, parts = plan.reply.status, plan.reply.headers, plan.reply.parts()
+        elif self._mock is not None:
+            delay, reply = self._mock()
+            if delay > 0:
+                yield Wait(delay)
+            status, headers, parts = reply.status, reply.headers, reply.parts()
+        else:
+            answer = yield FETCH_UPSTREAM
+            assert isinstance(answer, UpstreamAnswer)
+            status, headers, parts = answer.status, answer.headers, answer.body
+        if self.attempt is not None:
+            self.attempt.status = status
+            self.attempt.headers_at = time.perf_counter() - self.attempt.started
+        if plan is None:
+            yield from self._answer(status, headers, parts, None)
+            return
+        shaper = self.shaper = ResponseShaper(plan, status, headers)
+        if shaper.buffered:
+            chunks: list[bytes] = []
+            if parts is None:
+                while (chunk := (yield READ_UPSTREAM)) is not None:
+                    assert isinstance(chunk, bytes)
+                    chunks.append(chunk)
+            else:
+                chunks = [part for part in parts if isinstance(part, bytes)]
+            out = shaper.shape_buffered(b"".join(chunks))
+            yield from self._answer(shaper.status, shaper.headers, out, None)
+            return
+        yield from self._answer(shaper.status, shaper.headers, parts, shaper)
+
+    def _answer(
+        self,
+        status: int,
+        headers: list[tuple[str, str]],
+        parts: Iterable[Part] | None,
+        shaper: ResponseShaper | None,
+    ) -> Generator[Action, object, None]:
+        """Send the answer: whole when it is one body known now, else part by part."""
+        if parts is not None and not is_event_stream(headers):
+            out = _shaped(parts, shaper)
+            body = _whole_body(out)
+            if body is not None:
+                yield StartAnswer(status, headers, len(body))
+                waits = out[: _first_bytes(out)]
+                if waits and not (yield from self._play(waits)):
+                    return
+                self._delivered(_has_token(out))
+                yield SendBytes(body, last=True)
+            else:
+                yield StartAnswer(status, headers)
+                if not (yield from self._play(out)):
+                    return
+            self._end(self.outcome(), None)
+            yield FINISH
+            return
+        yield StartAnswer(status, headers)
+        if parts is not None:
+            for part in parts:
+                batch = (
+                    [part] if shaper is None or not isinstance(part, bytes) else shaper.feed(part)
+                )
+                if not (yield from self._play(batch)):
+                    return
+                if shaper is not None and shaper.ended:
+                    break
+        else:
+            assert shaper is not None
+            while (chunk := (yield READ_UPSTREAM)) is not None:
+                assert isinstance(chunk, bytes)
+                if not (yield from self._play(shaper.feed(chunk))):
+                    return
+                if shaper.ended:
+                    break
+        if shaper is not None and not (yield from self._play(shaper.end())):
+            return
+        self._end(self.outcome(), None)
+        yield FINISH
+
+    def _play(self, parts: list[Part]) -> Generator[Action, object, bool]:
+        """Send bytes, wait out pauses, fail on failures; False once the life failed."""
+        for part in parts:
+            if isinstance(part, bytes):
+                if part:
+                    self._delivered(isinstance(part, TokenBytes))
+                    yield SendBytes(part)
+                continue
+            seconds, failure = self.silence.step(part)
+            if seconds > 0:
+                yield Wait(seconds, hang=isinstance(part, Hang))
+            if failure is not None:
+                yield failure  # the interpreter names it and reports it: see failed()
+                return False
+        return True
+
+    def _delivered(self, token: bool) -> None:
+        """Bytes go out: silence ends; the first token stamps time-to-first-token."""
+        self.silence.idle = 0.0
+        attempt = self.attempt
+        if token and attempt is not None and attempt.ttft is None:
+            attempt.ttft = time.perf_counter() - attempt.started
+
+
+def _shaped(parts: Iterable[Part], shaper: ResponseShaper | None) -> list[Part]:
+    if shaper is None:
+        return list(parts)
+    out: list[Part] = []
+    for part in parts:
+        out.extend(shaper.feed(part) if isinstance(part, bytes) else [part])
+        if shaper.ended:
+            break
+    out.extend(shaper.end())
+    return out
+
+
+def _first_bytes(parts: list[Part]) -> int:
+    for index, part in enumerate(parts):
+        if isinstance(part, bytes):
+            return index
+    return len(parts)
+
+
+def _whole_body(parts: list[Part]) -> bytes | None:
+    """The body as one piece when only pauses come before its bytes and nothing after."""
+    first = _first_bytes(parts)
+    if any(not isinstance(part, Pause) for part in parts[:first]):
+        return None
+    rest = parts[first:]
+    if any(not isinstance(part, bytes) for part in rest):
+        return None
+    return b"".join(rest)  # type: ignore[arg-type]  # only bytes, checked above
+
+
+def _has_token(parts: list[Part]) -> bool:
+    return any(isinstance(part, TokenBytes) for part in parts)
