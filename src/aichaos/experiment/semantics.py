@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from aichaos.experiment.checks.base import Check
-from aichaos.experiment.checks.kinds.attribution import ServedBy
+from aichaos.experiment.checks.kinds.attribution import IncompleteAnswers, ServedBy
 from aichaos.experiment.checks.kinds.custom import PythonCheck
 from aichaos.experiment.errors import Path as KeyPath
 from aichaos.experiment.errors import Problem
@@ -65,6 +65,8 @@ def check_experiment(experiment: Experiment, base_dir: Path) -> tuple[list[Probl
     for section in ("hypothesis", "stop_when"):
         for i, check in enumerate(getattr(experiment, section)):
             _check_entry(section, i, check, backends, enabled, found)
+            if isinstance(check, IncompleteAnswers):
+                _observable(experiment, (section, i, "check"), found)
     _target(experiment, base_dir, found)
     prompts = _prompts(experiment, base_dir, found)
     return found.problems, prompts
@@ -105,6 +107,22 @@ def _check_entry(
         function = import_function(check.function, (*path, "function"), found)
         if function is not None:
             check.bind(function)
+
+
+def _observable(experiment: Experiment, path: KeyPath, found: Findings) -> None:
+    """Checks on upstream answers need the target's model calls to go through aichaos."""
+    http = experiment.target.http
+    if http is None:
+        return  # in-process calls are intercepted; commands get the proxy in their environment
+    values = (http.url, http.headers, http.json_body, http.body)
+    if not any(n.startswith("backends.") for v in values for n in template_names(v)):
+        found.add(
+            path,
+            "incomplete_answers judges the answers the app gets from its backends, which aichaos"
+            " cannot observe for this http target: nothing tells the app where the chaos proxy is",
+            expected="`{{backends.NAME.url}}` passed to the app in the request (url, headers,"
+            " json or body), or a `command` target",
+        )
 
 
 def _target(experiment: Experiment, base_dir: Path, found: Findings) -> None:
