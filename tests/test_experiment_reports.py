@@ -149,7 +149,7 @@ def test_planted_keys_never_appear_in_any_output(tmp_path: Path) -> None:
             backends: {{openai: openai, claude: anthropic}}
             target:
               command:
-                run: "{{{{python}}}} {CHAT_SERVER} --port {{{{port}}}}"
+                run: "{{{{python}}}} {CHAT_SERVER} --port {{{{port}}}} --forward traceparent"
                 ready: "http://127.0.0.1:{{{{port}}}}/health"
                 env: {{ANTHROPIC_API_KEY: "{PLANTED_YAML}"}}
                 http:
