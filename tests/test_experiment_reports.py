@@ -17,7 +17,7 @@ import pytest
 from rich.console import Console
 
 from aichaos.experiment import parse_experiment, run_experiment
-from aichaos.experiment.results import RunResult
+from aichaos.experiment.run_result import RunResult
 from aichaos.report.console import PlainConsole, print_verdict
 from aichaos.report.journal import journal_dict, read_journal, write_journal
 from aichaos.report.junit import write_junit

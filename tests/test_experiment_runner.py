@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from aichaos.experiment import ExperimentError, Observer, parse_experiment, run_experiment
-from aichaos.experiment.results import CallRecord, PhaseResult, RunResult
+from aichaos.experiment.results import CallRecord, PhaseResult
+from aichaos.experiment.run_result import RunResult
 from aichaos.experiment.targets.command import backend_env, env_name
 from servers import serve
 

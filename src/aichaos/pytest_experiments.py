@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 if TYPE_CHECKING:
-    from aichaos.experiment.results import RunResult
+    from aichaos.experiment.run_result import RunResult
 
 _SUFFIXES = {".yaml", ".yml"}
 

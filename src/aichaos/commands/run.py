@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from aichaos.experiment.model import Experiment
     from aichaos.experiment.observer import Observer
-    from aichaos.experiment.results import RunResult
+    from aichaos.experiment.run_result import RunResult
     from aichaos.telemetry.metrics import Metrics
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 3

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from aichaos.experiment.loader import load_experiment, parse_experiment
     from aichaos.experiment.model import Experiment
     from aichaos.experiment.observer import Observer
-    from aichaos.experiment.results import CallRecord, CheckResult, PhaseResult, RunResult
+    from aichaos.experiment.results import CallRecord, CheckResult, PhaseResult
+    from aichaos.experiment.run_result import RunResult
     from aichaos.experiment.runner import run_experiment
 
 __all__ = [
@@ -42,7 +43,7 @@ _HOMES = {
     "CallRecord": "results",
     "CheckResult": "results",
     "PhaseResult": "results",
-    "RunResult": "results",
+    "RunResult": "run_result",
     "run_experiment": "runner",
 }
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from aichaos.experiment.diagnostics import problems_from
 from aichaos.experiment.errors import ExperimentError, Problem
 from aichaos.experiment.model import Experiment
-from aichaos.experiment.semantics import add_import_paths, check_experiment
+from aichaos.experiment.semantics import check_experiment, resolve_functions
 from aichaos.experiment.yamlpos import Positions, load_yaml
 from aichaos.safe_yaml import MAX_DOCUMENT_BYTES
 
@@ -79,7 +79,11 @@ def parse_experiment(
     base_dir: Path | None = None,
     source: Path | None = None,
 ) -> Experiment:
-    """Like `load_experiment`, from text (`base_dir` resolves relative paths and imports)."""
+    """Like `load_experiment`, from text (`base_dir` resolves relative paths and imports).
+
+    Reading and checking the text changes nothing outside; importing the functions it
+    names is a step of its own (`resolve_functions`), with `sys.path` changed only then.
+    """
     base = base_dir if base_dir is not None else Path.cwd()
     data, positions, problems = load_yaml(text, file)
     if problems:
@@ -97,8 +101,8 @@ def parse_experiment(
         experiment = Experiment.model_validate(data)
     except ValidationError as exc:
         raise ExperimentError(problems_from(exc, data, positions, file)) from None
-    add_import_paths(base)
     semantic, prompts = check_experiment(experiment, base)
+    semantic += resolve_functions(experiment, base)
     if semantic:
         raise ExperimentError([_place(p, positions, file) for p in semantic])
     experiment.attach(source, prompts)

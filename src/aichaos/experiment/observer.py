@@ -9,7 +9,8 @@ from aichaos.records import Attempt
 if TYPE_CHECKING:
     from aichaos.experiment.model import Experiment
     from aichaos.experiment.phases import PhasePlan
-    from aichaos.experiment.results import CallRecord, PhaseResult, RunResult
+    from aichaos.experiment.results import CallRecord, PhaseResult
+    from aichaos.experiment.run_result import RunResult
 
 
 class Observer:

@@ -1,22 +1,20 @@
-"""What a run produced: one record per target call, per-phase results, check verdicts."""
+"""What a run records as it goes: one record per target call, per-phase results, check verdicts.
+
+Nothing here refers to the experiment model (checks and drivers fill these in);
+the whole run's result, which does, is `run_result.RunResult`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from aichaos.records import Attempt
 
-if TYPE_CHECKING:
-    from aichaos.experiment.model import Experiment
-
-Status = Literal["passed", "failed", "aborted", "interrupted"]
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 CANCELLED = "cancelled"  # the error of a call cut off in flight by stop_when or Ctrl-C
 PHASES: tuple[str, ...] = ("baseline", "inject", "recovery")
-
-EXIT_CODES: dict[str, int] = {"passed": 0, "failed": 1, "aborted": 3, "interrupted": 3}
 
 
 @dataclass
@@ -109,46 +107,6 @@ class PhaseResult:
     planned: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     completed: bool = False
-
-
-@dataclass
-class RunResult:
-    """Everything one run produced; what the journal, the console and the reports show."""
-
-    experiment: Experiment
-    seed: int
-    status: Status
-    checks: list[CheckResult]
-    calls: list[CallRecord]
-    phases: list[PhaseResult]
-    attempts: list[Attempt]  # every attempt, attributed to a call or not
-    started_at: float  # wall clock (epoch seconds)
-    duration: float
-    clock_origin: float  # time.perf_counter() at the start (attempt times are on that clock)
-    reason: str | None = None  # why the run was aborted or interrupted
-    faults: list[dict[str, Any]] = field(default_factory=list)  # what each fault did
-    fault_end: float | None = None  # when the last fault window ended (seconds from start)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    attribution: dict[str, int] = field(default_factory=dict)  # attempts tied how (exact, ...)
-
-    @property
-    def exit_code(self) -> int:
-        """0 every check held, 1 one failed, 3 aborted or interrupted."""
-        return EXIT_CODES[self.status]
-
-    @property
-    def passed(self) -> bool:
-        """Whether every check held and the run was not stopped."""
-        return self.status == "passed"
-
-    def calls_in(self, phase: str | None) -> list[CallRecord]:
-        """The judged calls of one phase (every phase when None or `all`): ended, not cancelled."""
-        return judged(self.calls, None if phase == "all" else phase)
-
-    @property
-    def cancelled(self) -> int:
-        """Calls cut off in flight by stop_when or Ctrl-C."""
-        return sum(1 for c in self.calls if c.cancelled)
 
 
 def judged(calls: Iterable[CallRecord], phase: str | None = None) -> list[CallRecord]:

@@ -22,18 +22,13 @@ import anyio
 from aichaos.experiment.attribution import RequestNotes, Tally, attribute
 from aichaos.experiment.checks.base import CheckContext
 from aichaos.experiment.errors import ExperimentError, Problem
+from aichaos.experiment.functions import import_paths
 from aichaos.experiment.metrics import phase_metrics
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.observer import Observer
 from aichaos.experiment.phases import PhasePlan, plan_phases
-from aichaos.experiment.results import (
-    CANCELLED,
-    CallRecord,
-    CheckResult,
-    PhaseResult,
-    RunResult,
-    Status,
-)
+from aichaos.experiment.results import CANCELLED, CallRecord, CheckResult, PhaseResult
+from aichaos.experiment.run_result import RunResult, Status
 from aichaos.experiment.schedule import drive
 from aichaos.experiment.stopping import StopMonitor
 from aichaos.experiment.targets.base import Driver, RunContext, open_driver
@@ -100,7 +95,9 @@ async def run_experiment(
     """
     run = _Run(experiment, resolve_seed(experiment, seed), console or Observer())
     try:
-        return await run.execute(handle_signals=handle_signals)
+        # User functions may import their neighbours lazily, while they run.
+        with import_paths(experiment.base_dir):
+            return await run.execute(handle_signals=handle_signals)
     except Exception as exc:
         # Task groups wrap errors in exception groups; a target that cannot run is one error.
         found = _find(exc, ExperimentError)

@@ -1,13 +1,10 @@
 """Checks across sections once the shapes are valid: names that must refer to something,
-files that must exist, functions that must import, templates that must resolve."""
+files that must exist, templates that must resolve; then, as a step of its own, the
+functions that must import (`resolve_functions`)."""
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ from aichaos.experiment.checks.kinds.attribution import IncompleteAnswers, Serve
 from aichaos.experiment.checks.kinds.custom import PythonCheck
 from aichaos.experiment.errors import Path as KeyPath
 from aichaos.experiment.errors import Problem
+from aichaos.experiment.functions import FunctionImportError, import_function
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.prompts import (
     DEFAULT_PROMPT,
@@ -27,7 +25,7 @@ from aichaos.experiment.prompts import (
     read_prompts_file,
     record_from,
 )
-from aichaos.experiment.target_specs import HttpTarget
+from aichaos.experiment.target_specs import HttpTarget, PythonTarget
 from aichaos.experiment.templating import name_problem, template_names
 from aichaos.faults.spec import unknown_backends
 from aichaos.intercept.backends import Router
@@ -103,10 +101,6 @@ def _check_entry(
             expected="one of " + ", ".join(backends),
             suggestion=nearest(check.backend, backends),
         )
-    if isinstance(check, PythonCheck):
-        function = import_function(check.function, (*path, "function"), found)
-        if function is not None:
-            check.bind(function)
 
 
 def _observable(experiment: Experiment, path: KeyPath, found: Findings) -> None:
@@ -128,11 +122,6 @@ def _observable(experiment: Experiment, path: KeyPath, found: Findings) -> None:
 def _target(experiment: Experiment, base_dir: Path, found: Findings) -> None:
     target = experiment.target
     backends = list(experiment.backends)
-    if target.python is not None:
-        set_placeholder_keys(experiment)
-        function = import_function(target.python.function, ("target", "python"), found)
-        if function is not None:
-            target.python.bind(function)
     if target.http is not None:
         _http_templates(target.http, ("target", "http"), backends, False, found)
     if target.command is not None:
@@ -200,44 +189,21 @@ def set_placeholder_keys(experiment: Experiment) -> None:
         os.environ.setdefault(name, value)
 
 
-def import_function(spec: str, path: KeyPath, found: Findings) -> Callable[..., Any] | None:
-    """Import `module:function`; every failure is a problem, never a traceback."""
-    module_name, _, attr = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or module_name
-        detail = "" if missing == module_name else f" (it imports {missing!r}, which is missing)"
-        found.add(
-            path,
-            f"cannot import module {module_name!r}{detail}",
-            expected="a module importable from the experiment's directory or the current one",
-        )
-        return None
-    except (Exception, SystemExit) as exc:  # the module's own code failed: say where
-        frames = traceback.extract_tb(exc.__traceback__)
-        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-        found.add(path, f"importing {module_name!r} raised {type(exc).__name__}: {exc}{where}")
-        return None
-    value: Any = module
-    for part in attr.split("."):
-        if not hasattr(value, part):
-            names = [n for n in dir(value) if not n.startswith("_")]
-            found.add(
-                path,
-                f"module {module_name!r} has no attribute {attr!r}",
-                suggestion=nearest(part, names),
-            )
-            return None
-        value = getattr(value, part)
-    if not callable(value):
-        found.add(path, f"{spec} is a {type(value).__name__}, not a function")
-        return None
-    return value  # type: ignore[no-any-return]
-
-
-def add_import_paths(base_dir: Path) -> None:
-    """Make `module:function` importable from the experiment's directory and the current one."""
-    for entry in (str(Path.cwd()), str(base_dir.resolve())):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
+def resolve_functions(experiment: Experiment, base_dir: Path) -> list[Problem]:
+    """Import the python target's and python checks' functions and bind them; each
+    failure is a problem. `sys.path` is changed only while importing."""
+    found = Findings()
+    entries: list[tuple[KeyPath, PythonTarget | PythonCheck]] = []
+    if experiment.target.python is not None:
+        set_placeholder_keys(experiment)
+        entries.append((("target", "python"), experiment.target.python))
+    for section in ("hypothesis", "stop_when"):
+        for i, check in enumerate(getattr(experiment, section)):
+            if isinstance(check, PythonCheck):
+                entries.append(((section, i, "function"), check))
+    for path, holder in entries:
+        try:
+            holder.bind(import_function(holder.function, base_dir))
+        except FunctionImportError as exc:
+            found.add(path, exc.message, expected=exc.expected, suggestion=exc.suggestion)
+    return found.problems

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from aichaos.experiment.checks.kinds.custom import FunctionSpec
+from aichaos.experiment.functions import FunctionSpec
 from aichaos.experiment.statuses import StatusPattern
 from aichaos.units import Duration, Regex
 

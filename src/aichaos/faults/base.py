@@ -76,9 +76,11 @@ class Fault(BaseModel):
 
 
 def fault_kinds() -> dict[str, type[Fault]]:
-    """Every registered fault kind by name, in registration order."""
-    import aichaos.faults.kinds  # noqa: F401  (registers the built-in kinds)
+    """Every registered fault kind by name, in registration order.
 
+    The built-in kinds register when the `aichaos.faults` package is imported,
+    which Python does before any of its modules, this one included.
+    """
     return dict(_REGISTRY)
 
 

@@ -26,7 +26,8 @@ from aichaos.experiment.metrics import percentile
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.observer import Observer
 from aichaos.experiment.phases import PhasePlan
-from aichaos.experiment.results import CallRecord, PhaseResult, RunResult
+from aichaos.experiment.results import CallRecord, PhaseResult
+from aichaos.experiment.run_result import RunResult
 from aichaos.records import Attempt
 from aichaos.report.redact import Redactor
 from aichaos.report.summary import calls_figure, check_value

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from aichaos import __version__
-from aichaos.experiment.results import CallRecord, RunResult
+from aichaos.experiment.results import CallRecord
+from aichaos.experiment.run_result import RunResult
 from aichaos.records import Attempt
 from aichaos.report.redact import Redactor
 

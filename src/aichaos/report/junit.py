@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from aichaos.experiment.results import RunResult
+from aichaos.experiment.run_result import RunResult
 from aichaos.report.redact import Redactor
 
 

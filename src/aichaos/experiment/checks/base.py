@@ -120,9 +120,11 @@ class Check(BaseModel):
 
 
 def check_kinds() -> dict[str, type[Check]]:
-    """Every registered check by name, in registration order."""
-    import aichaos.experiment.checks.kinds  # noqa: F401  (registers the built-in checks)
+    """Every registered check by name, in registration order.
 
+    The built-in checks register when the `aichaos.experiment.checks` package is
+    imported, which Python does before any of its modules, this one included.
+    """
     return dict(_REGISTRY)
 
 

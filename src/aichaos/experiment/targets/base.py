@@ -1,11 +1,16 @@
-"""The driver interface: make one call to the target and fill in its record."""
+"""The driver interface and registry: one driver per kind of target (`python`, `http`, `command`).
+
+A driver module registers its opener with `@register_driver("kind")`; the
+`aichaos.experiment.targets` package imports the built-in ones, so they are
+registered before any of its modules is used.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import anyio
 
@@ -49,25 +54,33 @@ class Driver(Protocol):
         """
 
 
+DriverOpener = Callable[[RunContext], contextlib.AbstractAsyncContextManager[Driver]]
+"""Sets a driver up for the run (an async context manager) and tears it down after it."""
+
+_DRIVERS: dict[str, DriverOpener] = {}
+OpenerT = TypeVar("OpenerT", bound=DriverOpener)
+
+
+def register_driver(kind: str) -> Callable[[OpenerT], OpenerT]:
+    """Register the opener of the driver for targets of `kind` (the key under `target:`)."""
+
+    def register(opener: OpenerT) -> OpenerT:
+        _DRIVERS[kind] = opener
+        return opener
+
+    return register
+
+
+def driver_kinds() -> dict[str, DriverOpener]:
+    """Every registered driver opener by target kind."""
+    return dict(_DRIVERS)
+
+
 @contextlib.asynccontextmanager
 async def open_driver(ctx: RunContext) -> AsyncIterator[Driver]:
     """The driver for the experiment's target, set up for the run and torn down after it."""
-    kind = ctx.experiment.target.kind
-    if kind == "python":
-        from aichaos.experiment.targets.python import python_driver
-
-        async with python_driver(ctx) as driver:
-            yield driver
-    elif kind == "http":
-        from aichaos.experiment.targets.http import http_driver
-
-        async with http_driver(ctx) as driver:
-            yield driver
-    else:
-        from aichaos.experiment.targets.command import command_driver
-
-        async with command_driver(ctx) as driver:
-            yield driver
+    async with _DRIVERS[ctx.experiment.target.kind](ctx) as driver:
+        yield driver
 
 
 def error_name(exc: BaseException) -> str:

@@ -22,7 +22,7 @@ from anyio.abc import Process
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.semantics import placeholder_keys
 from aichaos.experiment.target_specs import CommandTarget
-from aichaos.experiment.targets.base import RunContext, TargetError
+from aichaos.experiment.targets.base import RunContext, TargetError, register_driver
 from aichaos.experiment.targets.http import (
     HttpDriver,
     http_client,
@@ -166,6 +166,7 @@ def _argv(run: str | list[str], resolve: Any) -> list[str]:
     return [render(part, resolve) for part in run]
 
 
+@register_driver("command")
 @contextlib.asynccontextmanager
 async def command_driver(ctx: RunContext) -> AsyncIterator[HttpDriver]:
     """Start the command (proxy first), wait until it is ready, drive it, always stop it."""

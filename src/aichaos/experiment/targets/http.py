@@ -25,7 +25,13 @@ from aichaos.experiment.prompts import PromptRecord
 from aichaos.experiment.results import CallRecord
 from aichaos.experiment.statuses import any_matches
 from aichaos.experiment.target_specs import HttpTarget
-from aichaos.experiment.targets.base import RunContext, TargetError, error_name, first_line
+from aichaos.experiment.targets.base import (
+    RunContext,
+    TargetError,
+    error_name,
+    first_line,
+    register_driver,
+)
 from aichaos.experiment.templating import lookup, render, render_value
 from aichaos.proxy.headers import CALL_HEADER as CALL_HEADER_BYTES
 from aichaos.records import Attempt
@@ -150,6 +156,7 @@ def template_variables(urls: dict[str, str], port: int | None = None) -> dict[st
     return variables
 
 
+@register_driver("http")
 @contextlib.asynccontextmanager
 async def http_driver(ctx: RunContext) -> AsyncIterator[HttpDriver]:
     """The driver of an http target, with the chaos proxy serving its backends."""

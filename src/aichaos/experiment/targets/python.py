@@ -20,7 +20,13 @@ import anyio.to_thread
 
 from aichaos.experiment.prompts import PromptRecord
 from aichaos.experiment.results import CallRecord
-from aichaos.experiment.targets.base import RunContext, error_name, first_line, status_of
+from aichaos.experiment.targets.base import (
+    RunContext,
+    error_name,
+    first_line,
+    register_driver,
+    status_of,
+)
 from aichaos.experiment.targets.outputs import chunk_text, is_stream, text_of
 from aichaos.records import call_scope
 
@@ -95,6 +101,7 @@ class PythonDriver:
         return None
 
 
+@register_driver("python")
 @contextlib.asynccontextmanager
 async def python_driver(ctx: RunContext) -> AsyncIterator[PythonDriver]:
     """Intercept the process's HTTP clients for the whole run (faults only act in inject)."""

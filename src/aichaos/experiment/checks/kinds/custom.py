@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from aichaos.experiment.checks.base import Check, CheckContext, Measurement, fmt
+from aichaos.experiment.functions import FunctionSpec
 from aichaos.experiment.results import CallRecord
-
-FUNCTION_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-
-
-def function_spec(value: str) -> str:
-    """Validate `module:function` (the module dotted, importable; the function an attribute)."""
-    if not FUNCTION_PATTERN.match(value.strip()):
-        raise ValueError(f"expected `module:function` (e.g. apps.chat:answer), got {value!r}")
-    return value.strip()
-
-
-FunctionSpec = Annotated[str, AfterValidator(function_spec)]
 
 
 class PythonCheck(Check):

@@ -1,0 +1,194 @@
+"""The import structure of `src/aichaos`: layers that import only downwards, and no circle.
+
+Read from the source with `ast` (nothing is imported): every `import`, `from ... import`
+(also inside functions and under `TYPE_CHECKING`) and `importlib.import_module("aichaos...")`
+with a literal name counts.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+LAYERS: tuple[frozenset[str], ...] = (
+    # shared vocabulary: durations and rates, "did you mean", attempt records
+    frozenset({"units", "suggest", "records"}),
+    # decisions without I/O: wire primitives, provider formats, fault kinds and plans
+    frozenset({"wire", "providers", "faults"}),
+    # injection points (in-process transports, the proxy, the mock, Toxiproxy), their metrics
+    frozenset({"intercept", "proxy", "mock", "network", "telemetry"}),
+    # what users drive: experiments, reports, commands and the entry points
+    frozenset(
+        {
+            "experiment",
+            "report",
+            "commands",
+            "cli",
+            "__main__",
+            "__init__",
+            "pytest_plugin",
+            "pytest_experiments",
+        }
+    ),
+)
+"""Lowest first. A module may import its own layer and the ones below, never one above."""
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    where: str  # file:line
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.source} imports {self.target}"
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted((SRC / "aichaos").rglob("*.py")):
+        parts = list(path.relative_to(SRC).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+def _imported(node: ast.AST, name: str, is_package: bool) -> Iterator[tuple[str, list[str]]]:
+    """(module, names taken from it) for one node."""
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            yield alias.name, []
+    elif isinstance(node, ast.ImportFrom):
+        if node.level:
+            base = name.split(".")
+            base = base[: len(base) - node.level + (1 if is_package else 0)]
+            module = ".".join([*base, node.module] if node.module else base)
+        else:
+            module = node.module or ""
+        yield module, [alias.name for alias in node.names]
+    elif (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "import_module"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    ):
+        yield node.args[0].value, []
+
+
+def edges() -> list[Edge]:
+    known = modules()
+
+    def owner(module: str) -> str | None:
+        while module and module not in known:
+            module = module.rpartition(".")[0]
+        return module or None
+
+    found = []
+    for name, path in known.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(tree):
+            for module, names in _imported(node, name, is_package):
+                submodules = [f"{module}.{n}" for n in names if f"{module}.{n}" in known]
+                # `from package import submodule` depends on the submodule, not on the
+                # package's own code (Python runs that first in any case).
+                targets = submodules if names and len(submodules) == len(names) else [module]
+                where = f"{path.relative_to(SRC.parent)}:{getattr(node, 'lineno', 0)}"
+                for target in targets:
+                    resolved = owner(target)
+                    if resolved is not None and resolved != name:
+                        found.append(Edge(name, resolved, where))
+    return found
+
+
+def part_of(module: str) -> str:
+    """`aichaos.faults.kinds.network` -> `faults`; `aichaos` -> `__init__`."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def layer_of(module: str) -> int:
+    part = part_of(module)
+    for index, members in enumerate(LAYERS):
+        if part in members:
+            return index
+    raise AssertionError(f"{module}: {part!r} has no layer; add it to LAYERS in {__file__}")
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one node (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_every_part_has_a_layer() -> None:
+    for module in modules():
+        layer_of(module)
+
+
+def test_no_import_from_a_lower_layer_up() -> None:
+    upward = [str(e) for e in edges() if layer_of(e.source) < layer_of(e.target)]
+    assert upward == [], "imports up the layers:\n" + "\n".join(upward)
+
+
+def test_no_import_circle_between_modules() -> None:
+    graph: dict[str, set[str]] = {}
+    for edge in edges():
+        graph.setdefault(edge.source, set()).add(edge.target)
+    assert _cycles(graph) == []
+
+
+def test_no_import_circle_between_parts() -> None:
+    graph: dict[str, set[str]] = {}
+    for edge in edges():
+        source, target = part_of(edge.source), part_of(edge.target)
+        if source != target:
+            graph.setdefault(source, set()).add(target)
+    assert _cycles(graph) == []
+
+
+def test_the_checker_sees_what_it_must() -> None:
+    # The rules above only hold if the reading finds imports of every form.
+    found = {(e.source, e.target) for e in edges()}
+    assert ("aichaos.intercept.injection", "aichaos.intercept.patch") in found  # from pkg import
+    assert ("aichaos.faults.base", "aichaos.faults.plan") in found  # plain from-import
+    assert ("aichaos.experiment.runner", "aichaos.network") in found  # inside a function
+    assert ("aichaos.experiment.observer", "aichaos.experiment.model") in found  # TYPE_CHECKING
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert layer_of("aichaos.proxy.app") > layer_of("aichaos.faults.spec")
