@@ -15,8 +15,8 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    # shared vocabulary: durations and rates, "did you mean", attempt records
-    frozenset({"units", "suggest", "records"}),
+    # shared vocabulary: durations and rates, "did you mean", attempt records, bounded YAML
+    frozenset({"units", "suggest", "records", "safe_yaml"}),
     # decisions without I/O: wire primitives, provider formats, fault kinds and plans
     frozenset({"wire", "providers", "faults"}),
     # injection points (in-process transports, the proxy, the mock, Toxiproxy), their metrics

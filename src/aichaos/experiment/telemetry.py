@@ -10,7 +10,8 @@ from aichaos.telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
     from aichaos.experiment.phases import PhasePlan
-    from aichaos.experiment.results import CallRecord, RunResult
+    from aichaos.experiment.results import CallRecord
+    from aichaos.experiment.run_result import RunResult
 
 
 class MetricsObserver(Observer):
