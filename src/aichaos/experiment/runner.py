@@ -379,6 +379,7 @@ class _Run:
             phases={p.name: p for p in self.phases},
             fault_end=self.fault_end,
             base_dir=self.experiment.base_dir,
+            started_at=started_at,
         )
         checks: list[CheckResult] = [c.evaluate(ctx) for c in self.experiment.hypothesis]
         status: Status

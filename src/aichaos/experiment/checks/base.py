@@ -41,6 +41,7 @@ class CheckContext:
     phases: dict[str, PhaseResult] = field(default_factory=dict)
     fault_end: float | None = None  # seconds from the run's start; None: no fault ran
     base_dir: Path = Path(".")
+    started_at: float | None = None  # wall clock (time.time()) at the run's start
 
     def calls_in(self, phase: str | None) -> list[CallRecord]:
         """The judged calls of a phase (all phases for None): ended and not cancelled."""

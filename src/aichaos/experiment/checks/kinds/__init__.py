@@ -2,7 +2,7 @@
 
 import importlib
 
-MODULES = ("outcomes", "timing", "attribution", "response", "custom")
+MODULES = ("outcomes", "timing", "attribution", "response", "custom", "prometheus")
 
 for _module in MODULES:
     importlib.import_module(f"{__name__}.{_module}")
