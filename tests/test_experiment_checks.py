@@ -27,6 +27,7 @@ CONTRACT_CHECKS = {
     "recovery_time",
     "python",
     "incomplete_answers",
+    "prometheus",
 }
 
 
