@@ -1,15 +1,15 @@
 """Network faults against a REAL Toxiproxy: the toxic lifecycle and its effect on traffic.
 
-Run when `TOXIPROXY_URL` is set (e.g. http://127.0.0.1:8474). Otherwise the tests marked
-`toxiproxy` are deselected and the run ends with the line "real Toxiproxy integration
-tests not run: TOXIPROXY_URL unset" (tests/toxiproxy_report.py); the one unmarked test
-here checks that this reporting is in place.
+The tests marked `toxiproxy` use the session's real toxiproxy-server (the `toxiproxy_url`
+fixture in tests/conftest.py starts it; tests/toxiproxy_server.py finds or builds it), or
+the one at `TOXIPROXY_URL` when set. With neither a binary nor Go they are deselected and
+the run ends with one line saying how to enable them (tests/toxiproxy_report.py); the
+unmarked tests here check that this reporting is in place.
 
 Toxiproxy must reach the small HTTP server these tests start. By default it listens on
-127.0.0.1 (Toxiproxy on this machine, or a container with `--network host`). When
-Toxiproxy runs elsewhere (the compose stack's `toxiproxy-tests` service), set
-`TOXIPROXY_UPSTREAM_HOST` to the address Toxiproxy reaches this machine at (`auto`: this
-host's own address); the server then listens on all interfaces.
+127.0.0.1. When Toxiproxy runs elsewhere (`TOXIPROXY_URL` pointing at the compose stack's
+`toxiproxy` service), set `TOXIPROXY_UPSTREAM_HOST` to the address Toxiproxy reaches this
+machine at (`auto`: this host's own address); the server then listens on all interfaces.
 """
 
 from __future__ import annotations
@@ -31,20 +31,23 @@ import pytest
 from aichaos.faults.base import parse_fault
 from aichaos.faults.kinds.network import normalize_toxiproxy_url
 from aichaos.network import NetworkFaults
-from toxiproxy_report import DESELECTED, NOT_RUN
+from toxiproxy_report import BINARY, DESELECTED, NOT_RUN
 
 TOXIPROXY_URL = os.environ.get("TOXIPROXY_URL", "")
 real = pytest.mark.toxiproxy
+
+
+UNMARKED = {
+    "test_real_toxiproxy_tests_run_or_are_reported_as_not_run",
+    "test_without_binary_and_go_the_real_tests_are_deselected_with_one_line",
+}
 
 
 def test_real_toxiproxy_tests_run_or_are_reported_as_not_run(pytestconfig: pytest.Config) -> None:
     """Unmarked, so it always runs: no real test can silently vanish or pass without Toxiproxy."""
     module = globals()
     real_tests = [
-        name
-        for name, value in module.items()
-        if name.startswith("test_")
-        and value is not test_real_toxiproxy_tests_run_or_are_reported_as_not_run
+        name for name, value in module.items() if name.startswith("test_") and name not in UNMARKED
     ]
     assert len(real_tests) >= 5
     for name in real_tests:
@@ -52,12 +55,43 @@ def test_real_toxiproxy_tests_run_or_are_reported_as_not_run(pytestconfig: pytes
         assert "toxiproxy" in marks, f"{name} must carry @pytest.mark.toxiproxy"
     assert any(line.startswith("toxiproxy:") for line in pytestconfig.getini("markers"))
     assert DESELECTED in pytestconfig.stash, "tests/conftest.py must import toxiproxy_report"
-    left_out = pytestconfig.stash[DESELECTED]
-    if TOXIPROXY_URL:
+    left_out = [n for n in pytestconfig.stash[DESELECTED] if __name__ in n]
+    available = bool(TOXIPROXY_URL) or pytestconfig.stash.get(BINARY, None) is not None
+    if available:
         assert left_out == []
     else:
-        assert all(node.split("::")[-1] in real_tests for node in left_out if __name__ in node)
+        assert sorted(n.split("::")[-1] for n in left_out) == sorted(real_tests)
         print(NOT_RUN)  # and the summary line at the end of the run
+
+
+def test_without_binary_and_go_the_real_tests_are_deselected_with_one_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TOXIPROXY_URL", raising=False)
+    monkeypatch.setenv("PATH", str(pytester.path / "empty"))  # neither toxiproxy-server nor go
+    monkeypatch.setenv("HOME", str(pytester.path))
+    pytester.makeconftest(
+        "from toxiproxy_report import pytest_collection_modifyitems, pytest_terminal_summary"
+    )
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\nmarkers =\n    toxiproxy: real\n"
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.toxiproxy
+        def test_real(): raise AssertionError("must not run")
+
+        def test_other(): pass
+        """
+    )
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, deselected=1)
+    lines = [line for line in result.outlines if NOT_RUN in line]
+    assert len(lines) == 1, result.outlines
+    assert "1 deselected, no toxiproxy-server binary and no Go" in lines[0]
+    assert "go install github.com/Shopify/toxiproxy/v2/cmd/server@v2." in lines[0]
 
 
 # --- the real tests ---------------------------------------------------------------------
@@ -90,8 +124,19 @@ def upstream() -> Iterator[str]:
         server.server_close()
 
 
+API = ""
+
+
+@pytest.fixture(autouse=True)
+def _api(request: pytest.FixtureRequest) -> None:
+    """The real Toxiproxy's API URL, for the helpers below (only marked tests start it)."""
+    global API
+    if request.node.get_closest_marker("toxiproxy"):
+        API = normalize_toxiproxy_url(request.getfixturevalue("toxiproxy_url"))
+
+
 def api() -> str:
-    return normalize_toxiproxy_url(TOXIPROXY_URL)
+    return API
 
 
 def name() -> str:
