@@ -30,7 +30,7 @@ def make_session(
     return Session(specs, engine, mock, Recorder())
 
 
-def wait_for(condition: Any, timeout: float = 5.0) -> None:
+def wait_for(condition: Any, timeout: float = 30.0) -> None:
     """Poll `condition()` until true (the proxy runs in another thread)."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -54,16 +54,18 @@ def chat_chunk(index: int, text: str, finish: str | None = None) -> bytes:
 class ScriptedUpstream:
     """An upstream whose every answer is a pure function of the request (no ids, no clocks).
 
-    Paths: `/v1/chat/completions` (JSON, or SSE with `n` events `gap` seconds apart
-    when the body says `"stream": true`), `/status/<code>`, `/bytes/<n>`, `/gzip`,
-    `/echo` (what it received), `/forever` (an SSE event every 50 ms until the
-    client leaves). Records every request and every disconnect it notices.
+        Paths: `/v1/chat/completions` (JSON, or SSE with `n` events `gap` seconds apart
+        when the body says `"stream": true`), `/status/<code>`, `/bytes/<n>`, `/gzip`,
+        `/echo` (what it received), `/forever` (an SSE event every 50 ms until the
+        client leaves). Records every request and every disconnect it notices, and when
+    (`time.monotonic()`) it sent each event of its streamed chat answers (`sent_at`).
     """
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.disconnects = 0
         self.open_streams = 0
+        self.sent_at: list[float] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -148,6 +150,7 @@ class ScriptedUpstream:
         chunks = [chat_chunk(0, w + " ") for w in words] + [chat_chunk(0, "", "stop")]
         for chunk in [*chunks, b"data: [DONE]\n\n"]:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            self.sent_at.append(time.monotonic())
             if gap:
                 await asyncio.sleep(gap)
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -12,7 +12,7 @@ import uvicorn
 
 
 @contextmanager
-def serve(app: Any, *, timeout: float = 10.0) -> Iterator[str]:
+def serve(app: Any, *, timeout: float = 30.0) -> Iterator[str]:
     """Yield the base URL (`http://127.0.0.1:PORT`) of `app` served by uvicorn."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)

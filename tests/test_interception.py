@@ -180,7 +180,7 @@ def test_undeclared_hosts_pass_through_untouched(
         "openai": BackendSpec(provider="openai", upstream=upstream[0], host="api.openai.com"),
         "anthropic": "anthropic",
     }
-    # Everything at once; the delay would show in the timing if it applied.
+    # Everything at once: had any applied, the outage would have answered 503.
     everything: list[dict[str, Any]] = [
         {"kind": "outage"},
         {"kind": "latency", "delay": 5},
@@ -190,11 +190,9 @@ def test_undeclared_hosts_pass_through_untouched(
         for cls in (httpx.Client, httpx2.Client):
             with cls() as client:
                 before = len(app.requests)
-                started = time.perf_counter()
                 response = client.post(
                     f"{url}/v1/chat/completions", content=REQUEST_BODY, headers=headers
                 )
-                assert time.perf_counter() - started < 4
                 _assert_untouched(response, app, before)
                 transport = client._transport_for_url(client._merge_url(url))
                 assert not isinstance(transport, InterceptTransport)
