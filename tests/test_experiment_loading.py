@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import random
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ import pytest
 import yaml
 
 from aichaos.experiment import ExperimentError, load_experiment, parse_experiment
+from conftest import Cli
 
 TESTS = Path(__file__).parent
 EXAMPLES = TESTS.parent / "experiments"
@@ -400,16 +399,11 @@ def test_prompts_from_csv_and_records(tmp_path: Path) -> None:
     assert "" in texts[2:]  # messy: empty inputs added after the file's prompts
 
 
-def test_cli_validate_reports_and_exits_2(tmp_path: Path) -> None:
+def test_cli_validate_reports_and_exits_2(tmp_path: Path, cli: Cli) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(edit("kind: outage", "kind: outtage"))
     good = EXAMPLES / "outage-fallback.yaml"
-    done = subprocess.run(
-        [sys.executable, "-m", "aichaos", "validate", str(good), str(bad)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = cli("validate", str(good), str(bad))
     assert done.returncode == 2
     assert f"{bad}:13:11: faults[0].kind: unknown fault kind 'outtage'" in done.stderr
     assert "did you mean 'outage'" in done.stderr
@@ -417,29 +411,16 @@ def test_cli_validate_reports_and_exits_2(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr + done.stdout
 
 
-def test_cli_run_with_a_broken_file_runs_nothing(tmp_path: Path) -> None:
+def test_cli_run_with_a_broken_file_runs_nothing(tmp_path: Path, cli: Cli) -> None:
     marker = tmp_path / "called"
     good = tmp_path / "good.yaml"
     good.write_text(edit("experiment_targets:echo", "experiment_targets:touch"))
     bad = tmp_path / "bad.yaml"
     bad.write_text(edit("requests: 4", "requests: lots"))
-    done = subprocess.run(
-        [sys.executable, "-m", "aichaos", "run", str(good), str(bad)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=TESTS,
-        env={**_env(), "AICHAOS_TEST_MARKER": str(marker)},
-    )
+    done = cli("run", str(good), str(bad), cwd=TESTS, env={"AICHAOS_TEST_MARKER": str(marker)})
     assert done.returncode == 2, done.stderr
     assert "load.requests" in done.stderr and "Traceback" not in done.stderr
     assert not marker.exists()
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    return {**os.environ, "PYTHONPATH": str(TESTS)}
 
 
 # --- random mutations of the examples -----------------------------------------------------

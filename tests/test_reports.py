@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from aichaos.cli import main
 from aichaos.report.html import render_html
 from aichaos.report.markdown import render_markdown
+from conftest import Cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,13 +99,13 @@ def test_report_command(tmp_path: Path) -> None:
     assert main(["report", str(not_journal)]) == 2
 
 
-def test_run_writes_journal_junit_markdown_and_html(tmp_path: Path) -> None:
+def test_run_writes_journal_junit_markdown_and_html(tmp_path: Path, cli: Cli) -> None:
     outputs = {name: tmp_path / name for name in ("j.json", "r.xml", "s.md", "r.html")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "aichaos", "run", "experiments/outage-fallback.yaml", "--quiet",
-         "--journal", str(outputs["j.json"]), "--junit", str(outputs["r.xml"]),
-         "--markdown", str(outputs["s.md"]), "--html", str(outputs["r.html"])],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    proc = cli(
+        "run", "experiments/outage-fallback.yaml", "--quiet",
+        "--journal", str(outputs["j.json"]), "--junit", str(outputs["r.xml"]),
+        "--markdown", str(outputs["s.md"]), "--html", str(outputs["r.html"]),
+        cwd=ROOT,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(outputs["j.json"].read_text())["status"] == "passed"
@@ -114,10 +113,7 @@ def test_run_writes_journal_junit_markdown_and_html(tmp_path: Path) -> None:
     summary = outputs["s.md"].read_text()
     assert summary.startswith("## ✅ PASSED") and "served_by" in summary
     assert "<table>" in outputs["r.html"].read_text()
-    again = subprocess.run(
-        [sys.executable, "-m", "aichaos", "report", str(outputs["j.json"])],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    again = cli("report", str(outputs["j.json"]))
     assert again.stdout == summary
 
 

@@ -14,12 +14,13 @@ machine at (`auto`: this host's own address); the server then listens on all int
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -156,6 +157,19 @@ def connect_url(listen: str) -> str:
     return f"http://{host}:{port}/"
 
 
+async def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll `condition()`: toxics come and go in the background, as their windows say."""
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.01)
+
+
+def happened(net: NetworkFaults, action: str, fault: str = "") -> bool:
+    """`net` recorded `action` ("toxic added", ...) for faults[N] (`fault` "fN"; "": any)."""
+    prefix = f"aichaos_{fault}_" if fault else "aichaos_"
+    return any(e.action == action and (e.toxic or "").startswith(prefix) for e in net.events)
+
+
 def proxies_now() -> dict[str, Any]:
     answer: dict[str, Any] = httpx.get(f"{api()}/proxies", timeout=5).json()
     return answer
@@ -191,14 +205,16 @@ async def test_lifecycle_on_a_real_toxiproxy(upstream: str) -> None:
     assert net.versions[api()]
     seen = []
     async with net.injecting():
-        for moment in (0.2, 0.6, 1.0):
-            await anyio.sleep_until(net._origin + moment)  # type: ignore[operator]
+        for action, toxic in (("toxic added", "f1"), ("toxic removed", "f1")):
+            await until(functools.partial(happened, net, action, toxic))
             seen.append(sorted(t["name"] for t in proxies_now()[proxy]["toxics"]))
     assert seen == [
-        ["aichaos_f0_latency_downstream"],
         ["aichaos_f0_latency_downstream", "aichaos_f1_bandwidth_downstream"],
         ["aichaos_f0_latency_downstream"],
     ]
+    times = {(e.action, e.toxic): e.at for e in net.events}
+    assert times[("toxic added", "aichaos_f1_bandwidth_downstream")] >= 0.4  # windows: lower
+    assert times[("toxic removed", "aichaos_f1_bandwidth_downstream")] >= 0.8  # bounds only
     assert proxy not in proxies_now()
 
 
