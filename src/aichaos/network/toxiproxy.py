@@ -7,8 +7,9 @@
 
 `injecting()` creates the proxies that do not exist yet (unless an outer
 `proxies()` did), adds each fault's toxic when its window opens (windows are
-relative to the moment `injecting()` is entered) and removes it when the
-window closes. On the way out, whatever ends the phase (its end, an exception,
+relative to the moment `injecting()` is entered; a toxic on from the start is in
+place before the body runs, so the phase's first requests meet it) and removes
+it when the window closes. On the way out, whatever ends the phase (its end, an exception,
 Ctrl-C, a `stop_when` cancelling it), it removes every toxic it added and
 deletes only the proxies it created; proxies it found, and toxics it did not
 add, are left as they were. Cleanup runs shielded from cancellation, each call
@@ -292,9 +293,13 @@ class NetworkFaults:
             body_error: BaseException | None = None
             unwrap: BaseException | None = None
             try:
+                from_start = [spec for spec in self.toxics if spec.start <= 0]
+                for spec in from_start:
+                    await self._add(spec, run)
                 async with anyio.create_task_group() as tg:
                     for spec in self.toxics:
-                        tg.start_soon(self._follow_window, spec, run, tg.cancel_scope)
+                        added = spec in from_start
+                        tg.start_soon(self._follow_window, spec, run, tg.cancel_scope, added)
                     try:
                         yield self
                     except BaseException as exc:
@@ -318,14 +323,21 @@ class NetworkFaults:
             if run.failure is not None:
                 raise run.failure
 
-    async def _follow_window(self, spec: ToxicSpec, run: _Run, scope: anyio.CancelScope) -> None:
+    async def _add(self, spec: ToxicSpec, run: _Run) -> None:
+        run.attempted.append(spec)  # before the call: given up on, it may exist all the same
+        api = self._apis[spec.api]
+        await api.add_toxic(spec.proxy, spec.fault.toxic_payload(spec.name), stop=run.stop)
+        self._event("toxic added", spec.api, spec.proxy, spec.name, spec.fault.label())
+
+    async def _follow_window(
+        self, spec: ToxicSpec, run: _Run, scope: anyio.CancelScope, added: bool
+    ) -> None:
         assert self._origin is not None
         api = self._apis[spec.api]
         try:
-            await anyio.sleep_until(self._origin + spec.start)
-            run.attempted.append(spec)
-            await api.add_toxic(spec.proxy, spec.fault.toxic_payload(spec.name), stop=run.stop)
-            self._event("toxic added", spec.api, spec.proxy, spec.name, spec.fault.label())
+            if not added:
+                await anyio.sleep_until(self._origin + spec.start)
+                await self._add(spec, run)
             end = spec.end
             if end is None:
                 return
