@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from aichaos.experiment import parse_experiment, run_experiment
-from aichaos.experiment.results import RunResult
+from aichaos.experiment.run_result import RunResult
 from aichaos.faults.kinds.network import normalize_toxiproxy_url
 from toxiproxy_helpers import BASE_URL_ENV, Answer, ours, proxies, upstream_server
 from toxiproxy_server import free_port
