@@ -42,6 +42,7 @@ def attempt(backend: str = "openai", status: int = 200, faults: tuple[str, ...] 
         faults=list(faults),
         status=status,
         duration=0.01,
+        outcome="complete",
     )
 
 

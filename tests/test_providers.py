@@ -405,6 +405,19 @@ def test_stream_classification(provider: str, dialect: Dialect) -> None:
         assert json.loads(args) == {"city": "Paris"}
 
 
+@pytest.mark.parametrize(("provider", "dialect"), DIALECTS, ids=DIALECT_IDS)
+def test_stream_end(provider: str, dialect: Dialect) -> None:
+    """Only the provider's final event completes a stream; its in-stream error event is an
+    error (OpenAI `[DONE]`, Anthropic `message_stop`, Responses `response.completed`, Gemini
+    the chunk with `finishReason`)."""
+    events = render_events(provider, dialect, completion())
+    ends = [dialect.stream_end(e, dialect.classify(e)) for e in events]
+    assert ends == [None] * (len(events) - 1) + ["complete"]
+    req = request(path_for(provider, dialect))
+    error = get_provider(provider).stream_error_event(req, type="server_error", message="boom")
+    assert dialect.stream_end(error, dialect.classify(error)) == "error"
+
+
 def test_chat_stream_usage_only_when_asked() -> None:
     p = get_provider("openai")
     dialect = p.dialects[0]

@@ -58,7 +58,8 @@ class Attempt:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.status is not None and 200 <= self.status < 300
+        """A complete answer with a 2xx status (not while the answer is still under way)."""
+        return self.outcome == "complete" and self.status is not None and 200 <= self.status < 300
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,7 +74,7 @@ class CallScope:
 
     @property
     def served_by(self) -> str | None:
-        """The backend whose successful answer the call got last, if any."""
+        """The backend of the last complete 2xx answer the call got, if any."""
         for attempt in reversed(self.attempts):
             if attempt.ok:
                 return attempt.backend

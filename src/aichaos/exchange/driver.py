@@ -190,10 +190,12 @@ class ExchangeLife:
     def abandoned(self, error: str | None) -> None:
         """The client went away before the end: closed the body, disconnected, cancelled.
 
-        `error` None: it had what it came for (the answer's outcome stands).
+        `error` None: it had what it came for. Either way, an answer whose end (its final or
+        error event) was delivered keeps the outcome that end gives it.
         """
-        if error is None:
-            self._end(self.outcome(), None)
+        ended = self.shaper is not None and self.shaper.meter.ending is not None
+        if error is None or ended:
+            self._end(self.outcome(), error)
         else:
             self._end("stalled" if self._waiting else "cancelled", error)
 
