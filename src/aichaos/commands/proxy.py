@@ -120,21 +120,38 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, settings: ProxySettings) -> None:
-    from rich.console import Console
 
+    from aichaos.commands.run import tracer_provider
     from aichaos.faults.engine import FaultEngine
     from aichaos.intercept.session import Session
     from aichaos.mock.engine import MockBackend
-    from aichaos.providers import get_provider
-    from aichaos.proxy.server import release_memory_when_idle, serve_proxy
     from aichaos.proxy.stats import BoundedRecorder
-    from aichaos.proxy.view import create_view
 
     seed = args.seed if args.seed is not None else settings.seed
     engine = FaultEngine(settings.faults, seed=seed)
     engine.paused = args.paused
     mock = settings.mock.model_copy(update={"seed": seed})
     session = Session(settings.backends, engine, MockBackend(mock), BoundedRecorder(keep=0))
+    provider = tracer_provider("proxy")
+    if provider is not None:
+        from aichaos.telemetry.tracing import Tracing
+
+        Tracing(provider.get_tracer("aichaos")).attach(session)
+    try:
+        await _serve_session(args, settings, session)
+    finally:
+        if provider is not None:
+            provider.shutdown()  # exports the spans still buffered
+
+
+async def _serve_session(args: argparse.Namespace, settings: ProxySettings, session: Any) -> None:
+    from rich.console import Console
+
+    from aichaos.providers import get_provider
+    from aichaos.proxy.server import release_memory_when_idle, serve_proxy
+    from aichaos.proxy.view import create_view
+
+    engine = session.engine
     console = Console()
     async with serve_proxy(
         session,

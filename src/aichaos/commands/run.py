@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from aichaos.experiment.model import Experiment
     from aichaos.experiment.observer import Observer
     from aichaos.experiment.run_result import RunResult
-    from aichaos.telemetry.metrics import Metrics
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 3
 
@@ -94,8 +93,46 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.dry_run:
         return _dry_run(experiments, args.seed)
-    if args.metrics_port is None:
-        return _run_all(experiments, args, renderers, None)
+    telemetry: list[Observer] = []
+    provider = tracer_provider("run")
+    if provider is not None:
+        from aichaos.experiment.telemetry import TracingObserver
+
+        telemetry.append(TracingObserver(provider.get_tracer("aichaos")))
+    try:
+        if args.metrics_port is None:
+            return _run_all(experiments, args, renderers, telemetry)
+        return _run_with_metrics(experiments, args, renderers, telemetry)
+    finally:
+        if provider is not None:
+            provider.shutdown()  # exports the spans still buffered
+
+
+def tracer_provider(command: str) -> Any:
+    """The OpenTelemetry tracer provider the OTEL_* environment configures, or None."""
+    from aichaos.telemetry import otel_configured
+
+    if not otel_configured():
+        return None
+    try:
+        from aichaos.telemetry.tracing import tracer_provider_from_env
+    except ImportError:
+        print(
+            f"aichaos {command}: OTEL_* asks for traces, but OpenTelemetry is not installed:"
+            " pip install 'aichaos[otel]' (no spans are sent)",
+            file=sys.stderr,
+        )
+        return None
+    return tracer_provider_from_env()
+
+
+def _run_with_metrics(
+    experiments: list[Experiment],
+    args: argparse.Namespace,
+    renderers: dict[str, Any],
+    telemetry: list[Observer],
+) -> int:
+    from aichaos.experiment.telemetry import MetricsObserver
     from aichaos.telemetry.metrics import Metrics, MetricsServer
 
     metrics = Metrics()
@@ -107,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"metrics: {server.url}", file=sys.stderr, flush=True)
     with server:
-        return _run_all(experiments, args, renderers, metrics)
+        return _run_all(experiments, args, renderers, [*telemetry, MetricsObserver(metrics)])
 
 
 def _dry_run(experiments: list[Experiment], seed: int | None) -> int:
@@ -128,7 +165,7 @@ def _run_all(
     experiments: list[Experiment],
     args: argparse.Namespace,
     renderers: dict[str, Any],
-    metrics: Metrics | None,
+    telemetry: list[Observer],
 ) -> int:
     import anyio
 
@@ -141,11 +178,10 @@ def _run_all(
     codes = []
     for experiment in experiments:
         observer: Observer = make_console(quiet=args.quiet)
-        if metrics is not None:
+        if telemetry:
             from aichaos.experiment.observer import Observers
-            from aichaos.experiment.telemetry import MetricsObserver
 
-            observer = Observers(observer, MetricsObserver(metrics))
+            observer = Observers(observer, *telemetry)
         try:
             job = functools.partial(
                 run_experiment, experiment, args.seed, observer, handle_signals=True

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from aichaos.experiment.phases import PhasePlan
     from aichaos.experiment.results import CallRecord, PhaseResult
     from aichaos.experiment.run_result import RunResult
+    from aichaos.intercept.session import Session
 
 
 class Observer:
@@ -22,6 +23,9 @@ class Observer:
 
     def run_started(self, experiment: Experiment, seed: int, plans: list[PhasePlan]) -> None:
         """The run begins."""
+
+    def session_ready(self, session: Session) -> None:
+        """The run's injection session exists (before any request): hooks may be added."""
 
     def phase_started(self, plan: PhasePlan) -> None:
         """A phase begins."""
@@ -57,6 +61,10 @@ class Observers(Observer):
     def run_started(self, experiment: Experiment, seed: int, plans: list[PhasePlan]) -> None:
         for o in self.observers:
             o.run_started(experiment, seed, plans)
+
+    def session_ready(self, session: Session) -> None:
+        for o in self.observers:
+            o.session_ready(session)
 
     def phase_started(self, plan: PhasePlan) -> None:
         for o in self.observers:

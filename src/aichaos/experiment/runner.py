@@ -160,6 +160,7 @@ class _Run:
         started_at = time.time()
         self.origin = time.perf_counter()
         self.observer.run_started(self.experiment, self.seed, self.plans)
+        self.observer.session_ready(self.injection.session)
         recorder = self.injection.recorder
         recorder.listeners.append(self.observer.attempt_finished)
         most = max((p.concurrency or 0 for p in self.plans), default=1)

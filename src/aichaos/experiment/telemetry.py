@@ -1,17 +1,21 @@
-"""A run's events as Prometheus metrics (`aichaos run --metrics-port`)."""
+"""A run's events as Prometheus metrics (`aichaos run --metrics-port`) and, with the `otel`
+extra, OpenTelemetry spans (`TracingObserver`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 from aichaos.experiment.observer import Observer
 from aichaos.records import Attempt
 from aichaos.telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
+    from aichaos.experiment.model import Experiment
     from aichaos.experiment.phases import PhasePlan
-    from aichaos.experiment.results import CallRecord
+    from aichaos.experiment.results import CallRecord, PhaseResult
     from aichaos.experiment.run_result import RunResult
+    from aichaos.intercept.session import Session
 
 
 class MetricsObserver(Observer):
@@ -34,3 +38,51 @@ class MetricsObserver(Observer):
 
     def run_finished(self, result: RunResult) -> None:
         self.metrics.run_finished()
+
+
+class TracingObserver(Observer):
+    """Spans for a run: one per upstream attempt (in the app's trace when its request carries
+    a `traceparent`), one for the run and each phase, fault windows as events of the phase
+    that injects. `tracer` is an OpenTelemetry `Tracer` (the `otel` extra)."""
+
+    def __init__(self, tracer: Any) -> None:
+        from aichaos.telemetry.tracing import RunSpans, Tracing
+
+        self.tracing = Tracing(tracer)
+        self.spans = RunSpans(tracer)
+        self.experiment: Experiment | None = None
+        self.session: Session | None = None
+        self.faults_since: float | None = None
+
+    def run_started(self, experiment: Experiment, seed: int, plans: list[PhasePlan]) -> None:
+        self.experiment = experiment
+        self.spans.run_started(experiment.name, seed)
+
+    def session_ready(self, session: Session) -> None:
+        self.session = session
+        self.tracing.attach(session)
+
+    def phase_started(self, plan: PhasePlan) -> None:
+        self.spans.phase_started(plan.name)
+        self.faults_since = time.perf_counter() if plan.faults else None
+
+    def phase_finished(self, phase: PhaseResult) -> None:
+        if self.faults_since is not None and self.experiment is not None:
+            start, end = self.faults_since, time.perf_counter()
+            windows = []
+            for fault in self.experiment.faults:
+                opened = start + (fault.window.start if fault.window is not None else 0.0)
+                close = fault.window.end if fault.window is not None else None
+                closed = min(end, start + close) if close is not None else end
+                if opened < end:
+                    backend = fault.backend
+                    names = backend if isinstance(backend, str) else ",".join(backend)
+                    windows.append((fault.label(), names, opened, closed))
+            self.spans.fault_windows(windows)
+        self.faults_since = None
+        self.spans.phase_finished(failed=not phase.completed)
+
+    def run_finished(self, result: RunResult) -> None:
+        self.spans.run_finished(result.status)
+        if self.session is not None:
+            self.tracing.detach(self.session)
