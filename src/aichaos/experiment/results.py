@@ -58,9 +58,14 @@ class CallRecord:
         if not self.ok:
             return None
         for attempt in reversed(self.attempts):
-            if attempt.ok:
+            if answered(attempt):
                 return attempt.backend
         return None
+
+
+def answered(attempt: Attempt) -> bool:
+    """A complete 2xx answer: one that can serve a call (see `records.Outcome`)."""
+    return attempt.ok and attempt.outcome in (None, "complete")
 
 
 @dataclass
