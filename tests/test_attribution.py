@@ -27,7 +27,8 @@ from aichaos.experiment.attribution import (
 )
 from aichaos.experiment.checks.base import CheckContext, bounded
 from aichaos.experiment.checks.kinds.attribution import Attempts, IncompleteAnswers, ServedBy
-from aichaos.experiment.results import CallRecord, RunResult
+from aichaos.experiment.results import CallRecord
+from aichaos.experiment.run_result import RunResult
 from aichaos.experiment.stopping import StopMonitor
 from aichaos.records import Attempt
 from aichaos.report.console import print_verdict
@@ -67,6 +68,7 @@ def attempt(
         error=error,
         started=started,
         duration=duration,
+        outcome="complete" if error is None else "connection_dropped",
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 from aichaos.experiment import parse_experiment, run_experiment
 from aichaos.experiment.checks.base import CheckContext
 from aichaos.experiment.checks.kinds.attribution import IncompleteAnswers
-from aichaos.experiment.results import RunResult
+from aichaos.experiment.run_result import RunResult
 from servers import serve
 
 TESTS = Path(__file__).parent

@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from aichaos.experiment.results import CallRecord, answered
+from aichaos.experiment.results import CallRecord
 from aichaos.records import Attempt
 from aichaos.wire.exchange import RequestInfo
 
@@ -189,11 +189,9 @@ def served_options(call: CallRecord) -> set[str | None]:
     if not call.ok:
         return {None}
     own = call.served_by
-    last = next((a for a in reversed(call.attempts) if answered(a)), None)
+    last = next((a for a in reversed(call.attempts) if a.ok), None)
     later = {
-        a.backend
-        for a in call.possible
-        if answered(a) and (last is None or a.started > last.started)
+        a.backend for a in call.possible if a.ok and (last is None or a.started > last.started)
     }
     if own is None and later:
         return set[str | None](later)

@@ -58,14 +58,9 @@ class CallRecord:
         if not self.ok:
             return None
         for attempt in reversed(self.attempts):
-            if answered(attempt):
+            if attempt.ok:  # a complete 2xx answer
                 return attempt.backend
         return None
-
-
-def answered(attempt: Attempt) -> bool:
-    """A complete 2xx answer: one that can serve a call (see `records.Outcome`)."""
-    return attempt.ok and attempt.outcome in (None, "complete")
 
 
 @dataclass
