@@ -19,6 +19,15 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+
+def error_name(exc: BaseException) -> str:
+    """The error class as its users know it: `openai.RateLimitError`, `httpx.ReadTimeout`,
+    `ValueError` (builtins without a prefix). Attempts and call records both use it."""
+    cls = type(exc)
+    root = cls.__module__.split(".", 1)[0]
+    return cls.__name__ if root == "builtins" else f"{root}.{cls.__name__}"
+
+
 Outcome = Literal[
     "complete",
     "connection_dropped",

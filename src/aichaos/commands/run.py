@@ -148,7 +148,7 @@ def _run_with_metrics(
 
 
 def _dry_run(experiments: list[Experiment], seed: int | None) -> int:
-    from aichaos.experiment.plan import describe
+    from aichaos.experiment.dry_run import describe
     from aichaos.experiment.runner import resolve_seed
     from aichaos.report.redact import Redactor
 

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from aichaos.experiment.errors import Path, Problem
+from aichaos.experiment.errors import KeyPath, Problem
 from aichaos.experiment.yamlpos import Positions
 from aichaos.suggest import nearest
 
@@ -34,7 +34,7 @@ def experiment_schema() -> dict[str, Any]:
     return Experiment.model_json_schema()
 
 
-def clean_path(loc: Sequence[str | int], data: Any) -> Path:
+def clean_path(loc: Sequence[str | int], data: Any) -> KeyPath:
     """The key path of a pydantic `loc` in the data, without union tags and validator names."""
     path: list[str | int] = []
     value = data
@@ -86,7 +86,7 @@ def _branch(schema: dict[str, Any], value: Any) -> dict[str, Any]:
     return schema
 
 
-def keys_at(path: Path, data: Any) -> list[str]:
+def keys_at(path: KeyPath, data: Any) -> list[str]:
     """The keys a mapping at `path` may have, from the experiment's JSON Schema."""
     schema: dict[str, Any] = experiment_schema()
     value = data
@@ -112,7 +112,7 @@ def problems_from(
     error: ValidationError, data: Any, positions: Positions, file: str | None
 ) -> list[Problem]:
     """One problem per mistake (union branches failing on one value are merged)."""
-    by_path: dict[Path, list[ErrorDetails]] = {}
+    by_path: dict[KeyPath, list[ErrorDetails]] = {}
     for details in error.errors():
         by_path.setdefault(clean_path(details["loc"], data), []).append(details)
     problems = []
@@ -122,7 +122,7 @@ def problems_from(
 
 
 def _problem(
-    path: Path, errors: list[ErrorDetails], data: Any, positions: Positions, file: str | None
+    path: KeyPath, errors: list[ErrorDetails], data: Any, positions: Positions, file: str | None
 ) -> Problem:
     first = errors[0]
     kind = first["type"]
@@ -199,7 +199,7 @@ def _plain(expected: str) -> str:
     return text.replace("a boolean", "true or false")
 
 
-def _tag_problem(path: Path, details: ErrorDetails) -> Problem:
+def _tag_problem(path: KeyPath, details: ErrorDetails) -> Problem:
     ctx = details.get("ctx") or {}
     field = str(ctx.get("discriminator", "'kind'")).strip("'")
     what = _WHAT.get(field, field)

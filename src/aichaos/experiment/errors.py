@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from aichaos.suggest import did_you_mean
 
-Path = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
+"""Where a value sits in the file: `("faults", 0, "window", "start")`."""
 
 
-def format_path(path: Path) -> str:
+def format_path(path: KeyPath) -> str:
     """`faults[0].window.start` from `("faults", 0, "window", "start")`."""
     text = ""
     for part in path:
@@ -26,7 +27,7 @@ class Problem:
     """One mistake in an experiment file."""
 
     message: str
-    path: Path = ()
+    path: KeyPath = ()
     file: str | None = None
     line: int | None = None  # 1-based
     column: int | None = None  # 1-based

@@ -93,7 +93,7 @@ async def run_experiment(
     run cleanly with status `interrupted` (use it from a main thread only).
     Raises `ExperimentError` (a `TargetError`) when the target cannot be driven.
     """
-    run = _Run(experiment, resolve_seed(experiment, seed), console or Observer())
+    run = _ExperimentRun(experiment, resolve_seed(experiment, seed), console or Observer())
     try:
         # User functions may import their neighbours lazily, while they run.
         with import_paths(experiment.base_dir):
@@ -117,7 +117,7 @@ def _find(exc: BaseException, cls: type[E]) -> E | None:
     return None
 
 
-class _Run:
+class _ExperimentRun:
     def __init__(self, experiment: Experiment, seed: int, observer: Observer) -> None:
         self.experiment, self.seed, self.observer = experiment, seed, observer
         self.plans = plan_phases(experiment)

@@ -13,8 +13,7 @@ from pydantic import BaseModel
 from aichaos.experiment.checks.base import Check
 from aichaos.experiment.checks.kinds.attribution import IncompleteAnswers, ServedBy
 from aichaos.experiment.checks.kinds.custom import PythonCheck
-from aichaos.experiment.errors import Path as KeyPath
-from aichaos.experiment.errors import Problem
+from aichaos.experiment.errors import KeyPath, Problem
 from aichaos.experiment.functions import FunctionImportError, import_function
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.prompts import (

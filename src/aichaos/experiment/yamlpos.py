@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from aichaos.experiment.errors import Path, Problem
+from aichaos.experiment.errors import KeyPath, Problem
 from aichaos.safe_yaml import BoundedLoader
 
 
@@ -23,10 +23,10 @@ class Mark:
 class Positions:
     """Where each path's key and value start in the file."""
 
-    keys: dict[Path, Mark] = field(default_factory=dict)
-    values: dict[Path, Mark] = field(default_factory=dict)
+    keys: dict[KeyPath, Mark] = field(default_factory=dict)
+    values: dict[KeyPath, Mark] = field(default_factory=dict)
 
-    def of(self, path: Path, *, key: bool = False) -> Mark | None:
+    def of(self, path: KeyPath, *, key: bool = False) -> Mark | None:
         """The position of `path` (its key if asked), or of its nearest written ancestor."""
         for depth in range(len(path), -1, -1):
             prefix = path[:depth]
@@ -48,7 +48,7 @@ class _Builder:
         self.problems: list[Problem] = []
         self.open: set[int] = set()  # collections being built: an alias back to one is a cycle
 
-    def build(self, node: yaml.Node, path: Path) -> Any:
+    def build(self, node: yaml.Node, path: KeyPath) -> Any:
         self.positions.values[path] = _mark(node)
         if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             return self.loader.construct_object(node, deep=True)
@@ -72,7 +72,7 @@ class _Builder:
         finally:
             self.open.discard(id(node))
 
-    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[Any, Any]:
         self.loader.flatten_mapping(node)  # resolves `<<:` merge keys
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -91,7 +91,7 @@ class _Builder:
                     )
                 )
                 continue
-            child: Path = (*path, key)
+            child: KeyPath = (*path, key)
             self.positions.keys[child] = _mark(key_node)
             result[key] = self.build(value_node, child)
         return result

@@ -28,6 +28,7 @@ from aichaos.exchange import (
 )
 from aichaos.intercept.flavors import Flavor
 from aichaos.intercept.session import Exchange, Session
+from aichaos.records import error_name
 from aichaos.wire.exchange import RequestInfo
 
 
@@ -58,10 +59,6 @@ def _upstream_request(flavor: Flavor, exchange: Exchange, request: Any) -> Any:
         content=exchange.info.body,
         extensions=request.extensions,
     )
-
-
-def error_name(exc: BaseException) -> str:
-    return f"{type(exc).__module__.split('.')[0]}.{type(exc).__name__}"
 
 
 class _Play:

@@ -93,7 +93,7 @@ class NetworkEvent:
 
 
 @dataclass
-class _Run:
+class _ToxicsScope:
     """One `injecting()` or `proxies()` scope: what it changed, and whether it is closing."""
 
     closing: bool = False
@@ -240,7 +240,7 @@ class NetworkFaults:
             return
         if not self._checked:
             await self.check()
-        run = _Run()
+        run = _ToxicsScope()
         self._proxies_open = True
         try:
             for key, plan in self._proxies.items():
@@ -288,7 +288,7 @@ class NetworkFaults:
             yield self
             return
         async with self.proxies():
-            run = _Run()
+            run = _ToxicsScope()
             self._origin = anyio.current_time()
             body_error: BaseException | None = None
             unwrap: BaseException | None = None
@@ -323,14 +323,14 @@ class NetworkFaults:
             if run.failure is not None:
                 raise run.failure
 
-    async def _add(self, spec: ToxicSpec, run: _Run) -> None:
+    async def _add(self, spec: ToxicSpec, run: _ToxicsScope) -> None:
         run.attempted.append(spec)  # before the call: given up on, it may exist all the same
         api = self._apis[spec.api]
         await api.add_toxic(spec.proxy, spec.fault.toxic_payload(spec.name), stop=run.stop)
         self._event("toxic added", spec.api, spec.proxy, spec.name, spec.fault.label())
 
     async def _follow_window(
-        self, spec: ToxicSpec, run: _Run, scope: anyio.CancelScope, added: bool
+        self, spec: ToxicSpec, run: _ToxicsScope, scope: anyio.CancelScope, added: bool
     ) -> None:
         assert self._origin is not None
         api = self._apis[spec.api]
@@ -351,7 +351,7 @@ class NetworkFaults:
             log.error("network faults: %s; ending the inject phase", exc)
             scope.cancel()
 
-    async def _remove_toxics(self, run: _Run) -> None:
+    async def _remove_toxics(self, run: _ToxicsScope) -> None:
         for spec in reversed(run.attempted):
             if spec.name in run.removed:
                 continue

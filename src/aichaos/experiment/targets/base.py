@@ -83,13 +83,6 @@ async def open_driver(ctx: RunContext) -> AsyncIterator[Driver]:
         yield driver
 
 
-def error_name(exc: BaseException) -> str:
-    """`openai.RateLimitError`, `ValueError`: the error class as users know it."""
-    cls = type(exc)
-    root = cls.__module__.split(".", 1)[0]
-    return cls.__name__ if root == "builtins" else f"{root}.{cls.__name__}"
-
-
 def first_line(exc: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message, clipped."""
     text = str(exc).strip().splitlines()

@@ -28,13 +28,12 @@ from aichaos.experiment.target_specs import HttpTarget
 from aichaos.experiment.targets.base import (
     RunContext,
     TargetError,
-    error_name,
     first_line,
     register_driver,
 )
 from aichaos.experiment.templating import lookup, render, render_value
 from aichaos.proxy.headers import CALL_HEADER as CALL_HEADER_BYTES
-from aichaos.records import Attempt
+from aichaos.records import Attempt, error_name
 
 CALL_HEADER = CALL_HEADER_BYTES.decode()  # the proxy reads the same header
 

@@ -22,13 +22,12 @@ from aichaos.experiment.prompts import PromptRecord
 from aichaos.experiment.results import CallRecord
 from aichaos.experiment.targets.base import (
     RunContext,
-    error_name,
     first_line,
     register_driver,
     status_of,
 )
 from aichaos.experiment.targets.outputs import chunk_text, is_stream, text_of
-from aichaos.records import call_scope
+from aichaos.records import call_scope, error_name
 
 
 class PythonDriver:
