@@ -78,8 +78,17 @@ async def async_words(prompt: str) -> AsyncIterator[str]:
 
 
 def leaky(prompt: str) -> str:
-    """Fails with an error message carrying the API key (as careless code does)."""
-    raise RuntimeError(f"could not call OpenAI with key {os.environ.get('OPENAI_API_KEY')}")
+    """Fails with an error message carrying keys (as careless code does): the environment's,
+    an Azure-shaped key and a URL with a password, neither of which aichaos was told about."""
+    raise RuntimeError(
+        f"could not call OpenAI with key {os.environ.get('OPENAI_API_KEY')}"
+        f" nor Azure with api-key {PLANTED_AZURE_KEY}"
+        f" via http://svc:{PLANTED_URL_PASSWORD}@10.0.0.7/openai"
+    )
+
+
+PLANTED_AZURE_KEY = "5f3c9e1a7b2d4f608e1c3a5b7d9f0e2c"
+PLANTED_URL_PASSWORD = "planted-url-pass-93kd"
 
 
 def touch(prompt: str) -> str:

@@ -22,6 +22,7 @@ from aichaos.report.console import PlainConsole, print_verdict
 from aichaos.report.journal import journal_dict, read_journal, write_journal
 from aichaos.report.junit import write_junit
 from aichaos.report.redact import REDACTED, Redactor
+from experiment_targets import PLANTED_AZURE_KEY, PLANTED_URL_PASSWORD
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
@@ -136,6 +137,7 @@ CHAT_SERVER = ROOT / "experiments" / "apps" / "chat_server.py"
 PLANTED_ENV = "sk-planted-env-7d2f9c1e5b3a4d6f8e0a"
 PLANTED_YAML = "sk-ant-planted-yaml-1a2b3c4d5e6f7a8b"
 PLANTED_HEADER = "planted-header-token-Zq9Xw8Vu7"
+PLANTED_UPSTREAM_PASSWORD = "planted-upstream-pass-Kd8"
 
 
 def test_planted_keys_never_appear_in_any_output(tmp_path: Path) -> None:
@@ -145,7 +147,7 @@ def test_planted_keys_never_appear_in_any_output(tmp_path: Path) -> None:
             f"""\
             version: 1
             title: secrets through a command target
-            description: "debug note: the key is {PLANTED_YAML}"
+            description: "debug note: the key is {PLANTED_YAML}, azure {PLANTED_AZURE_KEY}"
             backends: {{openai: openai, claude: anthropic}}
             target:
               command:
@@ -177,6 +179,21 @@ def test_planted_keys_never_appear_in_any_output(tmp_path: Path) -> None:
     )
     env = {**os.environ, "OPENAI_API_KEY": PLANTED_ENV, "PYTHONPATH": str(TESTS)}
     outputs = []
+    upstream = tmp_path / "upstream.yaml"  # refused, without repeating the password
+    upstream.write_text(
+        command.read_text().replace(
+            "backends: {openai: openai, claude: anthropic}",
+            "backends: {openai: {provider: openai, upstream: 'https://bob:"
+            + PLANTED_UPSTREAM_PASSWORD
+            + "@gateway.example/v1'}, claude: anthropic}",
+        )
+    )
+    for argv in (["validate", str(upstream)], ["run", "--dry-run", str(upstream)]):
+        refused = subprocess.run(
+            [sys.executable, "-m", "aichaos", *argv], capture_output=True, text=True, timeout=60
+        )
+        assert refused.returncode == 2 and "carries credentials" in refused.stderr + refused.stdout
+        outputs += [refused.stdout, refused.stderr]
     for extra in ([], ["--dry-run"]):
         done = subprocess.run(
             [
@@ -190,6 +207,10 @@ def test_planted_keys_never_appear_in_any_output(tmp_path: Path) -> None:
                 str(tmp_path / "journal.json"),
                 "--junit",
                 str(tmp_path / "junit.xml"),
+                "--html",
+                str(tmp_path / "report.html"),
+                "--markdown",
+                str(tmp_path / "report.md"),
                 *extra,
             ],
             capture_output=True,
@@ -202,9 +223,18 @@ def test_planted_keys_never_appear_in_any_output(tmp_path: Path) -> None:
         assert done.returncode == (0 if extra else 1), done.stdout + done.stderr
     written = [*sorted(tmp_path.glob("journal.*.json")), tmp_path / "junit.xml"]
     assert [p.name for p in written] == ["journal.command.json", "journal.leaky.json", "junit.xml"]
+    written += [*tmp_path.glob("report*.html"), *tmp_path.glob("report*.md")]
+    assert len(written) == 7
     outputs += [p.read_text() for p in written]
     everything = "\n".join(outputs)
-    for secret in (PLANTED_ENV, PLANTED_YAML, PLANTED_HEADER):
+    for secret in (
+        PLANTED_ENV,
+        PLANTED_YAML,
+        PLANTED_HEADER,
+        PLANTED_AZURE_KEY,
+        PLANTED_URL_PASSWORD,
+        PLANTED_UPSTREAM_PASSWORD,
+    ):
         assert secret not in everything
     assert REDACTED in everything
     # The keys did travel where they belong: the leaky target's error carried one.
@@ -221,3 +251,51 @@ def test_journal_dict_scrubs_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SOME_SERVICE_TOKEN", "tok-0123456789-planted")
     result = run_text(EXPERIMENT.replace("title: journal test", "title: tok-0123456789-planted"))
     assert "tok-0123456789-planted" not in json.dumps(journal_dict(result))
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "0123456789abcdef0123456789ABCDEF",  # Azure OpenAI key
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        "github_pat_11ABCDEFG0123456789_abcdefghijklmnop",
+        "hf_abcdefghijklmnopqrstuvwxyzABCD",
+        "AKIAIOSFODNN7EXAMPLE",
+        "xoxb-123456789012-abcdefghij",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJl",
+        "gsk_abcdefghijklmnopqrstuvwxyz01",
+    ],
+)
+def test_key_shapes_are_redacted_in_prompts_and_echoed_errors(secret: str) -> None:
+    redactor = Redactor()
+    for text in (f"my key is {secret}, thanks", f'{{"error": "invalid key \\"{secret}\\""}}'):
+        assert secret not in redactor.text(text) and REDACTED in redactor.text(text)
+
+
+def test_labelled_secrets_and_url_credentials_are_redacted() -> None:
+    redactor = Redactor()
+    text = "GET https://svc:pa55word@gw.example/v1?key=abcd1234efgh&alt=sse api-key: q1w2e3r4"
+    clean = redactor.text(text)
+    assert "pa55word" not in clean and "abcd1234efgh" not in clean and "q1w2e3r4" not in clean
+    assert "gw.example/v1" in clean and "alt=sse" in clean
+
+
+def test_identifiers_shaped_like_keys_are_kept() -> None:
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    redactor = Redactor()
+    assert redactor.data({"trace_id": trace_id}) == {"trace_id": trace_id}
+    traceparent = f"00-{trace_id}-b7ad6b7169203331-01"
+    assert redactor.text(f"traceparent: {traceparent}") == f"traceparent: {traceparent}"
+    for text in ("req_" + trace_id, "x" * 32, "1" * 32, "alice@example.com", "sha " + "ab" * 20):
+        assert redactor.text(text) == text
+
+
+def test_upstream_credentials_are_refused_without_repeating_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from aichaos.cli import main
+
+    for upstream in ("openai=https://bob:s3cr3t-pw@gw.example", "x=openai@http://bob:s3cr3t-pw@h"):
+        assert main(["proxy", "--upstream", upstream]) == 2
+        err = capsys.readouterr().err
+        assert "carries credentials" in err and "s3cr3t-pw" not in err

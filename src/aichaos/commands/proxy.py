@@ -166,7 +166,7 @@ async def _serve_session(args: argparse.Namespace, settings: ProxySettings, sess
         console.print(f"aichaos proxy on {proxy.base_url}  (Ctrl-C to stop)", **plain)
         for name, spec in settings.backends.items():
             url = proxy.backend_url(name)
-            console.print(f"  {name}: {url}  ({spec.provider} -> {spec.upstream})", **plain)
+            console.print(f"  {name}: {url}  ({spec.provider} -> {spec.public_upstream})", **plain)
             sdk = get_provider(spec.provider).sdk_env
             if sdk is not None:
                 console.print(f"      {sdk.base_url}={url}{sdk.base_path}", **plain)

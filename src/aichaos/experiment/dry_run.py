@@ -39,7 +39,7 @@ def describe(experiment: Experiment, seed: int, seed_origin: str) -> str:
     lines.append("backends:")
     for name, spec in experiment.backends.items():
         claims = f", claims {spec.claimed_host()} in-process"
-        lines.append(f"  {name}: provider {spec.provider}, upstream {spec.upstream}{claims}")
+        lines.append(f"  {name}: provider {spec.provider}, upstream {spec.public_upstream}{claims}")
     target = experiment.target
     if target.python is not None:
         fn = target.python.resolved

@@ -67,6 +67,13 @@ class BackendSpec(BaseModel):
             raise ValueError(
                 "upstream must be `mock` or an http(s) URL like https://api.openai.com"
             )
+        if "@" in parts.netloc:
+            # Refused rather than sent: providers take keys in headers, and a password in a
+            # URL ends up in banners, errors and logs. (The value is not repeated here.)
+            raise ValueError(
+                "upstream URL carries credentials (user:password@host): remove them; give the"
+                " key to the app, whose SDK sends it in a header that aichaos forwards unchanged"
+            )
         return value.rstrip("/")
 
     @property

@@ -242,7 +242,7 @@ class AdminAPI:
         return {
             name: {
                 "provider": spec.provider,
-                "upstream": spec.upstream,
+                "upstream": spec.public_upstream,
                 "url": f"{self.base_url}/{name}" if self.base_url else f"/{name}",
             }
             for name, spec in self.session.backends.items()

@@ -349,7 +349,7 @@ class ProxyApp:
     @staticmethod
     def _upstream_down(exchange: Exchange, exc: UpstreamError) -> Reply:
         """The provider's own 502 (504 on a timeout) for an upstream that cannot be reached."""
-        origin = urlsplit(exchange.spec.upstream)
+        origin = urlsplit(exchange.spec.public_upstream)
         where = f"{origin.scheme}://{origin.netloc}"  # never the path or query: keys hide there
         timed_out = isinstance(exc, UpstreamTimeout)
         status = 504 if timed_out else 502

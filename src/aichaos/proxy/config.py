@@ -19,6 +19,7 @@ from aichaos.faults.base import Fault
 from aichaos.intercept.backends import BackendSpec, check_backend_name
 from aichaos.mock.engine import MockConfig
 from aichaos.providers import provider_names
+from aichaos.secret_shapes import scrub
 
 _INFER = (
     ("azure", "azure"),
@@ -56,16 +57,17 @@ def infer_provider(name: str) -> str | None:
 
 def parse_upstream(text: str) -> tuple[str, BackendSpec]:
     """`NAME=URL`, `NAME=PROVIDER@URL`, `NAME=mock` or `NAME=PROVIDER@mock`."""
+    shown = scrub(text)  # errors never repeat a password written in the URL
     name, sep, target = text.partition("=")
     name, target = name.strip(), target.strip()
     if not sep or not name or not target:
         raise ProxyConfigError(
-            f"--upstream {text!r}: expected NAME=URL, e.g. openai=https://api.openai.com"
+            f"--upstream {shown!r}: expected NAME=URL, e.g. openai=https://api.openai.com"
         )
     try:
         check_backend_name(name)
     except ValueError as exc:
-        raise ProxyConfigError(f"--upstream {text!r}: {exc}") from None
+        raise ProxyConfigError(f"--upstream {shown!r}: {exc}") from None
     provider: str | None = None
     head, at, tail = target.partition("@")
     if at and "://" not in head:
@@ -74,14 +76,16 @@ def parse_upstream(text: str) -> tuple[str, BackendSpec]:
         provider = infer_provider(name)
     if provider is None:
         raise ProxyConfigError(
-            f"--upstream {text!r}: cannot tell the wire format of backend {name!r};"
-            f" write {name}=PROVIDER@{target} with PROVIDER one of {', '.join(provider_names())}"
+            f"--upstream {shown!r}: cannot tell the wire format of backend {name!r};"
+            f" write {name}=PROVIDER@{scrub(target)} with PROVIDER one of {', '.join(provider_names())}"
         )
     try:
         return name, BackendSpec(provider=provider, upstream=target)
     except ValidationError as exc:
-        problems = "; ".join(str(err["msg"]) for err in exc.errors(include_url=False))
-        raise ProxyConfigError(f"--upstream {text!r}: {problems}") from None
+        problems = "; ".join(
+            str(err["msg"]).removeprefix("Value error, ") for err in exc.errors(include_url=False)
+        )
+        raise ProxyConfigError(f"--upstream {shown!r}: {problems}") from None
 
 
 __all__ = ["ProxyConfigError", "ProxySettings", "infer_provider", "parse_upstream"]

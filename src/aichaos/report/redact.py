@@ -2,7 +2,9 @@
 
 Values under secret-looking keys are replaced, and any secret value found in
 the environment or the experiment is scrubbed from every string, as are
-strings shaped like provider API keys.
+credentials in URLs and strings shaped like keys (`aichaos.secret_shapes`).
+Identifiers that share a key's shape (a W3C `trace_id` is 32 hex characters, like
+an Azure key) are kept under their own field names.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-REDACTED = "[redacted]"
+from aichaos.secret_shapes import REDACTED, scrub
+
 SECRET_NAME = re.compile(
     r"(?i)^(proxy-)?(authorization|set-cookie|cookie|x-api-key|x-goog-api-key|api[-_]?key|token|"
     r"((access|auth|api|bearer|session|refresh|id)[-_]?token)|(client[-_]?)?secret|passw(or)?d|"
@@ -20,9 +23,8 @@ SECRET_NAME = re.compile(
 )
 """Keys (headers, fields, environment variables) whose values are secrets."""
 _ENV_SECRET = re.compile(r"(?i)(key|token|secret|passw|credential|auth)")
-_KEY_SHAPES = re.compile(
-    r"(sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,}|(?i:bearer)\s+[A-Za-z0-9._\-+/=]{8,})"
-)
+_IDENTIFIER_NAME = re.compile(r"(?i)^(trace|span|parent[-_]?span)[-_]?id$|^traceparent$")
+"""Fields holding W3C Trace Context identifiers: hex, but not secrets."""
 _MIN_SECRET = 6
 
 
@@ -67,7 +69,10 @@ class Redactor:
         """The text with known secrets and key-shaped strings replaced."""
         if self._known is not None:
             value = self._known.sub(REDACTED, value)
-        return _KEY_SHAPES.sub(REDACTED, value)
+        return scrub(value)
+
+    def _known_only(self, value: str) -> str:
+        return self._known.sub(REDACTED, value) if self._known is not None else value
 
     def data(self, value: Any) -> Any:
         """A copy of JSON-like data with secret keys' values and secret strings replaced."""
@@ -75,6 +80,8 @@ class Redactor:
             return {
                 key: REDACTED
                 if SECRET_NAME.search(str(key)) and isinstance(item, (str, int, float))
+                else self._known_only(item)
+                if _IDENTIFIER_NAME.search(str(key)) and isinstance(item, str)
                 else self.data(item)
                 for key, item in value.items()
             }
@@ -83,3 +90,6 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         return value
+
+
+__all__ = ["REDACTED", "SECRET_NAME", "Redactor", "secrets_from_env", "secrets_in"]
