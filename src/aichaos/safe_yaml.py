@@ -20,7 +20,7 @@ import yaml
 
 MAX_DEPTH = 64
 MAX_ALIASES = 10_000
-MAX_VALUES = 1_000_000
+MAX_VALUES = 100_000
 MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 """The largest file an experiment (or a body sent to the admin API) may be."""
 

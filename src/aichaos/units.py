@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -20,6 +21,8 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration like 250ms, 30s or 2m")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"a duration must be a finite number, got {value!r}")
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)
@@ -35,8 +38,8 @@ def parse_rate(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a rate like 20/s or 600/m")
     if isinstance(value, (int, float)):
-        if value <= 0:
-            raise ValueError("a rate must be positive")
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"a rate must be a positive finite number, got {value!r}")
         return float(value)
     if isinstance(value, str):
         match = _RATE.match(value)

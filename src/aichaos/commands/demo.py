@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from aichaos.commands.options import seed
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=seed, default=7)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,14 +4,30 @@ from __future__ import annotations
 
 import argparse
 
+from aichaos.commands.options import duration, port, positive_number, seed
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8900, help="port (default 8900; 0 = any)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for deterministic replies")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
-    parser.add_argument("--ttft", type=float, default=0.0, help="seconds before the first token")
-    parser.add_argument("--tokens-per-second", type=float, default=None, help="stream pacing")
+    parser.add_argument("--port", type=port, default=8900, help="port (default 8900; 0 = any)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed for deterministic replies")
+    parser.add_argument(
+        "--latency",
+        type=duration,
+        default=0.0,
+        metavar="DURATION",
+        help="wait before each answer: 200ms, 2s (default 0)",
+    )
+    parser.add_argument(
+        "--ttft",
+        type=duration,
+        default=0.0,
+        metavar="DURATION",
+        help="wait before the first token: 200ms, 2s (default 0)",
+    )
+    parser.add_argument(
+        "--tokens-per-second", type=positive_number, default=None, help="stream pacing"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

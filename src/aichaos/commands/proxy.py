@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aichaos.commands.options import port, positive_duration, seed
+
 if TYPE_CHECKING:
     from aichaos.proxy.config import ProxySettings
 
@@ -23,7 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})"
     )
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any)"
+        "--port", type=port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any)"
     )
     parser.add_argument(
         "--experiment",
@@ -46,7 +48,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         " required when binding beyond loopback",
     )
     parser.add_argument("--no-admin", action="store_true", help="serve no admin API")
-    parser.add_argument("--seed", type=int, default=None, help="seed for faults and mock replies")
+    parser.add_argument("--seed", type=seed, default=None, help="seed for faults and mock replies")
     parser.add_argument(
         "--paused", action="store_true", help="start with injection paused (resume via the admin)"
     )
@@ -58,10 +60,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--upstream-timeout",
-        type=float,
+        type=positive_duration,
         default=600.0,
-        metavar="SECONDS",
-        help="longest silence accepted from a real upstream (default 600)",
+        metavar="DURATION",
+        help="longest silence accepted from a real upstream: 30s, 2m (default 10m)",
     )
 
 

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aichaos.commands.options import port, seed, writable_path
+
 if TYPE_CHECKING:
     from aichaos.experiment.model import Experiment
     from aichaos.experiment.observer import Observer
@@ -30,7 +32,7 @@ RENDERERS = {
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="experiment YAML files")
     parser.add_argument(
-        "--seed", type=int, metavar="N", help="seed for faults, mock replies and arrivals"
+        "--seed", type=seed, metavar="N", help="seed for faults, mock replies and arrivals"
     )
     parser.add_argument("--journal", metavar="P", help="write the run's journal (JSON) here")
     parser.add_argument("--junit", metavar="P", help="write JUnit XML (a test case per check)")
@@ -42,7 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="plain output: summaries and verdict")
     parser.add_argument(
         "--metrics-port",
-        type=int,
+        type=port,
         metavar="P",
         help="serve Prometheus metrics at http://HOST:P/metrics during the run (0 = any port)",
     )
@@ -85,11 +87,13 @@ def run(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             experiments.append(load_experiment(path))
+            for warning in experiments[-1].warnings:
+                print(f"warning: {warning.format()}", file=sys.stderr)
         except ExperimentError as exc:
             problems = True
             print(exc.format(), file=sys.stderr)
     renderers = _renderers(args)
-    if problems or renderers is None:
+    if problems or renderers is None or not _outputs_writable(args, experiments):
         return EXIT_USAGE
     if args.dry_run:
         return _dry_run(experiments, args.seed)
@@ -145,6 +149,21 @@ def _run_with_metrics(
     print(f"metrics: {server.url}", file=sys.stderr, flush=True)
     with server:
         return _run_all(experiments, args, renderers, [*telemetry, MetricsObserver(metrics)])
+
+
+def _outputs_writable(args: argparse.Namespace, experiments: list[Experiment]) -> bool:
+    """Check every output path before the run: a failed write after it would lose it all."""
+    several = len(experiments) > 1
+    refusals = []
+    for flag in ("journal", "html", "markdown"):
+        if getattr(args, flag):
+            paths = {output_path(getattr(args, flag), e, several) for e in experiments}
+            refusals += [writable_path(f"--{flag}", path) for path in sorted(paths)]
+    if args.junit:
+        refusals.append(writable_path("--junit", Path(args.junit)))
+    for refusal in filter(None, refusals):
+        print(f"aichaos run: {refusal}", file=sys.stderr)
+    return not any(refusals)
 
 
 def _dry_run(experiments: list[Experiment], seed: int | None) -> int:

@@ -23,6 +23,8 @@ def run(args: argparse.Namespace) -> int:
             bad += 1
             print(exc.format(), file=sys.stderr)
             continue
+        for warning in experiment.warnings:
+            print(f"warning: {warning.format()}", file=sys.stderr)
         if not args.quiet:
             checks = len(experiment.hypothesis)
             print(

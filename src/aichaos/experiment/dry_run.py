@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.phases import plan_phases
@@ -10,8 +11,16 @@ from aichaos.faults.base import Fault
 from aichaos.units import format_duration
 
 
+def _value(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
 def _fault_line(fault: Fault) -> str:
     parts = [f"{fault.label()} on {fault.backend}"]
+    own = [name for name in type(fault).model_fields if name not in Fault.model_fields]
+    if own:  # the kind's own parameters, defaults included: what will really be injected
+        values = fault.model_dump(mode="json", by_alias=True, include=set(own), exclude_none=True)
+        parts.append(" ".join(f"{key}={_value(value)}" for key, value in values.items()))
     if fault.ramp is not None:
         ramp = fault.ramp
         parts.append(f"ramp {ramp.from_:g} -> {ramp.to:g} over {format_duration(ramp.over)}")

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from aichaos.experiment.diagnostics import problems_from
 from aichaos.experiment.errors import ExperimentError, Problem
 from aichaos.experiment.model import Experiment
+from aichaos.experiment.rawchecks import duration_warnings, merge, raw_problems
 from aichaos.experiment.semantics import check_experiment, resolve_functions
 from aichaos.experiment.yamlpos import Positions, load_yaml
 from aichaos.safe_yaml import MAX_DOCUMENT_BYTES
@@ -100,12 +101,15 @@ def parse_experiment(
     try:
         experiment = Experiment.model_validate(data)
     except ValidationError as exc:
-        raise ExperimentError(problems_from(exc, data, positions, file)) from None
+        # every mistake in one pass: add what the schema skips once it refuses a section
+        extra = [_place(p, positions, file) for p in raw_problems(data)]
+        raise ExperimentError(merge(problems_from(exc, data, positions, file), extra)) from None
     semantic, prompts = check_experiment(experiment, base)
     semantic += resolve_functions(experiment, base)
     if semantic:
         raise ExperimentError([_place(p, positions, file) for p in semantic])
-    experiment.attach(source, prompts)
+    warnings = [_place(w, positions, file) for w in duration_warnings(experiment, data)]
+    experiment.attach(source, prompts, warnings)
     return experiment
 
 

@@ -7,12 +7,14 @@ registries, so a new kind appears here (and in `aichaos schema`) by itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from aichaos.experiment.checks.base import Check, check_kinds
+from aichaos.experiment.errors import Problem
 from aichaos.experiment.target_specs import Target
 from aichaos.faults.base import Fault, fault_kinds
 from aichaos.intercept.backends import BackendSpec, check_backend_name, default_backends
@@ -174,6 +176,7 @@ class Experiment(_Spec):
 
     _source: Path | None = PrivateAttr(None)
     _prompts: list[PromptRecord] = PrivateAttr(default_factory=list)
+    _warnings: list[Problem] = PrivateAttr(default_factory=list)
 
     @field_validator("backends", mode="before", json_schema_input_type=dict[str, BackendSpec | str])
     @classmethod
@@ -212,6 +215,16 @@ class Experiment(_Spec):
         """The prompt records, in the order requests use them (set when loaded)."""
         return self._prompts
 
-    def attach(self, source: Path | None, prompts: list[PromptRecord]) -> None:
+    @property
+    def warnings(self) -> list[Problem]:
+        """Things that are valid but probably not meant (a bare `500` of latency: seconds)."""
+        return self._warnings
+
+    def attach(
+        self,
+        source: Path | None,
+        prompts: list[PromptRecord],
+        warnings: Sequence[Problem] = (),
+    ) -> None:
         """Record where the experiment came from and its resolved prompts (the loader does)."""
-        self._source, self._prompts = source, prompts
+        self._source, self._prompts, self._warnings = source, prompts, list(warnings)

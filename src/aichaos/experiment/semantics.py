@@ -47,6 +47,7 @@ def check_experiment(experiment: Experiment, base_dir: Path) -> tuple[list[Probl
     found = Findings()
     backends = list(experiment.backends)
     _backend_hosts(experiment, found)
+    _network_library(experiment, found)
     for i, fault in enumerate(experiment.faults):
         for name in unknown_backends(fault, backends):
             found.add(
@@ -76,6 +77,23 @@ def _backend_hosts(experiment: Experiment, found: Findings) -> None:
         Router(experiment.backends)
     except ValueError as exc:
         found.add(("backends",), str(exc))
+
+
+def _network_library(experiment: Experiment, found: Findings) -> None:
+    """`run` refuses network faults without toxiproxy-python: so does validation."""
+    network = [i for i, fault in enumerate(experiment.faults) if fault.kind == "network"]
+    if not network:
+        return
+    try:
+        importlib.import_module("toxiproxy")
+    except ImportError:
+        from aichaos.network.client import INSTALL_HINT
+
+        found.add(
+            ("faults", network[0], "kind"),
+            "network faults drive Toxiproxy through toxiproxy-python, which is not installed:"
+            f" {INSTALL_HINT}",
+        )
 
 
 def _check_entry(

@@ -44,7 +44,6 @@ class Injection:
         self.recorder = recorder or Recorder()
         self.mock = MockBackend(mock or MockConfig(seed=seed if isinstance(seed, int) else 0))
         self.session = Session(specs, self.engine, self.mock, self.recorder)
-        self.session.router  # noqa: B018  (two backends claiming one host fail here, not mid-run)
         self._active = False
 
     @property
@@ -56,6 +55,9 @@ class Injection:
 
     def start(self) -> Injection:
         if not self._active:
+            # Host claims are an in-process rule: checked when interception starts, so the
+            # proxy (which routes by path) serves two backends of one provider.
+            self.session.router  # noqa: B018  (two backends claiming one host fail here)
             self.engine.start()
             patch.push(self.session)
             self._active = True

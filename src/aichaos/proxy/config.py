@@ -77,7 +77,8 @@ def parse_upstream(text: str) -> tuple[str, BackendSpec]:
     if provider is None:
         raise ProxyConfigError(
             f"--upstream {shown!r}: cannot tell the wire format of backend {name!r};"
-            f" write {name}=PROVIDER@{scrub(target)} with PROVIDER one of {', '.join(provider_names())}"
+            f" write {name}=PROVIDER@{scrub(target)} with PROVIDER one of"
+            f" {', '.join(provider_names())}"
         )
     try:
         return name, BackendSpec(provider=provider, upstream=target)

@@ -1,0 +1,96 @@
+"""Argument types shared by the commands: every number checked, every time a duration.
+
+Each raises `argparse.ArgumentTypeError`, which argparse turns into a usage error
+(exit 2) naming the flag, never a traceback or a value quietly used as something else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+
+from aichaos.units import parse_duration
+
+MAX_DURATION = 7 * 24 * 3600.0
+"""A week: longer than any timeout or pause anyone means on a command line."""
+
+
+def port(text: str) -> int:
+    """A TCP port, 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535 (0 = any free port), got {value}")
+    return value
+
+
+def duration(text: str) -> float:
+    """Seconds from `200ms`, `2s`, `1m` (a bare number is seconds), 0 up to a week."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds > MAX_DURATION:
+        raise argparse.ArgumentTypeError(f"{text!r} is longer than a week")
+    return seconds
+
+
+def positive_duration(text: str) -> float:
+    """Like `duration`, above 0 (a timeout of 0 would fail everything at once)."""
+    seconds = duration(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"expected a duration above 0 like 30s, got {text!r}")
+    return seconds
+
+
+def writable_path(flag: str, path: Path) -> str | None:
+    """Why `path` cannot be written (None when it can), checked before any work is done."""
+    if path.is_dir():
+        return f"{flag} {str(path)!r} is a directory"
+    if path.exists():
+        return None if os.access(path, os.W_OK) else f"{flag} {str(path)!r} is not writable"
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{flag} {str(path)!r}: {str(ancestor)!r} is not a directory"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"{flag} {str(path)!r}: cannot create files in {str(ancestor)!r}"
+    return None
+
+
+def positive_number(text: str) -> float:
+    """A finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A non-negative integer seed."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed is 0 or more, got {value}")
+    return value
+
+
+__all__ = [
+    "MAX_DURATION",
+    "duration",
+    "port",
+    "positive_duration",
+    "positive_number",
+    "seed",
+    "writable_path",
+]

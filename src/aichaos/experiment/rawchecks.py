@@ -1,0 +1,135 @@
+"""Checks on the raw YAML data, so that one pass reports every mistake, and warnings.
+
+When the schema refuses a file, pydantic skips the checks that need a valid model
+(a model's own cross-field rules, the names that must refer to a backend). So a
+typo'd backend next to a bad duration would take two runs to find. `raw_problems`
+repeats those few rules on the plain data, for the loader to add to the schema's
+problems.
+
+`duration_warnings` flags bare numbers that are implausible as seconds for their
+field (`max: 500` on a latency check is 500 seconds, probably meant as 500ms).
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from aichaos.experiment.errors import Path, Problem
+from aichaos.intercept.backends import DEFAULT_BACKENDS
+from aichaos.suggest import nearest
+from aichaos.units import parse_duration
+
+_EXCLUSIVE = ("concurrency", "rate")
+# A bare number of seconds above these is more likely a number of milliseconds.
+_PLAUSIBLE_SECONDS = 120.0
+_PLAUSIBLE_LONG_SECONDS = 7 * 24 * 3600.0
+_LONG_FIELDS = ("duration", "window", "start", "within", "every", "after", "for")
+
+
+def raw_problems(data: dict[str, Any]) -> list[Problem]:
+    """Backend references and exclusive keys, checked on data the schema refused."""
+    problems: list[Problem] = []
+    raw_backends = data.get("backends", DEFAULT_BACKENDS)
+    backends = [str(name) for name in raw_backends] if isinstance(raw_backends, dict) else []
+    if backends:
+        for path, name in _backend_references(data):
+            if name != "*" and name not in backends:
+                wildcard = ["*"] if path[0] == "faults" else []
+                problems.append(
+                    Problem(
+                        f"no backend is named {name!r}",
+                        path,
+                        expected="one of " + ", ".join([*backends, *wildcard]),
+                        suggestion=nearest(name, backends),
+                    )
+                )
+    sections: list[tuple[Path, Any]] = [(("load",), data.get("load"))]
+    phases = data.get("phases")
+    if isinstance(phases, dict):
+        sections += [(("phases", str(name)), spec) for name, spec in phases.items()]
+    for path, section in sections:
+        if isinstance(section, dict) and all(section.get(key) is not None for key in _EXCLUSIVE):
+            problems.append(
+                Problem("give `concurrency` (closed loop) or `rate` (open loop), not both", path)
+            )
+    return problems
+
+
+def _backend_references(data: dict[str, Any]) -> Iterator[tuple[Path, str]]:
+    faults = data.get("faults")
+    for i, fault in enumerate(faults if isinstance(faults, list) else []):
+        if not isinstance(fault, dict):
+            continue
+        backend = fault.get("backend")
+        names = backend if isinstance(backend, list) else [backend]
+        for name in names:
+            if isinstance(name, str):
+                yield ("faults", i, "backend"), name
+    for section in ("hypothesis", "stop_when"):
+        checks = data.get(section)
+        for i, check in enumerate(checks if isinstance(checks, list) else []):
+            if isinstance(check, dict) and isinstance(check.get("backend"), str):
+                yield (section, i, "backend"), check["backend"]
+
+
+def merge(schema_problems: list[Problem], extra: list[Problem]) -> list[Problem]:
+    """The schema's problems plus those it could not see (not at a path it already reports)."""
+    seen = {problem.path for problem in schema_problems}
+    return [*schema_problems, *(p for p in extra if p.path not in seen)]
+
+
+def duration_warnings(model: BaseModel, data: Any, path: Path = ()) -> list[Problem]:
+    """Bare numbers given to duration fields that are implausible as seconds."""
+    warnings: list[Problem] = []
+    if not isinstance(data, dict):
+        return warnings
+    for name, field in type(model).model_fields.items():
+        key = field.alias or name
+        if key not in data:
+            continue
+        raw, value = data[key], getattr(model, name)
+        here: Path = (*path, key)
+        duration = _has_duration(field.metadata) or _is_duration(field.annotation)
+        if duration and _bare_number(raw):
+            limit = _PLAUSIBLE_LONG_SECONDS if _long_field(key) else _PLAUSIBLE_SECONDS
+            if float(raw) > limit:
+                warnings.append(
+                    Problem(
+                        f"{raw} is read as {raw} seconds (a bare number is seconds); write"
+                        f" `{raw}ms` if you meant milliseconds, or `{raw}s` to keep it",
+                        here,
+                    )
+                )
+        elif isinstance(value, BaseModel):
+            warnings += duration_warnings(value, raw, here)
+        elif isinstance(value, list) and isinstance(raw, list):
+            for i, (item, raw_item) in enumerate(zip(value, raw, strict=False)):
+                if isinstance(item, BaseModel):
+                    warnings += duration_warnings(item, raw_item, (*here, i))
+    return warnings
+
+
+def _bare_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _long_field(key: str) -> bool:
+    return any(word in key for word in _LONG_FIELDS)
+
+
+def _has_duration(metadata: Sequence[Any]) -> bool:
+    return any(getattr(meta, "func", None) is parse_duration for meta in metadata)
+
+
+def _is_duration(annotation: Any) -> bool:
+    """Whether a field's type is (an optional) `units.Duration`."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _has_duration(annotation.__metadata__)
+    return any(_is_duration(arg) for arg in typing.get_args(annotation))
+
+
+__all__ = ["duration_warnings", "merge", "raw_problems"]
