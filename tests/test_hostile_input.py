@@ -56,7 +56,7 @@ def _finishes(job: Callable[[], Any], seconds: float = 60.0) -> Any:
 @pytest.mark.parametrize(
     "text, line, message",
     [
-        (HEAD + alias_bomb(), 9, "expands to more than"),
+        (HEAD + alias_bomb(), 8, "expands to more than"),
         (HEAD + "tags: " + "[" * 5_000 + "]" * 5_000 + "\n", 4, "nested deeper than"),
         (HEAD + "title: bad \x07 bell\n", 4, "is not allowed"),
         (HEAD + "title: " + "[a, " * 70 + "b" + "]" * 70 + "\n", 4, "nested deeper than"),

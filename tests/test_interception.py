@@ -349,10 +349,11 @@ def test_records_carry_no_secrets() -> None:
     backends = {
         "openai": "openai",
         "anthropic": "anthropic",
-        "gateway": BackendSpec(
-            provider="openai", upstream=f"http://svc:{secret}@127.0.0.1:9/?key={secret}"
-        ),
+        "gateway": BackendSpec(provider="openai", upstream=f"http://127.0.0.1:9/?key={secret}"),
     }
+    with pytest.raises(ValueError, match="carries credentials") as refused:
+        BackendSpec(provider="openai", upstream=f"http://svc:{secret}@127.0.0.1:9/")
+    assert secret not in str(refused.value)  # the error does not repeat it
     faults: list[dict[str, Any]] = [
         {"kind": "rate_limit", "first": 1, "retry_after": 0.01, "backend": "openai"},
         {"kind": "rate_limit", "first": 1, "retry_after": 0.01, "backend": "anthropic"},

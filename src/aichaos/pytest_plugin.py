@@ -90,12 +90,22 @@ class Chaos:
         return [label for a in self.attempts for label in a.faults]
 
     def summary(self) -> str:
+        rows = [
+            (
+                a.call_id or "-",
+                a.backend,
+                f"{a.method} {a.path}",
+                ", ".join(a.faults) or "no fault",
+                f"-> {a.error or a.status}",
+            )
+            for a in self.attempts
+        ]
+        # columns as wide as their widest cell, so every row lines up
+        widths = [max((len(row[i]) for row in rows), default=0) for i in range(4)]
         lines = [f"{len(self.attempts)} upstream attempt(s):"]
-        for a in self.attempts:
-            outcome = a.error or str(a.status)
-            faults = ", ".join(a.faults) or "no fault"
-            where = f"{a.backend:<12} {a.method} {a.path}"
-            lines.append(f"  {a.call_id or '-'}  {where}  {faults:<24} -> {outcome}")
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+            lines.append("  " + "  ".join([*cells, row[4]]))
         return "\n".join(lines)
 
     # --- lifecycle ----------------------------------------------------------------------

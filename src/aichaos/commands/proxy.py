@@ -87,16 +87,16 @@ def load_experiment_settings(path: Path) -> ProxySettings:
 
 
 def build_settings(experiment: Path | None, upstreams: list[str]) -> ProxySettings:
-    """The experiment's backends (else openai/anthropic/gemini on the mock), then `--upstream`
-    entries replacing or adding backends by name."""
+    """The experiment's backends, then `--upstream` entries replacing or adding backends by
+    name. With neither, openai/anthropic/gemini on the mock; `--upstream` alone serves only
+    the backends it names."""
     from aichaos.intercept.backends import default_backends
     from aichaos.proxy.config import ProxySettings, parse_upstream
 
-    settings = (
-        load_experiment_settings(experiment)
-        if experiment is not None
-        else ProxySettings(backends=default_backends())
-    )
+    if experiment is not None:
+        settings = load_experiment_settings(experiment)
+    else:
+        settings = ProxySettings(backends={} if upstreams else default_backends())
     for text in upstreams:
         name, spec = parse_upstream(text)
         settings.backends[name] = spec

@@ -8,11 +8,13 @@ window: {duration: 30s}}`: values are read as YAML scalars (numbers, booleans,
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from aichaos.faults.base import Fault, fault_kinds, parse_fault
 from aichaos.safe_yaml import safe_load
@@ -69,6 +71,39 @@ def _location(loc: Iterable[Any]) -> str:
     return ".".join(parts) or "fault"
 
 
+def _message(error: ErrorDetails, cls: type[BaseModel]) -> str:
+    """Pydantic's message, except for an unknown key: the valid keys and the nearest one,
+    worded as the experiment loader words it (`unknown key 'dealy'; expected one of ...`)."""
+    if error["type"] != "extra_forbidden":
+        return str(error["msg"]).removeprefix("Value error, ")
+    loc = [part for part in error["loc"] if not str(part).startswith("function-")]
+    model: type[BaseModel] | None = cls
+    for part in loc[:-1]:
+        model = _nested_model(model, part) if model is not None else None
+    key = str(loc[-1]) if loc else ""
+    if model is None:
+        return f"unknown key {key!r}"
+    valid = [field.alias or name for name, field in model.model_fields.items()]
+    return f"unknown key {key!r}; expected one of {', '.join(valid)}{suggest(key, valid)}"
+
+
+def _nested_model(model: type[BaseModel], part: object) -> type[BaseModel] | None:
+    for name, field in model.model_fields.items():
+        if part in (name, field.alias):
+            return _model_in(field.annotation)
+    return None
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def build_fault(data: Mapping[str, Any], *, backends: Iterable[str] | None = None) -> Fault:
     """Validate one fault mapping; `backends`, when given, are the names it may target."""
     kind = data.get("kind")
@@ -81,8 +116,10 @@ def build_fault(data: Mapping[str, Any], *, backends: Iterable[str] | None = Non
     try:
         fault = parse_fault(dict(data))
     except ValidationError as exc:
+        cls = kinds[kind]
         problems = "; ".join(
-            f"{_location(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+            f"{_location(err['loc'])}: {_message(err, cls)}"
+            for err in exc.errors(include_url=False)
         )
         raise FaultSpecError(f"fault {kind!r}: {problems}") from None
     if backends is not None:

@@ -43,7 +43,8 @@ class BackendSpec(BaseModel):
     the provider's official host, so an app's unmodified SDK client is caught.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # errors never repeat the value: an upstream URL may carry a password
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     provider: str = Field(description="Wire format: openai, azure, anthropic or gemini.")
     upstream: str = Field("mock", description="`mock` or a base URL such as https://api.openai.com")
     host: str | None = Field(None, description="Host (host:port) claimed in-process.")

@@ -25,12 +25,13 @@ def _suite(result: RunResult, redactor: Redactor) -> ET.Element:
         time=f"{result.duration:.3f}",
     )
     properties = ET.SubElement(suite, "properties")
-    for name, value in (("seed", result.seed), ("status", result.status), ("file", stem)):
+    file = str(experiment.source) if experiment.source else ""
+    where: dict[str, str] = {"file": file} if file else {}  # the file as given, for CI to link
+    for name, value in (("seed", result.seed), ("status", result.status), ("file", file)):
         ET.SubElement(properties, "property", name=name, value=str(value))
     for check in result.checks:
-        case = ET.SubElement(
-            suite, "testcase", classname=f"aichaos.{stem}", name=redactor.text(check.name), time="0"
-        )
+        attrib = {"classname": f"aichaos.{stem}", "name": redactor.text(check.name)}
+        case = ET.SubElement(suite, "testcase", {**attrib, "time": "0", **where})
         value = "-" if check.value is None else f"{check.value:.6g}"
         summary = f"{check.check} ({check.phase}): measured {value}, bound {check.bound}"
         if not check.passed:
@@ -42,7 +43,8 @@ def _suite(result: RunResult, redactor: Redactor) -> ET.Element:
         else:
             ET.SubElement(case, "system-out").text = redactor.text(f"{summary}. {check.detail}")
     if errors:
-        case = ET.SubElement(suite, "testcase", classname=f"aichaos.{stem}", name="run", time="0")
+        attrib = {"classname": f"aichaos.{stem}", "name": "run", "time": "0", **where}
+        case = ET.SubElement(suite, "testcase", attrib)
         reason = redactor.text(result.reason or result.status)
         ET.SubElement(case, "error", message=reason, type=result.status).text = reason
     return suite

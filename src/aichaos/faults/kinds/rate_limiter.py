@@ -22,6 +22,10 @@ class RateLimiter(Fault):
     included; a stream that reports none counts its content deltas). Over a
     limit, the request gets the provider's 429 with a `retry-after` saying when
     the window frees up.
+
+    Each backend has its own window: with `backend: '*'` (or a list) every
+    backend is limited separately, as each provider limits its own keys, so
+    traffic to one never uses up another's budget.
     """
 
     summary: ClassVar[str] = "stateful requests/tokens-per-minute limiter counting real usage"
@@ -31,9 +35,7 @@ class RateLimiter(Fault):
     tpm: int | None = Field(None, ge=1, description="Tokens allowed per `per`.")
     per: Duration = Field(60.0, description="Length of the sliding window.")
 
-    _requests: deque[float] = PrivateAttr(default_factory=deque)
-    _tokens: deque[tuple[float, int]] = PrivateAttr(default_factory=deque)
-    _token_total: int = PrivateAttr(0)
+    _windows: dict[str, _Window] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _needs_a_limit(self) -> RateLimiter:
@@ -41,38 +43,55 @@ class RateLimiter(Fault):
             raise ValueError("rate_limiter needs rpm, tpm or both")
         return self
 
+    def _window(self, backend: str) -> _Window:
+        window = self._windows.get(backend)
+        if window is None:
+            window = self._windows[backend] = _Window()
+        return window
+
     def apply(self, plan: Plan, rng: random.Random) -> bool:
         now = time.monotonic()
-        self._prune(now)
-        if self.rpm is not None and len(self._requests) >= self.rpm:
-            wait = self._requests[0] + self.per - now
+        window = self._window(plan.req.backend)
+        window.prune(now, self.per)
+        if self.rpm is not None and len(window.requests) >= self.rpm:
+            wait = window.requests[0] + self.per - now
             plan.reply = plan.provider.rate_limited(
                 plan.req, scope="requests", retry_after=max(wait, 0.001), limit=self.rpm
             )
             return True
-        if self.tpm is not None and self._token_total >= self.tpm:
-            wait = self._tokens[0][0] + self.per - now
+        if self.tpm is not None and window.token_total >= self.tpm:
+            wait = window.tokens[0][0] + self.per - now
             plan.reply = plan.provider.rate_limited(
                 plan.req, scope="tokens", retry_after=max(wait, 0.001), limit=self.tpm
             )
             return True
-        self._requests.append(now)
+        window.requests.append(now)
         return False
 
     def observe(self, plan: Plan, status: int, tokens: int) -> None:
         if tokens > 0:
-            self._tokens.append((time.monotonic(), tokens))
-            self._token_total += tokens
+            window = self._window(plan.req.backend)
+            window.tokens.append((time.monotonic(), tokens))
+            window.token_total += tokens
 
-    def _prune(self, now: float) -> None:
-        horizon = now - self.per
-        while self._requests and self._requests[0] <= horizon:
-            self._requests.popleft()
-        while self._tokens and self._tokens[0][0] <= horizon:
-            self._token_total -= self._tokens.popleft()[1]
+    def usage(self, backend: str) -> tuple[int, int]:
+        """Requests and tokens counted in `backend`'s current window."""
+        window = self._window(backend)
+        window.prune(time.monotonic(), self.per)
+        return len(window.requests), window.token_total
 
-    @property
-    def usage(self) -> tuple[int, int]:
-        """Requests and tokens counted in the current window."""
-        self._prune(time.monotonic())
-        return len(self._requests), self._token_total
+
+class _Window:
+    """One backend's sliding window: admitted request times, and (time, tokens) of answers."""
+
+    def __init__(self) -> None:
+        self.requests: deque[float] = deque()
+        self.tokens: deque[tuple[float, int]] = deque()
+        self.token_total = 0
+
+    def prune(self, now: float, per: float) -> None:
+        horizon = now - per
+        while self.requests and self.requests[0] <= horizon:
+            self.requests.popleft()
+        while self.tokens and self.tokens[0][0] <= horizon:
+            self.token_total -= self.tokens.popleft()[1]
