@@ -4,6 +4,7 @@ functions that must import (`resolve_functions`)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Any
