@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS: tuple[frozenset[str], ...] = (
     # wire formats, parts, records; durations, "did you mean", bounded YAML
-    frozenset({"wire", "providers", "records", "units", "suggest", "safe_yaml"}),
+    frozenset({"wire", "providers", "records", "units", "suggest", "safe_yaml", "secret_shapes"}),
     # decisions without I/O: fault kinds, plans, shaping; the mock's answers
     frozenset({"faults", "mock.engine", "mock.prompt"}),
     # one exchange's life (sans-IO driver)
