@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from aichaos.experiment.errors import Path, Problem
+from aichaos.experiment.errors import KeyPath, Problem
 from aichaos.intercept.backends import DEFAULT_BACKENDS
 from aichaos.suggest import nearest
 from aichaos.units import parse_duration
@@ -47,7 +47,7 @@ def raw_problems(data: dict[str, Any]) -> list[Problem]:
                         suggestion=nearest(name, backends),
                     )
                 )
-    sections: list[tuple[Path, Any]] = [(("load",), data.get("load"))]
+    sections: list[tuple[KeyPath, Any]] = [(("load",), data.get("load"))]
     phases = data.get("phases")
     if isinstance(phases, dict):
         sections += [(("phases", str(name)), spec) for name, spec in phases.items()]
@@ -59,7 +59,7 @@ def raw_problems(data: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def _backend_references(data: dict[str, Any]) -> Iterator[tuple[Path, str]]:
+def _backend_references(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
     faults = data.get("faults")
     for i, fault in enumerate(faults if isinstance(faults, list) else []):
         if not isinstance(fault, dict):
@@ -82,7 +82,7 @@ def merge(schema_problems: list[Problem], extra: list[Problem]) -> list[Problem]
     return [*schema_problems, *(p for p in extra if p.path not in seen)]
 
 
-def duration_warnings(model: BaseModel, data: Any, path: Path = ()) -> list[Problem]:
+def duration_warnings(model: BaseModel, data: Any, path: KeyPath = ()) -> list[Problem]:
     """Bare numbers given to duration fields that are implausible as seconds."""
     warnings: list[Problem] = []
     if not isinstance(data, dict):
@@ -92,7 +92,7 @@ def duration_warnings(model: BaseModel, data: Any, path: Path = ()) -> list[Prob
         if key not in data:
             continue
         raw, value = data[key], getattr(model, name)
-        here: Path = (*path, key)
+        here: KeyPath = (*path, key)
         duration = _has_duration(field.metadata) or _is_duration(field.annotation)
         if duration and _bare_number(raw):
             limit = _PLAUSIBLE_LONG_SECONDS if _long_field(key) else _PLAUSIBLE_SECONDS
