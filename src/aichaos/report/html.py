@@ -5,6 +5,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from aichaos.report.charts import STYLE as CHART_STYLE
+from aichaos.report.charts import charts
 from aichaos.report.summary import (
     as_journal,
     check_result,
@@ -44,7 +46,8 @@ def render_html(result_or_journal: Any) -> str:
     status = escape(str(journal.get("status", "")))
     out = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{escape(headline(journal))}</title><style>{_STYLE}</style></head><body>",
+        f"<title>{escape(headline(journal))}</title>",
+        f"<style>{_STYLE}{CHART_STYLE}</style></head><body>",
         f"<h1 class='status-{status}'>{escape(headline(journal))}</h1><dl>",
     ]
     out += [f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in key_figures(journal)]
@@ -68,6 +71,9 @@ def render_html(result_or_journal: Any) -> str:
         cells = [r.name, r.calls, r.success, r.p50, r.p95, r.p99, r.ttft_p95]
         out.append(_row([*cells, r.attempts_per_call, r.faults, r.served_by]))
     out.append("</table>")
+    pictures = charts(journal)
+    if pictures:
+        out += ["<h2>Over the run</h2>", pictures]
     out += _faults(journal) + _calls(journal) + _events(journal)
     out.append("</body></html>")
     return "\n".join(out)
