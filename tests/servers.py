@@ -14,7 +14,14 @@ import uvicorn
 @contextmanager
 def serve(app: Any, *, timeout: float = 30.0) -> Iterator[str]:
     """Yield the base URL (`http://127.0.0.1:PORT`) of `app` served by uvicorn."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=5,  # a request a test left hanging does not hold the exit
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,8 +1,10 @@
-"""The `network` fault kind and its Toxiproxy controller, against the fake Toxiproxy API.
+"""The `network` fault kind, and its Toxiproxy controller where a real Toxiproxy cannot serve.
 
-The fake (tests/toxiproxy_fake.py) speaks Toxiproxy's HTTP API but carries no
-traffic: these tests check what aichaos asks of Toxiproxy and when. Real effects
-on connections are tested in test_toxiproxy_integration.py against a real one.
+The fault kind's parsing and units need no server. The controller's lifecycle (windows,
+the toxic sent, cleanup, found and created proxies) is tested against the real Toxiproxy in
+test_toxiproxy_integration.py and test_toxiproxy_runs.py. Here it meets what a real
+Toxiproxy cannot be made to do on demand, through tests/toxiproxy_fake.py: answer an error,
+answer slowly or not at all, fail in the middle of a phase or of its cleanup.
 """
 
 from __future__ import annotations
@@ -214,28 +216,6 @@ async def test_a_refused_proxy_creation_is_reported_and_nothing_is_left(
     assert app.changes() == ["POST /proxies"]  # no DELETE of a proxy aichaos did not create
 
 
-@pytest.mark.anyio
-async def test_check_refuses_what_it_cannot_carry_out(fake: tuple[FakeToxiproxy, str]) -> None:
-    app, url = fake
-    missing = latency(url, proxy={"name": "nothing-here"})
-    with pytest.raises(NetworkError, match=r"has no proxy 'nothing-here'.*upstream: HOST:PORT"):
-        await NetworkFaults.from_faults([missing]).check()
-
-    app.add_proxy("openai", "127.0.0.1:18080", "elsewhere:1")
-    with pytest.raises(NetworkError, match="forwards to elsewhere:1, but faults\\[0\\] says"):
-        await NetworkFaults.from_faults([latency(url)]).check()
-
-    clash = [latency(url), latency(url, proxy={"name": "openai", "upstream": "other:2"})]
-    with pytest.raises(NetworkError, match="faults\\[1\\] gives proxy 'openai' upstream other:2"):
-        await NetworkFaults.from_faults(clash).check()
-
-    leftover = {"type": "latency", "attributes": {"latency": 5}}
-    app.add_proxy("api", "127.0.0.1:18081", "up:1", aichaos_f0_latency_downstream=leftover)
-    with pytest.raises(NetworkError, match=r"already has toxic.*curl -X DELETE"):
-        await NetworkFaults.from_faults([latency(url, proxy={"name": "api"})]).check()
-    assert app.changes() == []
-
-
 def test_missing_library_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_module(name: str) -> Any:
         raise ModuleNotFoundError(f"No module named {name!r}")
@@ -243,116 +223,6 @@ def test_missing_library_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(client_module.importlib, "import_module", no_module)
     with pytest.raises(NetworkError, match=r"pip install 'aichaos\[toxiproxy\]'"):
         client_module.load_library()
-
-
-# --- the toxic lifecycle ------------------------------------------------------------------
-@pytest.mark.anyio
-async def test_toxics_follow_their_windows_and_created_proxies_are_deleted(
-    fake: tuple[FakeToxiproxy, str],
-) -> None:
-    app, url = fake
-    whole = latency(url, toxicity=0.5)
-    windowed = latency(
-        url, toxic="reset_peer", latency=None, timeout="1s", stream="upstream",
-        window={"start": "0.4s", "duration": "0.8s"},
-    )  # fmt: skip
-    net = NetworkFaults.from_faults([whole, windowed])
-    await net.check()
-    assert net.versions == {url: "2.9.0-fake"}
-    seen: list[list[str]] = []
-    async with net.injecting():
-        assert net.listen["openai"].startswith("127.0.0.1:")
-        for moment in (0.2, 0.8, 1.6):
-            await anyio.sleep_until(net._origin + moment)  # type: ignore[operator]
-            seen.append(app.toxic_names("openai"))
-    assert seen == [
-        ["aichaos_f0_latency_downstream"],
-        ["aichaos_f0_latency_downstream", "aichaos_f1_reset_peer_upstream"],
-        ["aichaos_f0_latency_downstream"],
-    ]
-    assert app.proxies == {}  # created by aichaos, so deleted
-    actions = [(e.action, e.toxic) for e in net.events]
-    assert actions == [
-        ("proxy created", None),
-        ("toxic added", "aichaos_f0_latency_downstream"),
-        ("toxic added", "aichaos_f1_reset_peer_upstream"),
-        ("toxic removed", "aichaos_f1_reset_peer_upstream"),
-        ("toxic removed", "aichaos_f0_latency_downstream"),
-        ("proxy deleted", None),
-    ]
-    added = {e.toxic: e.at for e in net.events if e.action == "toxic added"}
-    assert added["aichaos_f0_latency_downstream"] < 0.2
-    assert 0.4 <= added["aichaos_f1_reset_peer_upstream"] < 0.8
-    assert net.leftovers == []
-
-
-@pytest.mark.anyio
-async def test_the_toxic_sent_is_the_fault(fake: tuple[FakeToxiproxy, str]) -> None:
-    app, url = fake
-    fault = latency(url, jitter="50ms", toxicity=0.3, stream="upstream")
-    net = NetworkFaults.from_faults([fault])
-    async with net.injecting():
-        await until(lambda: bool(app.toxic_names("openai")))
-        toxics = [dict(t) for t in app.proxies["openai"]["toxics"]]
-    assert toxics == [
-        {
-            "name": "aichaos_f0_latency_upstream",
-            "type": "latency",
-            "stream": "upstream",
-            "toxicity": 0.3,
-            "attributes": {"latency": 500, "jitter": 50},
-        }
-    ]
-    assert app.proxies == {}
-
-
-@pytest.mark.anyio
-async def test_everything_is_removed_after_an_exception(fake: tuple[FakeToxiproxy, str]) -> None:
-    app, url = fake
-    net = NetworkFaults.from_faults([latency(url), latency(url, toxic="timeout", latency=None)])
-    with pytest.raises(KeyError, match="the app crashed"):
-        async with net.injecting():
-            await until(lambda: len(app.toxic_names("openai")) == 2)
-            raise KeyError("the app crashed")  # the caller sees its own exception, unwrapped
-    assert app.proxies == {}
-    assert net.leftovers == []
-
-
-@pytest.mark.anyio
-async def test_everything_is_removed_after_cancellation(fake: tuple[FakeToxiproxy, str]) -> None:
-    app, url = fake
-    net = NetworkFaults.from_faults([latency(url), latency(url, window={"start": "5s"})])
-    with anyio.CancelScope() as scope:
-        async with net.injecting():
-            await until(lambda: app.toxic_names("openai") == ["aichaos_f0_latency_downstream"])
-            scope.cancel()  # as Ctrl-C or a stop_when cancels the phase
-            await anyio.sleep(10)
-    assert scope.cancelled_caught
-    assert app.proxies == {}
-    assert [e.action for e in net.events][-2:] == ["toxic removed", "proxy deleted"]
-
-
-@pytest.mark.anyio
-async def test_found_proxies_and_their_toxics_are_left_as_they_were(
-    fake: tuple[FakeToxiproxy, str],
-) -> None:
-    app, url = fake
-    theirs = {"type": "bandwidth", "stream": "upstream", "toxicity": 0.7, "attributes": {"rate": 9}}
-    app.add_proxy("openai", "0.0.0.0:18080", "mock:8900", theirs=theirs)
-    before = app.proxies["openai"]
-    snapshot = {**before, "toxics": [dict(t) for t in before["toxics"]]}
-    fault = latency(url, proxy={"name": "openai", "listen": "[::]:18080", "upstream": "mock:8900"})
-    net = NetworkFaults.from_faults([fault])
-    await net.check()
-    with pytest.raises(RuntimeError):
-        async with net.injecting():
-            await until(lambda: len(app.toxic_names("openai")) == 2)
-            assert app.toxic_names("openai") == ["theirs", "aichaos_f0_latency_downstream"]
-            assert net.listen == {"openai": "0.0.0.0:18080"}
-            raise RuntimeError("stop")
-    assert app.proxies == {"openai": snapshot}
-    assert not any(c.startswith("DELETE /proxies/openai/toxics/theirs") for c in app.changes())
-    assert "DELETE /proxies/openai" not in app.changes()
 
 
 @pytest.mark.anyio
@@ -380,26 +250,27 @@ async def test_a_failure_during_the_phase_aborts_it_and_cleans_up(
 @pytest.mark.anyio
 async def test_blocking_calls_never_stall_the_event_loop(fake: tuple[FakeToxiproxy, str]) -> None:
     app, url = fake
-    app.delay = 0.25  # every answer of Toxiproxy takes a while
+    app.delay = 0.5  # every answer of Toxiproxy takes a while
     net = NetworkFaults.from_faults([latency(url)])
-    ticks = 0
+    ticks: list[float] = []
 
     async def ticker() -> None:
-        nonlocal ticks
         while True:
             await anyio.sleep(0.01)
-            ticks += 1
+            ticks.append(time.monotonic())
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(ticker)
-        started = time.monotonic()
         await net.check()  # GET /version (httpx), then two blocking library calls
         async with net.injecting():  # GET + POST /proxies, then POST toxics
             await until(lambda: app.toxic_names("openai") == ["aichaos_f0_latency_downstream"])
-        elapsed = time.monotonic() - started
         tg.cancel_scope.cancel()
-    assert elapsed > 1.5  # at least 6 slow answers were waited for
-    assert ticks >= elapsed / 0.01 * 0.5  # the loop kept ticking all along
+    # While each call waited its 0.5 s for an answer, the event loop went on ticking: a
+    # blocking call would have held it for the whole wait. (Orderings only, no upper bound.)
+    answered = [at + app.delay for at, _, _ in app.requests]
+    assert len(answered) >= 6
+    for arrived, done in zip([at for at, _, _ in app.requests], answered, strict=True):
+        assert any(arrived < tick < done for tick in ticks), (arrived, done)
     assert app.proxies == {}
 
 
@@ -410,11 +281,9 @@ async def test_a_silent_toxiproxy_gives_an_error_not_a_hang(
     app, url = fake
     net = NetworkFaults.from_faults([latency(url)], call_timeout=0.3)
     await net.check()
-    app.slow_paths["GET /proxies"] = 1.0  # the library's call: in a thread, under a deadline
-    started = time.monotonic()
+    app.slow_paths["GET /proxies"] = 2.0  # the library's call: in a thread, under a deadline
     with pytest.raises(NetworkError, match=r"did not answer in 0.3s \(to look up proxy"):
-        await net.check()
-    assert time.monotonic() - started < 1.5
+        await net.check()  # not answered after 2 s: the deadline ended the wait first
 
 
 @pytest.mark.anyio
@@ -434,22 +303,6 @@ async def test_cleanup_that_cannot_finish_is_reported_with_the_command_to_finish
     assert "busy" in toxic_left
     assert proxy_left.endswith(f"curl -X DELETE {url}/proxies/openai")
     assert app.toxic_names("openai") == ["aichaos_f0_latency_downstream"]
-
-
-@pytest.mark.anyio
-async def test_outer_proxies_scope_keeps_created_proxies_for_every_phase(
-    fake: tuple[FakeToxiproxy, str],
-) -> None:
-    app, url = fake
-    net = NetworkFaults.from_faults([latency(url)])
-    await net.check()
-    async with net.proxies() as listen:
-        assert "openai" in app.proxies and app.toxic_names("openai") == []  # baseline
-        async with net.injecting():
-            await until(lambda: app.toxic_names("openai") == ["aichaos_f0_latency_downstream"])
-        assert "openai" in app.proxies and app.toxic_names("openai") == []  # recovery
-        assert listen["openai"] == app.proxies["openai"]["listen"]
-    assert app.proxies == {}
 
 
 @pytest.mark.anyio

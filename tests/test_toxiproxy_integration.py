@@ -32,7 +32,7 @@ import pytest
 
 from aichaos.faults.base import parse_fault
 from aichaos.faults.kinds.network import normalize_toxiproxy_url
-from aichaos.network import NetworkFaults
+from aichaos.network import NetworkError, NetworkFaults
 from toxiproxy_helpers import Answer, ask, sdk, toxic_names, until, upstream_server
 from toxiproxy_report import BINARY, DESELECTED, NOT_RUN
 
@@ -213,6 +213,14 @@ async def test_lifecycle_on_a_real_toxiproxy(upstream: tuple[str, list[Answer]])
         ["aichaos_f0_latency_downstream", "aichaos_f1_bandwidth_downstream"],
         ["aichaos_f0_latency_downstream"],
     ]
+    assert [(e.action, e.toxic) for e in net.events] == [
+        ("proxy created", None),
+        ("toxic added", "aichaos_f0_latency_downstream"),  # before the body ran
+        ("toxic added", "aichaos_f1_bandwidth_downstream"),
+        ("toxic removed", "aichaos_f1_bandwidth_downstream"),
+        ("toxic removed", "aichaos_f0_latency_downstream"),
+        ("proxy deleted", None),
+    ]
     times = {(e.action, e.toxic): e.at for e in net.events}
     assert times[("toxic added", "aichaos_f1_bandwidth_downstream")] >= 0.4  # windows: lower
     assert times[("toxic removed", "aichaos_f1_bandwidth_downstream")] >= 0.8  # bounds only
@@ -223,6 +231,104 @@ async def test_lifecycle_on_a_real_toxiproxy(upstream: tuple[str, list[Answer]])
 def proxies_now() -> dict[str, Any]:
     answer: dict[str, Any] = httpx.get(f"{api()}/proxies", timeout=10).json()
     return answer
+
+
+@real
+@pytest.mark.anyio
+async def test_check_refuses_what_it_cannot_carry_out_and_changes_nothing(
+    upstream: tuple[str, list[Answer]],
+) -> None:
+    theirs = name()
+    created = httpx.post(
+        f"{api()}/proxies",
+        json={"name": theirs, "listen": "127.0.0.1:0", "upstream": upstream[0]},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    leftover = {"name": "aichaos_f0_latency_downstream", "type": "latency"}
+    assert httpx.post(f"{api()}/proxies/{theirs}/toxics", json=leftover, timeout=10).is_success
+    before = proxies_now()
+    try:
+        cases = {
+            r"has no proxy 'aichaos_it_.*upstream: HOST:PORT": [
+                fault({"name": name()}, toxic="latency", latency="1s")
+            ],
+            rf"forwards to {upstream[0]}, but faults\[0\] says upstream 127.0.0.1:9": [
+                fault({"name": theirs, "upstream": "127.0.0.1:9"}, toxic="latency", latency="1s")
+            ],
+            r"already has toxic.*aichaos_f0_latency_downstream.*curl -X DELETE": [
+                fault({"name": theirs}, toxic="latency", latency="1s")
+            ],
+        }
+        for message, faults in cases.items():
+            with pytest.raises(NetworkError, match=message):
+                await NetworkFaults.from_faults(faults).check()
+        clash = [
+            fault({"name": theirs, "upstream": upstream[0]}, toxic="latency", latency="1s"),
+            fault({"name": theirs, "upstream": "127.0.0.1:9"}, toxic="timeout"),
+        ]
+        with pytest.raises(NetworkError, match=r"faults\[1\] gives proxy .* upstream 127.0.0.1:9"):
+            await NetworkFaults.from_faults(clash).check()
+        assert proxies_now() == before
+    finally:
+        httpx.delete(f"{api()}/proxies/{theirs}", timeout=10)
+
+
+@real
+@pytest.mark.anyio
+async def test_the_toxic_sent_is_the_fault(upstream: tuple[str, list[Answer]]) -> None:
+    net, proxy = one_toxic(
+        upstream[0], "latency", latency="500ms", jitter="50ms", toxicity=0.3, stream="upstream"
+    )
+    async with net.injecting():
+        toxics = proxies_now()[proxy]["toxics"]
+    assert toxics == [
+        {
+            "name": "aichaos_f0_latency_upstream",
+            "type": "latency",
+            "stream": "upstream",
+            "toxicity": 0.3,
+            "attributes": {"latency": 500, "jitter": 50},
+        }
+    ]
+    assert proxy not in proxies_now()
+
+
+@real
+@pytest.mark.anyio
+async def test_everything_is_removed_after_an_exception(
+    upstream: tuple[str, list[Answer]],
+) -> None:
+    proxy = name()
+    net = NetworkFaults.from_faults(
+        [
+            fault({"name": proxy, "upstream": upstream[0]}, toxic="latency", latency="1s"),
+            fault({"name": proxy}, toxic="timeout"),
+        ]
+    )
+    with pytest.raises(KeyError, match="the app crashed"):
+        async with net.injecting():
+            assert len(toxic_names(api(), proxy)) == 2
+            raise KeyError("the app crashed")  # the caller sees its own exception, unwrapped
+    assert proxy not in proxies_now()
+    assert net.leftovers == []
+
+
+@real
+@pytest.mark.anyio
+async def test_an_outer_proxies_scope_keeps_created_proxies_for_every_phase(
+    upstream: tuple[str, list[Answer]],
+) -> None:
+    net, proxy = one_toxic(upstream[0], "latency", latency="10ms")
+    await net.check()
+    async with net.proxies() as listen:
+        assert toxic_names(api(), proxy) == []  # baseline: the proxy carries traffic, clean
+        async with net.injecting():
+            assert toxic_names(api(), proxy) == ["aichaos_f0_latency_downstream"]
+        assert toxic_names(api(), proxy) == []  # recovery
+        assert listen[proxy] == proxies_now()[proxy]["listen"]
+        assert await in_thread(ask, sdk(base_url(listen[proxy]))) == "xxxx"
+    assert proxy not in proxies_now()
 
 
 # --- each toxic, through the real openai SDK ----------------------------------------------
@@ -432,7 +538,13 @@ async def test_a_found_proxy_and_its_toxics_are_left_as_they_were(
 async def test_cancellation_removes_toxics_on_a_real_toxiproxy(
     upstream: tuple[str, list[Answer]],
 ) -> None:
-    net, proxy = one_toxic(upstream[0], "limit_data", bytes=10)
+    proxy = name()
+    net = NetworkFaults.from_faults(
+        [
+            fault({"name": proxy, "upstream": upstream[0]}, toxic="limit_data", bytes=10),
+            fault({"name": proxy}, toxic="timeout", window={"start": "60s"}),  # never reached
+        ]
+    )
     with anyio.CancelScope() as scope:
         async with net.injecting():
             await until(functools.partial(happened, net, "toxic added"))
@@ -441,3 +553,9 @@ async def test_cancellation_removes_toxics_on_a_real_toxiproxy(
     assert scope.cancelled_caught
     assert proxy not in proxies_now()
     assert net.leftovers == []
+    assert [e.action for e in net.events] == [
+        "proxy created",
+        "toxic added",
+        "toxic removed",
+        "proxy deleted",
+    ]

@@ -1,4 +1,11 @@
-"""A stand-in for Toxiproxy's HTTP API, for tests on machines where Toxiproxy cannot run.
+"""A stand-in for Toxiproxy's HTTP API, ONLY for what a real Toxiproxy cannot be made to do.
+
+Everything a real Toxiproxy can show (toxics on real connections, windows, cleanup, found
+and created proxies) is tested against the real server the tests start
+(test_toxiproxy_integration.py, test_toxiproxy_runs.py, test_gameday_network.py). A real
+Toxiproxy cannot be made, on demand, to answer an API call with an error, to answer slowly
+or not at all, or to go away in the middle of a phase or of its cleanup; this fake can, and
+tests/test_network.py uses it for exactly those cases.
 
 What it is: an ASGI app (served by real uvicorn through `tests/servers.py`) that
 answers the parts of Toxiproxy's HTTP API (v2) that aichaos and toxiproxy-python
@@ -19,10 +26,8 @@ Toxiproxy's defaults (0), as Toxiproxy reports them.
 
 What it is not: a proxy. It opens no listening socket for a proxy (a `listen` on
 port 0 is answered with a made-up port nothing listens on) and carries no
-traffic, so no toxic has any effect on a connection. Tests of real effects
-(latency through a proxied connection) are in test_toxiproxy_integration.py and
-need a real Toxiproxy. It does not implement `POST /populate`, nor validate
-attribute values as strictly as Toxiproxy does.
+traffic, so no toxic has any effect on a connection. It does not implement
+`POST /populate`, nor validate attribute values as strictly as Toxiproxy does.
 
 Test knobs: `delay` (seconds before every answer; `slow_paths` per `METHOD path`),
 `fail(method, path, status, message, times, skip)` (answer an error instead), and
