@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import anyio
 import pytest
 
 from aichaos.proxy.forwarding import (
@@ -167,7 +168,9 @@ async def test_unreachable_and_silent_upstreams() -> None:
     async with raw_server(silent) as base:
         with pytest.raises(UpstreamTimeout):
             await get(forwarder, base)
-        await asyncio.sleep(0.05)  # the close completes on the next loop turns
+        with anyio.fail_after(30):  # the close completes on the next loop turns
+            while forwarder.open_connections:
+                await asyncio.sleep(0.01)
     assert forwarder.open_connections == 0
     await forwarder.aclose()
 
@@ -185,11 +188,14 @@ async def test_a_slow_reader_pauses_the_upstream_without_timing_out() -> None:
     forwarder = Forwarder(read_timeout=0.3)
     async with raw_server(big) as base:
         response = await get(forwarder, base)
-        received = 0
+        received, pauses = 0, 0
         async for chunk in response:
             received += len(chunk)
-            if received < 2 * 1024 * 1024:
-                await asyncio.sleep(0.05)  # a slow client: reading pauses, no timeout fires
+            if pauses < 2:
+                pauses += 1
+                # A slow client: reading pauses for longer than the read timeout (0.3 s),
+                # while the upstream is blocked on a full buffer; no timeout fires.
+                await asyncio.sleep(0.4)
         response.release()
     assert received == size
     await forwarder.aclose()
