@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+import anthropic
+import anthropic._base_client
+import anyio
+import openai
+import openai._base_client
+import pytest
+
 import aichaos
-from aichaos.records import Attempt
+from aichaos.records import Attempt, current_call
 
 API_KEY = "sk-aichaos-planted-secret-5f0c2e9b7a"
 PROMPT = "Describe the weather in Paris today"
@@ -51,29 +60,78 @@ def waits(attempts: Sequence[Attempt]) -> list[float]:
     ]
 
 
-def assert_backoff(attempts: Sequence[Attempt]) -> None:
-    """Three attempts spaced by the SDK's own exponential backoff (no retry-after honoured)."""
+def assert_backoff(attempts: Sequence[Attempt], sleeps: Sequence[float]) -> None:
+    """Three attempts spaced by the SDK's own exponential backoff (no retry-after honoured).
+
+    `sleeps` are the delays the SDK computed (`SdkSleeps`): each within its backoff range;
+    the real waits between attempts are at least that long.
+    """
     assert len(attempts) == 3
+    assert len(sleeps) == 2, sleeps
+    assert FIRST_BACKOFF <= sleeps[0] <= 0.5, sleeps
+    assert SECOND_BACKOFF <= sleeps[1] <= 1.0, sleeps
     first, second = waits(attempts)
     assert first >= FIRST_BACKOFF - SLACK
     assert second >= SECOND_BACKOFF - SLACK
 
 
-def assert_retry_after(attempts: Sequence[Attempt], seconds: float) -> None:
+def assert_retry_after(
+    attempts: Sequence[Attempt], seconds: float, sleeps: Sequence[float]
+) -> None:
     """Every wait between attempts followed a retry-after of `seconds`, not the backoff.
 
-    The lower bound shows the SDK waited at least as asked. With two or more waits, the
-    backoff would make the second one >= 0.75 s; with one wait, `seconds` must exceed the
-    backoff's first wait (0.5 s) for the lower bound alone to tell them apart.
+    `sleeps` are the delays the SDK computed (`SdkSleeps`): exactly the retry-after each
+    time; the real waits between attempts are at least that long.
     """
     found = waits(attempts)
     assert found, "the SDK did not retry"
+    assert list(sleeps) == pytest.approx([seconds] * len(found)), sleeps
     assert min(found) >= seconds - SLACK, found
-    if len(found) >= 2:
-        assert seconds < SECOND_BACKOFF - 0.2
-        assert max(found) < SECOND_BACKOFF - 0.05, found
-    else:
-        assert seconds > 0.5
+
+
+class SdkSleeps:
+    """Records the delay of every retry sleep the openai and anthropic SDKs ask for, by
+    aichaos call id (None outside a call scope), and still sleeps it.
+
+    It stands in for the `time` and `anyio` modules inside each SDK's `_base_client`,
+    whose retry loops call `time.sleep(timeout)` and `await anyio.sleep(timeout)`.
+    """
+
+    def __init__(self) -> None:
+        self.by_call: dict[str | None, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _record(self, seconds: float) -> None:
+        scope = current_call()
+        with self._lock:
+            self.by_call.setdefault(scope.id if scope else None, []).append(seconds)
+
+    def of(self, call_id: str | None = None) -> list[float]:
+        return list(self.by_call.get(call_id, []))
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> SdkSleeps:
+        recorder = self
+
+        class _Time:
+            def sleep(self, seconds: float) -> None:
+                recorder._record(seconds)
+                time.sleep(seconds)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(time, name)
+
+        class _Anyio:
+            async def sleep(self, seconds: float) -> None:
+                recorder._record(seconds)
+                await anyio.sleep(seconds)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(anyio, name)
+
+        for module in (openai._base_client, anthropic._base_client):
+            monkeypatch.setattr(module, "time", _Time())
+            monkeypatch.setattr(module, "anyio", _Anyio())
+        return self
 
 
 def read_until_error(stream: Any) -> tuple[list[Any], Exception]:
@@ -122,21 +180,26 @@ class Outcome:
     result: Any
     error: BaseException | None
     attempts: list[Attempt]
+    sleeps: list[float] = field(default_factory=list)  # retry delays the SDK computed
 
 
-def run_concurrently(calls: dict[str, Callable[[dict[str, str]], Any]]) -> dict[str, Outcome]:
+def run_concurrently(
+    calls: dict[str, Callable[[dict[str, str]], Any]], sleeps: SdkSleeps
+) -> dict[str, Outcome]:
     """Run each call in its own thread and call scope, passing it the case's header.
 
     The SDKs' retry waits are sleeps: run side by side, a dozen retried calls take as long as
-    the slowest one. Each call's attempts come from its own `aichaos.call_scope`.
+    the slowest one. Each call's attempts come from its own `aichaos.call_scope`, and its
+    SDK's retry delays from `sleeps` (installed by the caller).
     """
 
     def one(case: str, call: Callable[[dict[str, str]], Any]) -> Outcome:
         with aichaos.call_scope(case) as scope:
             try:
-                return Outcome(call({CASE_HEADER: case}), None, scope.attempts)
+                result = call({CASE_HEADER: case})
             except Exception as exc:
-                return Outcome(None, exc, scope.attempts)
+                return Outcome(None, exc, scope.attempts, sleeps.of(case))
+            return Outcome(result, None, scope.attempts, sleeps.of(case))
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         futures = {case: pool.submit(one, case, call) for case, call in calls.items()}

@@ -31,6 +31,7 @@ from sdk_support import (
     MESSAGES,
     SLACK,
     Outcome,
+    SdkSleeps,
     assert_backoff,
     assert_retry_after,
     for_case,
@@ -39,6 +40,12 @@ from sdk_support import (
     run_concurrently,
     words,
 )
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> SdkSleeps:
+    """The retry delays the SDK computes, by call id (it still sleeps them)."""
+    return SdkSleeps().install(monkeypatch)
 
 
 @pytest.fixture
@@ -258,8 +265,13 @@ def retried() -> dict[str, Outcome]:
         return run
 
     faults = [for_case(name, case.fault) for name, case in RETRY_CASES.items()]
-    with anthropic.Anthropic(api_key=API_KEY) as sdk, aichaos.inject(faults):
-        return run_concurrently({name: call(sdk, case) for name, case in RETRY_CASES.items()})
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        anthropic.Anthropic(api_key=API_KEY) as sdk,
+        aichaos.inject(faults),
+    ):
+        calls = {name: call(sdk, case) for name, case in RETRY_CASES.items()}
+        return run_concurrently(calls, SdkSleeps().install(patch))
 
 
 RETRIED_AFTER = [
@@ -290,7 +302,7 @@ def test_retried_after_retry_after(
     assert_whole_error_body(exc, type_)
     assert [a.status for a in outcome.attempts] == [exc.status_code] * 3  # max_retries=2
     assert {a.call_id for a in outcome.attempts} == {case}
-    assert_retry_after(outcome.attempts, wait)
+    assert_retry_after(outcome.attempts, wait, outcome.sleeps)
 
 
 def test_spend_limit_is_a_429_of_its_own_class_that_the_sdk_still_retries(
@@ -314,7 +326,7 @@ def test_retry_after_is_honoured_with_one_retry(retried: dict[str, Outcome]) -> 
     assert type(outcome.error) is anthropic.RateLimitError
     assert outcome.error.response.headers["retry-after"] == "0.6"
     assert [a.status for a in outcome.attempts] == [429, 429]
-    assert_retry_after(outcome.attempts, 0.6)  # beyond the backoff's first wait (<= 0.5 s)
+    assert_retry_after(outcome.attempts, 0.6, outcome.sleeps)  # not the backoff (<= 0.5 s)
 
 
 @pytest.mark.parametrize("case", ["rate_limit-clears", "rate_limit-clears-stream"])
@@ -326,7 +338,7 @@ def test_rate_limit_clears_and_the_call_succeeds(
     assert outcome.result == baseline
     assert [a.status for a in outcome.attempts] == [429, 429, 200]
     assert [a.stream for a in outcome.attempts] == [case.endswith("stream")] * 3
-    assert_retry_after(outcome.attempts, 0.2)
+    assert_retry_after(outcome.attempts, 0.2, outcome.sleeps)
 
 
 @pytest.mark.parametrize(
@@ -351,7 +363,7 @@ def test_outage_is_retried_with_backoff(
     assert_whole_error_body(exc, type_)
     assert "retry-after" not in exc.response.headers
     assert [a.status for a in outcome.attempts] == [status] * 3
-    assert_backoff(outcome.attempts)
+    assert_backoff(outcome.attempts, outcome.sleeps)
 
 
 def test_timeout_is_an_api_timeout_error_after_retries(retried: dict[str, Outcome]) -> None:
@@ -361,14 +373,14 @@ def test_timeout_is_an_api_timeout_error_after_retries(retried: dict[str, Outcom
     assert type(outcome.error.__cause__).__module__.startswith("httpx2")
     assert [a.error for a in outcome.attempts] == ["httpx2.ReadTimeout"] * 3
     assert all(a.duration is not None and a.duration >= 0.2 - SLACK for a in outcome.attempts)
-    assert_backoff(outcome.attempts)
+    assert_backoff(outcome.attempts, outcome.sleeps)
 
 
 def test_server_giving_up_first_is_a_connection_error(retried: dict[str, Outcome]) -> None:
     outcome = retried["server-hang"]
     assert type(outcome.error) is anthropic.APIConnectionError
     assert [a.error for a in outcome.attempts] == ["httpx2.RemoteProtocolError"] * 3
-    assert_backoff(outcome.attempts)
+    assert_backoff(outcome.attempts, outcome.sleeps)
 
 
 @pytest.mark.parametrize(
@@ -389,7 +401,7 @@ def test_connection_failure_is_retried(
     assert f"{type(cause).__module__.split('.')[0]}.{type(cause).__name__}" == error
     assert [a.status for a in outcome.attempts] == [status] * 3
     assert [a.error for a in outcome.attempts] == [error] * 3
-    assert_backoff(outcome.attempts)
+    assert_backoff(outcome.attempts, outcome.sleeps)
 
 
 class _SleepRecorder:
@@ -846,7 +858,7 @@ async def acreate(client: anthropic.AsyncAnthropic, **kw: Any) -> Any:
 
 @pytest.mark.anyio
 async def test_async_retries_in_concurrent_call_scopes(
-    aclient: anthropic.AsyncAnthropic, baseline: str
+    aclient: anthropic.AsyncAnthropic, baseline: str, sleeps: SdkSleeps
 ) -> None:
     faults = [
         for_case("clears", {"kind": "rate_limit", "first": 2, "retry_after": 0.2}),
@@ -871,13 +883,13 @@ async def test_async_retries_in_concurrent_call_scopes(
     (text, clears), (overloaded, outage), (timed_out, timeouts) = results
     assert text == baseline
     assert [a.status for a in clears] == [429, 429, 200]
-    assert_retry_after(clears, 0.2)
+    assert_retry_after(clears, 0.2, sleeps.of("clears"))
     assert type(overloaded) is anthropic.OverloadedError
     assert [a.status for a in outage] == [529] * 3
-    assert_backoff(outage)
+    assert_backoff(outage, sleeps.of("outage"))
     assert type(timed_out) is anthropic.APITimeoutError
     assert [a.error for a in timeouts] == ["httpx2.ReadTimeout"] * 3
-    assert_backoff(timeouts)
+    assert_backoff(timeouts, sleeps.of("timeout"))
     for case, attempts in zip(
         ("clears", "outage", "timeout"), (clears, outage, timeouts), strict=True
     ):

@@ -33,6 +33,7 @@ from sdk_support import (
     SLACK,
     WEATHER,
     Outcome,
+    SdkSleeps,
     assert_backoff,
     assert_retry_after,
     for_case,
@@ -58,6 +59,12 @@ def openai_client(flavor: str) -> Iterator[openai.OpenAI]:
     # openai 3.x takes a plain httpx client too, though its annotations say httpx2.
     with openai.OpenAI(api_key=API_KEY, http_client=http_client) as sdk:  # type: ignore[arg-type]
         yield sdk
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> SdkSleeps:
+    """The retry delays the SDK computes, by call id (it still sleeps them)."""
+    return SdkSleeps().install(monkeypatch)
 
 
 @pytest.fixture
@@ -277,8 +284,13 @@ def retried(request: pytest.FixtureRequest) -> tuple[str, dict[str, Outcome]]:
         return run
 
     faults = [for_case(name, case.fault) for name, case in RETRY_CASES.items()]
-    with openai_client(flavor) as sdk, aichaos.inject(faults):
-        outcomes = run_concurrently({name: call(sdk, case) for name, case in RETRY_CASES.items()})
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        openai_client(flavor) as sdk,
+        aichaos.inject(faults),
+    ):
+        calls = {name: call(sdk, case) for name, case in RETRY_CASES.items()}
+        outcomes = run_concurrently(calls, SdkSleeps().install(patch))
     return flavor, outcomes
 
 
@@ -308,7 +320,7 @@ def test_retried_after_retry_after(
     assert_inner_error_body(exc, type_, code)
     assert [a.status for a in outcome.attempts] == [exc.status_code] * 3  # max_retries=2
     assert {a.call_id for a in outcome.attempts} == {case}
-    assert_retry_after(outcome.attempts, wait)
+    assert_retry_after(outcome.attempts, wait, outcome.sleeps)
 
 
 @pytest.mark.parametrize("case", ["rate_limit-clears", "rate_limit-clears-stream"])
@@ -321,16 +333,20 @@ def test_rate_limit_clears_and_the_call_succeeds(
     assert [a.status for a in outcome.attempts] == [429, 429, 200]
     assert [a.faults for a in outcome.attempts] == [["rate_limit(requests)"]] * 2 + [[]]
     assert [a.stream for a in outcome.attempts] == [case.endswith("stream")] * 3
-    assert_retry_after(outcome.attempts, 0.2)
+    assert_retry_after(outcome.attempts, 0.2, outcome.sleeps)
 
 
-@pytest.mark.parametrize("case", ["rate_limit-121s", "error-503-300s"])
+@pytest.mark.parametrize(
+    ("case", "cls"),
+    [("rate_limit-121s", openai.RateLimitError), ("error-503-300s", openai.InternalServerError)],
+)
 def test_retry_after_beyond_120_seconds_is_not_retried(
-    retried: tuple[str, dict[str, Outcome]], case: str
+    retried: tuple[str, dict[str, Outcome]], case: str, cls: type[openai.APIStatusError]
 ) -> None:
     outcome = retried[1][case]
-    assert isinstance(outcome.error, openai.RateLimitError | openai.InternalServerError)
+    assert type(outcome.error) is cls
     assert len(outcome.attempts) == 1  # openai >= 2.52 refuses a retry-after above 120 s
+    assert outcome.sleeps == []
 
 
 @pytest.mark.parametrize(
@@ -356,7 +372,7 @@ def test_retried_with_backoff(
     assert_inner_error_body(exc, type_, code)
     assert "retry-after" not in exc.response.headers
     assert [a.status for a in outcome.attempts] == [status] * 3
-    assert_backoff(outcome.attempts)
+    assert_backoff(outcome.attempts, outcome.sleeps)
 
 
 def test_rate_limit_headers(client: openai.OpenAI) -> None:
@@ -382,7 +398,7 @@ def test_timeout_is_an_api_timeout_error_after_retries(
     assert [a.error for a in outcome.attempts] == [f"{flavor}.ReadTimeout"] * 3
     assert all(a.status is None for a in outcome.attempts)
     assert all(a.duration is not None and a.duration >= 0.2 - SLACK for a in outcome.attempts)
-    assert_backoff(outcome.attempts)
+    assert_backoff(outcome.attempts, outcome.sleeps)
 
 
 def test_server_giving_up_first_is_a_connection_error(
@@ -393,7 +409,7 @@ def test_server_giving_up_first_is_a_connection_error(
     assert type(outcome.error) is openai.APIConnectionError  # not an APITimeoutError
     assert isinstance(outcome.error.__cause__, transport_module(flavor).RemoteProtocolError)
     assert all(a.duration is not None and a.duration >= 0.1 - SLACK for a in outcome.attempts)
-    assert_backoff(outcome.attempts)
+    assert_backoff(outcome.attempts, outcome.sleeps)
 
 
 @pytest.mark.parametrize(
@@ -416,7 +432,7 @@ def test_connection_failure_is_retried(
     assert isinstance(exc.__cause__, getattr(transport_module(flavor), cause))
     assert [a.status for a in outcome.attempts] == [status] * 3
     assert [a.error for a in outcome.attempts] == [f"{flavor}.{cause}"] * 3
-    assert_backoff(outcome.attempts)
+    assert_backoff(outcome.attempts, outcome.sleeps)
 
 
 # --- failures inside a started stream (never retried) ---------------------------------------
@@ -859,7 +875,7 @@ def test_azure_completion_content_filter(azure: openai.AzureOpenAI, stream: bool
             assert filtered["violence"]["filtered"] is True
 
 
-def test_azure_rate_limit(azure: openai.AzureOpenAI) -> None:
+def test_azure_rate_limit(azure: openai.AzureOpenAI, sleeps: SdkSleeps) -> None:
     fault = {"kind": "rate_limit", "retry_after": 0.25}
     with (
         aichaos.inject([fault], backends={"azure": "azure"}) as chaos,
@@ -869,7 +885,7 @@ def test_azure_rate_limit(azure: openai.AzureOpenAI) -> None:
     assert info.value.code == "429" and info.value.type is None
     assert "Please retry after 1 seconds" in info.value.message
     assert len(chaos.attempts) == 3
-    assert_retry_after(chaos.attempts, 0.25)
+    assert_retry_after(chaos.attempts, 0.25, sleeps.of())
 
 
 def test_azure_quota_exhausted_is_not_retried(azure: openai.AzureOpenAI) -> None:
@@ -985,17 +1001,19 @@ async def acreate(client: openai.AsyncOpenAI, **kw: Any) -> Any:
 
 
 @pytest.mark.anyio
-async def test_async_rate_limit_then_success(aclient: openai.AsyncOpenAI, baseline: str) -> None:
+async def test_async_rate_limit_then_success(
+    aclient: openai.AsyncOpenAI, baseline: str, sleeps: SdkSleeps
+) -> None:
     async with aichaos.inject([{"kind": "rate_limit", "first": 2, "retry_after": 0.2}]) as chaos:
         completion = await acreate(aclient)
     assert completion.choices[0].message.content == baseline
     assert [a.status for a in chaos.attempts] == [429, 429, 200]
-    assert_retry_after(chaos.attempts, 0.2)
+    assert_retry_after(chaos.attempts, 0.2, sleeps.of())
 
 
 @pytest.mark.anyio
 async def test_async_retries_in_concurrent_call_scopes(
-    aclient: openai.AsyncOpenAI, flavor: str
+    aclient: openai.AsyncOpenAI, flavor: str, sleeps: SdkSleeps
 ) -> None:
     faults = [
         for_case("outage", {"kind": "outage", "status": 503}),
@@ -1014,12 +1032,12 @@ async def test_async_retries_in_concurrent_call_scopes(
         )
     assert type(outage) is openai.InternalServerError
     assert [a.status for a in outage_attempts] == [503] * 3
-    assert_backoff(outage_attempts)
+    assert_backoff(outage_attempts, sleeps.of("outage"))
     assert type(timeout) is openai.APITimeoutError
     assert isinstance(timeout.__cause__, transport_module(flavor).ReadTimeout)
     assert [a.error for a in timeout_attempts] == [f"{flavor}.ReadTimeout"] * 3
     assert all(a.duration is not None and a.duration >= 0.2 - SLACK for a in timeout_attempts)
-    assert_backoff(timeout_attempts)
+    assert_backoff(timeout_attempts, sleeps.of("timeout"))
     assert sorted(a.call_id or "" for a in chaos.attempts) == ["outage"] * 3 + ["timeout"] * 3
 
 
