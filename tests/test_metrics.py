@@ -24,7 +24,7 @@ from aichaos.experiment.observer import Observers
 from aichaos.experiment.telemetry import MetricsObserver
 from aichaos.proxy import RunningProxy, serve_proxy_in_thread
 from aichaos.telemetry.metrics import Metrics, fault_kind
-from proxy_helpers import make_session
+from proxy_helpers import make_session, wait_for
 
 TESTS = Path(__file__).parent
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -213,3 +213,31 @@ def test_observers_fan_out() -> None:
     fan.call_started(None)  # type: ignore[arg-type]
     for m in (one, two):
         assert values(parse(m.exposition()[0].decode()), "aichaos_calls_in_flight") == {(): 1.0}
+
+
+def test_track_counts_attempts_in_flight() -> None:
+    session = make_session({"openai": "openai"}, [{"kind": "latency", "delay": "400ms"}])
+    metrics = Metrics()
+    metrics.track(session)
+    with serve_proxy_in_thread(session) as running:
+        running.session.engine.start()
+        gpt_url = running.backend_url("openai") + "/v1/chat/completions"
+        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}
+        answer: list[int] = []
+        caller = threading.Thread(
+            target=lambda: answer.append(httpx.post(gpt_url, json=body).status_code)
+        )
+        caller.start()
+        seen: dict[tuple[str, ...], float] = {}
+        while not answer and not seen:
+            samples = parse(metrics.exposition()[0].decode())
+            seen = values(samples, "aichaos_upstream_attempts_in_flight", "backend")
+        caller.join()
+        assert seen == {("openai",): 1.0}
+        assert answer == [200]
+        in_flight = "aichaos_upstream_attempts_in_flight"
+        wait_for(lambda: not values(parse(metrics.exposition()[0].decode()), in_flight, "backend"))
+        done = parse(metrics.exposition()[0].decode())
+        assert values(done, "aichaos_upstream_attempts_total", "backend", "code", "outcome")
+        metrics.untrack(session)
+        assert metrics.attempt_began not in session.request_hooks

@@ -23,6 +23,12 @@ class MetricsObserver(Observer):
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+        self.session: Session | None = None
+
+    def session_ready(self, session: Session) -> None:
+        # attempts in flight are counted from the session; finished ones from `attempt_finished`
+        self.session = session
+        session.request_hooks.append(self.metrics.attempt_began)
 
     def phase_started(self, plan: PhasePlan) -> None:
         self.metrics.phase_started(plan.name)
@@ -38,6 +44,8 @@ class MetricsObserver(Observer):
 
     def run_finished(self, result: RunResult) -> None:
         self.metrics.run_finished()
+        if self.session is not None and self.metrics.attempt_began in self.session.request_hooks:
+            self.session.request_hooks.remove(self.metrics.attempt_began)
 
 
 class TracingObserver(Observer):

@@ -13,8 +13,9 @@ several can live in one process (tests, a run's proxy beside the CLI's).
 from __future__ import annotations
 
 import threading
+from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -22,6 +23,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from aichaos.records import Attempt, Recorder
+
+if TYPE_CHECKING:
+    from aichaos.intercept.session import Session
 
 # LLM answers take from milliseconds (an injected error) to minutes (a long stream).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -54,7 +58,7 @@ class Metrics:
     """The aichaos metrics of one proxy or run, in a registry of their own.
 
     `in_flight` gives the attempts in flight by backend at scrape time (the proxy reads its
-    counters; a run counts the attempts it began and has not finished).
+    counters); without it, the metrics count what `track(session)` sees begin and finish.
     """
 
     def __init__(self, in_flight: InFlight | None = None) -> None:
@@ -113,8 +117,8 @@ class Metrics:
         )
         self._lock = threading.Lock()
         self._phase: str | None = None
-        if in_flight is not None:
-            registry.register(_InFlightCollector(in_flight))
+        self._open: dict[int, str] = {}  # id(attempt) -> backend, for `track`
+        registry.register(_InFlightCollector(in_flight or self._in_flight))
 
     def attach(self, recorder: Recorder) -> None:
         """Count every attempt `recorder` finishes from now on."""
@@ -124,8 +128,29 @@ class Metrics:
         if self.attempt_finished in recorder.listeners:
             recorder.listeners.remove(self.attempt_finished)
 
+    def track(self, session: Session) -> None:
+        """Count `session`'s attempts in flight (a request hook) as well as finished ones."""
+        session.request_hooks.append(self.attempt_began)
+        self.attach(session.recorder)
+
+    def untrack(self, session: Session) -> None:
+        if self.attempt_began in session.request_hooks:
+            session.request_hooks.remove(self.attempt_began)
+        self.detach(session.recorder)
+
+    def attempt_began(self, info: object, attempt: Attempt) -> None:
+        with self._lock:
+            self._open[id(attempt)] = attempt.backend
+
+    def _in_flight(self) -> dict[str, int]:
+        with self._lock:
+            return dict(Tally(self._open.values()))
+
     def attempt_finished(self, attempt: Attempt) -> None:
         """Count one finished attempt (a `Recorder` listener; any thread)."""
+        if self._open:
+            with self._lock:
+                self._open.pop(id(attempt), None)
         backend = attempt.backend
         code = "none" if attempt.status is None else str(attempt.status)
         self.attempts.labels(backend, code, attempt.outcome or "unknown").inc()
