@@ -8,36 +8,27 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-
-def share_arg(text: str) -> float:
-    """A number between 0 and 1 (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
+from aichaos.commands.options import fraction, seed
 
 
 def add_statistics_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--alpha",
-        type=share_arg,
+        type=fraction,
         default=0.05,
         metavar="A",
         help="significance level, for all figures together (default 0.05)",
     )
     parser.add_argument(
         "--min-effect",
-        type=share_arg,
+        type=fraction,
         default=0.05,
         metavar="E",
         help="smallest change that counts: rates in absolute share (0.05 = 5 points),"
         " latency and attempts relative (0.05 = 5%%) (default 0.05)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="seed of the bootstrap (default 0)"
+        "--seed", type=seed, default=0, metavar="N", help="seed of the bootstrap (default 0)"
     )
 
 

@@ -74,6 +74,17 @@ def positive_number(text: str) -> float:
     return value
 
 
+def fraction(text: str) -> float:
+    """A number from 0 to 1 (a share, a significance level)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return value
+
+
 def seed(text: str) -> int:
     """A non-negative integer seed."""
     try:
@@ -88,6 +99,7 @@ def seed(text: str) -> int:
 __all__ = [
     "MAX_DURATION",
     "duration",
+    "fraction",
     "port",
     "positive_duration",
     "positive_number",
