@@ -118,6 +118,8 @@ class Metrics:
         self._lock = threading.Lock()
         self._phase: str | None = None
         self._open: dict[int, str] = {}  # id(attempt) -> backend, for `track`
+        self._counters: dict[tuple[str, ...], Any] = {}  # label values -> counter child
+        self._timings: dict[str, tuple[Any, Any]] = {}  # backend -> (duration, ttft) children
         registry.register(_InFlightCollector(in_flight or self._in_flight))
 
     def attach(self, recorder: Recorder) -> None:
@@ -153,13 +155,27 @@ class Metrics:
                 self._open.pop(id(attempt), None)
         backend = attempt.backend
         code = "none" if attempt.status is None else str(attempt.status)
-        self.attempts.labels(backend, code, attempt.outcome or "unknown").inc()
+        key = (backend, code, attempt.outcome or "unknown")
+        counter = self._counters.get(key)
+        if counter is None:  # a label lookup costs more than the count itself: keep children
+            counter = self._counters[key] = self.attempts.labels(*key)
+        counter.inc()
         for label in attempt.faults:
-            self.faults.labels(backend, fault_kind(label)).inc()
+            fault = (backend, fault_kind(label))
+            child = self._counters.get(fault)
+            if child is None:
+                child = self._counters[fault] = self.faults.labels(*fault)
+            child.inc()
+        timings = self._timings.get(backend)
+        if timings is None:
+            timings = self._timings[backend] = (
+                self.duration.labels(backend),
+                self.ttft.labels(backend),
+            )
         if attempt.duration is not None:
-            self.duration.labels(backend).observe(attempt.duration)
+            timings[0].observe(attempt.duration)
         if attempt.ttft is not None:
-            self.ttft.labels(backend).observe(attempt.ttft)
+            timings[1].observe(attempt.ttft)
 
     def call_started(self) -> None:
         self.calls_in_flight.inc()
