@@ -23,6 +23,7 @@ ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "experiments"
 FILES = sorted(EXAMPLES.glob("*.yaml"))
 FRAGILE = "fragile-no-fallback"
+NAIVE_STREAMS = "stream-cut-naive"  # fails incomplete_answers on purpose
 
 
 def test_there_are_enough_examples() -> None:
@@ -89,6 +90,9 @@ def test_example_reaches_its_verdict(path: Path) -> None:
         success = next(c for c in failed if c.check == "success_rate")
         assert success.value == 0 and "InternalServerError" in success.detail
         assert next(c for c in failed if c.check == "attempts").value == 3  # the SDK's retries
+    elif path.stem == NAIVE_STREAMS:
+        assert result.exit_code == 1 and [c.check for c in failed] == ["incomplete_answers"]
+        assert "connection_dropped" in failed[0].detail and "stream_incomplete" in failed[0].detail
     else:
         assert result.status == "passed", [(c.name, c.value, c.detail) for c in failed]
         assert result.exit_code == 0
