@@ -3,31 +3,3 @@
 Layered between the fault engine (faults/, which decides) and the injection points
 (intercept/, proxy/, mock/, which interpret the driver's actions as I/O).
 """
-
-from aichaos.exchange.driver import (
-    FETCH_UPSTREAM,
-    FINISH,
-    READ_UPSTREAM,
-    Action,
-    ExchangeLife,
-    Fail,
-    FailKind,
-    SendBytes,
-    StartAnswer,
-    UpstreamAnswer,
-    Wait,
-)
-
-__all__ = [
-    "FETCH_UPSTREAM",
-    "FINISH",
-    "READ_UPSTREAM",
-    "Action",
-    "ExchangeLife",
-    "Fail",
-    "FailKind",
-    "SendBytes",
-    "StartAnswer",
-    "UpstreamAnswer",
-    "Wait",
-]

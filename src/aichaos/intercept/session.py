@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from aichaos.exchange import ExchangeLife
+from aichaos.exchange.driver import ExchangeLife
 from aichaos.faults.engine import FaultEngine
 from aichaos.faults.plan import Plan
 from aichaos.intercept.backends import BackendSpec, Router

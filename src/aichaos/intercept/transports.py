@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from aichaos.exchange import (
+from aichaos.exchange.driver import (
     FETCH_UPSTREAM,
     FINISH,
     READ_UPSTREAM,

@@ -20,18 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from aichaos.exchange import (
-    FETCH_UPSTREAM,
-    FINISH,
-    READ_UPSTREAM,
-    ExchangeLife,
-    Fail,
-    FailKind,
-    SendBytes,
-    StartAnswer,
-    UpstreamAnswer,
-    Wait,
-)
+from aichaos.exchange import driver
 from aichaos.exchange.asgi import send_reply
 from aichaos.intercept.session import Exchange, Session
 from aichaos.providers import closest_provider, get_provider
@@ -50,7 +39,7 @@ from aichaos.records import call_scope
 from aichaos.wire.asgi import Receive, Scope, Send, read_request
 from aichaos.wire.exchange import Reply, RequestInfo
 
-_LABELS: dict[FailKind, str] = {
+_LABELS: dict[driver.FailKind, str] = {
     "reset": "connection_reset",
     "refused": "connection_refused",
     "timeout": "timeout",
@@ -275,19 +264,19 @@ class ProxyApp:
         return host
 
     async def _play(
-        self, life: ExchangeLife, exchange: Exchange, down: _Downstream, upstream: _Upstream
+        self, life: driver.ExchangeLife, exchange: Exchange, down: _Downstream, upstream: _Upstream
     ) -> None:
         """Carry out the life's actions for the client at the other end of `down`."""
         action = life.send(None)
-        while action is not FINISH:
+        while action is not driver.FINISH:
             result: object = None
-            if isinstance(action, SendBytes):
+            if isinstance(action, driver.SendBytes):
                 await down.body(action.data, action.last)
-            elif isinstance(action, Wait):
+            elif isinstance(action, driver.Wait):
                 down.holding = action.hang  # a disconnect now is the client timing out
                 await asyncio.sleep(action.seconds)
                 down.holding = False
-            elif action is READ_UPSTREAM:
+            elif action is driver.READ_UPSTREAM:
                 assert upstream.response is not None
                 try:
                     result = await anext(upstream.response, None)
@@ -295,12 +284,12 @@ class ProxyApp:
                     life.failed("reset", f"upstream_{exc.label}")
                     await down.drop()
                     return
-            elif action is FETCH_UPSTREAM:
+            elif action is driver.FETCH_UPSTREAM:
                 result = await self._forward(exchange, upstream)
-            elif isinstance(action, StartAnswer):
+            elif isinstance(action, driver.StartAnswer):
                 await down.start(action.status, self._head(action, exchange, upstream))
             else:
-                assert isinstance(action, Fail)
+                assert isinstance(action, driver.Fail)
                 life.failed(action.kind, _LABELS[action.kind])
                 await down.drop()
                 return
@@ -309,7 +298,7 @@ class ProxyApp:
 
     @staticmethod
     def _head(
-        head: StartAnswer, exchange: Exchange, upstream: _Upstream
+        head: driver.StartAnswer, exchange: Exchange, upstream: _Upstream
     ) -> list[tuple[bytes, bytes]]:
         """The answer's headers for the client: a real upstream's as received unless a fault
         edits the answer, never hop-by-hop ones; `content-length` when the body is whole."""
@@ -322,7 +311,7 @@ class ProxyApp:
             headers.append((b"content-length", str(head.length).encode()))
         return headers
 
-    async def _forward(self, exchange: Exchange, upstream: _Upstream) -> UpstreamAnswer:
+    async def _forward(self, exchange: Exchange, upstream: _Upstream) -> driver.UpstreamAnswer:
         info = exchange.info
         edits = exchange.plan.edits_response
         headers = request_headers(upstream.raw_headers, identity=edits)
@@ -339,12 +328,12 @@ class ProxyApp:
             self.stats.upstream_errors += 1
             reply = self._upstream_down(exchange, exc)
             body = [part for part in reply.parts() if isinstance(part, bytes)]
-            return UpstreamAnswer(reply.status, reply.headers, body)
+            return driver.UpstreamAnswer(reply.status, reply.headers, body)
         upstream.response = response
         pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
         # An answer that arrived whole (most non-streamed ones) goes out in one write.
         whole = response.complete and not response.head_only and not edits
-        return UpstreamAnswer(response.status, pairs, response.take_all() if whole else None)
+        return driver.UpstreamAnswer(response.status, pairs, response.take_all() if whole else None)
 
     @staticmethod
     def _upstream_down(exchange: Exchange, exc: UpstreamError) -> Reply:
