@@ -40,14 +40,20 @@ class BackendSpec(BaseModel):
 
     `upstream` is `mock` (the embedded mock, the default) or a base URL. The
     backend claims `host` in-process; by default the upstream URL's host, else
-    the provider's official host, so an app's unmodified SDK client is caught.
+    the provider's official hosts (all of them: `Provider.claimed_hosts`), so an
+    app's unmodified SDK client is caught. `host` may hold a `*` standing for part
+    of one DNS label: `*.openai.azure.com` claims every Azure OpenAI resource.
     """
 
     # errors never repeat the value: an upstream URL may carry a password
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     provider: str = Field(description="Wire format: openai, azure, anthropic or gemini.")
     upstream: str = Field("mock", description="`mock` or a base URL such as https://api.openai.com")
-    host: str | None = Field(None, description="Host (host:port) claimed in-process.")
+    host: str | None = Field(
+        None,
+        description="Host (host:port) claimed in-process; `*` matches part of one label,"
+        " as in `*.openai.azure.com`.",
+    )
 
     @field_validator("provider")
     @classmethod
@@ -93,12 +99,22 @@ class BackendSpec(BaseModel):
             netloc += f":{parts.port}"
         return urlunsplit((parts.scheme, netloc, parts.path, "", "")).rstrip("/")
 
-    def claimed_host(self) -> str:
+    def claimed_hosts(self) -> tuple[str, ...]:
+        """Hosts (`host` or `host:port`, maybe with a `*`) this backend claims in-process."""
         if self.host:
-            return self.host.lower()
+            return (self.host.lower(),)
         if not self.is_mock:
-            return host_key(self.upstream)
-        return get_provider(self.provider).default_host
+            return (host_key(self.upstream),)
+        return get_provider(self.provider).claimed_hosts
+
+    def claimed_host(self) -> str:
+        """The claimed hosts, for people to read."""
+        return ", ".join(self.claimed_hosts())
+
+    @property
+    def reaches_claimed_host(self) -> bool:
+        """Whether aichaos itself connects to a host this backend claims (its real upstream)."""
+        return not self.is_mock and host_key(self.upstream) in self.claimed_hosts()
 
 
 def host_key(url: str) -> str:
@@ -129,24 +145,38 @@ def parse_backends(data: dict[str, object]) -> dict[str, BackendSpec]:
     return specs
 
 
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    """`*` stands for one or more characters of one DNS label."""
+    return re.compile("[^.:]+".join(re.escape(part) for part in pattern.split("*")) + r"\Z")
+
+
 class Router:
-    """Finds the backend that claims a request's host."""
+    """Finds the backend that claims a request's host: an exact claim first, then wildcards."""
 
     def __init__(self, backends: dict[str, BackendSpec]) -> None:
         self.backends = backends
         self._by_host: dict[str, str] = {}
+        self._wildcards: list[tuple[re.Pattern[str], str]] = []
         for name, spec in backends.items():
-            host = spec.claimed_host()
-            if host in self._by_host:
-                other = self._by_host[host]
-                raise ValueError(
-                    f"backends {other!r} and {name!r} both claim host {host!r};"
-                    " give one of them its own `host:`"
-                )
-            self._by_host[host] = name
+            for host in spec.claimed_hosts():
+                if host in self._by_host:
+                    other = self._by_host[host]
+                    raise ValueError(
+                        f"backends {other!r} and {name!r} both claim host {host!r};"
+                        " give one of them its own `host:`"
+                    )
+                self._by_host[host] = name
+                if "*" in host:
+                    self._wildcards.append((_wildcard(host), name))
 
     def match(self, host: str, port: int | None, scheme: str) -> str | None:
+        """The backend claiming `host` on `port`, or None."""
         host = host.lower()
         if port is not None and port != _DEFAULT_PORTS.get(scheme):
-            return self._by_host.get(f"{host}:{port}")
-        return self._by_host.get(host)
+            host = f"{host}:{port}"
+        name = self._by_host.get(host)
+        if name is None and self._wildcards:
+            for pattern, backend in self._wildcards:
+                if pattern.match(host):
+                    return backend
+        return name

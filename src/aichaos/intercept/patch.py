@@ -4,6 +4,10 @@ Clients pick a transport per request with `_transport_for_url`; wrapping that
 one method on `Client` and `AsyncClient` of each library covers every client in
 the process, SDK default clients and custom transports (respx, MockTransport)
 included, and leaves hosts no backend claims on their own transport.
+
+httpx clients on an aiohttp transport (the SDKs' `DefaultAioHttpClient`), aiohttp
+and requests go through the session's loopback listener instead (`sockets`), and
+every other stack is stopped from reaching a claimed host (`guard`).
 """
 
 from __future__ import annotations
@@ -12,17 +16,33 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from aichaos.intercept import guard, sockets
+from aichaos.intercept.backends import Router
 from aichaos.intercept.flavors import Flavor, available_flavors
+from aichaos.intercept.loopback import Loopback
 from aichaos.intercept.session import Session
 from aichaos.intercept.transports import AsyncInterceptTransport, InterceptTransport
 
 _lock = threading.RLock()
 _sessions: list[Session] = []  # innermost last
+_loopbacks: dict[int, Loopback] = {}  # by id of the session
 _originals: dict[tuple[str, str], Callable[..., Any]] = {}
+_guarded: Router | None = None  # the innermost session's hosts no stack may reach
 
 
 def _active() -> Session | None:
     return _sessions[-1] if _sessions else None
+
+
+def _active_loopback() -> tuple[Session, Loopback] | None:
+    session = _sessions[-1] if _sessions else None
+    return None if session is None else (session, _loopbacks[id(session)])
+
+
+def _on_own_socket(transport: Any) -> bool:
+    """An httpx transport over aiohttp (httpx-aiohttp vendored by the SDKs, litellm's): aiohttp's
+    own patch sends its requests to the listener."""
+    return "aiohttp" in type(transport).__module__
 
 
 def _make_patched(
@@ -36,7 +56,7 @@ def _make_patched(
         if session is None or isinstance(transport, InterceptTransport):
             return transport
         backend = session.router.match(url.host, url.port, url.scheme)
-        if backend is None:
+        if backend is None or _on_own_socket(transport):
             return transport
         return wrapper_cls(session, backend, transport, flavor)
 
@@ -44,6 +64,8 @@ def _make_patched(
 
 
 def _install() -> None:
+    sockets.install(_active_loopback)
+    guard.install(lambda: _guarded)
     for flavor in available_flavors():
         for cls_name, is_async in (("Client", False), ("AsyncClient", True)):
             cls = getattr(flavor.module, cls_name)
@@ -53,6 +75,7 @@ def _install() -> None:
 
 
 def _uninstall() -> None:
+    sockets.uninstall()
     for flavor in available_flavors():
         for cls_name in ("Client", "AsyncClient"):
             original = _originals.pop((flavor.name, cls_name), None)
@@ -62,19 +85,27 @@ def _uninstall() -> None:
 
 def push(session: Session) -> None:
     """Make `session` the active one (installing the patch if it is the first)."""
+    global _guarded
     with _lock:
         if not _sessions:
             _install()
+        _loopbacks[id(session)] = Loopback(session)
         _sessions.append(session)
+        _guarded = guard.guarded_router(session.router)
 
 
 def pop(session: Session) -> None:
     """Deactivate `session`; the patch is removed with the last one."""
+    global _guarded
     with _lock:
         if session in _sessions:
             _sessions.remove(session)
+        loopback = _loopbacks.pop(id(session), None)
+        _guarded = guard.guarded_router(_sessions[-1].router) if _sessions else None
         if not _sessions:
             _uninstall()
+    if loopback is not None:
+        loopback.close()
 
 
 def is_installed() -> bool:

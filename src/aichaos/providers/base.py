@@ -189,8 +189,16 @@ class Provider(ABC):
 
     name: str
     default_host: str
+    # Every host the provider's clients reach with this wire format, `*` standing for part
+    # of one DNS label (`*.openai.azure.com`); empty: just `default_host`.
+    hosts: tuple[str, ...] = ()
     dialects: tuple[Dialect, ...] = ()
     sdk_env: SdkEnvironment | None = None
+
+    @property
+    def claimed_hosts(self) -> tuple[str, ...]:
+        """The hosts a backend of this provider claims in-process unless told otherwise."""
+        return self.hosts or (self.default_host,)
 
     def dialect_for(self, method: str, path: str) -> Dialect | None:
         for dialect in self.dialects:

@@ -239,10 +239,16 @@ class GenerateContent(Dialect):
 
 
 class GeminiProvider(Provider):
-    """generativelanguage.googleapis.com: google.rpc.Status error bodies."""
+    """generativelanguage.googleapis.com: google.rpc.Status error bodies.
+
+    Gemini on Vertex AI (`aiplatform.googleapis.com`, regional `{region}-aiplatform.googleapis.com`,
+    used by google-genai with `vertexai=True`) speaks the same `generateContent` format under
+    `/v1*/projects/{p}/locations/{l}/publishers/google/models/{m}:...`, so it is claimed too.
+    """
 
     name = "gemini"
     default_host = "generativelanguage.googleapis.com"
+    hosts = (default_host, "aiplatform.googleapis.com", "*-aiplatform.googleapis.com")
     sdk_env = SdkEnvironment("GOOGLE_GEMINI_BASE_URL", "", "GEMINI_API_KEY", "aichaos-mock")
 
     def __init__(self) -> None:

@@ -213,8 +213,9 @@ AZURE_API_VERSION = "2024-10-21"
 
 
 class AzureOpenAIProvider(OpenAIProvider):
-    """Azure OpenAI. Default host `example-resource.openai.azure.com` (a placeholder resource:
-    real hosts are `{resource}.openai.azure.com`; set `host:` on the backend to claim yours).
+    """Azure OpenAI on `{resource}.openai.azure.com` or `{resource}.cognitiveservices.azure.com`
+    (Azure OpenAI and AI Foundry resources, any resource name: learn.microsoft.com/azure/ai-
+    foundry/openai/reference); `example-resource.openai.azure.com` stands for them in examples.
 
     Differences from OpenAI: `{"error": {"code": "429", "message": ...}}` rate limits with
     `retry-after`/`retry-after-ms`, content-filter 400s with `innererror`, Azure request ids.
@@ -222,6 +223,7 @@ class AzureOpenAIProvider(OpenAIProvider):
 
     name = "azure"
     default_host = "example-resource.openai.azure.com"
+    hosts = ("*.openai.azure.com", "*.cognitiveservices.azure.com")
     sdk_env = SdkEnvironment("AZURE_OPENAI_ENDPOINT", "", "AZURE_OPENAI_API_KEY", "aichaos-mock")
 
     def __init__(self) -> None:

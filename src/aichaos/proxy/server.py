@@ -18,7 +18,7 @@ import ctypes.util
 import gc
 import socket
 import threading
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,12 +118,14 @@ async def serve_proxy(
     admin_token: str | None = None,
     upstream_read_timeout: float | None = 600.0,
     shutdown_timeout: int = 1,
+    middleware: Callable[[Any], Any] | None = None,
 ) -> AsyncIterator[RunningProxy]:
     """Serve the chaos proxy for `session` until the block exits.
 
     Every attempt made through it is recorded in `session.recorder`; a request
     carrying `x-aichaos-call: ID` is attributed to call `ID`. On exit, exchanges
     still running after `shutdown_timeout` seconds (a hung fault, say) are cancelled.
+    `middleware` wraps the ASGI app (in-process injection's loopback listener uses it).
     Raises `AdminExposedError` when binding beyond loopback without `admin_token`,
     `OSError` when the address cannot be bound.
     """
@@ -132,7 +134,7 @@ async def serve_proxy(
     app = ProxyApp(session, admin=admin, admin_token=admin_token, forwarder=forwarder)
     sock = _bind(host, port)
     config = uvicorn.Config(
-        app,
+        app if middleware is None else middleware(app),
         http=app.connections.tracking_protocol(AutoHTTPProtocol),
         ws="none",
         lifespan="off",
