@@ -278,3 +278,34 @@ def test_faults_apply_on_top_of_routes_mocked_with_respx(pytester: pytest.Pytest
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     result = pytester.runpytest_inprocess("-q")
     result.assert_outcomes(passed=1)
+
+
+IMPORT_TIME_CLIENT = """
+import openai
+
+client = openai.OpenAI()  # built at import time, from OPENAI_API_KEY
+
+def test_answer(chaos):
+    messages = [{"role": "user", "content": "hi"}]
+    reply = client.chat.completions.create(model="gpt-4o", messages=messages)
+    assert reply.choices[0].message.content
+    assert [a.backend for a in chaos.attempts] == ["openai"]
+"""
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_apps_building_sdk_clients_at_import_are_collected_without_keys(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, enabled: bool
+) -> None:
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "AZURE_OPENAI_API_KEY"):
+        monkeypatch.setenv(name, "restored-after-the-test")
+        monkeypatch.delenv(name)
+    ini = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+    pytester.makeini(ini if enabled else f"{ini}aichaos_placeholder_keys = false\n")
+    pytester.makepyfile(test_import_time=IMPORT_TIME_CLIENT)
+    result = pytester.runpytest_inprocess("-q")
+    if enabled:
+        result.assert_outcomes(passed=1)
+    else:
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(["*OPENAI_API_KEY*"])

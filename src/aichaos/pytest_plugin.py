@@ -2,7 +2,10 @@
 
 * the `chaos` fixture: faults injected for the test's duration, records to assert on;
 * `@pytest.mark.chaos(*faults, backends=..., seed=...)`: the same, declared up front;
-* a failing test's report gains an `aichaos` section with the faults and attempts.
+* a failing test's report gains an `aichaos` section with the faults and attempts;
+* before collection, placeholder API keys for every provider's SDK whose key is not set
+  (the fixture's backends are on the mock), so an app that builds its SDK client at import
+  time can be collected; `aichaos_placeholder_keys = false` in the ini file turns it off.
 
 Experiment YAML collection (`pytest --aichaos DIR`) is in `aichaos.pytest_experiments`,
 loaded from here.
@@ -10,6 +13,7 @@ loaded from here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -150,6 +154,29 @@ def _from_marker(item: pytest.Item) -> Chaos:
         backends = marker.kwargs.get("backends", backends)
         seed = marker.kwargs.get("seed", seed)
     return Chaos(item.nodeid, faults, backends, seed)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "aichaos_placeholder_keys",
+        "set placeholder API keys for SDKs whose key is not set (the mock needs none)",
+        type="bool",
+        default=True,
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Before any conftest or test module is imported: placeholder keys, as `aichaos run`
+    sets them for mock backends (SDK clients refuse to be built without a key)."""
+    if not early_config.getini("aichaos_placeholder_keys"):
+        return
+    from aichaos.providers import get_provider, provider_names
+
+    for name in provider_names():
+        sdk = get_provider(name).sdk_env
+        if sdk is not None:
+            os.environ.setdefault(sdk.api_key, sdk.placeholder_key)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -15,8 +15,10 @@ DEFAULT_BACKENDS: dict[str, str] = {
     "openai": "openai",
     "anthropic": "anthropic",
     "gemini": "gemini",
+    "azure": "azure",
 }
-"""Backend name -> provider when none are declared: each provider's official host, on the mock."""
+"""Backend name -> provider when none are declared: each provider's official hosts (Azure's
+and Vertex AI's for any resource, project and region), on the mock."""
 
 BACKEND_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
