@@ -328,7 +328,7 @@ def test_settings_from_experiment_and_upstreams(tmp_path: Path) -> None:
 
     session = Session(settings.backends, FaultEngine(), MockBackend(), Recorder())
     assert ProxyApp(session).session.backends.keys() == {"a", "b", "c"}
-    assert list(build_settings(None, []).backends) == ["openai", "anthropic", "gemini"]
+    assert list(build_settings(None, []).backends) == ["openai", "anthropic", "gemini", "azure"]
     path.write_text(
         "version: 1\nbackends: {a: openai}\nfaults:\n  - {kind: outage, backend: z}\n" + _TARGET
     )

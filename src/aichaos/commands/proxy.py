@@ -88,7 +88,7 @@ def load_experiment_settings(path: Path) -> ProxySettings:
 
 def build_settings(experiment: Path | None, upstreams: list[str]) -> ProxySettings:
     """The experiment's backends, then `--upstream` entries replacing or adding backends by
-    name. With neither, openai/anthropic/gemini on the mock; `--upstream` alone serves only
+    name. With neither, `DEFAULT_BACKENDS` on the mock; `--upstream` alone serves only
     the backends it names."""
     from aichaos.intercept.backends import default_backends
     from aichaos.proxy.config import ProxySettings, parse_upstream
