@@ -17,6 +17,7 @@ __all__ = ["Fault", "Injection", "__version__", "call_scope", "fault", "inject"]
 def __getattr__(name: str) -> Any:
     # Lazy: `import aichaos` (and `aichaos --help`) stays fast.
     if name in ("inject", "Injection"):
+        import aichaos.proxy.loopback  # noqa: F401  (aiohttp and requests are served through it)
         from aichaos.intercept import injection
 
         return getattr(injection, name)

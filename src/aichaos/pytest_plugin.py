@@ -45,6 +45,7 @@ class Chaos:
         backends: Mapping[str, object] | None,
         seed: int | str,
     ) -> None:
+        import aichaos.proxy.loopback  # noqa: F401  (aiohttp and requests are served through it)
         from aichaos.intercept.injection import Injection  # imported only when a test uses it
 
         self.injection = Injection(faults, backends=backends, seed=seed)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+import aichaos.proxy.loopback  # noqa: F401  (serves aiohttp and requests in-process)
 from aichaos.experiment.attribution import RequestNotes, Tally, attribute
 from aichaos.experiment.checks.base import CheckContext
 from aichaos.experiment.errors import ExperimentError, Problem

@@ -19,13 +19,14 @@ from typing import Any
 from aichaos.intercept import guard, sockets
 from aichaos.intercept.backends import Router
 from aichaos.intercept.flavors import Flavor, available_flavors
-from aichaos.intercept.loopback import Loopback
 from aichaos.intercept.session import Session
+from aichaos.intercept.sockets import Listener
 from aichaos.intercept.transports import AsyncInterceptTransport, InterceptTransport
 
 _lock = threading.RLock()
 _sessions: list[Session] = []  # innermost last
-_loopbacks: dict[int, Loopback] = {}  # by id of the session
+_loopbacks: dict[int, Listener] = {}  # by id of the session
+_listener: Callable[[Session], Listener] | None = None
 _originals: dict[tuple[str, str], Callable[..., Any]] = {}
 _guarded: Router | None = None  # the innermost session's hosts no stack may reach
 
@@ -34,9 +35,24 @@ def _active() -> Session | None:
     return _sessions[-1] if _sessions else None
 
 
-def _active_loopback() -> tuple[Session, Loopback] | None:
+def use_listener(factory: Callable[[Session], Listener]) -> None:
+    """Set what serves aiohttp's and requests' claimed traffic: the proxy registers its
+    loopback listener here (the proxy imports this module, so this one cannot import it)."""
+    global _listener
+    _listener = factory
+
+
+def _active_loopback() -> tuple[Session, Listener] | None:
     session = _sessions[-1] if _sessions else None
-    return None if session is None else (session, _loopbacks[id(session)])
+    if session is None:
+        return None
+    listener = _loopbacks.get(id(session))
+    if listener is None:
+        raise RuntimeError(
+            "aichaos: aiohttp and requests are intercepted through the proxy's loopback"
+            " listener; use `aichaos.inject` (or import aichaos.proxy.loopback) to enable it"
+        )
+    return session, listener
 
 
 def _on_own_socket(transport: Any) -> bool:
@@ -89,7 +105,8 @@ def push(session: Session) -> None:
     with _lock:
         if not _sessions:
             _install()
-        _loopbacks[id(session)] = Loopback(session)
+        if _listener is not None:
+            _loopbacks[id(session)] = _listener(session)
         _sessions.append(session)
         _guarded = guard.guarded_router(session.router)
 

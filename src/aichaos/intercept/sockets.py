@@ -4,8 +4,8 @@ Both libraries name connection failures from their own socket (aiohttp's
 `ServerDisconnectedError`, requests' `ConnectionError`, the timeouts of each), and
 the SDKs built on them map those names further (openai's aiohttp adapter turns a
 dropped connection into `APITimeoutError`). Rather than imitate that from inside,
-their requests to a claimed host are re-addressed to the listener (see `loopback`),
-which plays every fault on a real socket.
+their requests to a claimed host are re-addressed to the session's loopback listener
+(`aichaos.proxy.loopback`), which plays every fault on a real socket.
 
 aiohttp: `ClientSession._request` (every verb, `request()`, and google-genai's and
 the SDKs' aiohttp transports go through it). requests: `HTTPAdapter.send` (every
@@ -16,18 +16,51 @@ re-addressed; the resolver guard stops them from reaching a claimed host.
 from __future__ import annotations
 
 import importlib
+import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from aichaos.intercept.loopback import SCOPE_HEADER, Loopback, scope_token
 from aichaos.intercept.session import Session
+from aichaos.records import CallScope, _current_call
 
-Active = Callable[[], tuple[Session, Loopback] | None]
+SCOPE_HEADER = "x-aichaos-scope"
+"""Carries the app's call scope from a patched client to the listener; never forwarded."""
+
+_scopes: weakref.WeakValueDictionary[str, CallScope] = weakref.WeakValueDictionary()
+
+
+def scope_token() -> str | None:
+    """A token for the current call scope (None outside any), to send in `SCOPE_HEADER`."""
+    scope = _current_call.get()
+    if scope is None:
+        return None
+    token = f"{id(scope):x}"
+    _scopes[token] = scope
+    return token
+
+
+def scope_for(token: str) -> CallScope | None:
+    """The live call scope a token names (None once it is gone)."""
+    return _scopes.get(token)
+
+
+class Listener(Protocol):
+    """A loopback listener serving one session (`aichaos.proxy.loopback.Loopback`)."""
+
+    @property
+    def started(self) -> bool: ...
+
+    def port(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+Active = Callable[[], tuple[Session, Listener] | None]
 """Returns the innermost active session and its listener, or None."""
 
 
-def _route(active: Active, url: str) -> tuple[Loopback, str, str | None] | None:
+def _route(active: Active, url: str) -> tuple[Listener, str, str | None] | None:
     """(listener, path on the listener, call-scope token) for a claimed URL, else None."""
     current = active()
     if current is None:

@@ -1,48 +1,40 @@
-"""A chaos proxy on 127.0.0.1 for one `inject()`, for clients that must fail on a real socket.
+"""The chaos proxy on 127.0.0.1 for one `inject()`, for clients that must fail on a real socket.
 
 Clients whose connection errors aichaos cannot name faithfully from inside (aiohttp and
 requests, and the httpx adapters built on aiohttp) send a claimed backend's traffic here
-instead: `http://127.0.0.1:PORT/<backend><path>`. The listener is the proxy app itself
-(`aichaos.proxy`), on uvicorn in a background thread, started on first use and stopped
-with the injection, so resets, refusals and hangs happen on the client's own socket and
-it raises what it raises in production.
+instead (`aichaos.intercept.sockets`): `http://127.0.0.1:PORT/<backend><path>`. The
+listener is the proxy app itself, on uvicorn in a background thread, started on first
+use and stopped with the injection, so resets, refusals and hangs happen on the
+client's own socket and it raises what it raises in production.
 
 Context variables do not cross a socket: the client's patch puts a token for the
 current call scope in `x-aichaos-scope`, and the listener's middleware strips it and
 runs the exchange in that very scope (so `CallScope.attempts` fills as in-process).
+
+In-process injection sits below the proxy, so it cannot import this module: importing
+it registers `Loopback` with `aichaos.intercept.patch` (`aichaos.inject`, the pytest
+plugin and the experiment runner do).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-import weakref
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from aichaos.intercept import patch
 from aichaos.intercept.session import Session
-from aichaos.records import CallScope, _current_call
+from aichaos.intercept.sockets import SCOPE_HEADER, scope_for
+from aichaos.proxy.server import serve_proxy_in_thread
+from aichaos.records import _current_call
 
-SCOPE_HEADER = "x-aichaos-scope"
-"""Carries the app's call scope from a patched client to the listener; never forwarded."""
 _SCOPE_HEADER_RAW = SCOPE_HEADER.encode()
-
-_scopes: weakref.WeakValueDictionary[str, CallScope] = weakref.WeakValueDictionary()
 
 Asgi = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
     Awaitable[None],
 ]
-
-
-def scope_token() -> str | None:
-    """A token for the current call scope (None outside any), to send in `SCOPE_HEADER`."""
-    scope = _current_call.get()
-    if scope is None:
-        return None
-    token = f"{id(scope):x}"
-    _scopes[token] = scope
-    return token
 
 
 def with_call_scopes(app: Asgi) -> Asgi:
@@ -54,7 +46,7 @@ def with_call_scopes(app: Asgi) -> Asgi:
             token = next((v for k, v in headers if k == _SCOPE_HEADER_RAW), None)
             if token is not None:
                 scope["headers"] = [(k, v) for k, v in headers if k != _SCOPE_HEADER_RAW]
-                _current_call.set(_scopes.get(token.decode("latin-1")))  # this request's task
+                _current_call.set(scope_for(token.decode("latin-1")))  # this request's task
         await app(scope, receive, send)
 
     return middleware
@@ -76,8 +68,6 @@ class Loopback:
             return port
         with self._lock:
             if self._port is None:
-                from aichaos.proxy.server import serve_proxy_in_thread  # the layer above
-
                 stack = contextlib.ExitStack()
                 running = stack.enter_context(
                     serve_proxy_in_thread(
@@ -97,3 +87,6 @@ class Loopback:
             stack, self._stack, self._port = self._stack, None, None
         if stack is not None:
             stack.close()
+
+
+patch.use_listener(Loopback)
