@@ -67,7 +67,7 @@ def test_rate_limiter_for_every_backend_counts_each_separately() -> None:
 
 def test_upstream_alone_serves_only_the_backends_it_names() -> None:
     assert list(build_settings(None, ["claude=mock"]).backends) == ["claude"]
-    assert list(build_settings(None, []).backends) == ["openai", "anthropic", "gemini"]
+    assert list(build_settings(None, []).backends) == ["openai", "anthropic", "gemini", "azure"]
 
 
 def test_junit_names_the_experiment_file(tmp_path: Path) -> None:
