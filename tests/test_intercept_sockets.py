@@ -40,6 +40,8 @@ FAULTS: dict[str, tuple[dict[str, Any], int, float]] = {
         30,
     ),
     "stream_stall": ({"kind": "stream_stall", "after": 2, "stall": "60s"}, 0, 1.5),
+    "latency": ({"kind": "latency", "delay": "50ms"}, 1, 30),
+    "slow_stream": ({"kind": "slow_stream", "ttft": "50ms", "inter_token": "5ms"}, 1, 30),
 }
 # Faults after which no client can read a whole answer.
 ALWAYS_FAILS = {"connection_reset", "connection_refused", "timeout", "stream_stall"}
