@@ -495,7 +495,11 @@ def test_event_edits_return_new_events(provider: str, dialect: Dialect) -> None:
             "generate_content",
         ):
             broken = dialect.event_with_tool_args(event, '{"bad')
-            assert "bad" in broken.data
+            if dialect.name == "generate_content":
+                # Gemini's `args` is an object: unparseable arguments never reach the wire.
+                assert "functionCall" not in broken.data
+            else:
+                assert "bad" in broken.data
         assert event.data == data
 
 

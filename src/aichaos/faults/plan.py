@@ -26,8 +26,9 @@ class EditContext:
     provider: Provider
     dialect: Dialect | None
 
-    def dialect_keepalive(self) -> SSEEvent:
-        """The provider's keep-alive event (an SSE comment when the dialect has none)."""
+    def dialect_keepalive(self) -> SSEEvent | None:
+        """The provider's keep-alive event (an SSE comment when there is no dialect); None
+        for providers that send none (Gemini)."""
         if self.dialect is not None:
             return self.dialect.keepalive_event()
         return SSEEvent(raw=b": keep-alive\n\n", comment_only=True)

@@ -26,10 +26,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aichaos.mock.prompt import Prompt, read_prompt
 from aichaos.providers import closest_provider, resolve
 from aichaos.providers._common import split_words
-from aichaos.providers.base import Completion, Dialect, EventRole, Finish, Provider, ToolCall, Usage
+from aichaos.providers.base import (
+    Completion,
+    Dialect,
+    EventRole,
+    Finish,
+    Prompt,
+    Provider,
+    ToolCall,
+    Usage,
+)
 from aichaos.providers.openai import Embeddings
 from aichaos.wire.exchange import Part, Pause, Reply, RequestInfo
 from aichaos.wire.sse import SSEEvent
@@ -149,7 +157,7 @@ class MockBackend:
     # --- answers ----------------------------------------------------------------
     def complete(self, req: RequestInfo, dialect: Dialect) -> Completion:
         """The provider-neutral answer to a request (deterministic for seed + prompt)."""
-        prompt = read_prompt(dialect.name, req.json_object)
+        prompt = dialect.read_prompt(req.json_object)
         model = req.model or DEFAULT_MODELS.get(dialect.name, "mock-model")
         input_tokens = max(1, len(prompt.all_text.split()))
         rng = _rng(self.config.seed, prompt.last_user)
@@ -157,10 +165,7 @@ class MockBackend:
             named = [t for t in prompt.tools if t.name == prompt.forced_tool]
             tool = (named or prompt.tools)[0]
             arguments = json.dumps(sample_value(tool.schema, rng, all_props=False))
-            prefix = "toolu_01" if dialect.name == "messages" else "call_"
-            call = ToolCall(
-                id=prefix + f"{rng.getrandbits(96):024x}", name=tool.name, arguments=arguments
-            )
+            call = ToolCall(id=dialect.tool_call_id(rng), name=tool.name, arguments=arguments)
             usage = Usage(input_tokens, max(1, len(split_words(arguments))))
             return Completion(model, "", "tool_calls", [call], usage)
         text, finish = self._text(prompt, rng)
@@ -199,11 +204,8 @@ class MockBackend:
         headers: list[tuple[str, str]],
     ) -> Reply:
         events = self._paced(dialect, dialect.render_stream(req, completion))
-        if provider.name == "gemini" and "alt=sse" not in req.query:
-            # Without alt=sse Gemini streams one JSON array, element by element.
-            return Reply(200, [("content-type", "application/json"), *headers], _json_array(events))
-        body = (p.encode() if isinstance(p, SSEEvent) else p for p in events)
-        return Reply(200, [("content-type", "text/event-stream; charset=utf-8"), *headers], body)
+        content_type, body = dialect.stream_framing(req, events)
+        return Reply(200, [("content-type", content_type), *headers], body)
 
     def _paced(self, dialect: Dialect, events: Iterable[SSEEvent]) -> Iterator[SSEEvent | Pause]:
         gap = self._token_time(1)
@@ -216,14 +218,3 @@ class MockBackend:
                     yield Pause(gap)
                 first = False
             yield event
-
-
-def _json_array(items: Iterable[SSEEvent | Pause]) -> Iterator[Part]:
-    sep = b"["
-    for item in items:
-        if isinstance(item, Pause):
-            yield item
-            continue
-        yield sep + item.data.encode() + b"\n"
-        sep = b",\r\n"
-    yield b"[]" if sep == b"[" else b"]"

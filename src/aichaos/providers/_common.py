@@ -125,3 +125,25 @@ def merge_headers(
         return list(base)
     names = {k.lower() for k, _ in extra}
     return [(k, v) for k, v in base if k.lower() not in names] + list(extra)
+
+
+def content_text(content: Any) -> str:
+    """Text of a message's content: a string, or a list of typed parts (`text`, `input_text`)."""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for part in as_list(content):
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(as_dict(part).get("text"), str):
+            texts.append(part["text"])
+    return " ".join(texts)
+
+
+def positive_int(value: Any) -> int | None:
+    number = as_int(value)
+    return number if number > 0 else None
+
+
+def name_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,10 +12,13 @@ from aichaos.providers._common import (
     as_list,
     chunks_of,
     clone,
+    content_text,
     dump_arguments,
     merge_headers,
+    name_or_none,
     new_id,
     parse_arguments,
+    positive_int,
     rfc3339_in,
     seconds_header,
     split_arguments,
@@ -24,9 +28,12 @@ from aichaos.providers.base import (
     Dialect,
     EventRole,
     Finish,
+    MalformedToolCall,
+    Prompt,
     Provider,
     SdkEnvironment,
     StreamEnd,
+    Tool,
     ToolCall,
     Usage,
 )
@@ -69,8 +76,39 @@ class Messages(Dialect):
 
     name = "messages"
 
+    # A body's `input` is an object on the real API, so "never" is the faithful value; kept at
+    # "arguments" (a raw string `input`) until the SDK tests that assert it move (stream
+    # `structure`), see issue 12 item 5.
+    malformed_tool_call: MalformedToolCall = "arguments"
+
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.endswith("/v1/messages")
+
+    def read_prompt(self, body: dict[str, Any]) -> Prompt:
+        messages = [as_dict(m) for m in as_list(body.get("messages"))]
+        users = [m for m in messages if m.get("role") == "user"]
+        last = users[-1].get("content") if users else None
+        system = body.get("system")
+        return Prompt(
+            last_user=content_text(last),
+            all_text=" ".join(
+                [content_text(system)] + [content_text(m.get("content")) for m in messages]
+            ),
+            max_tokens=positive_int(body.get("max_tokens")),
+            tools=[
+                Tool(str(t.get("name", "tool")), as_dict(t.get("input_schema")))
+                for t in map(as_dict, as_list(body.get("tools")))
+                if "input_schema" in t
+            ],
+            tool_result_last=any(as_dict(b).get("type") == "tool_result" for b in as_list(last))
+            and bool(messages)
+            and messages[-1].get("role") == "user",
+            tools_disabled=as_dict(body.get("tool_choice")).get("type") == "none",
+            forced_tool=name_or_none(as_dict(body.get("tool_choice")).get("name")),
+        )
+
+    def tool_call_id(self, rng: random.Random) -> str:
+        return f"toolu_01{rng.getrandbits(96):024x}"
 
     def _message(self, completion: Completion, content: list[Any], final: bool) -> dict[str, Any]:
         return {
@@ -187,11 +225,24 @@ class Messages(Dialect):
         new["content"] = [{"type": "text", "text": text}, *blocks]
         return new
 
-    def with_finish(self, body: Any, finish: Finish) -> Any:
+    def with_finish(self, body: Any, finish: Finish, reason: str | None = None) -> Any:
         new = clone(body)
         if isinstance(new, dict):
             new["stop_reason"] = STOP_REASONS[finish]
         return new
+
+    def with_output_tokens(self, body: Any, tokens: int) -> Any:
+        new = clone(body)
+        usage = as_dict(as_dict(new).get("usage"))
+        if usage:
+            usage["output_tokens"] = tokens
+        return new
+
+    def event_with_output_tokens(self, event: SSEEvent, tokens: int) -> SSEEvent:
+        payload = as_dict(event.json)
+        if payload.get("type") != "message_delta" or "usage" not in payload:
+            return event
+        return event.replaced(self.with_output_tokens(payload, tokens))
 
     def tool_calls_of(self, body: Any) -> list[ToolCall]:
         return [
@@ -273,7 +324,9 @@ class Messages(Dialect):
         block["name"] = name
         return event.replaced(payload)
 
-    def event_with_finish(self, event: SSEEvent, finish: Finish) -> SSEEvent:
+    def event_with_finish(
+        self, event: SSEEvent, finish: Finish, reason: str | None = None
+    ) -> SSEEvent:
         payload = clone(event.json)
         if as_dict(payload).get("type") != "message_delta":
             return event

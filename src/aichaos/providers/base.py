@@ -11,13 +11,14 @@ Everything here is pure data in, data out: no I/O.
 from __future__ import annotations
 
 import enum
+import random
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from aichaos.wire.exchange import Reply, RequestInfo
-from aichaos.wire.sse import SSEEvent
+from aichaos.wire.exchange import Part, Pause, Reply, RequestInfo
+from aichaos.wire.sse import SSEEvent, comment
 
 Finish = Literal["stop", "length", "content_filter", "tool_calls"]
 """Provider-neutral finish reasons; each dialect maps them to its own words."""
@@ -63,6 +64,37 @@ class Delivered:
     texts: dict[str, str] = field(default_factory=dict)
     tool_names: dict[str, str] = field(default_factory=dict)
     tool_arguments: dict[str, str] = field(default_factory=dict)
+    events: int = 0  # events sent so far (Responses numbers them)
+    opening: dict[str, Any] = field(default_factory=dict)  # the stream's opening answer object
+
+
+@dataclass
+class Tool:
+    """A function a request offers, with its JSON schema."""
+
+    name: str
+    schema: dict[str, Any]
+
+
+@dataclass
+class Prompt:
+    """The parts of a request that shape a model's answer (read by each dialect)."""
+
+    last_user: str = ""
+    all_text: str = ""
+    max_tokens: int | None = None
+    tools: list[Tool] = field(default_factory=list)
+    tool_result_last: bool = False  # the conversation ends with a tool result: answer in text
+    tools_disabled: bool = False
+    forced_tool: str | None = None  # tool_choice names one function
+    json_schema: dict[str, Any] | None = None
+    json_mode: bool = False
+
+
+MalformedToolCall = Literal["arguments", "finish", "never"]
+"""How a provider delivers tool-call arguments the model got wrong: as unparseable `arguments`
+text, as a finish reason of its own (Gemini's MALFORMED_FUNCTION_CALL), or never (the body
+carries arguments as an object that always parses)."""
 
 
 class EventRole(enum.Enum):
@@ -88,9 +120,21 @@ class Dialect(ABC):
     """Whether stream events after the deltas repeat the whole answer (Responses' `*.done`
     events and final response): edits of the deltas must then be carried into them."""
 
+    malformed_tool_call: MalformedToolCall = "arguments"  # in a non-streaming body
+    malformed_tool_call_stream: MalformedToolCall = "arguments"
+
     @abstractmethod
     def matches(self, method: str, path: str) -> bool:
         """Whether this dialect serves `method path` (path without query string)."""
+
+    # --- reading requests -----------------------------------------------------
+    def read_prompt(self, body: dict[str, Any]) -> Prompt:
+        """The prompt, tools and limits a request body carries."""
+        return Prompt()
+
+    def tool_call_id(self, rng: random.Random) -> str:
+        """A new tool-call id in the provider's shape (`call_...`)."""
+        return f"call_{rng.getrandbits(96):024x}"
 
     # --- rendering (the mock) -------------------------------------------------
     @abstractmethod
@@ -100,6 +144,13 @@ class Dialect(ABC):
     def render_stream(self, req: RequestInfo, completion: Completion) -> Iterator[SSEEvent]:
         """The streamed success events in order, terminator included."""
         raise NotImplementedError(f"{self.name} does not stream")
+
+    def stream_framing(
+        self, req: RequestInfo, events: Iterable[SSEEvent | Pause]
+    ) -> tuple[str, Iterator[Part]]:
+        """The content type and body parts a stream of `events` goes out as (SSE here)."""
+        body = (e.encode() if isinstance(e, SSEEvent) else e for e in events)
+        return "text/event-stream; charset=utf-8", body
 
     # --- reading --------------------------------------------------------------
     def usage_of_body(self, body: Any) -> Usage | None:
@@ -116,7 +167,18 @@ class Dialect(ABC):
     def with_text(self, body: Any, text: str) -> Any:
         return body
 
-    def with_finish(self, body: Any, finish: Finish) -> Any:
+    def with_finish(self, body: Any, finish: Finish, reason: str | None = None) -> Any:
+        """The body with `finish`; `reason` is the provider's own word where it has several
+        for one neutral finish (Gemini's RECITATION or SPII for `content_filter`)."""
+        return body
+
+    def with_output_tokens(self, body: Any, tokens: int) -> Any:
+        """The body with its usage saying `tokens` output tokens (after a cut)."""
+        return body
+
+    def with_malformed_tool_call(self, body: Any) -> Any:
+        """The body as the provider reports a tool call it could not parse
+        (`malformed_tool_call == "finish"` only)."""
         return body
 
     def tool_calls_of(self, body: Any) -> list[ToolCall]:
@@ -135,7 +197,18 @@ class Dialect(ABC):
     def event_with_text(self, event: SSEEvent, text: str) -> SSEEvent:
         return event
 
-    def event_with_finish(self, event: SSEEvent, finish: Finish) -> SSEEvent:
+    def event_with_finish(
+        self, event: SSEEvent, finish: Finish, reason: str | None = None
+    ) -> SSEEvent:
+        return event
+
+    def event_with_output_tokens(self, event: SSEEvent, tokens: int) -> SSEEvent:
+        """A usage-carrying event made to report `tokens` output tokens."""
+        return event
+
+    def event_with_malformed_tool_call(self, event: SSEEvent) -> SSEEvent | None:
+        """A TOOL_START or FINISH event as the provider streams a tool call it could not
+        parse (None: the event goes away); `malformed_tool_call_stream == "finish"` only."""
         return event
 
     def event_tool_args(self, event: SSEEvent) -> str | None:
@@ -167,10 +240,8 @@ class Dialect(ABC):
         """
         return "complete" if role is EventRole.TERMINATOR else None
 
-    def keepalive_event(self) -> SSEEvent:
-        """What the provider sends to keep an idle stream open."""
-        from aichaos.wire.sse import comment
-
+    def keepalive_event(self) -> SSEEvent | None:
+        """What the provider sends to keep an idle stream open (None: nothing)."""
         return comment()
 
 
@@ -258,8 +329,9 @@ class Provider(ABC):
     @abstractmethod
     def model_not_found(self, req: RequestInfo) -> Reply: ...
 
-    def content_filter_error(self, req: RequestInfo) -> Reply | None:
-        """The error a provider sends when the *prompt* is filtered; None if it has none."""
+    def content_filter_error(self, req: RequestInfo, reason: str | None = None) -> Reply | None:
+        """What a provider answers when the *prompt* is filtered (an error, or Gemini's
+        blocked-prompt 200); None if it has no such answer. `reason` picks a variant."""
         return None
 
     @abstractmethod

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from aichaos.providers._common import (
@@ -12,23 +13,28 @@ from aichaos.providers._common import (
     as_list,
     chunks_of,
     clone,
+    content_text,
     dump_arguments,
     merge_headers,
     new_id,
     parse_arguments,
+    positive_int,
 )
 from aichaos.providers.base import (
     Completion,
     Dialect,
     EventRole,
     Finish,
+    MalformedToolCall,
+    Prompt,
     Provider,
     SdkEnvironment,
     StreamEnd,
+    Tool,
     ToolCall,
     Usage,
 )
-from aichaos.wire.exchange import Reply, RequestInfo
+from aichaos.wire.exchange import Part, Pause, Reply, RequestInfo
 from aichaos.wire.sse import SSEEvent
 
 FINISH_REASONS: dict[str, str] = {
@@ -36,6 +42,24 @@ FINISH_REASONS: dict[str, str] = {
     "length": "MAX_TOKENS",
     "content_filter": "SAFETY",
     "tool_calls": "STOP",
+}
+FILTER_REASONS = ("SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "OTHER")
+"""finishReason values (google-genai `types.FinishReason`) that end an answer as a filter does."""
+BLOCK_REASONS = ("SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY", "JAILBREAK")
+"""promptFeedback.blockReason values (google-genai `types.BlockedReason`)."""
+
+MALFORMED_CALL_MESSAGE = "Malformed function call: {name}"
+
+_BLOCKED_RATINGS: list[dict[str, Any]] = [
+    {"category": "HARM_CATEGORY_HATE_SPEECH", "probability": "NEGLIGIBLE"},
+    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True},
+    {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"},
+    {"category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "NEGLIGIBLE"},
+]
+_CITATION = {
+    "citationSources": [
+        {"startIndex": 0, "endIndex": 128, "uri": "https://example.com/a-published-text"}
+    ]
 }
 
 _PATH = re.compile(r"/models/[^/:]+:(generateContent|streamGenerateContent)$")
@@ -68,15 +92,62 @@ _MESSAGES: dict[int, str] = {
 
 
 def _usage_json(usage: Usage) -> dict[str, Any]:
-    return {
-        "promptTokenCount": usage.input_tokens,
-        "candidatesTokenCount": usage.output_tokens,
-        "totalTokenCount": usage.total,
-    }
+    # Gemini leaves out the candidates' count when nothing was generated.
+    out: dict[str, Any] = {"promptTokenCount": usage.input_tokens}
+    if usage.output_tokens:
+        out["candidatesTokenCount"] = usage.output_tokens
+    out["totalTokenCount"] = usage.total
+    return out
 
 
-def _call_part(call: ToolCall) -> dict[str, Any]:
-    return {"functionCall": {"name": call.name, "args": parse_arguments(call.arguments)}}
+def _call_part(call: ToolCall) -> dict[str, Any] | None:
+    """A functionCall part; None when the arguments do not parse: Gemini's `args` is always an
+    object, so such a call never reaches the wire (it ends as MALFORMED_FUNCTION_CALL)."""
+    args = parse_arguments(call.arguments or "{}")
+    if not isinstance(args, dict):
+        return None
+    return {"functionCall": {"name": call.name, "args": args}}
+
+
+def _call_parts(calls: list[ToolCall]) -> list[Any]:
+    return [part for part in map(_call_part, calls) if part is not None]
+
+
+def _finish_candidate(candidate: dict[str, Any], word: str) -> None:
+    """Set a finish reason with what Gemini sends beside it (ratings, citations)."""
+    candidate["finishReason"] = word
+    if word == "SAFETY":
+        candidate["safetyRatings"] = [dict(r) for r in _BLOCKED_RATINGS]
+    elif word == "RECITATION":
+        candidate["citationMetadata"] = clone(_CITATION)
+        _set_parts(candidate, [p for p in _parts_of(candidate) if "text" not in as_dict(p)])
+
+
+def _parts_of(candidate: dict[str, Any]) -> list[Any]:
+    return as_list(as_dict(candidate.get("content")).get("parts"))
+
+
+def _set_parts(candidate: dict[str, Any], parts: list[Any]) -> None:
+    """Gemini sends a content without `parts` when there is nothing in it."""
+    content = candidate.setdefault("content", {"role": "model"})
+    if not isinstance(content, dict):
+        return
+    if parts:
+        content["parts"] = parts
+    else:
+        content.pop("parts", None)
+
+
+def _get(data: dict[str, Any], camel: str) -> Any:
+    """A request field in camelCase or snake_case: the API accepts both (litellm sends the
+    latter)."""
+    if camel in data:
+        return data[camel]
+    return data.get(re.sub(r"[A-Z]", lambda m: "_" + m.group().lower(), camel))
+
+
+def _d(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 class GenerateContent(Dialect):
@@ -87,10 +158,52 @@ class GenerateContent(Dialect):
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and _PATH.search(path) is not None
 
+    malformed_tool_call: MalformedToolCall = "finish"
+    malformed_tool_call_stream: MalformedToolCall = "finish"
+
+    def read_prompt(self, body: dict[str, Any]) -> Prompt:
+        contents = [_d(c) for c in as_list(body.get("contents"))]
+        users = [c for c in contents if c.get("role", "user") == "user"]
+        config = _d(_get(body, "generationConfig"))
+        declarations = [
+            _d(f)
+            for t in as_list(body.get("tools"))
+            for f in as_list(_get(_d(t), "functionDeclarations"))
+        ]
+        calling = _d(_get(_d(_get(body, "toolConfig")), "functionCallingConfig"))
+        allowed = as_list(_get(calling, "allowedFunctionNames"))
+        system = _d(_get(body, "systemInstruction"))
+        last_parts = as_list(contents[-1].get("parts")) if contents else []
+        schema = _get(config, "responseSchema") or _get(config, "responseJsonSchema")
+        return Prompt(
+            last_user=content_text(users[-1].get("parts")) if users else "",
+            all_text=" ".join(
+                [content_text(system.get("parts"))]
+                + [content_text(c.get("parts")) for c in contents]
+            ),
+            max_tokens=positive_int(_get(config, "maxOutputTokens")),
+            tools=[
+                Tool(
+                    str(f.get("name", "tool")),
+                    _d(f.get("parameters") or _get(f, "parametersJsonSchema")),
+                )
+                for f in declarations
+            ],
+            tool_result_last=any(_get(_d(p), "functionResponse") is not None for p in last_parts),
+            tools_disabled=calling.get("mode") == "NONE",
+            forced_tool=str(allowed[0]) if allowed and allowed[0] else None,
+            json_schema=_d(schema) or None,
+            json_mode=_get(config, "responseMimeType") == "application/json",
+        )
+
+    def tool_call_id(self, rng: random.Random) -> str:
+        return f"call_{rng.getrandbits(96):024x}"  # google-genai does not read an id here
+
     def _chunk(
         self, completion: Completion, parts: list[Any], response_id: str, final: bool
     ) -> dict[str, Any]:
-        candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+        candidate: dict[str, Any] = {"index": 0}
+        _set_parts(candidate, parts)
         body: dict[str, Any] = {"candidates": [candidate]}
         if final:
             candidate["finishReason"] = FINISH_REASONS[completion.finish]
@@ -101,9 +214,9 @@ class GenerateContent(Dialect):
 
     def render(self, req: RequestInfo, completion: Completion) -> Any:
         parts: list[Any] = []
-        if completion.text or not completion.tool_calls:
+        if completion.text:
             parts.append({"text": completion.text})
-        parts += [_call_part(c) for c in completion.tool_calls]
+        parts += _call_parts(completion.tool_calls)
         return self._chunk(completion, parts, new_id("", 11), final=True)
 
     def render_stream(self, req: RequestInfo, completion: Completion) -> Iterator[SSEEvent]:
@@ -111,9 +224,17 @@ class GenerateContent(Dialect):
         for piece in chunks_of(completion):
             yield SSEEvent.of(self._chunk(completion, [{"text": piece}], response_id, False))
         if completion.tool_calls:
-            parts = [_call_part(c) for c in completion.tool_calls]
+            parts = _call_parts(completion.tool_calls)
             yield SSEEvent.of(self._chunk(completion, parts, response_id, False))
         yield SSEEvent.of(self._chunk(completion, [{"text": ""}], response_id, True))
+
+    def stream_framing(
+        self, req: RequestInfo, events: Iterable[SSEEvent | Pause]
+    ) -> tuple[str, Iterator[Part]]:
+        if "alt=sse" in req.query:
+            return super().stream_framing(req, events)
+        # Without alt=sse Gemini streams one JSON array, element by element.
+        return "application/json", _json_array(events)
 
     # --- reading --------------------------------------------------------------
     def usage_of_body(self, body: Any) -> Usage | None:
@@ -142,16 +263,39 @@ class GenerateContent(Dialect):
         candidate = self._candidate(new)
         if not candidate:
             return new
-        content = candidate.setdefault("content", {"role": "model", "parts": []})
-        others = [p for p in as_list(content.get("parts")) if "text" not in as_dict(p)]
-        content["parts"] = [{"text": text}, *others]
+        others = [p for p in _parts_of(candidate) if "text" not in as_dict(p)]
+        _set_parts(candidate, [{"text": text}, *others] if text else others)
         return new
 
-    def with_finish(self, body: Any, finish: Finish) -> Any:
+    def with_finish(self, body: Any, finish: Finish, reason: str | None = None) -> Any:
         new = clone(body)
         candidate = self._candidate(new)
         if candidate:
-            candidate["finishReason"] = FINISH_REASONS[finish]
+            _finish_candidate(candidate, reason or FINISH_REASONS[finish])
+        return new
+
+    def with_output_tokens(self, body: Any, tokens: int) -> Any:
+        new = clone(body)
+        meta = as_dict(as_dict(new).get("usageMetadata"))
+        if meta:
+            prompt = as_int(meta.get("promptTokenCount"))
+            meta.clear()
+            meta.update(_usage_json(Usage(prompt, tokens)))
+        candidate = self._candidate(new)
+        if not tokens and candidate:
+            # Nothing generated: Gemini's content then has no parts at all.
+            _set_parts(candidate, [p for p in _parts_of(candidate) if as_dict(p).get("text")])
+        return new
+
+    def with_malformed_tool_call(self, body: Any) -> Any:
+        new = clone(body)
+        candidate = self._candidate(new)
+        names = [c.name for c in self.tool_calls_of(body)]
+        if candidate and names:
+            _set_parts(candidate, [])
+            candidate["finishReason"] = "MALFORMED_FUNCTION_CALL"
+            candidate["finishMessage"] = MALFORMED_CALL_MESSAGE.format(name=names[0])
+            new = self.with_output_tokens(new, 0)
         return new
 
     def tool_calls_of(self, body: Any) -> list[ToolCall]:
@@ -170,9 +314,8 @@ class GenerateContent(Dialect):
         candidate = self._candidate(new)
         if not candidate:
             return new
-        content = candidate.setdefault("content", {"role": "model", "parts": []})
-        kept = [p for p in as_list(content.get("parts")) if "functionCall" not in as_dict(p)]
-        content["parts"] = kept + [_call_part(c) for c in calls]
+        kept = [p for p in _parts_of(candidate) if "functionCall" not in as_dict(p)]
+        _set_parts(candidate, kept + _call_parts(calls))
         return new
 
     # --- stream edits ---------------------------------------------------------
@@ -208,17 +351,49 @@ class GenerateContent(Dialect):
             return event
         return event.replaced(self.with_text(event.json, text))
 
-    def event_with_finish(self, event: SSEEvent, finish: Finish) -> SSEEvent:
+    def event_with_finish(
+        self, event: SSEEvent, finish: Finish, reason: str | None = None
+    ) -> SSEEvent:
         if not self._candidate(event.json):
             return event
-        return event.replaced(self.with_finish(event.json, finish))
+        return event.replaced(self.with_finish(event.json, finish, reason))
+
+    def event_with_output_tokens(self, event: SSEEvent, tokens: int) -> SSEEvent:
+        if "usageMetadata" not in as_dict(event.json):
+            return event
+        return event.replaced(self.with_output_tokens(event.json, tokens))
+
+    def event_with_malformed_tool_call(self, event: SSEEvent) -> SSEEvent | None:
+        payload = as_dict(event.json)
+        candidate = self._candidate(payload)
+        if candidate.get("finishReason"):
+            new = clone(payload)
+            final = self._candidate(new)
+            _set_parts(final, [p for p in _parts_of(final) if as_dict(p).get("text")])
+            final["finishReason"] = "MALFORMED_FUNCTION_CALL"
+            final["finishMessage"] = MALFORMED_CALL_MESSAGE.format(name="the call did not parse")
+            return event.replaced(new)
+        if any("functionCall" in as_dict(p) for p in _parts_of(candidate)):
+            new = clone(payload)
+            kept = [p for p in _parts_of(self._candidate(new)) if "functionCall" not in as_dict(p)]
+            if not kept:
+                return None
+            _set_parts(self._candidate(new), kept)
+            return event.replaced(new)
+        return event
 
     def _call_edit(self, event: SSEEvent, key: str, value: Any) -> SSEEvent:
         payload = clone(event.json)
-        for part in self._parts(payload):
+        candidate = self._candidate(payload)
+        for index, part in enumerate(_parts_of(candidate)):
             call = as_dict(part).get("functionCall")
             if isinstance(call, dict):
-                call[key] = value
+                if key == "args" and not isinstance(value, dict):
+                    # Unparseable arguments never reach the wire: the call goes away.
+                    parts = _parts_of(candidate)
+                    _set_parts(candidate, parts[:index] + parts[index + 1 :])
+                else:
+                    call[key] = value
                 return event.replaced(payload)
         return event
 
@@ -234,8 +409,36 @@ class GenerateContent(Dialect):
         return self._call_edit(event, "name", name)
 
     def event_with_tool_args(self, event: SSEEvent, arguments: str) -> SSEEvent:
-        # Gemini sends arguments whole, as an object; invalid JSON stays a raw string.
-        return self._call_edit(event, "args", parse_arguments(arguments))
+        # Gemini sends arguments whole, as an object.
+        return self._call_edit(event, "args", parse_arguments(arguments or "{}"))
+
+    def keepalive_event(self) -> SSEEvent | None:
+        return None  # Google sends no keep-alive; google-genai parses every line as JSON
+
+
+def _json_array(items: Iterable[SSEEvent | Pause]) -> Iterator[Part]:
+    sep = b"["
+    for item in items:
+        if isinstance(item, Pause):
+            yield item
+            continue
+        yield sep + item.data.encode() + b"\n"
+        sep = b",\r\n"
+    yield b"[]" if sep == b"[" else b"]"
+
+
+def proto_duration(seconds: float) -> str:
+    """A google.protobuf.Duration in its JSON form: 0, 3, 6 or 9 fractional digits (`26s`,
+    `0.300s`), as the protobuf JSON mapping writes it."""
+    nanos = round(max(seconds, 0.0) * 1e9)
+    whole, frac = divmod(nanos, 1_000_000_000)
+    if not frac:
+        return f"{whole}s"
+    for digits in (3, 6, 9):
+        scale = 10 ** (9 - digits)
+        if frac % scale == 0:
+            return f"{whole}.{frac // scale:0{digits}d}s"
+    return f"{whole}.{frac:09d}s"
 
 
 class GeminiProvider(Provider):
@@ -341,7 +544,7 @@ class GeminiProvider(Provider):
             details.append(
                 {
                     "@type": "type.googleapis.com/google.rpc.RetryInfo",
-                    "retryDelay": f"{max(0, round(retry_after))}s",
+                    "retryDelay": proto_duration(retry_after),
                 }
             )
         message = (
@@ -393,6 +596,25 @@ class GeminiProvider(Provider):
             "models and their supported methods."
         )
         return self._status_reply(req, 404, message)
+
+    def content_filter_error(self, req: RequestInfo, reason: str | None = None) -> Reply | None:
+        """A blocked prompt: a 200 with `promptFeedback.blockReason` and no `candidates`
+        (google-genai: `response.candidates is None`), streamed as one chunk on a stream."""
+        tokens = max(1, len(GenerateContent().read_prompt(req.json_object).all_text.split()))
+        body = {
+            "promptFeedback": {
+                "blockReason": reason or "SAFETY",
+                "safetyRatings": [dict(r) for r in _BLOCKED_RATINGS],
+            },
+            "usageMetadata": {"promptTokenCount": tokens, "totalTokenCount": tokens},
+            "modelVersion": req.model or "",
+            "responseId": new_id("", 11),
+        }
+        headers = self.response_headers(req)
+        if not req.stream:
+            return Reply.json(200, body, headers)
+        content_type, parts = self.dialects[0].stream_framing(req, [SSEEvent.of(body)])
+        return Reply(200, [("content-type", content_type), *headers], list(parts))
 
     def stream_error_event(self, req: RequestInfo, *, type: str, message: str) -> SSEEvent:
         code = _CODES.get(type, 500)

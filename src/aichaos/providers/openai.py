@@ -294,7 +294,7 @@ class AzureOpenAIProvider(OpenAIProvider):
             self.response_headers(req),
         )
 
-    def content_filter_error(self, req: RequestInfo) -> Reply | None:
+    def content_filter_error(self, req: RequestInfo, reason: str | None = None) -> Reply | None:
         body = {
             "error": {
                 "message": "The response was filtered due to the prompt triggering Azure "

@@ -8,10 +8,14 @@ from typing import Any
 
 from aichaos.providers._common import (
     as_dict,
+    as_int,
     as_list,
     chunks_of,
     clone,
+    content_text,
+    name_or_none,
     new_id,
+    positive_int,
     split_arguments,
     usage_from,
 )
@@ -20,7 +24,9 @@ from aichaos.providers.base import (
     Dialect,
     EventRole,
     Finish,
+    Prompt,
     StreamEnd,
+    Tool,
     ToolCall,
     Usage,
 )
@@ -74,6 +80,32 @@ class ChatCompletions(Dialect):
 
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.endswith("/chat/completions")
+
+    def read_prompt(self, body: dict[str, Any]) -> Prompt:
+        messages = [as_dict(m) for m in as_list(body.get("messages"))]
+        users = [m for m in messages if m.get("role") == "user"]
+        fmt = as_dict(body.get("response_format"))
+        return Prompt(
+            last_user=content_text(users[-1].get("content")) if users else "",
+            all_text=" ".join(content_text(m.get("content")) for m in messages),
+            max_tokens=positive_int(body.get("max_completion_tokens"))
+            or positive_int(body.get("max_tokens")),
+            tools=[
+                Tool(
+                    str(as_dict(t.get("function")).get("name", "tool")),
+                    as_dict(as_dict(t.get("function")).get("parameters")),
+                )
+                for t in map(as_dict, as_list(body.get("tools")))
+                if t.get("type", "function") == "function"
+            ],
+            tool_result_last=bool(messages) and messages[-1].get("role") in ("tool", "function"),
+            tools_disabled=body.get("tool_choice") == "none",
+            forced_tool=name_or_none(
+                as_dict(as_dict(body.get("tool_choice")).get("function")).get("name")
+            ),
+            json_schema=as_dict(as_dict(fmt.get("json_schema")).get("schema")) or None,
+            json_mode=fmt.get("type") in ("json_object", "json_schema"),
+        )
 
     # --- rendering ------------------------------------------------------------
     def render(self, req: RequestInfo, completion: Completion) -> Any:
@@ -196,7 +228,7 @@ class ChatCompletions(Dialect):
             message["content"] = text
         return new
 
-    def with_finish(self, body: Any, finish: Finish) -> Any:
+    def with_finish(self, body: Any, finish: Finish, reason: str | None = None) -> Any:
         new = clone(body)
         for choice in as_list(as_dict(new).get("choices")):
             if isinstance(choice, dict):
@@ -204,6 +236,19 @@ class ChatCompletions(Dialect):
                 if self.azure and finish == "content_filter":
                     choice["content_filter_results"] = azure_filter_results(True)
         return new
+
+    def with_output_tokens(self, body: Any, tokens: int) -> Any:
+        new = clone(body)
+        usage = as_dict(as_dict(new).get("usage"))
+        if usage:
+            usage["completion_tokens"] = tokens
+            usage["total_tokens"] = as_int(usage.get("prompt_tokens")) + tokens
+        return new
+
+    def event_with_output_tokens(self, event: SSEEvent, tokens: int) -> SSEEvent:
+        if not isinstance(as_dict(event.json).get("usage"), dict):
+            return event
+        return event.replaced(self.with_output_tokens(event.json, tokens))
 
     def tool_calls_of(self, body: Any) -> list[ToolCall]:
         calls = []
@@ -281,7 +326,9 @@ class ChatCompletions(Dialect):
         delta["content"] = text
         return event.replaced(payload)
 
-    def event_with_finish(self, event: SSEEvent, finish: Finish) -> SSEEvent:
+    def event_with_finish(
+        self, event: SSEEvent, finish: Finish, reason: str | None = None
+    ) -> SSEEvent:
         payload = clone(event.json)
         choices = as_list(as_dict(payload).get("choices"))
         if not choices or not isinstance(choices[0], dict):

@@ -8,10 +8,14 @@ from typing import Any
 
 from aichaos.providers._common import (
     as_dict,
+    as_int,
     as_list,
     chunks_of,
     clone,
+    content_text,
+    name_or_none,
     new_id,
+    positive_int,
     split_arguments,
     usage_from,
 )
@@ -21,7 +25,9 @@ from aichaos.providers.base import (
     Dialect,
     EventRole,
     Finish,
+    Prompt,
     StreamEnd,
+    Tool,
     ToolCall,
     Usage,
 )
@@ -76,6 +82,32 @@ class Responses(Dialect):
 
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.endswith("/responses")
+
+    def read_prompt(self, body: dict[str, Any]) -> Prompt:
+        raw = body.get("input")
+        items = [{"role": "user", "content": raw}] if isinstance(raw, str) else as_list(raw)
+        items = [as_dict(i) for i in items]
+        users = [i for i in items if i.get("role") == "user"]
+        fmt = as_dict(as_dict(body.get("text")).get("format"))
+        instructions = body.get("instructions")
+        return Prompt(
+            last_user=content_text(users[-1].get("content")) if users else "",
+            all_text=" ".join(
+                [instructions if isinstance(instructions, str) else ""]
+                + [content_text(i.get("content")) for i in items]
+            ),
+            max_tokens=positive_int(body.get("max_output_tokens")),
+            tools=[
+                Tool(str(t.get("name", "tool")), as_dict(t.get("parameters")))
+                for t in map(as_dict, as_list(body.get("tools")))
+                if t.get("type") == "function"
+            ],
+            tool_result_last=bool(items) and items[-1].get("type") == "function_call_output",
+            tools_disabled=body.get("tool_choice") == "none",
+            forced_tool=name_or_none(as_dict(body.get("tool_choice")).get("name")),
+            json_schema=as_dict(fmt.get("schema")) or None,
+            json_mode=fmt.get("type") in ("json_object", "json_schema"),
+        )
 
     def _response(
         self,
@@ -223,11 +255,27 @@ class Responses(Dialect):
             new.setdefault("output", []).insert(0, _message_item(new_id("msg_"), text, "completed"))
         return new
 
-    def with_finish(self, body: Any, finish: Finish) -> Any:
+    def with_finish(self, body: Any, finish: Finish, reason: str | None = None) -> Any:
         new = clone(body)
         if isinstance(new, dict):
             new["status"], new["incomplete_details"] = _status(finish)
         return new
+
+    def with_output_tokens(self, body: Any, tokens: int) -> Any:
+        new = clone(body)
+        usage = as_dict(as_dict(new).get("usage"))
+        if usage:
+            usage["output_tokens"] = tokens
+            usage["total_tokens"] = as_int(usage.get("input_tokens")) + tokens
+        return new
+
+    def event_with_output_tokens(self, event: SSEEvent, tokens: int) -> SSEEvent:
+        payload = as_dict(event.json)
+        if not as_dict(payload.get("response")).get("usage"):
+            return event
+        new = clone(payload)
+        new["response"] = self.with_output_tokens(new["response"], tokens)
+        return SSEEvent.of(new, event=event.event)
 
     def tool_calls_of(self, body: Any) -> list[ToolCall]:
         return [
@@ -312,7 +360,9 @@ class Responses(Dialect):
         item["name"] = name
         return event.replaced(payload)
 
-    def event_with_finish(self, event: SSEEvent, finish: Finish) -> SSEEvent:
+    def event_with_finish(
+        self, event: SSEEvent, finish: Finish, reason: str | None = None
+    ) -> SSEEvent:
         payload = clone(event.json)
         if not isinstance(payload, dict) or payload.get("type") not in _TERMINAL:
             return event

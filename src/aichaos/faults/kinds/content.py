@@ -15,6 +15,7 @@ from pydantic import Field
 
 from aichaos.faults.base import Fault
 from aichaos.faults.plan import EditContext, Plan, StreamEdit, StreamOut
+from aichaos.providers._common import split_arguments
 from aichaos.providers.base import Dialect, EventRole, Finish, ToolCall
 from aichaos.wire.exchange import Reply
 from aichaos.wire.sse import SSEEvent
@@ -150,41 +151,95 @@ class _MalformedStreamEdit(StreamEdit):
 
 
 class _FinishEdit(StreamEdit):
-    """Keeps the first `keep` content events, drops later ones, rewrites the finish reason."""
+    """Keeps the first `keep` content events (text deltas and tool-call argument fragments),
+    drops later ones, and makes the finish reason and the usage say what was delivered.
 
-    def __init__(self, ctx: EditContext, keep: int, finish: Finish) -> None:
+    A tool call's arguments cut this way never parse: when every fragment fit, the last one
+    loses its last character. Where a provider cannot stream partial arguments (Gemini sends
+    a call whole), a call that would be cut is not sent.
+    """
+
+    def __init__(self, ctx: EditContext, keep: int, finish: Finish, reason: str | None) -> None:
+        assert ctx.dialect is not None
         self.dialect = ctx.dialect
-        self.keep, self.finish, self.seen = keep, finish, 0
+        self.keep, self.finish, self.reason, self.seen = keep, finish, reason, 0
+        self.held: SSEEvent | None = None  # the last argument fragment sent on, not yet out
+        self.whole_calls = ctx.dialect.malformed_tool_call_stream != "arguments"
 
     def on_event(self, event: SSEEvent) -> list[StreamOut]:
-        assert self.dialect is not None
         role = self.dialect.classify(event)
+        if role is EventRole.TOOL_ARGS:
+            out = self._release(broken=False)
+            if self.seen < self.keep:
+                self.seen += 1
+                self.held = event
+                return out
+            return out  # past the limit: dropped (the held fragment is no longer the last)
+        out = self._release(broken=True)
         if role is EventRole.TEXT:
+            if self.seen >= self.keep:
+                return out
             self.seen += 1
-            return [event] if self.seen <= self.keep else []
+            return [*out, event]
+        if role is EventRole.TOOL_START:
+            if self.whole_calls or self.seen >= self.keep:
+                return out  # a whole call cannot be cut, and one past the limit never starts
+            return [*out, event]
         if role is EventRole.FINISH:
-            return [self.dialect.event_with_finish(event, self.finish)]
-        return [event]
+            event = self.dialect.event_with_finish(event, self.finish, self.reason)
+        if role in (EventRole.FINISH, EventRole.USAGE):
+            event = self.dialect.event_with_output_tokens(event, self.seen)
+        return [*out, event]
+
+    def on_end(self) -> list[StreamOut]:
+        return self._release(broken=True)
+
+    def _release(self, *, broken: bool) -> list[StreamOut]:
+        """The held fragment; `broken` when it was the last of its call (cut its tail)."""
+        held, self.held = self.held, None
+        if held is None:
+            return []
+        if not broken:
+            return [held]
+        fragment = self.dialect.event_tool_args(held) or ""
+        return [self.dialect.event_with_tool_args(held, fragment[:-1])]
 
 
-def _cut_words(text: str, keep: int) -> str:
-    words = text.split(" ")
-    return " ".join(words[:keep])
+def _cut_arguments(arguments: str, fragments: int) -> str:
+    """The first `fragments` stream fragments of `arguments`; never the whole JSON."""
+    kept = "".join(split_arguments(arguments)[:fragments])
+    return kept if len(kept) < len(arguments) else kept[:-1]
 
 
-def _finish_fault(plan: Plan, keep: int, finish: Finish) -> bool:
+def _finish_body(keep: int, finish: Finish, reason: str | None) -> Callable[[Dialect, Any], Any]:
+    """The non-streaming twin of `_FinishEdit`: same cut, same token count."""
+
+    def edit(dialect: Dialect, body: Any) -> Any:
+        text = dialect.text_of(body)
+        words = text.split(" ")[:keep] if text else []
+        budget = keep - len(words)
+        body = dialect.with_text(body, " ".join(words))
+        tokens = len(words)
+        calls = dialect.tool_calls_of(body)
+        if calls:
+            if dialect.malformed_tool_call == "arguments" and budget > 0:
+                cut = [ToolCall(c.id, c.name, _cut_arguments(c.arguments, budget)) for c in calls]
+                tokens += sum(min(budget, len(split_arguments(c.arguments))) for c in calls)
+            else:
+                cut = []  # the call cannot be sent cut (Gemini, Anthropic's `input` object)
+            body = dialect.with_tool_calls(body, cut)
+        return dialect.with_output_tokens(dialect.with_finish(body, finish, reason), tokens)
+
+    return edit
+
+
+def _finish_fault(plan: Plan, keep: int, finish: Finish, reason: str | None = None) -> bool:
     if not _has_content(plan):
         return False
     if plan.req.stream:
-        plan.stream_edit_factories.append(lambda ctx: _FinishEdit(ctx, keep, finish))
+        plan.stream_edit_factories.append(lambda ctx: _FinishEdit(ctx, keep, finish, reason))
     else:
-        plan.body_edits.append(
-            _json_edit(
-                lambda d, body: d.with_finish(
-                    d.with_text(body, _cut_words(d.text_of(body), keep)), finish
-                )
-            )
-        )
+        plan.body_edits.append(_json_edit(_finish_body(keep, finish, reason)))
     return True
 
 
@@ -192,34 +247,60 @@ class ContentFilter(Fault):
     """The provider's content-filter outcome.
 
     `on: completion` (default): the answer stops after `after` tokens with the provider's
-    filter finish: OpenAI `finish_reason: content_filter`, Anthropic `stop_reason: refusal`,
-    Gemini `finishReason: SAFETY`, Responses API `status: incomplete` (`content_filter`). No
-    exception: the app has to check the finish reason. `on: prompt`: the provider's
-    prompt-filter error where it has one (Azure's 400 `content_filter` with its
-    `innererror.content_filter_result`); other providers give the completion outcome.
+    filter finish: OpenAI `finish_reason: content_filter` (Azure adds its
+    `content_filter_results`), Anthropic `stop_reason: refusal`, Gemini `finishReason: SAFETY`
+    (or the `reason` given: RECITATION comes with `citationMetadata` and no text), Responses API
+    `status: incomplete` (`content_filter`). No exception: the app has to check the finish
+    reason (google-genai: `response.text is None` when nothing was delivered). `on: prompt`:
+    the provider's prompt-filter answer where it has one: Azure's 400 `content_filter` with
+    `innererror.code` `ResponsibleAIPolicyViolation` (or `reason: ContentFiltered`, the variant
+    with a typographic apostrophe that litellm maps to a plain `BadRequestError`, so its
+    content-policy fallbacks do not fire); Gemini's blocked prompt, a 200 with no `candidates`
+    and `promptFeedback.blockReason` (SAFETY or the `reason` given; google-genai gives
+    `response.candidates is None`). OpenAI and Anthropic give the completion outcome.
     """
 
     summary: ClassVar[str] = (
         "content-filter outcome: finish_reason content_filter / stop_reason refusal /"
-        " finishReason SAFETY, or (on: prompt) the provider's prompt-filter error"
+        " finishReason SAFETY, or (on: prompt) the provider's prompt-filter answer"
     )
     kind: Literal["content_filter"] = "content_filter"
     on: Literal["completion", "prompt"] = Field(
         "completion",
         description="completion: the answer is stopped by the filter; prompt: the request is"
-        " refused (providers with a prompt-filter error, e.g. Azure 400 content_filter).",
+        " refused (Azure 400 content_filter, Gemini blocked prompt).",
     )
     after: int = Field(0, ge=0, description="completion: tokens delivered before the filter.")
+    reason: (
+        Literal[
+            "SAFETY",
+            "RECITATION",
+            "PROHIBITED_CONTENT",
+            "BLOCKLIST",
+            "SPII",
+            "OTHER",
+            "JAILBREAK",
+            "ResponsibleAIPolicyViolation",
+            "ContentFiltered",
+        ]
+        | None
+    ) = Field(
+        None,
+        description="The provider's own reason: Gemini finishReason (completion: SAFETY,"
+        " RECITATION, PROHIBITED_CONTENT, BLOCKLIST, SPII, OTHER) or blockReason (prompt:"
+        " SAFETY, OTHER, BLOCKLIST, PROHIBITED_CONTENT, JAILBREAK); Azure prompt innererror"
+        " (ResponsibleAIPolicyViolation, ContentFiltered).",
+    )
 
     def apply(self, plan: Plan, rng: random.Random) -> bool:
         if self.on == "prompt":
-            reply = plan.provider.content_filter_error(plan.req)
+            reply = plan.provider.content_filter_error(plan.req, self.reason)
             if reply is not None:
                 if plan.terminal:
                     return False
                 plan.reply = reply
                 return True
-        return _finish_fault(plan, self.after, "content_filter")
+        return _finish_fault(plan, self.after, "content_filter", self.reason)
 
 
 class Truncated(Fault):
@@ -241,21 +322,17 @@ class Truncated(Fault):
 class EmptyCompletion(Fault):
     """A 200 whose text is empty.
 
-    The finish reason stays `stop` (streams: every text delta is dropped). No exception: an app
-    that does not check shows the user nothing.
+    The finish reason is `stop` (streams: every text delta is dropped) and the usage reports
+    no output tokens. No exception: an app that does not check shows the user nothing. Gemini
+    sends a candidate whose content has no `parts` (and no output token count), so google-genai
+    gives `response.text is None`, not `""`.
     """
 
     summary: ClassVar[str] = "a 200 whose text is empty"
     kind: Literal["empty_completion"] = "empty_completion"
 
     def apply(self, plan: Plan, rng: random.Random) -> bool:
-        if not _has_content(plan):
-            return False
-        if plan.req.stream:
-            plan.stream_edit_factories.append(lambda ctx: _TextEdit(ctx, lambda text: ""))
-        else:
-            plan.body_edits.append(_json_edit(lambda d, body: d.with_text(body, "")))
-        return True
+        return _finish_fault(plan, 0, "stop")
 
 
 # --- text and tool calls ---------------------------------------------------------------
@@ -271,12 +348,13 @@ class _TextEdit(StreamEdit):
     def __init__(self, ctx: EditContext, rewrite: Callable[[str], str], suffix: str = "") -> None:
         self.dialect, self.rewrite, self.suffix = ctx.dialect, rewrite, suffix
         self.last_text: SSEEvent | None = None
-        self.keepalive = ctx.dialect_keepalive().data
+        keepalive = ctx.dialect_keepalive()
+        self.keepalive = keepalive.data if keepalive is not None else None
 
     def on_event(self, event: SSEEvent) -> list[StreamOut]:
         assert self.dialect is not None
         if self.dialect.classify(event) is not EventRole.TEXT:
-            if event.comment_only or event.data == self.keepalive:
+            if event.comment_only or (self.keepalive and event.data == self.keepalive):
                 return [event]  # keep-alives may come between text events
             return [*self._suffix(), event]
         self.last_text = event
@@ -367,27 +445,55 @@ def _scramble(word: str, rng: random.Random) -> str:
 class BadToolCall(Fault):
     """Tool calls with invalid JSON arguments, unknown tool names or missing arguments.
 
-    Acts on the tool calls the model made (the mock makes one whenever tools are offered):
-    `invalid_json` breaks the arguments' JSON (one stray brace), `unknown_tool` renames the tool
-    to `tool_name`, `missing_arguments` sends `{}`. Streams are edited fragment by fragment.
-    Answers without tool calls pass unchanged.
+    Acts on the tool calls the model made (the mock makes one whenever tools are offered).
+    `invalid_json`: the arguments get one stray brace up front (`{` + the arguments), the same
+    in streams (on the first fragment) and bodies, so they never parse, `{}` included; the
+    openai SDK hands them over as they are and `json.loads` fails in the app. Gemini never sends
+    unparseable `args` (an object): the answer ends with `finishReason:
+    MALFORMED_FUNCTION_CALL` and no call (google-genai: `function_calls is None`,
+    `text is None`). Anthropic: streamed `partial_json` fragments; a non-streaming `input`
+    becomes the broken string (the real API always sends an object there).
+    `empty_arguments`: the arguments are an empty string (OpenAI; Anthropic streams send no
+    `partial_json`, so the SDK's `input` stays `{}`).
+    `unknown_tool` renames the tool to `tool_name`, `missing_arguments` sends `{}`. Answers
+    without tool calls pass unchanged.
     """
 
     summary: ClassVar[str] = "tool calls with invalid JSON arguments, unknown names or no arguments"
     kind: Literal["bad_tool_call"] = "bad_tool_call"
-    variant: Literal["invalid_json", "unknown_tool", "missing_arguments"] = Field(
-        "invalid_json", description="invalid_json, unknown_tool or missing_arguments."
+    variant: Literal["invalid_json", "empty_arguments", "unknown_tool", "missing_arguments"] = (
+        Field(
+            "invalid_json",
+            description="invalid_json, empty_arguments, unknown_tool or missing_arguments.",
+        )
     )
     tool_name: str = Field("no_such_tool", description="unknown_tool: the name to call.")
 
     def apply(self, plan: Plan, rng: random.Random) -> bool:
         if not _has_content(plan):
             return False
+        assert plan.dialect is not None
+        broken = self.variant in ("invalid_json", "empty_arguments")
         if plan.req.stream:
-            plan.stream_edit_factories.append(lambda ctx: _ToolCallEdit(ctx, self))
+            how = plan.dialect.malformed_tool_call_stream
+            if broken and how == "never":
+                return False
+            plan.stream_edit_factories.append(lambda ctx: _ToolCallEdit(ctx, self, how))
         else:
-            plan.body_edits.append(_json_edit(self._edit_body))
+            how = plan.dialect.malformed_tool_call
+            if broken and how == "never":
+                return False
+            if broken and how == "finish":
+                plan.body_edits.append(_json_edit(self._malformed_body))
+            else:
+                plan.body_edits.append(_json_edit(self._edit_body))
         return True
+
+    @staticmethod
+    def _malformed_body(dialect: Dialect, body: Any) -> Any:
+        if not dialect.tool_calls_of(body):
+            return body
+        return dialect.with_malformed_tool_call(body)
 
     def _edit_body(self, dialect: Dialect, body: Any) -> Any:
         calls = dialect.tool_calls_of(body)
@@ -400,24 +506,32 @@ class BadToolCall(Fault):
             return ToolCall(call.id, self.tool_name, call.arguments)
         if self.variant == "missing_arguments":
             return ToolCall(call.id, call.name, "{}")
-        return ToolCall(call.id, call.name, _break_json(call.arguments))
+        if self.variant == "empty_arguments":
+            return ToolCall(call.id, call.name, "")
+        return ToolCall(call.id, call.name, "{" + call.arguments)
 
     def label(self) -> str:
         return f"bad_tool_call({self.variant})"
 
 
-def _break_json(arguments: str) -> str:
-    return "{" + arguments.lstrip("{")[: max(1, len(arguments) // 2)]
-
-
 class _ToolCallEdit(StreamEdit):
-    def __init__(self, ctx: EditContext, fault: BadToolCall) -> None:
+    def __init__(self, ctx: EditContext, fault: BadToolCall, how: str) -> None:
         self.dialect, self.fault, self.args_sent = ctx.dialect, fault, False
+        self.malformed = how == "finish" and fault.variant in ("invalid_json", "empty_arguments")
+        self.saw_call = False
 
     def on_event(self, event: SSEEvent) -> list[StreamOut]:
         assert self.dialect is not None
         role = self.dialect.classify(event)
         variant = self.fault.variant
+        if self.malformed:
+            # The provider reports the call as malformed instead of sending it (Gemini).
+            if role is EventRole.TOOL_START:
+                self.saw_call = True
+            if role is EventRole.TOOL_START or (role is EventRole.FINISH and self.saw_call):
+                edited = self.dialect.event_with_malformed_tool_call(event)
+                return [] if edited is None else [edited]
+            return [event]
         if role is EventRole.TOOL_START:
             self.args_sent = False  # each tool call gets its own arguments
             if variant == "unknown_tool":
@@ -426,10 +540,12 @@ class _ToolCallEdit(StreamEdit):
             return [event]
         original = self.dialect.event_tool_args(event)
         if role is EventRole.TOOL_START and not original:
-            return [event]  # arguments follow in fragments (Gemini sends them whole, here)
+            return [event]  # arguments follow in fragments
         first, self.args_sent = not self.args_sent, True
         if variant == "missing_arguments":
             return [self.dialect.event_with_tool_args(event, "{}")] if first else []
+        if variant == "empty_arguments":
+            return [self.dialect.event_with_tool_args(event, "")] if first else []
         # invalid_json: an extra brace up front leaves the joined arguments unparseable.
         if not first:
             return [event]

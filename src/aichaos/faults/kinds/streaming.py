@@ -143,8 +143,9 @@ class StreamStall(Fault):
     Streams only. After `after` content events nothing arrives for `stall`. Without
     `keepalive`, a stall longer than the client's read timeout ends the stream with a read
     timeout (not retried). With `keepalive`, the provider's keep-alive (Anthropic
-    `event: ping`, an SSE comment for OpenAI and Gemini) is sent at that interval, which keeps
-    the client's read timeout from firing: the call just takes `stall` longer.
+    `event: ping`, an SSE comment for OpenAI) is sent at that interval, which keeps the client's
+    read timeout from firing: the call just takes `stall` longer. Gemini sends no keep-alive
+    (google-genai parses every line as JSON), so a Gemini stall stays silent.
     """
 
     summary: ClassVar[str] = "the stream goes silent after N tokens for `stall`"
@@ -177,12 +178,13 @@ class _StallEdit(StreamEdit):
 
     def _silence(self) -> list[StreamOut]:
         interval = self.fault.keepalive
-        if not interval:
+        keepalive = self.ctx.dialect_keepalive()
+        if not interval or keepalive is None:
             return [Pause(self.fault.stall)]
         outs: list[StreamOut] = []
         left = self.fault.stall
         while left > interval:
-            outs += [Pause(interval), self.ctx.dialect_keepalive()]
+            outs += [Pause(interval), keepalive]
             left -= interval
         outs.append(Pause(left))
         return outs
