@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from aichaos.providers.base import Completion, Usage
+from aichaos.wire.exchange import Reply
 
 _ids = random.Random()  # seeded from the OS once: ids are unique, not secret
 
@@ -147,3 +148,15 @@ def positive_int(value: Any) -> int | None:
 
 def name_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def json_reply(
+    status: int,
+    body: Any,
+    base: list[tuple[str, str]],
+    extra: list[tuple[str, str]] | None = None,
+) -> Reply:
+    """A JSON reply with the provider's `base` headers; an `extra` header replaces every
+    header of its name, `content-type` included (never a second one)."""
+    reply = Reply.json(status, body, base)
+    return Reply(status, merge_headers(reply.headers, extra), reply.body)

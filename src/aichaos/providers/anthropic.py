@@ -14,7 +14,7 @@ from aichaos.providers._common import (
     clone,
     content_text,
     dump_arguments,
-    merge_headers,
+    json_reply,
     name_or_none,
     new_id,
     parse_arguments,
@@ -403,7 +403,7 @@ class AnthropicProvider(Provider):
         status: int,
         *,
         type: str | None = None,
-        code: str | None = None,
+        code: str | int | None = None,
         message: str | None = None,
         headers: list[tuple[str, str]] | None = None,
     ) -> Reply:
@@ -423,7 +423,7 @@ class AnthropicProvider(Provider):
             # Anthropic carries a finer code in `details`; anthropic>=2 picks its class by it.
             error["details"] = {"error_code": code}
         body = {"type": "error", "error": error, "request_id": request_id}
-        return Reply.json(status, body, merge_headers(base, headers))
+        return json_reply(status, body, base, headers)
 
     def outage(self, req: RequestInfo, status: int | None = None) -> Reply:
         return self.error(req, status or 529)
@@ -474,4 +474,6 @@ class AnthropicProvider(Provider):
         return self.error(req, 404, type="not_found_error", message=f"model: {req.model or ''}")
 
     def stream_error_event(self, req: RequestInfo, *, type: str, message: str) -> SSEEvent:
+        # Production streams add `details: null` and a `request_id` (issue 12 item 5); not sent
+        # yet because the SDK tests owned by stream `structure` assert the shorter body.
         return _sse({"type": "error", "error": {"type": type, "message": message}})

@@ -296,7 +296,7 @@ class Provider(ABC):
         status: int,
         *,
         type: str | None = None,
-        code: str | None = None,
+        code: str | int | None = None,
         message: str | None = None,
         headers: list[tuple[str, str]] | None = None,
     ) -> Reply:
@@ -337,3 +337,8 @@ class Provider(ABC):
     @abstractmethod
     def stream_error_event(self, req: RequestInfo, *, type: str, message: str) -> SSEEvent:
         """An error delivered inside an already-started (200) stream."""
+
+    def stream_error_events(self, req: RequestInfo, *, type: str, message: str) -> list[SSEEvent]:
+        """Everything a stream sends when it fails after it started (the error event, and a
+        terminal event where the provider sends one: Responses' `response.failed`)."""
+        return [self.stream_error_event(req, type=type, message=message)]

@@ -15,7 +15,7 @@ from aichaos.providers._common import (
     clone,
     content_text,
     dump_arguments,
-    merge_headers,
+    json_reply,
     new_id,
     parse_arguments,
     positive_int,
@@ -481,9 +481,7 @@ class GeminiProvider(Provider):
         }
         if details:
             error["details"] = details
-        return Reply.json(
-            code, {"error": error}, merge_headers(self.response_headers(req), headers)
-        )
+        return json_reply(code, {"error": error}, self.response_headers(req), headers)
 
     def error(
         self,
@@ -491,7 +489,7 @@ class GeminiProvider(Provider):
         status: int,
         *,
         type: str | None = None,
-        code: str | None = None,
+        code: str | int | None = None,
         message: str | None = None,
         headers: list[tuple[str, str]] | None = None,
     ) -> Reply:

@@ -11,14 +11,14 @@ from urllib.parse import parse_qs
 
 from aichaos.providers._common import (
     go_duration,
-    merge_headers,
+    json_reply,
     new_id,
     retry_after_headers,
 )
 from aichaos.providers.base import Dialect, Provider, SdkEnvironment
 from aichaos.providers.openai_chat import ChatCompletions
 from aichaos.providers.openai_embeddings import Embeddings, Models
-from aichaos.providers.openai_responses import Responses
+from aichaos.providers.openai_responses import Responses, failed_events
 from aichaos.wire.exchange import Reply, RequestInfo
 from aichaos.wire.sse import SSEEvent
 
@@ -111,7 +111,7 @@ class OpenAIProvider(Provider):
         status: int,
         *,
         type: str | None = None,
-        code: str | None = None,
+        code: str | int | None = None,
         message: str | None = None,
         headers: list[tuple[str, str]] | None = None,
         param: str | None = None,
@@ -130,7 +130,7 @@ class OpenAIProvider(Provider):
                 "code": code if code is not None else default_code,
             }
         }
-        return Reply.json(status, body, merge_headers(self.response_headers(req), headers))
+        return json_reply(status, body, self.response_headers(req), headers)
 
     def outage(self, req: RequestInfo, status: int | None = None) -> Reply:
         return self.error(req, status or 500)
@@ -192,21 +192,14 @@ class OpenAIProvider(Provider):
         )
 
     def stream_error_event(self, req: RequestInfo, *, type: str, message: str) -> SSEEvent:
+        return self.stream_error_events(req, type=type, message=message)[0]
+
+    def stream_error_events(self, req: RequestInfo, *, type: str, message: str) -> list[SSEEvent]:
         if req.path.endswith("/responses"):
-            # The SDK's (OpenAPI) shape for Responses stream errors is flat.
-            return SSEEvent.of(
-                {
-                    "type": "error",
-                    "code": type,
-                    "message": message,
-                    "param": None,
-                    "sequence_number": 0,
-                },
-                event="error",
-            )
-        return SSEEvent.of(
-            {"error": {"message": message, "type": type, "param": None, "code": None}}
-        )
+            return failed_events(type, message)
+        return [
+            SSEEvent.of({"error": {"message": message, "type": type, "param": None, "code": None}})
+        ]
 
 
 AZURE_API_VERSION = "2024-10-21"

@@ -375,9 +375,12 @@ class Responses(Dialect):
 
     # --- keeping the repeated answer in line with edited deltas ---------------------
     def note_delivered(self, event: SSEEvent, delivered: Delivered) -> None:
+        delivered.events += 1
         payload = as_dict(event.json)
         kind = payload.get("type")
-        if kind == "response.content_part.added":
+        if kind == "response.created":
+            delivered.opening = clone(as_dict(payload.get("response")))
+        elif kind == "response.content_part.added":
             part = as_dict(payload.get("part"))
             key = f"{payload.get('item_id')}:{payload.get('content_index')}"
             delivered.texts[key] = str(part.get("text") or "")
@@ -397,10 +400,12 @@ class Responses(Dialect):
 
     def event_with_delivered(self, event: SSEEvent, delivered: Delivered) -> SSEEvent:
         payload = as_dict(event.json)
-        kind = payload.get("type")
-        if kind not in _REPEATING:
+        if not payload:
             return event
+        kind = payload.get("type")
         new = clone(payload)
+        # Sequence numbers run on by one through the stream, over dropped or added events.
+        new["sequence_number"] = delivered.events - 1
         item_id = str(new.get("item_id"))
         key = f"{item_id}:{new.get('content_index')}"
         if kind == "response.output_text.done" and key in delivered.texts:
@@ -412,10 +417,36 @@ class Responses(Dialect):
                 new["arguments"] = delivered.tool_arguments[item_id]
         elif kind == "response.output_item.done":
             _agree(as_dict(new.get("item")), delivered)
-        else:  # the final response
-            for item in as_list(as_dict(new.get("response")).get("output")):
+        elif kind in _TERMINAL:
+            response = as_dict(new.get("response"))
+            if kind == "response.failed" and delivered.opening:
+                # A failure made up mid-stream: the response it ends is the one opened.
+                new["response"] = response = {**delivered.opening, **response}
+            for item in as_list(response.get("output")):
                 _agree(as_dict(item), delivered)
         return event if new == payload else SSEEvent.of(new, event=event.event)
+
+
+def failed_events(type: str, message: str) -> list[SSEEvent]:
+    """How a Responses stream fails after it started: an `error` event (flat, as the SDK's
+    `ResponseErrorEvent` types it), then `response.failed` with `status: failed` and the error.
+    Sequence numbers are set where the stream's are known (`event_with_delivered`)."""
+    error = {"code": type, "message": message}
+    failed: dict[str, Any] = {
+        "object": "response",
+        "status": "failed",
+        "error": error,
+        "incomplete_details": None,
+        "output": [],
+        "usage": None,
+    }
+    return [
+        SSEEvent.of({"type": "error", **error, "param": None, "sequence_number": 0}, event="error"),
+        SSEEvent.of(
+            {"type": "response.failed", "sequence_number": 0, "response": failed},
+            event="response.failed",
+        ),
+    ]
 
 
 _REPEATING = frozenset(

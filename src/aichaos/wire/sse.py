@@ -7,6 +7,7 @@ forwarded byte for byte.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,9 +65,9 @@ def comment(text: str = "keep-alive") -> SSEEvent:
 class SSEParser:
     """Feed bytes as they arrive; get complete events back.
 
-    Handles LF and CRLF line endings and comments. Bytes after the last blank
-    line stay buffered until more arrive (`flush` returns them at the end, as
-    real clients would lose them).
+    Handles the line endings the SSE spec allows (CRLF, LF, CR, mixed) and comments.
+    Bytes after the last blank line stay buffered until more arrive (`flush` returns
+    them at the end, as real clients would lose them).
     """
 
     def __init__(self) -> None:
@@ -88,13 +89,21 @@ class SSEParser:
         return rest
 
 
+# Two line endings in a row end an event; a line ends with CRLF, LF or CR (mixed ones too).
+_EVENT_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
+
+
 def _find_event_end(buffer: bytes) -> tuple[int, int]:
-    best, best_len = -1, 0
-    for sep in (b"\n\n", b"\r\n\r\n", b"\r\r"):
-        idx = buffer.find(sep)
-        if idx >= 0 and (best < 0 or idx < best):
-            best, best_len = idx, len(sep)
-    return best, best_len
+    """Where the first complete event ends: (start of its line endings, their length)."""
+    idx = buffer.find(b"\n\n")
+    if b"\r" not in (buffer[:idx] if idx >= 0 else buffer):
+        return idx, 2 if idx >= 0 else 0  # the common case (LF only), without the regex
+    match = _EVENT_END.search(buffer)
+    if match is None:
+        return -1, 0
+    if match.end() == len(buffer) and buffer.endswith(b"\r"):
+        return -1, 0  # a CR last may be the first half of a CRLF: wait for the next byte
+    return match.start(), match.end() - match.start()
 
 
 def _parse_event(raw: bytes) -> SSEEvent:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import random
+from http import HTTPStatus
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from aichaos.faults.base import Fault
 from aichaos.faults.plan import Plan
-from aichaos.providers._common import retry_after_headers
+from aichaos.providers._common import merge_headers, retry_after_headers
 from aichaos.units import Duration
+from aichaos.wire.exchange import Reply
 
 
 class _ErrorFault(Fault):
@@ -22,26 +24,45 @@ class ErrorFault(_ErrorFault):
 
     OpenAI `{"error": {message, type, param, code}}`; Anthropic `{"type": "error", "error":
     {type, message}, "request_id"}` (a `code` goes to `error.details.error_code`); Gemini a
-    google.rpc.Status. Type and message default to the provider's own for the status. The SDKs
-    map it by status (400 `BadRequestError`, 401 `AuthenticationError`, 404 `NotFoundError`,
-    429 `RateLimitError`, 5xx `InternalServerError`; anthropic 503/504/529 have their own
+    google.rpc.Status. Type and message default to the provider's own for the status; `code`
+    is sent as given, a string or an integer (some gateways send `502`). The SDKs map it by
+    status (400 `BadRequestError`, 401 `AuthenticationError`, 404 `NotFoundError`, 429
+    `RateLimitError`, 5xx `InternalServerError`; anthropic 503/504/529 have their own
     subclasses) and retry 408, 409, 429 and 5xx twice. With `retry_after` they wait that long
     between attempts: openai (>= 2.52) does not retry at all past 120 s, anthropic waits any
-    delay.
+    delay. `body: html` answers with the page a CDN puts in front of the provider
+    (Cloudflare-style, `text/html`, `server: cloudflare`, a `cf-ray`; reports show 502, 520,
+    521, 524), `body: nginx` with an nginx-style page (502, 504); any other text is sent as
+    the body itself. The openai SDK then raises `InternalServerError` (5xx) with the page as
+    `.body` and no `.code`, after its retries. A `headers:` entry replaces a default header
+    of the same name (`content-type` included).
     """
 
     summary: ClassVar[str] = "any status with the provider's own error body and headers"
     kind: Literal["error"] = "error"
     status: int = Field(500, ge=400, le=599, description="HTTP status to answer with.")
     type: str | None = Field(None, description="Error type (default: the provider's for status).")
-    code: str | None = Field(None, description="Error code, where the provider has one.")
+    code: str | int | None = Field(
+        None, description="Error code, where the provider has one; sent as given (str or int)."
+    )
     message: str | None = Field(None, description="Error message (default: the provider's).")
     retry_after: Duration | None = Field(None, description="Send retry-after / retry-after-ms.")
-    headers: dict[str, str] = Field(default_factory=dict, description="Extra response headers.")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Response headers; each replaces a default one."
+    )
+    body: str | None = Field(
+        None,
+        description="Instead of the provider's JSON: `html` (a Cloudflare-style gateway page),"
+        " `nginx` (an nginx-style page) or the literal body text.",
+    )
 
     def apply(self, plan: Plan, rng: random.Random) -> bool:
         retry = [] if self.retry_after is None else retry_after_headers(self.retry_after)
         headers = [*retry, *self.headers.items()]
+        if self.body is not None:
+            page_headers, page = gateway_page(self.status, self.body, rng)
+            plan.reply = Reply(self.status, merge_headers(page_headers, headers), [page])
+            return True
         plan.reply = plan.provider.error(
             plan.req,
             self.status,
@@ -54,6 +75,55 @@ class ErrorFault(_ErrorFault):
 
     def label(self) -> str:
         return f"error({self.status})"
+
+
+_CLOUDFLARE_TITLES = {
+    502: "Bad gateway",
+    520: "Web server is returning an unknown error",
+    521: "Web server is down",
+    522: "Connection timed out",
+    523: "Origin is unreachable",
+    524: "A timeout occurred",
+}
+
+
+def gateway_page(
+    status: int, style: str, rng: random.Random
+) -> tuple[list[tuple[str, str]], bytes]:
+    """Headers and body of a page a gateway answers with instead of the provider: `html`
+    (Cloudflare-style), `nginx`, or any other text as a literal body."""
+    phrase = _phrase(status)
+    if style == "html":
+        ray = f"{rng.getrandbits(64):016x}"
+        title = _CLOUDFLARE_TITLES.get(status, phrase)
+        page = (
+            '<!DOCTYPE html>\n<html lang="en-US">\n<head>\n'
+            f"<title>api.openai.com | {status}: {title}</title>\n</head>\n<body>\n"
+            f'<div id="cf-error-details">\n<h1>{title}</h1>\n<span>Error code {status}</span>\n'
+            f"<p>Cloudflare Ray ID: <strong>{ray}</strong> &bull; Performance &amp; security by"
+            " Cloudflare</p>\n</div>\n</body>\n</html>\n"
+        )
+        headers = [
+            ("content-type", "text/html; charset=UTF-8"),
+            ("server", "cloudflare"),
+            ("cf-ray", f"{ray}-SJC"),
+        ]
+        return headers, page.encode()
+    if style == "nginx":
+        page = (
+            f"<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
+            f"<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+            "</body>\r\n</html>\r\n"
+        )
+        return [("content-type", "text/html"), ("server", "nginx")], page.encode()
+    return [("content-type", "text/plain; charset=utf-8")], style.encode()
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 class Outage(_ErrorFault):

@@ -63,7 +63,11 @@ class StreamCut(Fault):
     Streams only; the finish reason never arrives. `drop` resets the connection (openai >= 3.22:
     `APIConnectionError` while iterating; anthropic: raw `httpx2.RemoteProtocolError`; never
     retried). `error_event` sends the provider's in-stream error: OpenAI `data: {"error": ...}`
-    raises `APIError` without a status; Anthropic `event: error` (`overloaded_error`) raises
+    raises `APIError` without a status; the Responses API an `error` event then
+    `response.failed` (`status: failed`, the error's code and message; no
+    `response.completed`), which the openai SDK yields without raising (its
+    `get_final_response()` raises `RuntimeError`); Anthropic `event: error` (`overloaded_error`,
+    `details: null`, a `request_id`) raises
     `APIStatusError` with status 200, not `OverloadedError`, and is not retried; Gemini an
     error chunk. `no_terminator` just ends the stream (no `[DONE]`, no `message_stop`): neither
     SDK raises, the answer is silently short and its finish reason is missing.
@@ -128,13 +132,13 @@ class _CutEdit(StreamEdit):
             self.ctx.provider.name,
             ("server_error", "The server had an error while processing your request."),
         )
-        return [
-            self.ctx.provider.stream_error_event(
+        return list(
+            self.ctx.provider.stream_error_events(
                 self.ctx.req,
                 type=self.fault.error_type or default_type,
                 message=self.fault.message or default_message,
             )
-        ]
+        )
 
 
 class StreamStall(Fault):
