@@ -187,9 +187,9 @@ def test_broken_tool_arguments(client: openai.OpenAI, stream: bool, variant: str
 def test_gateway_html_page_is_an_internal_server_error(
     client: openai.OpenAI, status: int, body: str, marker: str
 ) -> None:
-    with aichaos.inject([{"kind": "error", "status": status, "body": body}]) as chaos:
-        with pytest.raises(openai.InternalServerError) as info:
-            client.chat.completions.create(model=GPT, messages=MESSAGES)  # type: ignore[arg-type]
+    fault = {"kind": "error", "status": status, "body": body}
+    with aichaos.inject([fault]) as chaos, pytest.raises(openai.InternalServerError) as info:
+        client.chat.completions.create(model=GPT, messages=MESSAGES)  # type: ignore[arg-type]
     exc = info.value
     assert exc.status_code == status
     assert isinstance(exc.body, str) and exc.body.lstrip().startswith("<")
@@ -208,9 +208,8 @@ def test_integer_code_and_replaced_headers(client: openai.OpenAI) -> None:
         "code": 502,
         "headers": {"content-type": "application/json; charset=utf-8", "x-should-retry": "false"},
     }
-    with aichaos.inject([fault]) as chaos:
-        with pytest.raises(openai.InternalServerError) as info:
-            client.chat.completions.create(model=GPT, messages=MESSAGES)  # type: ignore[arg-type]
+    with aichaos.inject([fault]) as chaos, pytest.raises(openai.InternalServerError) as info:
+        client.chat.completions.create(model=GPT, messages=MESSAGES)  # type: ignore[arg-type]
     exc = info.value
     assert isinstance(exc.body, dict) and exc.body["code"] == 502  # sent as given, an integer
     assert exc.code == "502" and exc.type == "cf_bad_gateway"  # the SDK types `.code` as str
