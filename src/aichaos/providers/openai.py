@@ -288,18 +288,24 @@ class AzureOpenAIProvider(OpenAIProvider):
         )
 
     def content_filter_error(self, req: RequestInfo, reason: str | None = None) -> Reply | None:
+        """The prompt filter's 400. Default: `innererror.code` `ResponsibleAIPolicyViolation`
+        (the documented shape). `reason="ContentFiltered"`: the variant seen in reports, with a
+        typographic apostrophe (U+2019) in the message, which litellm 1.110 does not recognise
+        as a content-policy error (a plain `BadRequestError`, no content-policy fallback)."""
+        variant = reason == "ContentFiltered"
+        apostrophe = "\u2019" if variant else "'"
         body = {
             "error": {
                 "message": "The response was filtered due to the prompt triggering Azure "
-                "OpenAI's content management policy. Please modify your prompt and retry. To "
-                "learn more about our content filtering policies please read our documentation: "
-                "https://go.microsoft.com/fwlink/?linkid=2198766",
+                f"OpenAI{apostrophe}s content management policy. Please modify your prompt and "
+                "retry. To learn more about our content filtering policies please read our "
+                "documentation: https://go.microsoft.com/fwlink/?linkid=2198766",
                 "type": None,
                 "param": "prompt",
                 "code": "content_filter",
                 "status": 400,
                 "innererror": {
-                    "code": "ResponsibleAIPolicyViolation",
+                    "code": "ContentFiltered" if variant else "ResponsibleAIPolicyViolation",
                     "content_filter_result": {
                         "hate": {"filtered": False, "severity": "safe"},
                         "jailbreak": {"filtered": False, "detected": False},
