@@ -18,10 +18,10 @@ import openai
 import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch on import
-import litellm  # noqa: E402
+import litellm
 
-import aichaos  # noqa: E402
-from sdk_support import API_KEY, MESSAGES, OPENAI_TOOLS  # noqa: E402
+import aichaos
+from sdk_support import API_KEY, MESSAGES, OPENAI_TOOLS
 
 AZURE = "https://example-resource.openai.azure.com"
 BACKENDS = {"azure": "azure", "openai": "openai", "gemini": "gemini"}
@@ -46,9 +46,11 @@ def prompt_filter(reason: str | None) -> dict[str, Any]:
     ],
 )
 def test_azure_prompt_filter_mapping(reason: str | None, expected: type[Exception]) -> None:
-    with aichaos.inject([prompt_filter(reason)], backends=BACKENDS) as chaos:
-        with pytest.raises(litellm.BadRequestError) as info:
-            litellm.completion(messages=MESSAGES, **AZURE_PARAMS)
+    with (
+        aichaos.inject([prompt_filter(reason)], backends=BACKENDS) as chaos,
+        pytest.raises(litellm.BadRequestError) as info,
+    ):
+        litellm.completion(messages=MESSAGES, **AZURE_PARAMS)
     assert type(info.value) is expected
     assert info.value.status_code == 400
     assert len(chaos.attempts) == 1
@@ -73,9 +75,11 @@ def test_router_falls_back_only_for_the_shape_litellm_recognises() -> None:
     assert answer.choices[0].message.content
     assert [a.backend for a in chaos.attempts] == ["azure", "openai"]
 
-    with aichaos.inject([prompt_filter("ContentFiltered")], backends=BACKENDS) as chaos:
-        with pytest.raises(litellm.BadRequestError) as info:
-            router.completion(model="primary", messages=MESSAGES)
+    with (
+        aichaos.inject([prompt_filter("ContentFiltered")], backends=BACKENDS) as chaos,
+        pytest.raises(litellm.BadRequestError) as info,
+    ):
+        router.completion(model="primary", messages=MESSAGES)
     assert not isinstance(info.value, litellm.ContentPolicyViolationError)
     assert [a.backend for a in chaos.attempts] == ["azure"]  # no fallback
 
