@@ -77,7 +77,9 @@ def test_seed_changes_text() -> None:
             "/v1/chat/completions",
             "",
             {},
-            json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode(),
+            json.dumps(
+                {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+            ).encode(),
         )
         reply = MockBackend(MockConfig(seed=seed)).handle(req)
         body = b"".join(p for p in reply.parts() if isinstance(p, bytes))

@@ -13,8 +13,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
+import respx
 
 import aichaos
 from sdk_support import API_KEY, GPT, MESSAGES, OPENAI_TOOLS, PROMPT, assert_backoff
@@ -215,3 +217,105 @@ def test_integer_code_and_replaced_headers(client: openai.OpenAI) -> None:
     assert exc.code == "502" and exc.type == "cf_bad_gateway"  # the SDK types `.code` as str
     assert exc.response.headers.get_list("content-type") == ["application/json; charset=utf-8"]
     assert len(chaos.attempts) == 1  # x-should-retry: false wins over the 5xx rule
+
+
+# --- the mock refuses malformed requests as the provider does ----------------------------------
+
+
+def test_mock_answers_a_missing_field_with_the_providers_400(client: openai.OpenAI) -> None:
+    with aichaos.inject() as chaos, pytest.raises(openai.BadRequestError) as info:
+        client.post("/chat/completions", body={"model": GPT}, cast_to=object)
+    exc = info.value
+    assert exc.code == "missing_required_parameter" and exc.type == "invalid_request_error"
+    assert "'messages'" in exc.message
+    assert len(chaos.attempts) == 1  # a 400 is not retried
+
+
+def test_mock_answers_invalid_json_with_the_providers_400() -> None:
+    with aichaos.inject(), httpx.Client() as http:
+        response = http.post(
+            "https://api.anthropic.com/v1/messages",
+            content=b'{"model": "claude", "messages": [',
+            headers={"content-type": "application/json"},
+        )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+
+
+# --- messy outputs that look right: facts changed ---------------------------------------------
+
+FACTS = "Alice met Bob in Paris on 2024-03-05 and paid 120.50 dollars; Alice left on March 9, 2024."
+UPSTREAM = "https://api.example-llm.test"
+
+
+def _upstream_answer(stream: bool) -> httpx.Response:
+    if not stream:
+        message = {"role": "assistant", "content": FACTS}
+        body = {
+            "id": "chatcmpl-facts",
+            "object": "chat.completion",
+            "created": 1,
+            "model": GPT,
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        }
+        return httpx.Response(200, json=body)
+    events = []
+    for piece in [FACTS.split(" ")[0]] + [" " + w for w in FACTS.split(" ")[1:]]:
+        chunk = {
+            "id": "chatcmpl-facts",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": GPT,
+            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+        }
+        events.append(f"data: {json.dumps(chunk)}\n\n")
+    events.append("data: [DONE]\n\n")
+    return httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, content="".join(events).encode()
+    )
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("mode", ["numbers", "dates", "names"])
+def test_corrupt_text_changes_facts_plausibly(stream: bool, mode: str) -> None:
+    backends = {"llm": {"provider": "openai", "upstream": UPSTREAM}}
+    fault = {"kind": "corrupt_text", "mode": mode}
+    with (
+        respx.mock(base_url=UPSTREAM) as router,
+        openai.OpenAI(
+            api_key=API_KEY,
+            base_url=f"{UPSTREAM}/v1",
+            http_client=httpx.Client(),  # type: ignore[arg-type]  # respx mocks plain httpx
+        ) as sdk,
+        aichaos.inject([fault], backends=backends, seed=3) as chaos,
+    ):
+        router.post("/v1/chat/completions").mock(side_effect=lambda r: _upstream_answer(stream))
+        result = sdk.chat.completions.create(
+            model=GPT,
+            messages=MESSAGES,  # type: ignore[arg-type]
+            stream=stream,
+        )
+        if stream:
+            text = "".join(c.choices[0].delta.content or "" for c in result if c.choices)
+        else:
+            text = result.choices[0].message.content or ""
+    before, after = FACTS.split(" "), text.split(" ")
+    assert len(after) == len(before) and text != FACTS
+    changed = {(a, b) for a, b in zip(before, after, strict=True) if a != b}
+    if mode == "numbers":
+        # Dates stay whole and valid; in a stream, a long date split over deltas is numbers.
+        split_date = {"9,", "2024."} if stream else set()
+        assert {a for a, _ in changed} == {"120.50", *split_date}
+        new = after[before.index("120.50")]
+        assert len(new) == len("120.50") and new.count(".") == 1 and new != "120.50"
+        assert after[before.index("2024-03-05")] == "2024-03-05"
+    elif mode == "dates":
+        assert {a for a, _ in changed} <= {"2024-03-05", "March", "9,", "2024."}
+        iso = after[before.index("2024-03-05")]
+        assert len(iso) == 10 and iso.count("-") == 2 and iso != "2024-03-05"
+    else:
+        assert {a for a, _ in changed} == {"Alice", "Bob", "Paris"}
+        assert after[0] == after[before.index("Alice", 1)]  # the same name, both times
+        assert after[4] != "Paris" and after[4][0].isupper()
+    assert chaos.attempts[0].faults == [f"corrupt_text({mode})"]

@@ -133,6 +133,9 @@ class MockBackend:
         if found is None:
             return self._not_found(req)
         provider, dialect = found
+        refused = provider.request_error(req)
+        if refused is not None:
+            return refused  # a malformed request gets the provider's 400, not an answer
         headers = provider.response_headers(req)
         if isinstance(dialect, Embeddings):
             vectors = dialect.embed(req, seed=self.config.seed, model=req.model)
@@ -149,10 +152,7 @@ class MockBackend:
 
     def _not_found(self, req: RequestInfo) -> Reply:
         provider = closest_provider(req.path)
-        message = None
-        if provider.name in ("openai", "azure"):
-            message = f"Invalid URL ({req.method} {req.path})"
-        return provider.error(req, 404, message=message)
+        return provider.answer(req, "not_found") or provider.error(req, 404)
 
     # --- answers ----------------------------------------------------------------
     def complete(self, req: RequestInfo, dialect: Dialect) -> Completion:

@@ -26,6 +26,7 @@ from aichaos.providers._common import (
 from aichaos.providers.base import (
     Completion,
     Dialect,
+    ErrorAnswer,
     EventRole,
     Finish,
     MalformedToolCall,
@@ -80,6 +81,7 @@ class Messages(Dialect):
     # "arguments" (a raw string `input`) until the SDK tests that assert it move (stream
     # `structure`), see issue 12 item 5.
     malformed_tool_call: MalformedToolCall = "arguments"
+    required_fields = ("model", "messages", "max_tokens")
 
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.endswith("/v1/messages")
@@ -371,6 +373,36 @@ class AnthropicProvider(Provider):
     429: it is the documented "waiting will not clear it" failure, and the SDK does not retry it.
     """
 
+    answers = {
+        "outage": ErrorAnswer(529),
+        "auth_error": ErrorAnswer(401, "authentication_error", None, "invalid x-api-key"),
+        "model_not_found": ErrorAnswer(404, "not_found_error", None, "model: {model}"),
+        "context_length": ErrorAnswer(
+            400,
+            "invalid_request_error",
+            None,
+            "prompt is too long: {tokens} tokens > {limit} maximum",
+        ),
+        # The monthly spend limit: `details.error_code` makes anthropic>=2 raise
+        # `EnforcedSpendLimitReachedError` (a `RateLimitError`); the SDK still retries it like
+        # any 429. The message text is not verified against the live API.
+        "quota_exhausted": ErrorAnswer(
+            429, "rate_limit_error", "enforced_spend_limit_reached", SPEND_MESSAGE
+        ),
+        # The 400 sent when prepaid credit runs out (not retried).
+        "quota_exhausted.credit_balance": ErrorAnswer(
+            400, "invalid_request_error", None, CREDIT_MESSAGE
+        ),
+        # Wording of these two is not verified against the live API; the type and status are.
+        "invalid_json": ErrorAnswer(
+            400,
+            "invalid_request_error",
+            None,
+            "There was an error parsing the body of your request.",
+        ),
+        "missing_field": ErrorAnswer(400, "invalid_request_error", None, "{field}: Field required"),
+    }
+
     name = "anthropic"
     default_host = "api.anthropic.com"
     sdk_env = SdkEnvironment("ANTHROPIC_BASE_URL", "", "ANTHROPIC_API_KEY", "sk-ant-aichaos-mock")
@@ -406,6 +438,7 @@ class AnthropicProvider(Provider):
         code: str | int | None = None,
         message: str | None = None,
         headers: list[tuple[str, str]] | None = None,
+        param: str | None = None,
     ) -> Reply:
         default_type, default_message = _DEFAULTS.get(
             status,
@@ -425,9 +458,6 @@ class AnthropicProvider(Provider):
         body = {"type": "error", "error": error, "request_id": request_id}
         return json_reply(status, body, base, headers)
 
-    def outage(self, req: RequestInfo, status: int | None = None) -> Reply:
-        return self.error(req, status or 529)
-
     def rate_limited(
         self, req: RequestInfo, *, scope: str, retry_after: float | None, limit: int
     ) -> Reply:
@@ -443,35 +473,6 @@ class AnthropicProvider(Provider):
         if retry_after is not None:
             headers.append(("retry-after", seconds_header(retry_after)))
         return self.error(req, 429, type="rate_limit_error", message=message, headers=headers)
-
-    def quota_exhausted(self, req: RequestInfo, variant: str | None = None) -> Reply:
-        """The monthly spend limit (default): a 429 whose `details.error_code` makes
-        anthropic>=2 raise `EnforcedSpendLimitReachedError` (a `RateLimitError`); the SDK
-        still retries it like any 429. `credit_balance`: the 400 sent when prepaid credit
-        runs out. The spend-limit message text is not verified against the live API."""
-        if variant == "credit_balance":
-            return self.error(req, 400, type="invalid_request_error", message=CREDIT_MESSAGE)
-        return self.error(
-            req,
-            429,
-            type="rate_limit_error",
-            code="enforced_spend_limit_reached",
-            message=SPEND_MESSAGE,
-        )
-
-    def context_length(self, req: RequestInfo, *, limit: int, tokens: int) -> Reply:
-        return self.error(
-            req,
-            400,
-            type="invalid_request_error",
-            message=f"prompt is too long: {tokens} tokens > {limit} maximum",
-        )
-
-    def auth_error(self, req: RequestInfo) -> Reply:
-        return self.error(req, 401, type="authentication_error", message="invalid x-api-key")
-
-    def model_not_found(self, req: RequestInfo) -> Reply:
-        return self.error(req, 404, type="not_found_error", message=f"model: {req.model or ''}")
 
     def stream_error_event(self, req: RequestInfo, *, type: str, message: str) -> SSEEvent:
         # Production streams add `details: null` and a `request_id` (issue 12 item 5); not sent

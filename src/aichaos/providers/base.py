@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import enum
 import random
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from aichaos.wire.exchange import Part, Pause, Reply, RequestInfo
 from aichaos.wire.sse import SSEEvent, comment
@@ -120,6 +121,7 @@ class Dialect(ABC):
     """Whether stream events after the deltas repeat the whole answer (Responses' `*.done`
     events and final response): edits of the deltas must then be carried into them."""
 
+    required_fields: tuple[str, ...] = ()  # top-level body fields the provider insists on
     malformed_tool_call: MalformedToolCall = "arguments"  # in a non-streaming body
     malformed_tool_call_stream: MalformedToolCall = "arguments"
 
@@ -246,6 +248,40 @@ class Dialect(ABC):
 
 
 @dataclass(frozen=True)
+class ErrorAnswer:
+    """One canonical error answer of a provider, as data: the status and the body's fields
+    (`None` fields take the provider's defaults for the status). `message` may name
+    `{model}`, `{method}`, `{path}` and the values a fault passes (`{limit}`, `{tokens}`,
+    `{field}`)."""
+
+    status: int
+    type: str | None = None
+    code: str | int | None = None
+    message: str | None = None
+    param: str | None = None
+
+
+ANSWER_NAMES = (
+    "outage",
+    "auth_error",
+    "model_not_found",
+    "context_length",
+    "quota_exhausted",
+    "invalid_json",
+    "missing_field",
+    "not_found",
+)
+"""The canonical answers a provider may define (`quota_exhausted.VARIANT` for variants)."""
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _fill(template: str, values: Mapping[str, str]) -> str:
+    """`{name}` replaced by its value; unknown names and other braces stay as they are."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+@dataclass(frozen=True)
 class SdkEnvironment:
     """How the provider's official SDK is pointed elsewhere through its environment."""
 
@@ -289,6 +325,10 @@ class Provider(ABC):
         """The provider's rate-limit headers for one scope (`requests` or `tokens`)."""
 
     # --- errors -------------------------------------------------------------
+    answers: ClassVar[Mapping[str, ErrorAnswer]] = {}
+    """The provider's canonical error answers by name (see `ANSWER_NAMES`): data, so a new
+    error-like fault kind adds entries here instead of a method on every provider."""
+
     @abstractmethod
     def error(
         self,
@@ -299,12 +339,30 @@ class Provider(ABC):
         code: str | int | None = None,
         message: str | None = None,
         headers: list[tuple[str, str]] | None = None,
+        param: str | None = None,
     ) -> Reply:
         """An error response with the provider's own body shape; defaults per status."""
 
-    @abstractmethod
+    def template_values(self, req: RequestInfo) -> dict[str, str]:
+        """Values an answer's message may name: `{model}`, `{method}`, `{path}`, ..."""
+        return {"model": req.model or "", "method": req.method, "path": req.path}
+
+    def answer(self, req: RequestInfo, name: str, **values: object) -> Reply | None:
+        """The canonical answer `name`, its message filled in; None if the provider has none."""
+        spec = self.answers.get(name)
+        if spec is None:
+            return None
+        filled = {**self.template_values(req), **{k: str(v) for k, v in values.items()}}
+        message = _fill(spec.message, filled) if spec.message is not None else None
+        return self.error(
+            req, spec.status, type=spec.type, code=spec.code, message=message, param=spec.param
+        )
+
     def outage(self, req: RequestInfo, status: int | None = None) -> Reply:
         """The provider's typical server-side failure (its most common status by default)."""
+        if status is not None:
+            return self.error(req, status)
+        return self.answer(req, "outage") or self.error(req, 500)
 
     @abstractmethod
     def rate_limited(
@@ -312,22 +370,40 @@ class Provider(ABC):
     ) -> Reply:
         """A 429 that clears after `retry_after` seconds, with rate-limit headers."""
 
-    @abstractmethod
     def quota_exhausted(self, req: RequestInfo, variant: str | None = None) -> Reply:
         """The error that waiting will not clear, exactly as the provider sends it.
 
         `variant` picks among several such errors where a provider has more than one.
         """
+        named = self.answer(req, f"quota_exhausted.{variant}") if variant else None
+        return named or self.answer(req, "quota_exhausted") or self.error(req, 429)
 
-    @abstractmethod
     def context_length(self, req: RequestInfo, *, limit: int, tokens: int) -> Reply:
         """The provider's context-length-exceeded error."""
+        reply = self.answer(req, "context_length", limit=limit, tokens=tokens)
+        return reply or self.error(req, 400)
 
-    @abstractmethod
-    def auth_error(self, req: RequestInfo) -> Reply: ...
+    def auth_error(self, req: RequestInfo) -> Reply:
+        """The provider's answer to a bad API key."""
+        return self.answer(req, "auth_error") or self.error(req, 401)
 
-    @abstractmethod
-    def model_not_found(self, req: RequestInfo) -> Reply: ...
+    def model_not_found(self, req: RequestInfo) -> Reply:
+        """The provider's answer naming an unknown model."""
+        return self.answer(req, "model_not_found") or self.error(req, 404)
+
+    def request_error(self, req: RequestInfo) -> Reply | None:
+        """The 400 the provider answers a request it cannot take (body not JSON, a required
+        field missing); None when the request is well formed."""
+        dialect = self.dialect_for(req.method, req.path.split("?", 1)[0])
+        if dialect is None or req.method != "POST":
+            return None
+        body = req.json
+        if not isinstance(body, dict):
+            return self.answer(req, "invalid_json") or self.error(req, 400)
+        for field_name in dialect.required_fields:
+            if field_name not in body:
+                return self.answer(req, "missing_field", field=field_name) or self.error(req, 400)
+        return None
 
     def content_filter_error(self, req: RequestInfo, reason: str | None = None) -> Reply | None:
         """What a provider answers when the *prompt* is filtered (an error, or Gemini's

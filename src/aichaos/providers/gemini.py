@@ -23,6 +23,7 @@ from aichaos.providers._common import (
 from aichaos.providers.base import (
     Completion,
     Dialect,
+    ErrorAnswer,
     EventRole,
     Finish,
     MalformedToolCall,
@@ -159,6 +160,7 @@ class GenerateContent(Dialect):
         return method == "POST" and _PATH.search(path) is not None
 
     malformed_tool_call: MalformedToolCall = "finish"
+    required_fields = ("contents",)
     malformed_tool_call_stream: MalformedToolCall = "finish"
 
     def read_prompt(self, body: dict[str, Any]) -> Prompt:
@@ -449,6 +451,27 @@ class GeminiProvider(Provider):
     `/v1*/projects/{p}/locations/{l}/publishers/google/models/{m}:...`, so it is claimed too.
     """
 
+    answers = {
+        "outage": ErrorAnswer(503),
+        "context_length": ErrorAnswer(
+            400,
+            message="The input token count ({tokens}) exceeds the maximum number of tokens "
+            "allowed ({limit}).",
+        ),
+        "model_not_found": ErrorAnswer(
+            404,
+            message="models/{model} is not found for API version {version}, or is not supported "
+            "for generateContent. Call ListModels to see the list of available models and their "
+            "supported methods.",
+        ),
+        "invalid_json": ErrorAnswer(
+            400, message="Invalid JSON payload received. Unexpected token."
+        ),
+        "missing_field": ErrorAnswer(
+            400, message="* GenerateContentRequest.{field}: {field} is not specified"
+        ),
+    }
+
     name = "gemini"
     default_host = "generativelanguage.googleapis.com"
     hosts = (default_host, "aiplatform.googleapis.com", "*-aiplatform.googleapis.com")
@@ -459,6 +482,10 @@ class GeminiProvider(Provider):
 
     def response_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
         return []
+
+    def template_values(self, req: RequestInfo) -> dict[str, str]:
+        version = req.path.strip("/").split("/", 1)[0] or "v1beta"
+        return {**super().template_values(req), "version": version}
 
     def rate_limit_headers(
         self, *, scope: str, limit: int, remaining: int, reset_seconds: float
@@ -492,6 +519,7 @@ class GeminiProvider(Provider):
         code: str | int | None = None,
         message: str | None = None,
         headers: list[tuple[str, str]] | None = None,
+        param: str | None = None,
     ) -> Reply:
         default = _MESSAGES.get(
             status, "Internal error encountered." if status >= 500 else "Request failed."
@@ -506,9 +534,6 @@ class GeminiProvider(Provider):
                 }
             ]
         return self._status_reply(req, status, message or default, type, details, headers)
-
-    def outage(self, req: RequestInfo, status: int | None = None) -> Reply:
-        return self.error(req, status or 503)
 
     @staticmethod
     def _quota_failure(
@@ -566,13 +591,6 @@ class GeminiProvider(Provider):
         )
         return self._status_reply(req, 429, message, details=[failure])
 
-    def context_length(self, req: RequestInfo, *, limit: int, tokens: int) -> Reply:
-        message = (
-            f"The input token count ({tokens}) exceeds the maximum number of tokens "
-            f"allowed ({limit})."
-        )
-        return self._status_reply(req, 400, message)
-
     def auth_error(self, req: RequestInfo) -> Reply:
         details = [
             {
@@ -585,15 +603,6 @@ class GeminiProvider(Provider):
         return self._status_reply(
             req, 400, "API key not valid. Please pass a valid API key.", details=details
         )
-
-    def model_not_found(self, req: RequestInfo) -> Reply:
-        version = req.path.strip("/").split("/", 1)[0] or "v1beta"
-        message = (
-            f"models/{req.model or ''} is not found for API version {version}, or is not "
-            "supported for generateContent. Call ListModels to see the list of available "
-            "models and their supported methods."
-        )
-        return self._status_reply(req, 404, message)
 
     def content_filter_error(self, req: RequestInfo, reason: str | None = None) -> Reply | None:
         """A blocked prompt: a 200 with `promptFeedback.blockReason` and no `candidates`

@@ -15,7 +15,7 @@ from aichaos.providers._common import (
     new_id,
     retry_after_headers,
 )
-from aichaos.providers.base import Dialect, Provider, SdkEnvironment
+from aichaos.providers.base import Dialect, ErrorAnswer, Provider, SdkEnvironment
 from aichaos.providers.openai_chat import ChatCompletions
 from aichaos.providers.openai_embeddings import Embeddings, Models
 from aichaos.providers.openai_responses import Responses, failed_events
@@ -68,6 +68,54 @@ QUOTA_MESSAGE = (
 
 class OpenAIProvider(Provider):
     """api.openai.com: `{"error": {message, type, param, code}}`, `x-request-id`, x-ratelimit-*."""
+
+    answers = {
+        "outage": ErrorAnswer(500),
+        "auth_error": ErrorAnswer(
+            401,
+            "invalid_request_error",
+            "invalid_api_key",
+            "Incorrect API key provided: sk-ab***cd. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+        ),
+        "model_not_found": ErrorAnswer(
+            404,
+            "invalid_request_error",
+            "model_not_found",
+            "The model `{model}` does not exist or you do not have access to it.",
+        ),
+        "context_length": ErrorAnswer(
+            400,
+            "invalid_request_error",
+            "context_length_exceeded",
+            "This model's maximum context length is {limit} tokens. However, your messages "
+            "resulted in {tokens} tokens. Please reduce the length of the messages.",
+            param="messages",
+        ),
+        # Exactly the documented body; no retry-after and no x-should-retry (unverified that
+        # OpenAI sends either), so the SDK retries it like any 429, as it does live.
+        "quota_exhausted": ErrorAnswer(
+            429, "insufficient_quota", "insufficient_quota", QUOTA_MESSAGE
+        ),
+        "invalid_json": ErrorAnswer(
+            400,
+            "invalid_request_error",
+            None,
+            "We could not parse the JSON body of your request. (HINT: This likely means you "
+            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+            "but what was sent was not valid JSON. If you have trouble figuring out how to fix "
+            "this, please contact us through our help center at help.openai.com.)",
+        ),
+        "missing_field": ErrorAnswer(
+            400,
+            "invalid_request_error",
+            "missing_required_parameter",
+            "Missing required parameter: '{field}'.",
+        ),
+        "not_found": ErrorAnswer(
+            404, "invalid_request_error", None, "Invalid URL ({method} {path})"
+        ),
+    }
 
     name = "openai"
     default_host = "api.openai.com"
@@ -132,9 +180,6 @@ class OpenAIProvider(Provider):
         }
         return json_reply(status, body, self.response_headers(req), headers)
 
-    def outage(self, req: RequestInfo, status: int | None = None) -> Reply:
-        return self.error(req, status or 500)
-
     def rate_limited(
         self, req: RequestInfo, *, scope: str, retry_after: float | None, limit: int
     ) -> Reply:
@@ -151,44 +196,6 @@ class OpenAIProvider(Provider):
             headers += retry_after_headers(retry_after)
         return self.error(
             req, 429, type=scope, code="rate_limit_exceeded", message=message, headers=headers
-        )
-
-    def quota_exhausted(self, req: RequestInfo, variant: str | None = None) -> Reply:
-        # Exactly the documented body; no retry-after and no x-should-retry (unverified
-        # that OpenAI sends either), so the SDK retries it like any 429, as it does live.
-        return self.error(
-            req, 429, type="insufficient_quota", code="insufficient_quota", message=QUOTA_MESSAGE
-        )
-
-    def context_length(self, req: RequestInfo, *, limit: int, tokens: int) -> Reply:
-        message = (
-            f"This model's maximum context length is {limit} tokens. However, your messages "
-            f"resulted in {tokens} tokens. Please reduce the length of the messages."
-        )
-        return self.error(
-            req,
-            400,
-            type="invalid_request_error",
-            code="context_length_exceeded",
-            message=message,
-            param="messages",
-        )
-
-    def auth_error(self, req: RequestInfo) -> Reply:
-        message = (
-            "Incorrect API key provided: sk-ab***cd. You can find your API key at "
-            "https://platform.openai.com/account/api-keys."
-        )
-        return self.error(
-            req, 401, type="invalid_request_error", code="invalid_api_key", message=message
-        )
-
-    def model_not_found(self, req: RequestInfo) -> Reply:
-        message = (
-            f"The model `{req.model or 'unknown'}` does not exist or you do not have access to it."
-        )
-        return self.error(
-            req, 404, type="invalid_request_error", code="model_not_found", message=message
         )
 
     def stream_error_event(self, req: RequestInfo, *, type: str, message: str) -> SSEEvent:

@@ -77,6 +77,8 @@ class ChatCompletions(Dialect):
 
     def __init__(self, *, azure: bool = False) -> None:
         self.azure = azure
+        # Azure names the deployment in the path instead of a `model`.
+        self.required_fields = ("messages",) if azure else ("model", "messages")
 
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.endswith("/chat/completions")

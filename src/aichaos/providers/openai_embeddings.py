@@ -47,6 +47,8 @@ class Embeddings(Dialect):
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.endswith("/embeddings")
 
+    required_fields = ("input",)  # Azure names the deployment in the path
+
     def render(self, req: RequestInfo, completion: Completion) -> Any:
         return self.embed(req, seed=0, model=completion.model)
 

@@ -79,6 +79,7 @@ class Responses(Dialect):
 
     name = "responses"
     repeats_deltas = True  # `*.done` events and the final response repeat the answer
+    required_fields = ("model",)
 
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.endswith("/responses")
