@@ -41,6 +41,16 @@ def resolve(method: str, path: str) -> tuple[Provider, Dialect] | None:
     return None
 
 
+def infer_provider(name: str) -> str | None:
+    """The provider a backend name suggests (`claude-fallback` -> anthropic), if any; Azure
+    first, since its names often contain `openai` or `gpt` too."""
+    low = name.lower()
+    for provider in sorted(PROVIDERS.values(), key=lambda p: p.name != "azure"):
+        if any(word in low for word in provider.name_hints):
+            return provider.name
+    return None
+
+
 def closest_provider(path: str) -> Provider:
     """The provider whose error shape best fits an unknown path (for 404s)."""
     if "/deployments/" in path:
@@ -56,6 +66,7 @@ __all__ = [
     "PROVIDERS",
     "closest_provider",
     "get_provider",
+    "infer_provider",
     "provider_names",
     "resolve",
 ]

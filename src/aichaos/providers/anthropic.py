@@ -404,6 +404,7 @@ class AnthropicProvider(Provider):
     }
 
     name = "anthropic"
+    name_hints = ("anthropic", "claude")
     default_host = "api.anthropic.com"
     sdk_env = SdkEnvironment("ANTHROPIC_BASE_URL", "", "ANTHROPIC_API_KEY", "sk-ant-aichaos-mock")
 

@@ -301,6 +301,8 @@ class Provider(ABC):
     hosts: tuple[str, ...] = ()
     dialects: tuple[Dialect, ...] = ()
     sdk_env: SdkEnvironment | None = None
+    name_hints: tuple[str, ...] = ()
+    """Words in a backend's name that suggest this provider (`claude-fallback`)."""
 
     @property
     def claimed_hosts(self) -> tuple[str, ...]:

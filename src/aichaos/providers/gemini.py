@@ -473,6 +473,7 @@ class GeminiProvider(Provider):
     }
 
     name = "gemini"
+    name_hints = ("gemini", "google")
     default_host = "generativelanguage.googleapis.com"
     hosts = (default_host, "aiplatform.googleapis.com", "*-aiplatform.googleapis.com")
     sdk_env = SdkEnvironment("GOOGLE_GEMINI_BASE_URL", "", "GEMINI_API_KEY", "aichaos-mock")

@@ -118,6 +118,7 @@ class OpenAIProvider(Provider):
     }
 
     name = "openai"
+    name_hints: tuple[str, ...] = ("openai", "gpt")
     default_host = "api.openai.com"
     sdk_env = SdkEnvironment("OPENAI_BASE_URL", "/v1", "OPENAI_API_KEY", "sk-aichaos-mock")
 
@@ -222,6 +223,7 @@ class AzureOpenAIProvider(OpenAIProvider):
     """
 
     name = "azure"
+    name_hints = ("azure",)
     default_host = "example-resource.openai.azure.com"
     hosts = ("*.openai.azure.com", "*.cognitiveservices.azure.com")
     sdk_env = SdkEnvironment("AZURE_OPENAI_ENDPOINT", "", "AZURE_OPENAI_API_KEY", "aichaos-mock")

@@ -18,18 +18,8 @@ from pydantic import ValidationError
 from aichaos.faults.base import Fault
 from aichaos.intercept.backends import BackendSpec, check_backend_name
 from aichaos.mock.engine import MockConfig
-from aichaos.providers import provider_names
+from aichaos.providers import infer_provider, provider_names
 from aichaos.secret_shapes import scrub
-
-_INFER = (
-    ("azure", "azure"),
-    ("openai", "openai"),
-    ("gpt", "openai"),
-    ("anthropic", "anthropic"),
-    ("claude", "anthropic"),
-    ("gemini", "gemini"),
-    ("google", "gemini"),
-)
 
 
 class ProxyConfigError(ValueError):
@@ -44,15 +34,6 @@ class ProxySettings:
     faults: list[Fault] = field(default_factory=list)
     mock: MockConfig = field(default_factory=MockConfig)
     seed: int = 0
-
-
-def infer_provider(name: str) -> str | None:
-    """The provider a backend name suggests (`claude-fallback` -> anthropic), if any."""
-    low = name.lower()
-    for word, provider in _INFER:
-        if word in low:
-            return provider
-    return None
 
 
 def parse_upstream(text: str) -> tuple[str, BackendSpec]:
