@@ -44,26 +44,34 @@ def responses_events(client: openai.OpenAI, **kw: Any) -> list[Any]:
 
 
 def test_responses_stream_fails_with_response_failed(client: openai.OpenAI) -> None:
-    fault = {"kind": "stream_cut", "mode": "error_event", "after": 2}
+    fault = {"kind": "stream_cut", "mode": "failed", "after": 2}
     with aichaos.inject([fault]) as chaos:
-        events = responses_events(client)  # the SDK yields both events, it does not raise
+        events = responses_events(client)  # the SDK yields it, it does not raise
     kinds = [e.type for e in events]
-    assert kinds[-2:] == ["error", "response.failed"]
-    assert "response.completed" not in kinds
+    assert kinds[-1] == "response.failed" and "response.completed" not in kinds
     assert kinds.count("response.output_text.delta") == 2
     assert [e.sequence_number for e in events] == list(range(len(events)))
-    error, failed = events[-2], events[-1].response
-    assert (error.code, failed.status) == ("server_error", "failed")
+    failed = events[-1].response
+    assert failed.status == "failed"
     assert failed.error is not None and failed.error.code == "server_error"
-    assert failed.error.message == error.message
+    assert failed.error.message
     assert failed.id == events[0].response.id and failed.model == events[0].response.model
-    assert chaos.attempts[0].faults == ["stream_cut(error_event)"]
+    assert chaos.attempts[0].faults == ["stream_cut(failed)"]
+
+
+def test_responses_error_event_carries_the_next_sequence_number(client: openai.OpenAI) -> None:
+    fault = {"kind": "stream_cut", "mode": "error_event", "after": 2}
+    with aichaos.inject([fault]):
+        events = responses_events(client)
+    assert events[-1].type == "error" and events[-1].code == "server_error"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert events[-1].sequence_number > 0
 
 
 def test_responses_stream_helper_has_no_final_response_after_a_failure(
     client: openai.OpenAI,
 ) -> None:
-    fault = {"kind": "stream_cut", "mode": "error_event", "after": 1}
+    fault = {"kind": "stream_cut", "mode": "failed", "after": 1}
     with (
         aichaos.inject([fault]),
         client.responses.stream(model=GPT, input=PROMPT) as stream,

@@ -417,6 +417,10 @@ class Provider(ABC):
         """An error delivered inside an already-started (200) stream."""
 
     def stream_error_events(self, req: RequestInfo, *, type: str, message: str) -> list[SSEEvent]:
-        """Everything a stream sends when it fails after it started (the error event, and a
-        terminal event where the provider sends one: Responses' `response.failed`)."""
+        """The in-band error a stream sends when it fails after it started."""
         return [self.stream_error_event(req, type=type, message=message)]
+
+    def stream_failure_events(self, req: RequestInfo, *, type: str, message: str) -> list[SSEEvent]:
+        """The terminal event of a failed answer where the provider has one (Responses'
+        `response.failed`); else the in-band error."""
+        return self.stream_error_events(req, type=type, message=message)

@@ -202,9 +202,14 @@ class OpenAIProvider(Provider):
     def stream_error_event(self, req: RequestInfo, *, type: str, message: str) -> SSEEvent:
         return self.stream_error_events(req, type=type, message=message)[0]
 
+    def stream_failure_events(self, req: RequestInfo, *, type: str, message: str) -> list[SSEEvent]:
+        if req.path.endswith("/responses"):
+            return failed_events(type, message)[1:]  # `response.failed`
+        return self.stream_error_events(req, type=type, message=message)
+
     def stream_error_events(self, req: RequestInfo, *, type: str, message: str) -> list[SSEEvent]:
         if req.path.endswith("/responses"):
-            return failed_events(type, message)
+            return failed_events(type, message)[:1]  # the flat `error` event
         return [
             SSEEvent.of({"error": {"message": message, "type": type, "param": None, "code": None}})
         ]

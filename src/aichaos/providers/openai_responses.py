@@ -429,9 +429,10 @@ class Responses(Dialect):
 
 
 def failed_events(type: str, message: str) -> list[SSEEvent]:
-    """How a Responses stream fails after it started: an `error` event (flat, as the SDK's
-    `ResponseErrorEvent` types it), then `response.failed` with `status: failed` and the error.
-    Sequence numbers are set where the stream's are known (`event_with_delivered`)."""
+    """The two ways a Responses stream fails after it started: an `error` event (flat, as the
+    SDK's `ResponseErrorEvent` types it) and the terminal `response.failed` (`status: failed`
+    and the error). Sequence numbers are set where the stream's are known
+    (`event_with_delivered`)."""
     error = {"code": type, "message": message}
     failed: dict[str, Any] = {
         "object": "response",

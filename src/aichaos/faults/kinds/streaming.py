@@ -63,14 +63,15 @@ class StreamCut(Fault):
     Streams only; the finish reason never arrives. `drop` resets the connection (openai >= 3.22:
     `APIConnectionError` while iterating; anthropic: raw `httpx2.RemoteProtocolError`; never
     retried). `error_event` sends the provider's in-stream error: OpenAI `data: {"error": ...}`
-    raises `APIError` without a status; the Responses API an `error` event then
-    `response.failed` (`status: failed`, the error's code and message; no
-    `response.completed`), which the openai SDK yields without raising (its
-    `get_final_response()` raises `RuntimeError`); Anthropic `event: error` (`overloaded_error`,
-    `details: null`, a `request_id`) raises
-    `APIStatusError` with status 200, not `OverloadedError`, and is not retried; Gemini an
-    error chunk. `no_terminator` just ends the stream (no `[DONE]`, no `message_stop`): neither
-    SDK raises, the answer is silently short and its finish reason is missing.
+    raises `APIError` without a status; the Responses API's flat `error` event (its
+    `sequence_number` the next one) is yielded, not raised; Anthropic `event: error`
+    (`overloaded_error`) raises `APIStatusError` with status 200, not `OverloadedError`, and is
+    not retried; Gemini an error chunk (google-genai raises `ServerError` by its code).
+    `failed`: the Responses API ends with `response.failed` (`status: failed`, the error's code
+    and message, no `response.completed`); the openai SDK yields it and its
+    `get_final_response()` raises `RuntimeError`; elsewhere the same as `error_event`.
+    `no_terminator` just ends the stream (no `[DONE]`, no `message_stop`): neither SDK raises,
+    the answer is silently short and its finish reason is missing.
     """
 
     summary: ClassVar[str] = (
@@ -78,9 +79,10 @@ class StreamCut(Fault):
     )
     kind: Literal["stream_cut"] = "stream_cut"
     after: int = Field(3, ge=0, description="Content events (tokens) delivered before the cut.")
-    mode: Literal["drop", "error_event", "no_terminator"] = Field(
+    mode: Literal["drop", "error_event", "failed", "no_terminator"] = Field(
         "drop",
         description="drop: the connection resets; error_event: the provider's in-stream error;"
+        " failed: the provider's failed-answer end (Responses `response.failed`);"
         " no_terminator: the stream just ends, without finish or terminator.",
     )
     error_type: str | None = Field(None, description="error_event: the error type to send.")
@@ -132,8 +134,14 @@ class _CutEdit(StreamEdit):
             self.ctx.provider.name,
             ("server_error", "The server had an error while processing your request."),
         )
+        provider = self.ctx.provider
+        events = (
+            provider.stream_failure_events
+            if self.fault.mode == "failed"
+            else provider.stream_error_events
+        )
         return list(
-            self.ctx.provider.stream_error_events(
+            events(
                 self.ctx.req,
                 type=self.fault.error_type or default_type,
                 message=self.fault.message or default_message,
