@@ -327,3 +327,18 @@ def test_corrupt_text_changes_facts_plausibly(stream: bool, mode: str) -> None:
         assert after[0] == after[before.index("Alice", 1)]  # the same name, both times
         assert after[4] != "Paris" and after[4][0].isupper()
     assert chaos.attempts[0].faults == [f"corrupt_text({mode})"]
+
+
+# --- faults that did not act are not hits ------------------------------------------------------
+
+
+def test_an_edit_of_an_error_answer_is_not_a_hit(client: openai.OpenAI) -> None:
+    """The body edit of `malformed` acts on a 2xx answer only: under an error it is not listed."""
+    faults = [{"kind": "malformed"}, {"kind": "error", "status": 500}]
+    with aichaos.inject(faults) as chaos, pytest.raises(openai.InternalServerError) as info:
+        client.chat.completions.create(model=GPT, messages=MESSAGES)  # type: ignore[arg-type]
+    assert isinstance(info.value.body, dict)  # the provider's JSON error, unchanged
+    assert [a.faults for a in chaos.attempts] == [["error(500)"]] * 3
+    with aichaos.inject([faults[0]]) as chaos, pytest.raises(json.JSONDecodeError):
+        client.chat.completions.create(model=GPT, messages=MESSAGES)  # type: ignore[arg-type]
+    assert chaos.attempts[0].faults == ["malformed(invalid_json)"]

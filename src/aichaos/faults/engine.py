@@ -32,6 +32,11 @@ class ArmedFault:
     by_backend: dict[str, int] = field(default_factory=dict)
 
 
+def _answer_of(plan: Plan) -> tuple[object, ...]:
+    """What in a plan acts whatever the answer: delay, failure, reply, a cut of the body."""
+    return (plan.delay, plan.failure, plan.reply, plan.abort_after_bytes)
+
+
 class FaultEngine:
     """Holds the active faults and turns each request into a `Plan`.
 
@@ -98,16 +103,27 @@ class FaultEngine:
             return plan
         elapsed = self.elapsed
         with self._lock:
+            acted: list[tuple[ArmedFault, bool]] = []
             for armed in self._armed:
                 fault = armed.fault
                 if not self._hits(armed, req, elapsed):
                     continue
                 if fault.terminal and plan.terminal:
                     continue
+                before = _answer_of(plan)
                 if fault.apply(plan, armed.rng):
-                    plan.faults.append(fault.label())
-                    armed.injected += 1
-                    armed.by_backend[req.backend] = armed.by_backend.get(req.backend, 0) + 1
+                    acted.append((armed, _answer_of(plan) == before))
+            # Edits of the answer act on a 2xx answer only: after a failure or an error reply
+            # they change nothing, so they are not hits.
+            moot = plan.failure is not None or (
+                plan.reply is not None and not 200 <= plan.reply.status < 300
+            )
+            for armed, edits_only in acted:
+                if moot and edits_only:
+                    continue
+                plan.faults.append(armed.fault.label())
+                armed.injected += 1
+                armed.by_backend[req.backend] = armed.by_backend.get(req.backend, 0) + 1
         return plan
 
     def _hits(self, armed: ArmedFault, req: RequestInfo, elapsed: float) -> bool:
