@@ -10,6 +10,7 @@ from typing import Any
 from pydantic_core import PydanticUndefined
 
 from aichaos.faults.base import Fault, fault_kinds
+from aichaos.faults.kinds.observed import OBSERVED
 
 _COMMON = set(Fault.model_fields)
 
@@ -40,7 +41,19 @@ def describe() -> list[dict[str, Any]]:
                 }
             )
         doc = inspect.cleandoc(cls.__doc__ or "")
-        kinds.append({"kind": name, "summary": cls.summary, "doc": doc, "parameters": params})
+        observed = [
+            {"provider": o.provider, "client": o.client, "does": o.does, "test": o.test}
+            for o in OBSERVED.get(name, ())
+        ]
+        kinds.append(
+            {
+                "kind": name,
+                "summary": cls.summary,
+                "doc": doc,
+                "parameters": params,
+                "observed": observed,
+            }
+        )
     return kinds
 
 
@@ -110,6 +123,10 @@ Every fault also takes the triggers, which decide which requests it hits:
 A request can be hit by several faults: delays add up, response edits chain, and only the first
 fault that answers instead of the upstream (an error, a hang, a refusal) acts. `ramp` replaces
 `probability`. Durations are written `250ms`, `30s`, `2m`; a bare number is seconds.
+
+Under each kind, "Tested clients" says what real clients did with it, per provider, and names
+the test that proves it. A claim holds for the clients listed only: others may differ (the Node
+SDKs, for example, do not time out a stalled stream once the headers arrived).
 """
 
 # The order of the contract's table, which groups kinds the way users think of them.
@@ -136,4 +153,9 @@ def render_markdown(kinds: list[dict[str, Any]]) -> str:
                 out.append(f"| `{p['name']}` | {default} | {p['description']} |\n")
         else:
             out.append("\nNo parameters of its own.\n")
+        if kind.get("observed"):
+            out.append("\nTested clients:\n\n| provider | client | what the client does | test |\n")
+            out.append("|---|---|---|---|\n")
+            for o in kind["observed"]:
+                out.append(f"| {o['provider']} | {o['client']} | {o['does']} | `{o['test']}` |\n")
     return "".join(out)
