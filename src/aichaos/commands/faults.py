@@ -134,7 +134,7 @@ _ORDER = [
     "error", "outage", "rate_limit", "quota_exhausted", "rate_limiter", "latency", "timeout",
     "connection_reset", "connection_refused", "slow_stream", "stream_cut", "stream_stall",
     "malformed", "content_filter", "truncated", "empty_completion", "bad_tool_call",
-    "context_length", "auth_error", "model_not_found", "corrupt_text", "network",
+    "context_length", "auth_error", "model_not_found", "corrupt_text", "raw", "network",
 ]  # fmt: skip
 
 

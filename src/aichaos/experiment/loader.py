@@ -99,7 +99,8 @@ def parse_experiment(
     # `x-...` keys hold YAML anchors for reuse (as in docker-compose); they are not settings.
     data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
     try:
-        experiment = Experiment.model_validate(data)
+        # The context lets a fault read a file next to the experiment (`raw`'s `file`).
+        experiment = Experiment.model_validate(data, context={"base_dir": base})
     except ValidationError as exc:
         # every mistake in one pass: add what the schema skips once it refuses a section
         extra = [_place(p, positions, file) for p in raw_problems(data)]

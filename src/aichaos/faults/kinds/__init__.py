@@ -1,5 +1,21 @@
 """The built-in fault kinds. Importing this package registers them all by name."""
 
-from aichaos.faults.kinds import connection, content, http_errors, network, rate_limiter, streaming
+from aichaos.faults.kinds import (
+    connection,
+    content,
+    http_errors,
+    network,
+    rate_limiter,
+    raw,
+    streaming,
+)
 
-__all__ = ["connection", "content", "http_errors", "network", "rate_limiter", "streaming"]
+__all__ = [
+    "connection",
+    "content",
+    "http_errors",
+    "network",
+    "rate_limiter",
+    "raw",
+    "streaming",
+]

@@ -246,6 +246,21 @@ OBSERVED: dict[str, tuple[Observed, ...]] = {
     ),
     "auth_error": _suites("`AuthenticationError`, 1 attempt", "`AuthenticationError`, 1 attempt"),
     "model_not_found": _suites("`NotFoundError`, 1 attempt", "`NotFoundError`, 1 attempt"),
+    "raw": (
+        Observed(
+            "openai",
+            OPENAI,
+            "events as given with their delays, then `end: reset`: `APIConnectionError` while"
+            " iterating, 1 attempt (in-process and through the proxy)",
+            "tests/test_fault_raw.py::test_events_with_delays_then_a_reset_in_process",
+        ),
+        Observed(
+            "openai",
+            OPENAI,
+            "a 524 HTML page with exactly its headers: `InternalServerError`, 3 attempts",
+            "tests/test_fault_raw.py::test_headers_are_exactly_as_given_in_process",
+        ),
+    ),
     "corrupt_text": (
         *_suites("no exception, the text changed", "no exception, the text changed"),
         Observed(

@@ -1,0 +1,137 @@
+"""The `raw` fault replays an exact answer, in-process and through the proxy, with the real SDKs.
+
+What the openai SDK does with each shape is its own behaviour (`_streaming.Stream`: events
+until the connection breaks, then `APIConnectionError`; `_base_client`: 5xx retried twice,
+`.body` the raw text of a non-JSON body).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+import aichaos
+from aichaos.experiment import ExperimentError
+from aichaos.experiment.loader import parse_experiment
+from aichaos.proxy import serve_proxy_in_thread
+from proxy_helpers import make_session
+from sdk_support import API_KEY, GPT, MESSAGES, read_until_error
+
+
+def chunk(text: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-raw",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": GPT,
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}],
+    }
+
+
+STREAM_THEN_RESET = {
+    "kind": "raw",
+    "status": 200,
+    "headers": [["content-type", "text/event-stream"], ["x-captured", "yes"]],
+    "events": [{"data": chunk("Hel")}, {"delay": "150ms", "data": chunk("lo")}],
+    "end": "reset",
+}
+GATEWAY_PAGE = {
+    "kind": "raw",
+    "status": 524,
+    "headers": {"content-type": "text/html", "server": "cloudflare", "cf-ray": "8f-SJC"},
+    "body": "<html><body><h1>A timeout occurred</h1>Error code 524</body></html>",
+}
+
+
+def stream(client: openai.OpenAI) -> Any:
+    return client.chat.completions.create(
+        model=GPT,
+        messages=MESSAGES,  # type: ignore[arg-type]
+        stream=True,
+    )
+
+
+def test_events_with_delays_then_a_reset_in_process() -> None:
+    started = time.monotonic()
+    with aichaos.inject([STREAM_THEN_RESET]) as chaos, openai.OpenAI(api_key=API_KEY) as sdk:
+        received, error = read_until_error(stream(sdk))
+    assert [c.choices[0].delta.content for c in received] == ["Hel", "lo"]
+    assert isinstance(error, openai.APIConnectionError)  # mid-stream: not retried
+    assert len(chaos.attempts) == 1 and chaos.attempts[0].faults == ["raw(200)"]
+    assert time.monotonic() - started >= 0.15
+
+
+def test_headers_are_exactly_as_given_in_process() -> None:
+    with (
+        aichaos.inject([GATEWAY_PAGE]) as chaos,
+        openai.OpenAI(api_key=API_KEY) as sdk,
+        pytest.raises(openai.InternalServerError) as info,
+    ):
+        sdk.chat.completions.create(model=GPT, messages=MESSAGES)  # type: ignore[arg-type]
+    exc = info.value
+    assert exc.status_code == 524 and exc.body == GATEWAY_PAGE["body"]
+    names = [k.lower() for k, _ in exc.response.headers.multi_items()]
+    given = ["content-type", "server", "cf-ray"]
+    assert [n for n in names if n in given] == given  # in order, once each
+    assert "x-request-id" not in names and "openai-version" not in names  # no defaults
+    assert len(chaos.attempts) == 3  # 5xx: the SDK retries twice
+
+
+@pytest.fixture(scope="module")
+def proxied() -> Iterator[Any]:
+    session = make_session({"openai": "openai"})
+    with serve_proxy_in_thread(session) as running:
+        yield running
+
+
+def test_raw_through_the_proxy(proxied: Any) -> None:
+    proxied.session.engine.clear()
+    proxied.session.recorder.clear()
+    proxied.session.engine.add(aichaos.fault(**STREAM_THEN_RESET))
+    try:
+        client = openai.OpenAI(
+            base_url=proxied.backend_url("openai") + "/v1", api_key=API_KEY, max_retries=0
+        )
+        with client:
+            received, error = read_until_error(stream(client))
+    finally:
+        proxied.session.engine.clear()
+    assert [c.choices[0].delta.content for c in received] == ["Hel", "lo"]
+    assert isinstance(error, openai.APIConnectionError)
+    assert proxied.session.recorder.attempts[0].faults == ["raw(200)"]
+
+
+def _experiment(fault: str) -> str:
+    return (
+        "version: 1\n"
+        "backends: {openai: openai}\n"
+        "target: {python: 'json:dumps'}\n"
+        "load: {requests: 1}\n"
+        f"faults:\n  - {fault}\n"
+    )
+
+
+def test_a_file_next_to_the_experiment(tmp_path: Path) -> None:
+    answer = {key: value for key, value in GATEWAY_PAGE.items() if key != "kind"}
+    (tmp_path / "page.json").write_text(json.dumps(answer))
+    experiment = parse_experiment(
+        _experiment("{kind: raw, file: page.json}"), file="x.yaml", base_dir=tmp_path
+    )
+    (fault,) = experiment.faults
+    assert fault.label() == "raw(524)"
+
+
+def test_a_bad_file_names_the_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("status: 200\nheaders: {a: b}\nevents:\n  - delay: soon\n")
+    with pytest.raises(ExperimentError) as info:
+        parse_experiment(
+            _experiment("{kind: raw, file: bad.yaml}"), file="x.yaml", base_dir=tmp_path
+        )
+    text = str(info.value)
+    assert "bad.yaml line 4" in text and "x.yaml" in text  # `aichaos run` exits 2 with it
