@@ -19,7 +19,7 @@ import pytest
 import respx
 
 import aichaos
-from sdk_support import API_KEY, GPT, MESSAGES, OPENAI_TOOLS, PROMPT, assert_backoff
+from sdk_support import API_KEY, GPT, MESSAGES, OPENAI_TOOLS, PROMPT, SdkSleeps, assert_backoff
 
 WEATHER_TOOL = [
     {
@@ -28,6 +28,12 @@ WEATHER_TOOL = [
         "parameters": OPENAI_TOOLS[0]["function"]["parameters"],
     }
 ]
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> SdkSleeps:
+    """The retry delays the SDK computes (it still sleeps them)."""
+    return SdkSleeps().install(monkeypatch)
 
 
 @pytest.fixture
@@ -195,7 +201,7 @@ def test_broken_tool_arguments(client: openai.OpenAI, stream: bool, variant: str
     ("status", "body", "marker"), [(524, "html", "cloudflare"), (502, "nginx", "nginx")]
 )
 def test_gateway_html_page_is_an_internal_server_error(
-    client: openai.OpenAI, status: int, body: str, marker: str
+    client: openai.OpenAI, sleeps: SdkSleeps, status: int, body: str, marker: str
 ) -> None:
     fault = {"kind": "error", "status": status, "body": body}
     with aichaos.inject([fault]) as chaos, pytest.raises(openai.InternalServerError) as info:
@@ -207,7 +213,7 @@ def test_gateway_html_page_is_an_internal_server_error(
     assert exc.response.headers["content-type"].startswith("text/html")
     assert exc.response.headers.get_list("content-type") == [exc.response.headers["content-type"]]
     assert exc.code is None and exc.type is None
-    assert_backoff(chaos.attempts)  # 5xx: retried twice with the SDK's own backoff
+    assert_backoff(chaos.attempts, sleeps.of())  # 5xx: retried twice with the SDK's backoff
 
 
 def test_integer_code_and_replaced_headers(client: openai.OpenAI) -> None:
