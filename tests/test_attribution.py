@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import signal
 import textwrap
 import xml.etree.ElementTree as ET
 from io import StringIO
@@ -16,7 +18,7 @@ import httpx
 import pytest
 from rich.console import Console
 
-from aichaos.experiment import parse_experiment, run_experiment
+from aichaos.experiment import Observer, parse_experiment, run_experiment
 from aichaos.experiment.attribution import (
     RequestNotes,
     attribute,
@@ -292,3 +294,47 @@ def test_a_command_app_falling_back_is_judged_unchanged(flags: str) -> None:
         assert all(len(c.attempts) == 2 for c in result.calls if c.phase == "inject")
     else:
         assert tally["exact"] == 0 and tally["inferred"] + tally["ambiguous"] > 0
+
+
+class _InterruptAfterTwo(Observer):
+    """Sends the run a SIGINT once two calls have finished (slow calls are then in flight)."""
+
+    def __init__(self) -> None:
+        self.finished = 0
+
+    def call_finished(self, call: CallRecord) -> None:
+        self.finished += 1
+        if self.finished == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_calls_cancelled_in_flight_are_counted_once_and_judged_by_no_check() -> None:
+    experiment = parse_experiment(
+        textwrap.dedent(
+            """
+            version: 1
+            target: {python: "experiment_targets:async_sleepy"}
+            load: {requests: 8, concurrency: 2, prompts: ["0.01", "30"]}
+            phases: {baseline: false}
+            hypothesis: [{check: success_rate, min: 1}]
+            """
+        ),
+        base_dir=TESTS,
+    )
+    job = functools.partial(
+        run_experiment, experiment, 1, _InterruptAfterTwo(), handle_signals=True
+    )
+    result = anyio.run(job)
+    assert result.status == "interrupted"
+    cancelled = [c for c in result.calls if c.cancelled]
+    assert cancelled and all(c.error == "cancelled" and not c.ok for c in cancelled)
+    assert all(c.ended is not None for c in result.calls)
+    metrics = result.phases[0].metrics
+    assert metrics["requests"] == 2 and metrics["cancelled"] == len(cancelled)
+    assert metrics["requests"] + metrics["cancelled"] == len(result.calls)
+    (check,) = result.checks
+    assert check.verdict == "PASS" and check.detail.startswith("2 of 2 calls succeeded")
+    assert f"{len(cancelled)} calls cancelled in flight by the run are not judged" in check.detail
+    out = StringIO()
+    print_verdict(result, Console(file=out, width=400))
+    assert f"{len(result.calls)} ({len(cancelled)} cancelled) calls" in out.getvalue()

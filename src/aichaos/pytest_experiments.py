@@ -124,7 +124,7 @@ def _verdicts(result: RunResult) -> str:
     from aichaos.report.summary import check_value
 
     for check in result.checks:
-        mark = "PASS" if check.passed else "FAIL"
+        mark = check.verdict
         measured = check_value(check.check, check.value)
         lines.append(f"  {mark}  {check.name}: measured {measured}; {check.detail}")
     return "\n".join(lines)
