@@ -20,6 +20,8 @@ import anthropic
 import anyio
 import openai
 
+from servers import read_body
+
 OPENAI_MODEL, CLAUDE_MODEL = "gpt-4o-mini", "claude-sonnet-4-6"
 
 
@@ -78,13 +80,7 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """POST {"q": prompt, "openai": base URL, "anthropic": base URL} -> {"answer": text}."""
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    request = json.loads(body)
+    request = json.loads(await read_body(receive))
     bases = {"openai": request["openai"] + "/v1", "anthropic": request["anthropic"]}
     text = await anyio.to_thread.run_sync(answer, request["q"], bases)
     await send({"type": "http.response.start", "status": 200, "headers": []})

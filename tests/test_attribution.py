@@ -39,7 +39,7 @@ from aichaos.report.journal import journal_dict
 from aichaos.report.junit import junit_xml
 from aichaos.report.markdown import render_markdown
 from aichaos.wire.exchange import RequestInfo
-from servers import serve
+from servers import read_body, serve
 
 TESTS = Path(__file__).parent
 EXAMPLES = TESTS.parent / "experiments"
@@ -190,13 +190,7 @@ async def _chat_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """An app that calls its model once per request through `base` and forwards nothing."""
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    request = json.loads(body)
+    request = json.loads(await read_body(receive))
     await anyio.sleep(0.05)  # the calls overlap
     async with httpx.AsyncClient() as client:
         reply = await client.post(

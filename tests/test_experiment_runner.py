@@ -22,7 +22,7 @@ from aichaos.experiment import ExperimentError, Observer, parse_experiment, run_
 from aichaos.experiment.results import CallRecord, PhaseResult
 from aichaos.experiment.run_result import RunResult
 from aichaos.experiment.targets.command import backend_env, env_name
-from servers import serve
+from servers import read_body, serve
 
 TESTS = Path(__file__).parent
 
@@ -339,13 +339,7 @@ async def _chat_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """An app that calls its model through `base` (the proxy URL it was given)."""
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    request = json.loads(body)
+    request = json.loads(await read_body(receive))
     headers = {"authorization": "Bearer sk-test"}
     if request.get("forward"):
         headers["x-aichaos-call"] = dict(scope["headers"])[b"x-aichaos-call"].decode()
