@@ -20,6 +20,10 @@ from toxiproxy_report import (  # noqa: F401
     pytest_terminal_summary,
 )
 
+# litellm fetches its model cost map from GitHub when imported (seconds of retries offline)
+# unless told to use the copy it ships: set before any test module imports it.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 
 @pytest.fixture
 def anyio_backend() -> str:

@@ -9,12 +9,8 @@ has one, `timeout` the read timeout in seconds.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from typing import Any
-
-# litellm fetches its model cost map from GitHub at import unless told to use its own copy.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "stream": True}
 OPENAI = "https://api.openai.com"
