@@ -33,7 +33,15 @@ import pytest
 from aichaos.faults.base import parse_fault
 from aichaos.faults.kinds.network import normalize_toxiproxy_url
 from aichaos.network import NetworkError, NetworkFaults
-from toxiproxy_helpers import Answer, ask, sdk, toxic_names, until, upstream_server
+from toxiproxy_helpers import (
+    Answer,
+    ask,
+    foreign_proxy,
+    sdk,
+    toxic_names,
+    until,
+    upstream_server,
+)
 from toxiproxy_report import BINARY, DESELECTED, NOT_RUN
 
 TOXIPROXY_URL = os.environ.get("TOXIPROXY_URL", "")
@@ -239,16 +247,9 @@ async def test_check_refuses_what_it_cannot_carry_out_and_changes_nothing(
     upstream: tuple[str, list[Answer]],
 ) -> None:
     theirs = name()
-    created = httpx.post(
-        f"{api()}/proxies",
-        json={"name": theirs, "listen": "127.0.0.1:0", "upstream": upstream[0]},
-        timeout=10,
-    )
-    assert created.status_code == 201, created.text
     leftover = {"name": "aichaos_f0_latency_downstream", "type": "latency"}
-    assert httpx.post(f"{api()}/proxies/{theirs}/toxics", json=leftover, timeout=10).is_success
-    before = proxies_now()
-    try:
+    with foreign_proxy(api(), theirs, upstream[0], "127.0.0.1:0", leftover):
+        before = proxies_now()
         cases = {
             r"has no proxy 'aichaos_it_.*upstream: HOST:PORT": [
                 fault({"name": name()}, toxic="latency", latency="1s")
@@ -270,8 +271,6 @@ async def test_check_refuses_what_it_cannot_carry_out_and_changes_nothing(
         with pytest.raises(NetworkError, match=r"faults\[1\] gives proxy .* upstream 127.0.0.1:9"):
             await NetworkFaults.from_faults(clash).check()
         assert proxies_now() == before
-    finally:
-        httpx.delete(f"{api()}/proxies/{theirs}", timeout=10)
 
 
 @real
@@ -511,16 +510,8 @@ async def test_a_found_proxy_and_its_toxics_are_left_as_they_were(
     upstream: tuple[str, list[Answer]],
 ) -> None:
     proxy = name()
-    created = httpx.post(
-        f"{api()}/proxies",
-        json={"name": proxy, "listen": "127.0.0.1:0", "upstream": upstream[0]},
-        timeout=10,
-    )
-    assert created.status_code == 201, created.text
     theirs = {"name": "theirs", "type": "slicer", "attributes": {"average_size": 10}}
-    assert httpx.post(f"{api()}/proxies/{proxy}/toxics", json=theirs, timeout=10).is_success
-    before = proxies_now()[proxy]
-    try:
+    with foreign_proxy(api(), proxy, upstream[0], "127.0.0.1:0", theirs) as before:
         net = NetworkFaults.from_faults([fault({"name": proxy}, toxic="timeout", timeout="2s")])
         await net.check()
         with pytest.raises(ZeroDivisionError):
@@ -529,8 +520,6 @@ async def test_a_found_proxy_and_its_toxics_are_left_as_they_were(
                 assert toxic_names(api(), proxy) == ["aichaos_f0_timeout_downstream", "theirs"]
                 raise ZeroDivisionError
         assert proxies_now()[proxy] == before
-    finally:
-        httpx.delete(f"{api()}/proxies/{proxy}", timeout=10)
 
 
 @real

@@ -26,7 +26,7 @@ import pytest
 from aichaos.experiment import parse_experiment, run_experiment
 from aichaos.experiment.run_result import RunResult
 from aichaos.faults.kinds.network import normalize_toxiproxy_url
-from toxiproxy_helpers import BASE_URL_ENV, Answer, ours, proxies, upstream_server
+from toxiproxy_helpers import BASE_URL_ENV, Answer, foreign_proxy, ours, proxies, upstream_server
 from toxiproxy_server import free_port
 
 pytestmark = pytest.mark.toxiproxy
@@ -224,20 +224,10 @@ def test_a_proxy_it_did_not_create_is_left_alone(
     api: str, upstream: tuple[str, list[Answer]], through: int
 ) -> None:
     text, proxy = experiment_text(api, upstream[0], through, "toxic: latency\n    latency: 50ms")
-    created = httpx.post(
-        f"{api}/proxies",
-        json={"name": proxy, "listen": f"127.0.0.1:{through}", "upstream": upstream[0]},
-        timeout=10,
-    )
-    assert created.status_code == 201, created.text
     theirs = {"name": "theirs", "type": "latency", "attributes": {"latency": 1}}
-    assert httpx.post(f"{api}/proxies/{proxy}/toxics", json=theirs, timeout=10).is_success
-    before = proxies(api)[proxy]
-    try:
+    with foreign_proxy(api, proxy, upstream[0], f"127.0.0.1:{through}", theirs) as before:
         result = run(text)
         assert result.status == "passed", result.checks
         assert any("toxic added" in e for e in network_events(result))
         assert proxies(api)[proxy] == before
         assert not any(e.startswith("network: proxy") for e in network_events(result))
-    finally:
-        httpx.delete(f"{api}/proxies/{proxy}", timeout=10)

@@ -178,3 +178,24 @@ async def ask_through_toxiproxy(prompt: str) -> str:
             model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}]
         )
     return answer.choices[0].message.content or ""
+
+
+@contextmanager
+def foreign_proxy(
+    api: str, name: str, upstream: str, listen: str = "127.0.0.1:0", *toxics: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """A proxy someone else made (with `toxics`), as aichaos finds it; deleted afterwards.
+
+    Yields the proxy as Toxiproxy reports it before aichaos sees it.
+    """
+    created = httpx.post(
+        f"{api}/proxies", json={"name": name, "listen": listen, "upstream": upstream}, timeout=10
+    )
+    assert created.status_code == 201, created.text
+    try:
+        for toxic in toxics:
+            added = httpx.post(f"{api}/proxies/{name}/toxics", json=toxic, timeout=10)
+            assert added.is_success, added.text
+        yield proxies(api)[name]
+    finally:
+        httpx.delete(f"{api}/proxies/{name}", timeout=10)
