@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -32,14 +31,12 @@ from sdk_support import (
     OPENAI_TOOLS,
     SLACK,
     WEATHER,
-    Outcome,
     SdkSleeps,
     assert_backoff,
     assert_retry_after,
     for_case,
     looks_scrambled,
     read_until_error,
-    run_concurrently,
     transport_module,
     words,
 )
@@ -102,277 +99,7 @@ def finish_reasons(chunks: list[ChatCompletionChunk]) -> list[str]:
     return [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
 
 
-def assert_inner_error_body(
-    exc: openai.APIStatusError, type_: str | None, code: str | None
-) -> None:
-    """openai's `.body` is the inner `error` object; `.type`/`.code` are copied from it."""
-    assert isinstance(exc.body, dict)
-    assert "error" not in exc.body
-    assert exc.body["type"] == type_ and exc.body["code"] == code
-    assert exc.type == type_ and exc.code == code
-    assert str(exc) == f"Error code: {exc.status_code} - {exc.body['message']}"
-
-
-# --- errors the SDK does not retry --------------------------------------------------------
-
-NOT_RETRIED = [
-    pytest.param(
-        {"kind": "error", "status": 400},
-        openai.BadRequestError,
-        "invalid_request_error",
-        None,
-        "",
-        id="error-400",
-    ),
-    pytest.param(
-        {"kind": "error", "status": 403},
-        openai.PermissionDeniedError,
-        "request_forbidden",
-        "unsupported_country_region_territory",
-        "Country, region, or territory not supported",
-        id="error-403",
-    ),
-    pytest.param(
-        {"kind": "error", "status": 404},
-        openai.NotFoundError,
-        "invalid_request_error",
-        None,
-        "",
-        id="error-404",
-    ),
-    pytest.param(
-        {"kind": "error", "status": 422},
-        openai.UnprocessableEntityError,
-        "invalid_request_error",
-        None,
-        "",
-        id="error-422",
-    ),
-    pytest.param(
-        {"kind": "error", "status": 418},
-        openai.APIStatusError,
-        "invalid_request_error",
-        None,
-        "",
-        id="error-418",
-    ),
-    pytest.param(
-        {"kind": "error", "status": 400, "type": "my_type", "code": "my_code", "message": "Mine."},
-        openai.BadRequestError,
-        "my_type",
-        "my_code",
-        "Mine.",
-        id="error-custom",
-    ),
-    pytest.param(
-        {"kind": "context_length", "limit": 8192},
-        openai.BadRequestError,
-        "invalid_request_error",
-        "context_length_exceeded",
-        "maximum context length is 8192 tokens",
-        id="context_length",
-    ),
-    pytest.param(
-        {"kind": "auth_error"},
-        openai.AuthenticationError,
-        "invalid_request_error",
-        "invalid_api_key",
-        "Incorrect API key provided",
-        id="auth_error",
-    ),
-    pytest.param(
-        {"kind": "model_not_found"},
-        openai.NotFoundError,
-        "invalid_request_error",
-        "model_not_found",
-        f"The model `{GPT}` does not exist",
-        id="model_not_found",
-    ),
-]
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-@pytest.mark.parametrize(("fault", "cls", "type_", "code", "message"), NOT_RETRIED)
-def test_error_is_not_retried(
-    client: openai.OpenAI,
-    fault: dict[str, Any],
-    cls: type[openai.APIStatusError],
-    type_: str,
-    code: str | None,
-    message: str,
-    stream: bool,
-) -> None:
-    with aichaos.inject([fault]) as chaos, pytest.raises(openai.APIStatusError) as info:
-        create(client, stream=stream)  # a stream's error status is raised by create() itself
-    exc = info.value
-    assert type(exc) is cls
-    assert_inner_error_body(exc, type_, code)
-    assert message in exc.message
-    assert exc.request_id is not None and exc.request_id.startswith("req_")
-    assert [a.status for a in chaos.attempts] == [exc.status_code]
-    assert chaos.attempts[0].stream is stream
-    if fault["kind"] == "context_length":
-        assert exc.param == "messages"
-
-
-@pytest.mark.parametrize("status", [502, 503, 504])
-def test_outage_status_is_an_internal_server_error(client: openai.OpenAI, status: int) -> None:
-    with (
-        aichaos.inject([{"kind": "outage", "status": status}]) as chaos,
-        pytest.raises(openai.InternalServerError) as info,
-    ):
-        create(client.with_options(max_retries=0))
-    assert info.value.status_code == status
-    assert_inner_error_body(info.value, "server_error", None)
-    assert [a.status for a in chaos.attempts] == [status]
-
-
-# --- retried errors and connection failures ---------------------------------------------
-#
-# Retried calls spend their time asleep in the SDK's backoff. All of them run side by side
-# (one thread and call scope each, their fault matched by a header) on one client of each
-# flavour, and every test below checks one of them.
-
-
-@dataclass(frozen=True)
-class Case:
-    fault: dict[str, Any]
-    timeout: float | None = None
-    stream: bool = False
-
-
-RETRY_CASES: dict[str, Case] = {
-    "rate_limit-requests": Case({"kind": "rate_limit", "retry_after": 0.25}),
-    "rate_limit-tokens": Case({"kind": "rate_limit", "scope": "tokens", "retry_after": "200ms"}),
-    "error-500-retry-after-ms-only": Case(
-        {"kind": "error", "status": 500, "headers": {"retry-after-ms": "200"}}
-    ),
-    "error-409-retry-after-only": Case(
-        {"kind": "error", "status": 409, "headers": {"retry-after": "0.2"}}
-    ),
-    "error-408": Case({"kind": "error", "status": 408, "retry_after": 0.2}),
-    "rate_limit-clears": Case({"kind": "rate_limit", "first": 2, "retry_after": 0.2}),
-    "rate_limit-clears-stream": Case(
-        {"kind": "rate_limit", "first": 2, "retry_after": 0.2}, stream=True
-    ),
-    "rate_limit-121s": Case({"kind": "rate_limit", "retry_after": 121}),
-    "error-503-300s": Case({"kind": "error", "status": 503, "headers": {"retry-after": "300"}}),
-    "outage": Case({"kind": "outage"}),
-    "quota_exhausted": Case({"kind": "quota_exhausted"}),
-    "timeout": Case({"kind": "timeout"}, timeout=0.2),
-    "server-hang": Case({"kind": "timeout", "hang": 0.1}, timeout=5),
-    "reset": Case({"kind": "connection_reset"}),
-    "reset-after-bytes": Case({"kind": "connection_reset", "after_bytes": 40}),
-    "refused": Case({"kind": "connection_refused"}),
-}
-
-
-@pytest.fixture(scope="module", params=FLAVORS)
-def retried(request: pytest.FixtureRequest) -> tuple[str, dict[str, Outcome]]:
-    """(flavour, outcome of every case in RETRY_CASES) with the SDK's default max_retries."""
-    flavor = str(request.param)
-
-    def call(sdk: openai.OpenAI, case: Case) -> Callable[[dict[str, str]], Any]:
-        if case.timeout is not None:
-            sdk = sdk.with_options(timeout=case.timeout)
-
-        def run(headers: dict[str, str]) -> Any:
-            if case.stream:
-                return text_of(chunks_of(sdk, extra_headers=headers))
-            return create(sdk, extra_headers=headers).choices[0].message.content
-
-        return run
-
-    faults = [for_case(name, case.fault) for name, case in RETRY_CASES.items()]
-    with (
-        pytest.MonkeyPatch.context() as patch,
-        openai_client(flavor) as sdk,
-        aichaos.inject(faults),
-    ):
-        calls = {name: call(sdk, case) for name, case in RETRY_CASES.items()}
-        outcomes = run_concurrently(calls, SdkSleeps().install(patch))
-    return flavor, outcomes
-
-
-RETRIED_AFTER = [
-    ("rate_limit-requests", openai.RateLimitError, "requests", "rate_limit_exceeded", 0.25),
-    ("rate_limit-tokens", openai.RateLimitError, "tokens", "rate_limit_exceeded", 0.2),
-    ("error-500-retry-after-ms-only", openai.InternalServerError, "server_error", None, 0.2),
-    ("error-409-retry-after-only", openai.ConflictError, "invalid_request_error", None, 0.2),
-    ("error-408", openai.APIStatusError, "invalid_request_error", None, 0.2),
-]
-
-
-@pytest.mark.parametrize(
-    ("case", "cls", "type_", "code", "wait"), RETRIED_AFTER, ids=[c[0] for c in RETRIED_AFTER]
-)
-def test_retried_after_retry_after(
-    retried: tuple[str, dict[str, Outcome]],
-    case: str,
-    cls: type[openai.APIStatusError],
-    type_: str,
-    code: str | None,
-    wait: float,
-) -> None:
-    outcome = retried[1][case]
-    exc = outcome.error
-    assert isinstance(exc, openai.APIStatusError) and type(exc) is cls
-    assert_inner_error_body(exc, type_, code)
-    assert [a.status for a in outcome.attempts] == [exc.status_code] * 3  # max_retries=2
-    assert {a.call_id for a in outcome.attempts} == {case}
-    assert_retry_after(outcome.attempts, wait, outcome.sleeps)
-
-
-@pytest.mark.parametrize("case", ["rate_limit-clears", "rate_limit-clears-stream"])
-def test_rate_limit_clears_and_the_call_succeeds(
-    retried: tuple[str, dict[str, Outcome]], baseline: str, case: str
-) -> None:
-    outcome = retried[1][case]
-    assert outcome.error is None
-    assert outcome.result == baseline
-    assert [a.status for a in outcome.attempts] == [429, 429, 200]
-    assert [a.faults for a in outcome.attempts] == [["rate_limit(requests)"]] * 2 + [[]]
-    assert [a.stream for a in outcome.attempts] == [case.endswith("stream")] * 3
-    assert_retry_after(outcome.attempts, 0.2, outcome.sleeps)
-
-
-@pytest.mark.parametrize(
-    ("case", "cls"),
-    [("rate_limit-121s", openai.RateLimitError), ("error-503-300s", openai.InternalServerError)],
-)
-def test_retry_after_beyond_120_seconds_is_not_retried(
-    retried: tuple[str, dict[str, Outcome]], case: str, cls: type[openai.APIStatusError]
-) -> None:
-    outcome = retried[1][case]
-    assert type(outcome.error) is cls
-    assert len(outcome.attempts) == 1  # openai >= 2.52 refuses a retry-after above 120 s
-    assert outcome.sleeps == []
-
-
-@pytest.mark.parametrize(
-    ("case", "cls", "status", "type_", "code"),
-    [
-        ("outage", openai.InternalServerError, 500, "server_error", None),
-        ("quota_exhausted", openai.RateLimitError, 429, "insufficient_quota", "insufficient_quota"),
-    ],
-    ids=["outage", "quota_exhausted"],
-)
-def test_retried_with_backoff(
-    retried: tuple[str, dict[str, Outcome]],
-    case: str,
-    cls: type[openai.APIStatusError],
-    status: int,
-    type_: str,
-    code: str | None,
-) -> None:
-    outcome = retried[1][case]
-    exc = outcome.error
-    assert isinstance(exc, openai.APIStatusError) and type(exc) is cls
-    assert exc.status_code == status
-    assert_inner_error_body(exc, type_, code)
-    assert "retry-after" not in exc.response.headers
-    assert [a.status for a in outcome.attempts] == [status] * 3
-    assert_backoff(outcome.attempts, outcome.sleeps)
+# --- retries: the rest, errors and retries of both SDKs as one table, is test_sdk_retries.py
 
 
 def test_rate_limit_headers(client: openai.OpenAI) -> None:
@@ -386,53 +113,6 @@ def test_rate_limit_headers(client: openai.OpenAI) -> None:
     assert headers["x-ratelimit-remaining-requests"] == "0"
     assert headers["x-ratelimit-reset-requests"] == "250ms"
     assert "Limit 60" in info.value.message
-
-
-def test_timeout_is_an_api_timeout_error_after_retries(
-    retried: tuple[str, dict[str, Outcome]],
-) -> None:
-    flavor, outcomes = retried
-    outcome = outcomes["timeout"]
-    assert type(outcome.error) is openai.APITimeoutError
-    assert isinstance(outcome.error.__cause__, transport_module(flavor).ReadTimeout)
-    assert [a.error for a in outcome.attempts] == [f"{flavor}.ReadTimeout"] * 3
-    assert all(a.status is None for a in outcome.attempts)
-    assert all(a.duration is not None and a.duration >= 0.2 - SLACK for a in outcome.attempts)
-    assert_backoff(outcome.attempts, outcome.sleeps)
-
-
-def test_server_giving_up_first_is_a_connection_error(
-    retried: tuple[str, dict[str, Outcome]],
-) -> None:
-    flavor, outcomes = retried
-    outcome = outcomes["server-hang"]
-    assert type(outcome.error) is openai.APIConnectionError  # not an APITimeoutError
-    assert isinstance(outcome.error.__cause__, transport_module(flavor).RemoteProtocolError)
-    assert all(a.duration is not None and a.duration >= 0.1 - SLACK for a in outcome.attempts)
-    assert_backoff(outcome.attempts, outcome.sleeps)
-
-
-@pytest.mark.parametrize(
-    ("case", "cause", "status"),
-    [
-        ("reset", "RemoteProtocolError", None),
-        ("reset-after-bytes", "RemoteProtocolError", 200),
-        ("refused", "ConnectError", None),
-    ],
-    ids=["reset", "reset-after-bytes", "refused"],
-)
-def test_connection_failure_is_retried(
-    retried: tuple[str, dict[str, Outcome]], case: str, cause: str, status: int | None
-) -> None:
-    flavor, outcomes = retried
-    outcome = outcomes[case]
-    exc = outcome.error
-    assert type(exc) is openai.APIConnectionError
-    assert exc.message == "Connection error."
-    assert isinstance(exc.__cause__, getattr(transport_module(flavor), cause))
-    assert [a.status for a in outcome.attempts] == [status] * 3
-    assert [a.error for a in outcome.attempts] == [f"{flavor}.{cause}"] * 3
-    assert_backoff(outcome.attempts, outcome.sleeps)
 
 
 # --- failures inside a started stream (never retried) ---------------------------------------

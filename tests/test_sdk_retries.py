@@ -1,0 +1,501 @@
+"""Error answers and retries against the real openai (3.x) and anthropic (2.x) SDKs: one table.
+
+Each row is a scenario: the fault, the SDK, stream or not -> the exception class the SDK
+raises, its status and error body, how many attempts the SDK makes with its default
+`max_retries=2`, and how it waits in between (the retry-after it honours, or its own
+backoff: the delays the SDK computes are recorded, the real waits bounded from below).
+Every row runs against each client of its SDK: openai on its default client (httpx2) and on
+a plain `httpx.Client`; anthropic on its default client (it refuses a plain one).
+
+What the rows expect comes from the provider reference and the SDKs' sources: openai's
+`.body` is the *inner* error object, anthropic's the *whole* error JSON; anthropic 2.x picks
+subclasses such as `OverloadedError` or `ServiceUnavailableError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+import aichaos
+from sdk_support import (
+    API_KEY,
+    CLAUDE,
+    GPT,
+    MESSAGES,
+    SLACK,
+    Outcome,
+    SdkSleeps,
+    assert_backoff,
+    assert_retry_after,
+    for_case,
+    run_concurrently,
+    transport_module,
+    words,
+)
+
+# --- the SDKs, as the table sees them ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sdk:
+    """One SDK on one kind of HTTP client."""
+
+    provider: str  # "openai" | "anthropic"
+    flavor: str  # "httpx2" | "httpx": the library whose exceptions its transport raises
+
+    @property
+    def id(self) -> str:
+        return f"{self.provider}-{self.flavor}"
+
+    @property
+    def module(self) -> ModuleType:
+        return openai if self.provider == "openai" else anthropic
+
+
+SDKS = (Sdk("openai", "httpx2"), Sdk("openai", "httpx"), Sdk("anthropic", "httpx2"))
+
+
+@contextmanager
+def sdk_client(sdk: Sdk) -> Iterator[Any]:
+    if sdk.provider == "anthropic":
+        with anthropic.Anthropic(api_key=API_KEY) as client:
+            yield client
+        return
+    http_client = httpx.Client() if sdk.flavor == "httpx" else None
+    # openai 3.x takes a plain httpx client too, though its annotations say httpx2.
+    with openai.OpenAI(api_key=API_KEY, http_client=http_client) as client:  # type: ignore[arg-type]
+        yield client
+
+
+def create(sdk: Sdk, client: Any, **kw: Any) -> Any:
+    if sdk.provider == "anthropic":
+        return client.messages.create(model=CLAUDE, max_tokens=1024, messages=MESSAGES, **kw)
+    return client.chat.completions.create(model=GPT, messages=MESSAGES, **kw)
+
+
+def answer_text(sdk: Sdk, client: Any, stream: bool, headers: dict[str, str]) -> str:
+    """The answer's text, read whole or from the stream's text deltas."""
+    answer = create(sdk, client, stream=stream, extra_headers=headers)
+    if sdk.provider == "anthropic":
+        if not stream:
+            return "".join(b.text for b in answer.content if b.type == "text")
+        return "".join(
+            e.delta.text
+            for e in answer
+            if e.type == "content_block_delta" and e.delta.type == "text_delta"
+        )
+    if not stream:
+        return str(answer.choices[0].message.content)
+    return "".join(c.choices[0].delta.content or "" for c in answer if c.choices)
+
+
+def assert_inner_error_body(
+    exc: openai.APIStatusError, type_: str | None, code: str | None
+) -> None:
+    """openai's `.body` is the inner `error` object; `.type`/`.code` are copied from it."""
+    assert isinstance(exc.body, dict)
+    assert "error" not in exc.body
+    assert exc.body["type"] == type_ and exc.body["code"] == code
+    assert exc.type == type_ and exc.code == code
+    assert str(exc) == f"Error code: {exc.status_code} - {exc.body['message']}"
+
+
+def assert_whole_error_body(exc: anthropic.APIStatusError, type_: str) -> None:
+    """anthropic's `.body` is the whole JSON; `.type` (2.x) and `.request_id` come from it."""
+    body = exc.body
+    assert isinstance(body, dict)
+    assert body["type"] == "error"
+    assert body["error"]["type"] == type_
+    assert isinstance(body["error"]["message"], str)
+    assert exc.type == type_
+    assert body["request_id"] == exc.request_id == exc.response.headers["request-id"]
+    assert exc.message == f"Error code: {exc.status_code} - {body}"
+
+
+def assert_error_body(sdk: Sdk, exc: Any, type_: str, code: str | None) -> None:
+    if sdk.provider == "anthropic":
+        assert code is None  # anthropic's errors carry a type only
+        assert_whole_error_body(exc, type_)
+    else:
+        assert_inner_error_body(exc, type_, code)
+
+
+@pytest.fixture(scope="module")
+def baselines() -> dict[str, str]:
+    """Each provider's mock answer to the prompt when no fault acts (deterministic)."""
+    found = {}
+    with aichaos.inject():
+        for sdk in (SDKS[0], SDKS[2]):
+            with sdk_client(sdk) as client:
+                found[sdk.provider] = answer_text(sdk, client, False, {})
+    assert all(len(words(text)) >= 8 for text in found.values())
+    return found
+
+
+def test_plain_httpx_clients_are_rejected_by_anthropic() -> None:
+    """Why anthropic runs on httpx2 only: anthropic >= 1 refuses a plain httpx.Client."""
+    with httpx.Client() as plain, pytest.raises(TypeError):
+        anthropic.Anthropic(api_key=API_KEY, http_client=plain)  # type: ignore[arg-type]
+
+
+def rows_for(table: list[Any]) -> list[Any]:
+    """Each row of `table` with each client of its SDK, as pytest params."""
+    return [
+        pytest.param(sdk, row, id=f"{sdk.id}-{row.name}")
+        for row in table
+        for sdk in SDKS
+        if sdk.provider == row.provider
+    ]
+
+
+# --- errors the SDK does not retry --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An error answer no retry clears: one attempt, the class, the body, the message."""
+
+    provider: str
+    name: str
+    fault: dict[str, Any]
+    error: str  # the exception class, in the SDK's module
+    type_: str
+    code: str | None
+    message: str  # part of the error's message
+    param: str | None = None  # openai's `.param`, when the answer names one
+
+
+NOT_RETRIED = [
+    Refused("openai", "error-400", {"kind": "error", "status": 400}, "BadRequestError",
+            "invalid_request_error", None, ""),
+    Refused("openai", "error-403", {"kind": "error", "status": 403}, "PermissionDeniedError",
+            "request_forbidden", "unsupported_country_region_territory",
+            "Country, region, or territory not supported"),
+    Refused("openai", "error-404", {"kind": "error", "status": 404}, "NotFoundError",
+            "invalid_request_error", None, ""),
+    Refused("openai", "error-422", {"kind": "error", "status": 422}, "UnprocessableEntityError",
+            "invalid_request_error", None, ""),
+    Refused("openai", "error-418", {"kind": "error", "status": 418}, "APIStatusError",
+            "invalid_request_error", None, ""),
+    Refused("openai", "error-custom",
+            {"kind": "error", "status": 400, "type": "my_type", "code": "my_code",
+             "message": "Mine."},
+            "BadRequestError", "my_type", "my_code", "Mine."),
+    Refused("openai", "context_length", {"kind": "context_length", "limit": 8192},
+            "BadRequestError", "invalid_request_error", "context_length_exceeded",
+            "maximum context length is 8192 tokens", param="messages"),
+    Refused("openai", "auth_error", {"kind": "auth_error"}, "AuthenticationError",
+            "invalid_request_error", "invalid_api_key", "Incorrect API key provided"),
+    Refused("openai", "model_not_found", {"kind": "model_not_found"}, "NotFoundError",
+            "invalid_request_error", "model_not_found", f"The model `{GPT}` does not exist"),
+    Refused("anthropic", "error-400", {"kind": "error", "status": 400}, "BadRequestError",
+            "invalid_request_error", None, ""),
+    Refused("anthropic", "error-401", {"kind": "error", "status": 401}, "AuthenticationError",
+            "authentication_error", None, ""),
+    Refused("anthropic", "error-402", {"kind": "error", "status": 402}, "PaymentRequiredError",
+            "billing_error", None, ""),
+    Refused("anthropic", "error-403", {"kind": "error", "status": 403}, "PermissionDeniedError",
+            "permission_error", None, ""),
+    Refused("anthropic", "error-404", {"kind": "error", "status": 404}, "NotFoundError",
+            "not_found_error", None, ""),
+    Refused("anthropic", "error-413", {"kind": "error", "status": 413}, "ContentTooLargeError",
+            "request_too_large", None, ""),
+    Refused("anthropic", "error-422", {"kind": "error", "status": 422},
+            "UnprocessableEntityError", "invalid_request_error", None, ""),
+    Refused("anthropic", "error-custom",
+            {"kind": "error", "status": 400, "type": "my_error", "message": "Mine."},
+            "BadRequestError", "my_error", None, "Mine."),
+    Refused("anthropic", "context_length",
+            {"kind": "context_length", "limit": 200000, "tokens": 210000}, "BadRequestError",
+            "invalid_request_error", None, "prompt is too long: 210000 tokens > 200000 maximum"),
+    Refused("anthropic", "auth_error", {"kind": "auth_error"}, "AuthenticationError",
+            "authentication_error", None, "x-api-key"),
+    Refused("anthropic", "model_not_found", {"kind": "model_not_found"}, "NotFoundError",
+            "not_found_error", None, f"model: {CLAUDE}"),
+    Refused("anthropic", "quota_exhausted-credit_balance",  # a 400 no retry clears
+            {"kind": "quota_exhausted", "variant": "credit_balance"}, "BadRequestError",
+            "invalid_request_error", None, "Your credit balance is too low"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+@pytest.mark.parametrize(("sdk", "row"), rows_for(NOT_RETRIED))
+def test_error_is_not_retried(sdk: Sdk, row: Refused, stream: bool) -> None:
+    with (
+        sdk_client(sdk) as client,
+        aichaos.inject([row.fault]) as chaos,
+        pytest.raises(sdk.module.APIStatusError) as info,
+    ):
+        create(sdk, client, stream=stream)  # a stream's error status is raised by create()
+    exc = info.value
+    assert type(exc) is getattr(sdk.module, row.error)
+    assert_error_body(sdk, exc, row.type_, row.code)
+    if sdk.provider == "openai":
+        assert row.message in exc.message
+        assert exc.request_id is not None and exc.request_id.startswith("req_")
+    else:
+        assert row.message in exc.body["error"]["message"]
+    assert [a.status for a in chaos.attempts] == [exc.status_code]
+    assert chaos.attempts[0].stream is stream
+    if row.param is not None:
+        assert exc.param == row.param
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+@pytest.mark.parametrize("sdk", SDKS[:2], ids=lambda sdk: sdk.id)
+def test_openai_outage_status_is_an_internal_server_error(sdk: Sdk, status: int) -> None:
+    with (
+        sdk_client(sdk) as client,
+        aichaos.inject([{"kind": "outage", "status": status}]) as chaos,
+        pytest.raises(openai.InternalServerError) as info,
+    ):
+        create(sdk, client.with_options(max_retries=0))
+    assert info.value.status_code == status
+    assert_inner_error_body(info.value, "server_error", None)
+    assert [a.status for a in chaos.attempts] == [status]
+
+
+# --- retried errors and connection failures ---------------------------------------------
+#
+# Retried calls spend their time asleep in the SDK's backoff. All the scenarios of one
+# client run side by side (one thread and call scope each, their fault matched by a
+# header), and every test below checks one of them.
+
+
+@dataclass(frozen=True)
+class Retried:
+    """A scenario the SDK retries: what it raises (None: the call succeeds in the end), the
+    status of each attempt, and the retry-after it honours (None: its own backoff)."""
+
+    provider: str
+    name: str
+    fault: dict[str, Any]
+    error: str | None
+    statuses: tuple[int | None, ...]
+    wait: float | None = None
+    type_: str = ""
+    code: str | None = None
+    cause: str | None = None  # the transport's exception under a connection error
+    timeout: float | None = None  # the client's read timeout
+    slowest: float = 0.0  # each attempt lasts at least this long
+    stream: bool = False
+    max_retries: int | None = None
+    header: str | None = None  # the retry-after header the error carries, when checked
+
+
+THREE_429 = (429, 429, 429)
+
+RETRIED = [
+    # a retry-after the SDK honours
+    Retried("openai", "rate_limit-requests", {"kind": "rate_limit", "retry_after": 0.25},
+            "RateLimitError", THREE_429, 0.25, "requests", "rate_limit_exceeded"),
+    Retried("openai", "rate_limit-tokens",
+            {"kind": "rate_limit", "scope": "tokens", "retry_after": "200ms"},
+            "RateLimitError", THREE_429, 0.2, "tokens", "rate_limit_exceeded"),
+    Retried("openai", "error-500-retry-after-ms-only",
+            {"kind": "error", "status": 500, "headers": {"retry-after-ms": "200"}},
+            "InternalServerError", (500,) * 3, 0.2, "server_error"),
+    Retried("openai", "error-409-retry-after-only",
+            {"kind": "error", "status": 409, "headers": {"retry-after": "0.2"}},
+            "ConflictError", (409,) * 3, 0.2, "invalid_request_error"),
+    Retried("openai", "error-408", {"kind": "error", "status": 408, "retry_after": 0.2},
+            "APIStatusError", (408,) * 3, 0.2, "invalid_request_error"),
+    Retried("anthropic", "rate_limit", {"kind": "rate_limit", "retry_after": 0.25},
+            "RateLimitError", THREE_429, 0.25, "rate_limit_error"),
+    Retried("anthropic", "rate_limit-tokens",
+            {"kind": "rate_limit", "scope": "tokens", "retry_after": 0.2},
+            "RateLimitError", THREE_429, 0.2, "rate_limit_error"),
+    Retried("anthropic", "rate_limit-one-retry", {"kind": "rate_limit", "retry_after": 0.6},
+            "RateLimitError", (429, 429), 0.6, "rate_limit_error", max_retries=1, header="0.6"),
+    Retried("anthropic", "error-500", {"kind": "error", "status": 500, "retry_after": 0.2},
+            "InternalServerError", (500,) * 3, 0.2, "api_error"),
+    Retried("anthropic", "error-503-retry-after-ms-only",
+            {"kind": "error", "status": 503, "headers": {"retry-after-ms": "200"}},
+            "ServiceUnavailableError", (503,) * 3, 0.2, "api_error"),
+    Retried("anthropic", "error-504-retry-after-only",
+            {"kind": "error", "status": 504, "headers": {"retry-after": "0.2"}},
+            "GatewayTimeoutError", (504,) * 3, 0.2, "timeout_error"),
+    Retried("anthropic", "error-408", {"kind": "error", "status": 408, "retry_after": 0.2},
+            "RequestTimeoutError", (408,) * 3, 0.2, "invalid_request_error"),
+    Retried("anthropic", "error-409", {"kind": "error", "status": 409, "retry_after": 0.2},
+            "ConflictError", (409,) * 3, 0.2, "invalid_request_error"),
+    Retried("anthropic", "error-529", {"kind": "error", "status": 529, "retry_after": 0.2},
+            "OverloadedError", (529,) * 3, 0.2, "overloaded_error"),
+    # no retry-after: the SDK's own backoff
+    Retried("openai", "outage", {"kind": "outage"}, "InternalServerError", (500,) * 3,
+            type_="server_error"),
+    Retried("openai", "quota_exhausted", {"kind": "quota_exhausted"}, "RateLimitError",
+            THREE_429, type_="insufficient_quota", code="insufficient_quota"),
+    Retried("anthropic", "outage", {"kind": "outage"}, "OverloadedError", (529,) * 3,
+            type_="overloaded_error"),
+    Retried("anthropic", "outage-500", {"kind": "outage", "status": 500},
+            "InternalServerError", (500,) * 3, type_="api_error"),
+]  # fmt: skip
+
+CLEARS = [
+    Retried(provider, f"rate_limit-clears{'-stream' * stream}",
+            {"kind": "rate_limit", "first": 2, "retry_after": 0.2}, None, (429, 429, 200), 0.2,
+            stream=stream)
+    for provider in ("openai", "anthropic")
+    for stream in (False, True)
+]  # fmt: skip
+
+_FailureCase = tuple[str, dict[str, Any], str, tuple[int | None, ...], str, float | None, float]
+_FAILURES: list[_FailureCase] = [
+    # name, fault, error, statuses, the transport's exception, read timeout, slowest attempt
+    ("timeout", {"kind": "timeout"}, "APITimeoutError", (None,) * 3, "ReadTimeout", 0.2, 0.2),
+    # the server gives up first: a connection error, not a timeout
+    ("server-hang", {"kind": "timeout", "hang": 0.1}, "APIConnectionError", (None,) * 3,
+     "RemoteProtocolError", 5, 0.1),
+    ("reset", {"kind": "connection_reset"}, "APIConnectionError", (None,) * 3,
+     "RemoteProtocolError", None, 0.0),
+    ("reset-after-bytes", {"kind": "connection_reset", "after_bytes": 40},
+     "APIConnectionError", (200,) * 3, "RemoteProtocolError", None, 0.0),
+    ("refused", {"kind": "connection_refused"}, "APIConnectionError", (None,) * 3,
+     "ConnectError", None, 0.0),
+]  # fmt: skip
+
+CONNECTION = [
+    Retried(provider, name, fault, error, statuses, cause=cause, timeout=timeout, slowest=slowest)
+    for provider in ("openai", "anthropic")
+    for name, fault, error, statuses, cause, timeout, slowest in _FAILURES
+]
+
+BEYOND_120_SECONDS = [  # openai >= 2.52 refuses a retry-after above 120 s: no retry
+    Retried("openai", "rate_limit-121s", {"kind": "rate_limit", "retry_after": 121},
+            "RateLimitError", (429,)),
+    Retried("openai", "error-503-300s",
+            {"kind": "error", "status": 503, "headers": {"retry-after": "300"}},
+            "InternalServerError", (503,)),
+]  # fmt: skip
+
+SPEND_LIMIT = Retried(  # anthropic's 429 of its own class; no retry-after, yet retried
+    "anthropic", "quota_exhausted", {"kind": "quota_exhausted"}, "RateLimitError", THREE_429
+)
+
+SCENARIOS = [*RETRIED, *CLEARS, *CONNECTION, *BEYOND_120_SECONDS, SPEND_LIMIT]
+
+
+def run_scenarios(sdk: Sdk) -> dict[str, Outcome]:
+    """The outcome of every scenario of `sdk`'s provider, all run side by side."""
+    mine = [row for row in SCENARIOS if row.provider == sdk.provider]
+    assert len({row.name for row in mine}) == len(mine)
+
+    def call(client: Any, row: Retried) -> Callable[[dict[str, str]], Any]:
+        if row.timeout is not None:
+            client = client.with_options(timeout=row.timeout)
+        if row.max_retries is not None:
+            client = client.with_options(max_retries=row.max_retries)
+        return lambda headers: answer_text(sdk, client, row.stream, headers)
+
+    faults = [for_case(row.name, row.fault) for row in mine]
+    with pytest.MonkeyPatch.context() as patch, sdk_client(sdk) as client, aichaos.inject(faults):
+        calls = {row.name: call(client, row) for row in mine}
+        return run_concurrently(calls, SdkSleeps().install(patch))
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> Callable[[Sdk], dict[str, Outcome]]:
+    """`outcomes(sdk)`: every scenario's outcome on that client (run once per client)."""
+    done: dict[str, dict[str, Outcome]] = {}
+
+    def of(sdk: Sdk) -> dict[str, Outcome]:
+        if sdk.id not in done:
+            done[sdk.id] = run_scenarios(sdk)
+        return done[sdk.id]
+
+    return of
+
+
+def outcome_of(outcomes: Callable[[Sdk], dict[str, Outcome]], sdk: Sdk, row: Retried) -> Outcome:
+    outcome = outcomes(sdk)[row.name]
+    assert {a.call_id for a in outcome.attempts} == {row.name}
+    assert [a.status for a in outcome.attempts] == list(row.statuses)
+    return outcome
+
+
+@pytest.mark.parametrize(("sdk", "row"), rows_for(RETRIED))
+def test_status_error_is_retried(
+    outcomes: Callable[[Sdk], dict[str, Outcome]], sdk: Sdk, row: Retried
+) -> None:
+    outcome = outcome_of(outcomes, sdk, row)
+    exc: Any = outcome.error
+    assert row.error is not None and type(exc) is getattr(sdk.module, row.error)
+    assert isinstance(exc, sdk.module.APIStatusError)
+    assert exc.status_code == row.statuses[-1]
+    assert_error_body(sdk, exc, row.type_, row.code)
+    if row.wait is None:
+        assert "retry-after" not in exc.response.headers
+        assert_backoff(outcome.attempts, outcome.sleeps)
+    else:
+        if row.header is not None:
+            assert exc.response.headers["retry-after"] == row.header
+        assert_retry_after(outcome.attempts, row.wait, outcome.sleeps)
+
+
+@pytest.mark.parametrize(("sdk", "row"), rows_for(CLEARS))
+def test_rate_limit_clears_and_the_call_succeeds(
+    outcomes: Callable[[Sdk], dict[str, Outcome]],
+    baselines: dict[str, str],
+    sdk: Sdk,
+    row: Retried,
+) -> None:
+    outcome = outcome_of(outcomes, sdk, row)
+    assert outcome.error is None
+    assert outcome.result == baselines[sdk.provider]
+    assert [a.faults for a in outcome.attempts] == [["rate_limit(requests)"]] * 2 + [[]]
+    assert [a.stream for a in outcome.attempts] == [row.stream] * 3
+    assert row.wait is not None
+    assert_retry_after(outcome.attempts, row.wait, outcome.sleeps)
+
+
+@pytest.mark.parametrize(("sdk", "row"), rows_for(CONNECTION))
+def test_connection_failure_is_retried(
+    outcomes: Callable[[Sdk], dict[str, Outcome]], sdk: Sdk, row: Retried
+) -> None:
+    outcome = outcome_of(outcomes, sdk, row)
+    exc: Any = outcome.error
+    assert row.error is not None and type(exc) is getattr(sdk.module, row.error)
+    assert row.cause is not None
+    assert isinstance(exc.__cause__, getattr(transport_module(sdk.flavor), row.cause))
+    if row.error == "APIConnectionError":
+        assert exc.message == "Connection error."
+    assert [a.error for a in outcome.attempts] == [f"{sdk.flavor}.{row.cause}"] * 3
+    assert all(
+        a.duration is not None and a.duration >= row.slowest - SLACK for a in outcome.attempts
+    )
+    assert_backoff(outcome.attempts, outcome.sleeps)
+
+
+@pytest.mark.parametrize(("sdk", "row"), rows_for(BEYOND_120_SECONDS))
+def test_retry_after_beyond_120_seconds_is_not_retried(
+    outcomes: Callable[[Sdk], dict[str, Outcome]], sdk: Sdk, row: Retried
+) -> None:
+    outcome = outcome_of(outcomes, sdk, row)
+    assert row.error is not None and type(outcome.error) is getattr(sdk.module, row.error)
+    assert outcome.sleeps == []
+
+
+def test_anthropic_spend_limit_is_a_429_of_its_own_class_that_the_sdk_still_retries(
+    outcomes: Callable[[Sdk], dict[str, Outcome]],
+) -> None:
+    from anthropic.types.shared.enforced_spend_limit_reached_error import (
+        EnforcedSpendLimitReachedError,
+    )
+
+    outcome = outcome_of(outcomes, SDKS[2], SPEND_LIMIT)  # status is all the SDK retries on
+    exc: Any = outcome.error
+    assert type(exc) is EnforcedSpendLimitReachedError
+    assert isinstance(exc, anthropic.RateLimitError)  # apps catching 429s catch it too
+    assert exc.body["error"]["details"] == {"error_code": "enforced_spend_limit_reached"}  # type: ignore[index]
+    assert "retry-after" not in exc.response.headers  # waiting will not clear it
+    assert_backoff(outcome.attempts, outcome.sleeps)
