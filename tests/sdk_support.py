@@ -25,6 +25,7 @@ import openai._base_client
 import pytest
 
 import aichaos
+import aichaos.faults.kinds.rate_limiter
 from aichaos.records import Attempt, current_call
 
 API_KEY = "sk-aichaos-planted-secret-5f0c2e9b7a"
@@ -99,12 +100,15 @@ class SdkSleeps:
 
     def __init__(self) -> None:
         self.by_call: dict[str | None, list[float]] = {}
+        self.listeners: list[Callable[[float], None]] = []
         self._lock = threading.Lock()
 
     def _record(self, seconds: float) -> None:
         scope = current_call()
         with self._lock:
             self.by_call.setdefault(scope.id if scope else None, []).append(seconds)
+        for listener in self.listeners:
+            listener(seconds)
 
     def of(self, call_id: str | None = None) -> list[float]:
         return list(self.by_call.get(call_id, []))
@@ -131,6 +135,31 @@ class SdkSleeps:
         for module in (openai._base_client, anthropic._base_client):
             monkeypatch.setattr(module, "time", _Time())
             monkeypatch.setattr(module, "anyio", _Anyio())
+        return self
+
+
+class SleepClock:
+    """A monotonic clock that moves only by the SDK's retry sleeps, for the rate limiter:
+    what it counts then depends on the calls, never on the machine's load.
+
+    `install` puts it in place of the limiter's `time` module and ties it to `sleeps`.
+    """
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch, sleeps: SdkSleeps) -> SleepClock:
+        monkeypatch.setattr(aichaos.faults.kinds.rate_limiter, "time", self)
+        sleeps.listeners.append(self.advance)
         return self
 
 

@@ -29,6 +29,7 @@ from sdk_support import (
     MESSAGES,
     SLACK,
     SdkSleeps,
+    SleepClock,
     assert_backoff,
     assert_retry_after,
     for_case,
@@ -527,13 +528,20 @@ def test_bad_tool_call_missing_arguments(client: anthropic.Anthropic, stream: bo
 # --- stateful rate limiter --------------------------------------------------------------------
 
 
-def test_rate_limiter_counts_requests(client: anthropic.Anthropic, baseline: str) -> None:
+def test_rate_limiter_counts_requests(
+    client: anthropic.Anthropic,
+    baseline: str,
+    sleeps: SdkSleeps,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    SleepClock().install(monkeypatch, sleeps)  # the window moves by the SDK's sleeps only
     with aichaos.inject([{"kind": "rate_limiter", "rpm": 1, "per": 0.4}]) as chaos:
         assert text_of_message(create(client)) == baseline
         assert text_of_message(create(client)) == baseline  # after one 429
     assert [a.status for a in chaos.attempts] == [200, 429, 200]
     assert chaos.attempts[1].faults == ["rate_limiter"]
     first, _, retry = chaos.attempts  # retried once the window frees up
+    assert sleeps.of() == [pytest.approx(0.4)]
     assert retry.started - first.started >= 0.4 - SLACK
 
 

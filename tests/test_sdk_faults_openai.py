@@ -32,6 +32,7 @@ from sdk_support import (
     SLACK,
     WEATHER,
     SdkSleeps,
+    SleepClock,
     assert_backoff,
     assert_retry_after,
     for_case,
@@ -469,7 +470,10 @@ def test_bad_tool_call_missing_arguments(client: openai.OpenAI, stream: bool) ->
 # --- stateful rate limiter --------------------------------------------------------------------
 
 
-def test_rate_limiter_counts_requests(client: openai.OpenAI, baseline: str) -> None:
+def test_rate_limiter_counts_requests(
+    client: openai.OpenAI, baseline: str, sleeps: SdkSleeps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    SleepClock().install(monkeypatch, sleeps)  # the window moves by the SDK's sleeps only
     with aichaos.inject([{"kind": "rate_limiter", "rpm": 1, "per": 0.4}]) as chaos:
         assert create(client).choices[0].message.content == baseline
         assert create(client).choices[0].message.content == baseline  # after one 429
@@ -477,6 +481,7 @@ def test_rate_limiter_counts_requests(client: openai.OpenAI, baseline: str) -> N
     assert chaos.attempts[1].faults == ["rate_limiter"]
     # The 429's retry-after is the time left in the window: the retry comes once it frees up.
     first, _, retry = chaos.attempts
+    assert sleeps.of() == [pytest.approx(0.4)]
     assert retry.started - first.started >= 0.4 - SLACK
 
 
