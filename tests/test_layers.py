@@ -18,7 +18,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     # wire formats, parts, records; durations, "did you mean", bounded YAML
     frozenset({"wire", "providers", "records", "units", "suggest", "safe_yaml", "secret_shapes"}),
     # decisions without I/O: fault kinds, plans, shaping; the mock's answers
-    frozenset({"faults", "mock.engine", "mock.prompt"}),
+    frozenset({"faults", "mock.engine", "mock.prompt", "cassette"}),
     # one exchange's life (sans-IO driver)
     frozenset({"exchange"}),
     # I/O: interpreters of exchange lives (transports, proxy, mock server), Toxiproxy, metrics

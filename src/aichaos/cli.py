@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "render a journal as Markdown or HTML"),
     "compare": ("compare", "show what changed between two runs, beyond noise"),
     "trend": ("trend", "each figure across runs (oldest first), drift flagged"),
+    "cassette": ("cassette", "import HAR files into cassettes, and list what a cassette holds"),
 }
 
 

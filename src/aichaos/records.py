@@ -64,6 +64,8 @@ class Attempt:
     upstream: str = "mock"
     # How the answer ended; None until the exchange life sets it (see `Outcome`).
     outcome: Outcome | None = None
+    # Answered from a cassette (`upstream: replay:DIR`): "hit", or "miss" (no recording matched).
+    replay: Literal["hit", "miss"] | None = None
 
     @property
     def ok(self) -> bool:

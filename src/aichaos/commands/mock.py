@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from aichaos.commands.options import duration, port, positive_number, seed
 
@@ -28,6 +29,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tokens-per-second", type=positive_number, default=None, help="stream pacing"
     )
+    parser.add_argument(
+        "--replay",
+        metavar="DIR",
+        default=None,
+        help="answer from the cassette in DIR first (see docs/record-replay.md)",
+    )
+    parser.add_argument(
+        "--on-miss",
+        choices=("error", "mock"),
+        default="error",
+        help="with --replay, a request the cassette does not hold: the provider's 404 naming"
+        " the closest recorded request (error, the default) or the mock's answer",
+    )
+    parser.add_argument(
+        "--speed",
+        type=positive_number,
+        default=1.0,
+        help="with --replay, play recorded timing this many times faster (default 1)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,11 +63,29 @@ def run(args: argparse.Namespace) -> int:
     )
     from aichaos.providers import PROVIDERS
 
+    replay = None
+    if args.replay is not None:
+        from pathlib import Path
+
+        from aichaos.cassette import CassetteError, ReplaySource
+
+        try:
+            replay = ReplaySource(Path(args.replay), speed=args.speed)
+        except CassetteError as exc:
+            print(f"aichaos mock: {exc}", file=sys.stderr)
+            return 2
+
     base = f"http://{args.host}:{args.port}"
-    print(f"aichaos mock backend on {base}  (Ctrl-C to stop); point an SDK at it with:")
+    source = (
+        ""
+        if replay is None
+        else f", replaying {len(replay.matcher)} exchange(s) from {args.replay}"
+    )
+    print(f"aichaos mock backend on {base}{source}  (Ctrl-C to stop); point an SDK at it with:")
     for provider in PROVIDERS.values():
         sdk = provider.sdk_env
         if sdk is not None:
             print(f"  {provider.name:<10} {sdk.base_url}={base}{sdk.base_path}")
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning")
+    app = create_app(config, replay, args.on_miss)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -47,6 +47,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="token every admin request must carry (env AICHAOS_ADMIN_TOKEN);"
         " required when binding beyond loopback",
     )
+    parser.add_argument(
+        "--record",
+        metavar="DIR",
+        default=None,
+        help="write every exchange with a real upstream to a cassette in DIR"
+        " (replay it with upstream replay:DIR; see docs/record-replay.md)",
+    )
     parser.add_argument("--no-admin", action="store_true", help="serve no admin API")
     parser.add_argument("--seed", type=seed, default=None, help="seed for faults and mock replies")
     parser.add_argument(
@@ -103,18 +110,40 @@ def build_settings(experiment: Path | None, upstreams: list[str]) -> ProxySettin
     return settings
 
 
+def recording(backends: dict[str, Any], directory: str) -> dict[str, Any]:
+    """`backends` with every real upstream recording to the cassette in `directory`."""
+    from aichaos.proxy.config import ProxyConfigError
+
+    remote = [name for name, spec in backends.items() if spec.is_remote]
+    if not remote:
+        raise ProxyConfigError(
+            "--record writes exchanges with real upstreams, and no backend has one:"
+            " add one with --upstream NAME=URL (e.g. openai=https://api.openai.com)"
+        )
+    return {
+        name: spec.model_copy(update={"record": directory}) if name in remote else spec
+        for name, spec in backends.items()
+    }
+
+
 def run(args: argparse.Namespace) -> int:
+    from aichaos.cassette import CassetteError
     from aichaos.proxy.config import ProxyConfigError
     from aichaos.proxy.server import AdminExposedError, check_admin_binding
 
     try:
         settings = build_settings(args.experiment, args.upstream)
+        if args.record is not None:
+            settings.backends = recording(settings.backends, args.record)
         check_admin_binding(args.host, admin=not args.no_admin, admin_token=args.admin_token)
     except (ProxyConfigError, AdminExposedError) as exc:
         print(f"aichaos proxy: {exc}", file=sys.stderr)
         return 2
     try:
         asyncio.run(_serve(args, settings))
+    except CassetteError as exc:
+        print(f"aichaos proxy: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"aichaos proxy: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from aichaos.faults.plan import Plan
 from aichaos.faults.shaping import ResponseShaper, TokenBytes, is_event_stream
@@ -138,6 +138,16 @@ class Silence:
         return wanted, None
 
 
+class UpstreamTap(Protocol):
+    """Told what the real upstream answered, before any fault shapes it (a cassette
+    recorder): `fetching()` as the request goes, `head()`, each `chunk()`, then `end()`."""
+
+    def fetching(self) -> None: ...
+    def head(self, status: int, headers: list[tuple[str, str]]) -> None: ...
+    def chunk(self, data: bytes) -> None: ...
+    def end(self, outcome: str) -> None: ...
+
+
 Finished = Callable[[Attempt, Plan, int], None]
 """Told once when an attempt ends: (attempt, plan, tokens used)."""
 
@@ -158,8 +168,10 @@ class ExchangeLife:
         mock: Callable[[], tuple[float, Reply]] | None = None,
         read_timeout: float | None = None,
         finished: Finished | None = None,
+        tap: UpstreamTap | None = None,
     ) -> None:
         self.plan, self.attempt, self._mock, self._finished = plan, attempt, mock, finished
+        self.tap = tap
         self.silence = Silence(read_timeout)
         self.shaper: ResponseShaper | None = None
         self.ended = False
@@ -214,6 +226,8 @@ class ExchangeLife:
         if self.ended:
             return
         self.ended = True
+        if self.tap is not None:
+            self.tap.end(outcome)
         attempt, plan = self.attempt, self.plan
         if attempt is None or plan is None:
             return
@@ -245,8 +259,14 @@ class ExchangeLife:
                 yield Wait(delay)
             status, headers, parts = reply.status, reply.headers, reply.parts()
         else:
+            if self.tap is not None:
+                self.tap.fetching()
             answer = yield FETCH_UPSTREAM
             assert isinstance(answer, UpstreamAnswer)
+            if self.tap is not None:
+                self.tap.head(answer.status, answer.headers)
+                for chunk in answer.body or ():
+                    self.tap.chunk(chunk)
             status, headers, parts = answer.status, answer.headers, answer.body
         if self.attempt is not None:
             self.attempt.status = status
@@ -258,9 +278,8 @@ class ExchangeLife:
         if shaper.buffered:
             chunks: list[bytes] = []
             if parts is None:
-                while (chunk := (yield READ_UPSTREAM)) is not None:
-                    assert isinstance(chunk, bytes)
-                    chunks.append(chunk)
+                while (piece := (yield from self._read_upstream())) is not None:
+                    chunks.append(piece)
             else:
                 chunks = [part for part in parts if isinstance(part, bytes)]
             out = shaper.shape_buffered(b"".join(chunks))
@@ -305,8 +324,7 @@ class ExchangeLife:
                     break
         else:
             assert shaper is not None
-            while (chunk := (yield READ_UPSTREAM)) is not None:
-                assert isinstance(chunk, bytes)
+            while (chunk := (yield from self._read_upstream())) is not None:
                 if not (yield from self._play(shaper.feed(chunk))):
                     return
                 if shaper.ended:
@@ -315,6 +333,14 @@ class ExchangeLife:
             return
         self._end(self.outcome(), None)
         yield FINISH
+
+    def _read_upstream(self) -> Generator[Action, object, bytes | None]:
+        """The upstream body's next chunk (None at its end), shown to the tap."""
+        chunk = yield READ_UPSTREAM
+        assert chunk is None or isinstance(chunk, bytes)
+        if chunk is not None and self.tap is not None:
+            self.tap.chunk(chunk)
+        return chunk
 
     def _play(self, parts: list[Part]) -> Generator[Action, object, bool]:
         """Send bytes, wait out pauses, fail on failures; False once the life failed."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from aichaos.cassette import CassetteError, read_cassette_dir
 from aichaos.experiment.checks.base import Check
 from aichaos.experiment.checks.kinds.attribution import IncompleteAnswers, ServedBy
 from aichaos.experiment.checks.kinds.custom import PythonCheck
@@ -48,6 +49,7 @@ def check_experiment(experiment: Experiment, base_dir: Path) -> tuple[list[Probl
     found = Findings()
     backends = list(experiment.backends)
     _backend_hosts(experiment, found)
+    _cassettes(experiment, base_dir, found)
     _network_library(experiment, found)
     for i, fault in enumerate(experiment.faults):
         for name in unknown_backends(fault, backends):
@@ -78,6 +80,24 @@ def _backend_hosts(experiment: Experiment, found: Findings) -> None:
         Router(experiment.backends)
     except ValueError as exc:
         found.add(("backends",), str(exc))
+
+
+def _cassettes(experiment: Experiment, base_dir: Path, found: Findings) -> None:
+    """Cassette directories resolve against the experiment's folder; a replayed one must be
+    readable now (run reads it before anything starts)."""
+    for name, spec in list(experiment.backends.items()):
+        spec = experiment.backends[name] = spec.with_paths_from(base_dir)
+        directory = spec.replay_dir
+        if directory is None:
+            continue
+        try:
+            read_cassette_dir(directory)
+        except CassetteError as exc:
+            found.add(
+                ("backends", name, "upstream"),
+                str(exc),
+                expected="a directory of cassette files, as `aichaos proxy --record DIR` writes",
+            )
 
 
 def _network_library(experiment: Experiment, found: Findings) -> None:
@@ -191,12 +211,12 @@ def _prompts(experiment: Experiment, base_dir: Path, found: Findings) -> list[Pr
 
 
 def placeholder_keys(experiment: Experiment) -> dict[str, str]:
-    """Fake API keys for mock backends whose SDK key is not set: SDKs refuse to start
-    without one, and the mock needs none."""
+    """Fake API keys for mock and replayed backends whose SDK key is not set: SDKs refuse
+    to start without one, and neither the mock nor a cassette needs one."""
     keys = {}
     for spec in experiment.backends.values():
         sdk = get_provider(spec.provider).sdk_env
-        if spec.is_mock and sdk is not None and sdk.api_key not in os.environ:
+        if not spec.is_remote and sdk is not None and sdk.api_key not in os.environ:
             keys[sdk.api_key] = sdk.placeholder_key
     return keys
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -40,11 +42,13 @@ def check_backend_name(name: object) -> str:
 class BackendSpec(BaseModel):
     """A named model API the app talks to.
 
-    `upstream` is `mock` (the embedded mock, the default) or a base URL. The
-    backend claims `host` in-process; by default the upstream URL's host, else
-    the provider's official hosts (all of them: `Provider.claimed_hosts`), so an
-    app's unmodified SDK client is caught. `host` may hold a `*` standing for part
-    of one DNS label: `*.openai.azure.com` claims every Azure OpenAI resource.
+    `upstream` is `mock` (the embedded mock, the default), `replay:DIR` (a cassette's
+    recorded answers, see docs/record-replay.md) or a base URL. The backend claims `host`
+    in-process; by default the upstream URL's host, else the provider's official hosts (all
+    of them: `Provider.claimed_hosts`), so an app's unmodified SDK client is caught. `host`
+    may hold a `*` standing for part of one DNS label: `*.openai.azure.com` claims every
+    Azure OpenAI resource. `record: DIR` writes every exchange with a real upstream to a
+    cassette there.
     """
 
     # errors never repeat the value: an upstream URL may carry a password
@@ -55,6 +59,22 @@ class BackendSpec(BaseModel):
         None,
         description="Host (host:port) claimed in-process; `*` matches part of one label,"
         " as in `*.openai.azure.com`.",
+    )
+    record: str | None = Field(
+        None, description="Cassette directory to record every exchange with a real upstream to."
+    )
+    on_miss: Literal["error", "mock"] = Field(
+        "error",
+        description="With `upstream: replay:DIR`, a request the cassette does not hold gets"
+        " the provider's 404 naming the closest recorded request (`error`), or the mock's answer.",
+    )
+    speed: float = Field(
+        1.0, gt=0, description="With `upstream: replay:DIR`, how much faster than recorded."
+    )
+    replay_ignore: list[str] | None = Field(
+        None,
+        description="With `upstream: replay:DIR`, the top-level body fields not compared when"
+        " matching (default: stream_options, user, metadata, store, service_tier and ids/times).",
     )
 
     @field_validator("provider")
@@ -71,10 +91,15 @@ class BackendSpec(BaseModel):
     def _mock_or_url(cls, value: str) -> str:
         if value == "mock":
             return value
+        if value.startswith("replay:"):
+            if not value[len("replay:") :].strip():
+                raise ValueError("replay needs a cassette directory: `replay:path/to/cassette`")
+            return value
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(
-                "upstream must be `mock` or an http(s) URL like https://api.openai.com"
+                "upstream must be `mock`, `replay:DIR` or an http(s) URL like"
+                " https://api.openai.com"
             )
         if "@" in parts.netloc:
             # Refused rather than sent: providers take keys in headers, and a password in a
@@ -90,9 +115,31 @@ class BackendSpec(BaseModel):
         return self.upstream == "mock"
 
     @property
+    def replay_dir(self) -> Path | None:
+        """The cassette directory of a `replay:DIR` upstream."""
+        if not self.upstream.startswith("replay:"):
+            return None
+        return Path(self.upstream[len("replay:") :].strip())
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether answers come from a real upstream over the network."""
+        return not self.is_mock and self.replay_dir is None
+
+    def with_paths_from(self, base: Path) -> BackendSpec:
+        """This spec with its relative cassette directories resolved against `base`."""
+        update: dict[str, str] = {}
+        replay = self.replay_dir
+        if replay is not None and not replay.is_absolute():
+            update["upstream"] = f"replay:{base / replay}"
+        if self.record is not None and not Path(self.record).is_absolute():
+            update["record"] = str(base / self.record)
+        return self.model_copy(update=update) if update else self
+
+    @property
     def public_upstream(self) -> str:
         """The upstream fit for records and reports: no credentials, query or fragment."""
-        if self.is_mock:
+        if not self.is_remote:
             return self.upstream
         parts = urlsplit(self.upstream)
         host = parts.hostname or ""
@@ -105,7 +152,7 @@ class BackendSpec(BaseModel):
         """Hosts (`host` or `host:port`, maybe with a `*`) this backend claims in-process."""
         if self.host:
             return (self.host.lower(),)
-        if not self.is_mock:
+        if self.is_remote:
             return (host_key(self.upstream),)
         return get_provider(self.provider).claimed_hosts
 
@@ -116,7 +163,7 @@ class BackendSpec(BaseModel):
     @property
     def reaches_claimed_host(self) -> bool:
         """Whether aichaos itself connects to a host this backend claims (its real upstream)."""
-        return not self.is_mock and host_key(self.upstream) in self.claimed_hosts()
+        return self.is_remote and host_key(self.upstream) in self.claimed_hosts()
 
 
 def host_key(url: str) -> str:

@@ -7,8 +7,11 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from aichaos.cassette import CassetteWriter, ReplaySource, UpstreamTap
 from aichaos.exchange.driver import ExchangeLife
 from aichaos.faults.engine import FaultEngine
 from aichaos.faults.plan import Plan
@@ -56,6 +59,13 @@ class Session:
         # Called with each request and its fresh attempt record, before it is recorded
         # (the experiment runner notes trace ids and prompts there to tie attempts to calls).
         self.request_hooks: list[Callable[[RequestInfo, Attempt], None]] = []
+        # Cassettes are read now, so a bad one fails here (CassetteError), not mid-run.
+        self.replays: dict[str, ReplaySource] = {
+            name: ReplaySource(directory, speed=spec.speed, **_ignore(spec))
+            for name, spec in backends.items()
+            if (directory := spec.replay_dir) is not None
+        }
+        self._writers: dict[str, CassetteWriter] = {}
 
     @functools.cached_property
     def router(self) -> Router:
@@ -93,9 +103,18 @@ class Session:
     ) -> ExchangeLife:
         """The driver of one exchange (`read_timeout`: the client's, when played in-process;
         `on_end`: told right after the attempt is recorded)."""
-        mock = (
-            functools.partial(self._mock_answer, exchange.info) if exchange.spec.is_mock else None
-        )
+        spec = exchange.spec
+        mock: Callable[[], tuple[float, Reply]] | None = None
+        if spec.is_mock:
+            mock = functools.partial(self._mock_answer, exchange.info)
+        elif spec.replay_dir is not None:
+            mock = functools.partial(self._replay_answer, exchange)
+        tap: UpstreamTap | None = None
+        if spec.record is not None and spec.is_remote and not exchange.plan.faults:
+            # only answers as the upstream gave them: a fault's edits are never recorded
+            tap = self.cassette_writer(spec.record).tap(
+                exchange.info.backend, exchange.info.provider, exchange.info
+            )
         finished = self._finished
         if on_end is not None:
 
@@ -109,12 +128,36 @@ class Session:
             mock=mock,
             read_timeout=read_timeout,
             finished=finished,
+            tap=tap,
         )
+
+    def cassette_writer(self, directory: str) -> CassetteWriter:
+        """The writer of the cassette in `directory` (one per directory)."""
+        writer = self._writers.get(directory)
+        if writer is None:
+            writer = self._writers[directory] = CassetteWriter(Path(directory))
+        return writer
 
     def _mock_answer(self, info: RequestInfo) -> tuple[float, Reply]:
         return self.mock.header_delay, self.mock.handle(info)
+
+    def _replay_answer(self, exchange: Exchange) -> tuple[float, Reply]:
+        """The cassette's answer; on a miss the mock's (`on_miss: mock`) or the provider's
+        404 naming the closest recorded request. The attempt says which (`replay`)."""
+        source = self.replays[exchange.info.backend]
+        found = source.answer(exchange.info)
+        exchange.attempt.replay = "hit" if found is not None else "miss"
+        if found is not None:
+            return found
+        if exchange.spec.on_miss == "mock":
+            return self._mock_answer(exchange.info)
+        return 0.0, source.miss(exchange.info, get_provider(exchange.spec.provider))
 
     def _finished(self, attempt: Attempt, plan: Plan, tokens: int) -> None:
         """An attempt ended: stateful faults (rate limiters) count it, listeners hear of it."""
         self.engine.observe(plan, attempt.status or 0, tokens)
         self.recorder.finish(attempt)
+
+
+def _ignore(spec: BackendSpec) -> dict[str, Any]:
+    return {} if spec.replay_ignore is None else {"ignore": spec.replay_ignore}

@@ -2,24 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from aichaos.cassette import ReplaySource
 from aichaos.exchange.asgi import send_reply
 from aichaos.mock.engine import MockBackend, MockConfig
+from aichaos.providers import closest_provider
 from aichaos.wire.asgi import Receive, Scope, Send, read_request
 
 
 class MockApp:
-    """ASGI app serving every provider path of the mock; `backend` is its engine."""
+    """ASGI app serving every provider path of the mock; `backend` is its engine.
 
-    def __init__(self, config: MockConfig | None = None) -> None:
+    With `replay`, answers come from that cassette first; a request it does not hold gets
+    the provider's 404 naming the closest recorded request, or (`on_miss="mock"`) the mock's
+    own answer.
+    """
+
+    def __init__(
+        self,
+        config: MockConfig | None = None,
+        replay: ReplaySource | None = None,
+        on_miss: Literal["error", "mock"] = "error",
+    ) -> None:
         self.backend = MockBackend(config)
+        self.replay, self.on_miss = replay, on_miss
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
             req = await read_request(scope, receive, backend="mock")
-            reply = self.backend.handle(req)
-            await send_reply(reply, send, header_delay=self.backend.header_delay, receive=receive)
+            delay, reply = self.backend.header_delay, None
+            if self.replay is not None:
+                found = self.replay.answer(req)
+                if found is not None:
+                    delay, reply = found
+                elif self.on_miss == "error":
+                    delay, reply = 0.0, self.replay.miss(req, closest_provider(req.path))
+            if reply is None:
+                reply = self.backend.handle(req)
+            await send_reply(reply, send, header_delay=delay, receive=receive)
 
     @staticmethod
     async def _lifespan(receive: Receive, send: Send) -> None:
@@ -32,6 +55,10 @@ class MockApp:
                 return
 
 
-def create_app(config: MockConfig | None = None) -> MockApp:
-    """A new ASGI app for the mock backend."""
-    return MockApp(config)
+def create_app(
+    config: MockConfig | None = None,
+    replay: ReplaySource | None = None,
+    on_miss: Literal["error", "mock"] = "error",
+) -> MockApp:
+    """A new ASGI app for the mock backend (answering from a cassette first with `replay`)."""
+    return MockApp(config, replay, on_miss)

@@ -216,7 +216,7 @@ class ProxyApp:
         raw_headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
         headers, call_id = _info_headers(raw_headers)
         query: bytes = scope.get("query_string", b"")
-        base = "http://mock" if spec.is_mock else spec.upstream
+        base = spec.upstream if spec.is_remote else "http://mock"
         info = RequestInfo(
             method=scope["method"],
             url=upstream_url(base, raw_rest, query),
@@ -314,7 +314,9 @@ class ProxyApp:
     async def _forward(self, exchange: Exchange, upstream: _Upstream) -> driver.UpstreamAnswer:
         info = exchange.info
         edits = exchange.plan.edits_response
-        headers = request_headers(upstream.raw_headers, identity=edits)
+        # a cassette keeps answers readable: ask for them uncompressed when recording
+        identity = edits or exchange.spec.record is not None
+        headers = request_headers(upstream.raw_headers, identity=identity)
         try:
             response = await self.forwarder.request(
                 info.method,

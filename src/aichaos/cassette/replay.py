@@ -1,0 +1,77 @@
+"""Replay: recorded answers played again, event by event, with their recorded timing.
+
+A recorded answer becomes a `Reply` like the mock's: its bytes, with a `Pause` before each
+event for the recorded gap (divided by `speed`), so every fault applies on top of it as on
+a mock or live answer, and the answer's head waits the recorded time to first byte. An
+answer recorded as cut short is replayed cut short (its connection reset after its bytes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from aichaos.cassette.format import Interaction, read_cassette_dir
+from aichaos.cassette.matching import DEFAULT_IGNORE, Matcher
+from aichaos.providers.base import Provider
+from aichaos.wire.exchange import Abort, Part, Pause, Reply, RequestInfo
+
+MISS_HEADER = "x-aichaos-replay"
+"""Set to `miss` on the error answer to a request the cassette does not hold."""
+
+
+class ReplaySource:
+    """Answers requests from the cassette in `directory` (read once, at construction).
+
+    Raises `CassetteError` when the directory holds no readable cassette.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        speed: float = 1.0,
+        ignore: Iterable[str] = DEFAULT_IGNORE,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be above 0")
+        self.directory = directory
+        self.speed = speed
+        self.matcher = Matcher(read_cassette_dir(directory), ignore)
+
+    def answer(self, info: RequestInfo) -> tuple[float, Reply] | None:
+        """(seconds before the head, the recorded answer), or None when nothing matches."""
+        interaction = self.matcher.find(info)
+        if interaction is None:
+            return None
+        return interaction.after / self.speed, Reply(
+            interaction.status, list(interaction.headers), _parts(interaction, self.speed)
+        )
+
+    def miss(self, info: RequestInfo, provider: Provider) -> Reply:
+        """The provider's own 404 naming the closest recorded request."""
+        closest = self.matcher.closest(info)
+        asked = f"{info.method} {info.path}" + (f" model {info.model}" if info.model else "")
+        hint = (
+            f"; the closest recorded is {closest[0].describe()}, which {closest[1]}"
+            if closest is not None
+            else ""
+        )
+        message = (
+            f"aichaos replay: no recorded answer in {self.directory} for {asked}{hint}."
+            " Record it (aichaos proxy --record), or set `on_miss: mock`."
+        )
+        return provider.error(info, 404, message=message).with_header(MISS_HEADER, "miss")
+
+
+def _parts(interaction: Interaction, speed: float) -> Iterator[Part]:
+    if interaction.events is None:
+        if interaction.body:
+            yield interaction.body
+    else:
+        for delay, data in interaction.events:
+            if delay > 0:
+                yield Pause(delay / speed)
+            yield data
+    if interaction.outcome == "connection_dropped":
+        yield Abort("reset")
