@@ -75,10 +75,11 @@ def test_published_schema_is_current() -> None:
 
 
 def offline(path: Path) -> bool:
-    """Runs here: every backend on the embedded mock, and no app that must already be running."""
+    """Runs here: every backend on the embedded mock or a cassette, and no app that must
+    already be running."""
     experiment = load_experiment(path)
-    mock_only = all(spec.is_mock for spec in experiment.backends.values())
-    return mock_only and experiment.target.kind != "http"
+    offline_only = all(not spec.is_remote for spec in experiment.backends.values())
+    return offline_only and experiment.target.kind != "http"
 
 
 OFFLINE = [p for p in FILES if offline(p)]
