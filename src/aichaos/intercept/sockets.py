@@ -74,7 +74,7 @@ def _route(active: Active, url: str) -> tuple[Listener, str, str | None] | None:
         return None
     path = parts.path or "/"
     spec = session.backends[backend]
-    prefix = "" if spec.is_mock else urlsplit(spec.upstream).path
+    prefix = urlsplit(spec.upstream).path if spec.is_remote else ""
     if prefix and path.startswith(prefix + "/"):  # the listener puts the upstream's path back
         path = path[len(prefix) :]
     query = f"?{parts.query}" if parts.query else ""
