@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 from pathlib import Path
 
 from aichaos.units import parse_duration
@@ -85,6 +86,33 @@ def fraction(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    """A whole number above 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {value}")
+    return value
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2}
+_SIZE_UNITS.update({"gb": 1000**3, "gib": 1024**3})
+
+
+def size(text: str) -> int:
+    """Bytes from `32MiB`, `500kB`, `1GB` or a plain number of bytes; above 0."""
+    match = _SIZE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a size like 32MiB or 500kB, got {text!r}")
+    value = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"a size must be above 0, got {text!r}")
+    return value
+
+
 def seed(text: str) -> int:
     """A non-negative integer seed."""
     try:
@@ -102,7 +130,9 @@ __all__ = [
     "fraction",
     "port",
     "positive_duration",
+    "positive_int",
     "positive_number",
     "seed",
+    "size",
     "writable_path",
 ]

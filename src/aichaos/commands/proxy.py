@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aichaos.commands.options import port, positive_duration, seed
+from aichaos.commands.options import port, positive_duration, positive_int, seed, size
 
 if TYPE_CHECKING:
     from aichaos.proxy.config import ProxySettings
@@ -71,6 +71,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=600.0,
         metavar="DURATION",
         help="longest silence accepted from a real upstream: 30s, 2m (default 10m)",
+    )
+    parser.add_argument(
+        "--max-body",
+        type=size,
+        default=64 * 1024 * 1024,
+        metavar="SIZE",
+        help="largest request body forwarded, e.g. 32MiB; larger ones get a 413 (default 64MiB)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=positive_int,
+        default=1000,
+        metavar="N",
+        help="most connections open to one upstream at once (default 1000)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=positive_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="time a client has to send a request's head before a 408 (default 30s)",
     )
 
 
@@ -191,6 +212,9 @@ async def _serve_session(args: argparse.Namespace, settings: ProxySettings, sess
         admin=not args.no_admin,
         admin_token=args.admin_token,
         upstream_read_timeout=args.upstream_timeout,
+        max_body=args.max_body,
+        max_connections=args.max_connections,
+        header_timeout=args.header_timeout,
     ) as proxy:
         engine.start()  # fault windows count from here
         plain: dict[str, Any] = {"highlight": False, "soft_wrap": True}

@@ -172,6 +172,7 @@ class _ExperimentRun:
             self.observer,
             self.origin,
             max_in_flight=max(1, most, min(int(max(rates, default=0)) + 1, 1024)),
+            abort=lambda reason: self.stop("aborted", reason),  # a command target that died
         )
         self.stopping = ctx.stopping
         try:

@@ -26,7 +26,13 @@ from aichaos.intercept.session import Exchange, Session
 from aichaos.providers import closest_provider, get_provider
 from aichaos.proxy.admin import PREFIX, AdminAPI
 from aichaos.proxy.connections import ConnectionRegistry
-from aichaos.proxy.forwarding import Forwarder, UpstreamError, UpstreamResponse, UpstreamTimeout
+from aichaos.proxy.forwarding import (
+    Forwarder,
+    UpstreamError,
+    UpstreamPoolExhausted,
+    UpstreamResponse,
+    UpstreamTimeout,
+)
 from aichaos.proxy.headers import (
     CALL_HEADER,
     end_to_end,
@@ -108,18 +114,42 @@ class _Upstream:
         self.response: UpstreamResponse | None = None
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None when the client left before sending it."""
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+"""Largest request body forwarded (bytes): above every provider's own request limit."""
+_NO_BODY = frozenset({204, 304})
+
+
+class _TooLarge(Exception):
+    """The request body is over the proxy's limit."""
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None when the client left before sending it.
+    Raises `_TooLarge` as soon as more than `limit` bytes came (nothing more is read)."""
     chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
             return None
         chunk = message.get("body", b"")
         if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
             chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _declared_length(raw: Iterable[tuple[bytes, bytes]]) -> int | None:
+    for name, value in raw:
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 def _info_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[dict[str, str], str | None]:
@@ -139,7 +169,8 @@ class ProxyApp:
 
     `connections` must be wired into the server (`serve_proxy` does) for
     connection-level faults to close the client's socket; `stats` counts what
-    passes; `admin` serves `/_aichaos/...` unless disabled.
+    passes; `admin` serves `/_aichaos/...` unless disabled. A request body over
+    `max_body` bytes is answered with the provider's 413 without being read further.
     """
 
     def __init__(
@@ -150,8 +181,10 @@ class ProxyApp:
         admin_token: str | None = None,
         forwarder: Forwarder | None = None,
         stats: ProxyStats | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self.session = session
+        self.max_body = max_body
         self.stats = stats or ProxyStats()
         self.forwarder = forwarder or Forwarder()
         self.connections = ConnectionRegistry()
@@ -209,9 +242,6 @@ class ProxyApp:
         raw_rest: bytes,
         rest: str,
     ) -> None:
-        body = await _read_body(receive)
-        if body is None:
-            return
         spec = self.session.backends[backend]
         raw_headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
         headers, call_id = _info_headers(raw_headers)
@@ -224,8 +254,19 @@ class ProxyApp:
             path=rest,
             query=query.decode("latin-1"),
             headers=headers,
-            body=body,
+            body=b"",
         )
+        try:
+            declared = _declared_length(raw_headers)
+            if declared is not None and declared > self.max_body:
+                raise _TooLarge
+            body = await _read_body(receive, self.max_body)
+        except _TooLarge:
+            await self._too_large(spec.provider, info, send)
+            return
+        if body is None:
+            return
+        info.body = body
         if call_id is None:
             exchange = self.session.begin(backend, info)
         else:
@@ -296,6 +337,13 @@ class ProxyApp:
             action = life.send(result)
         await down.end()
 
+    async def _too_large(self, provider: str, info: RequestInfo, send: Send) -> None:
+        """The provider's 413, before reading more: the client need not send the rest."""
+        limit = self.max_body // (1024 * 1024)
+        message = f"aichaos proxy: request body over the proxy's limit of {limit} MiB (--max-body)"
+        reply = get_provider(provider).error(info, 413, message=message)
+        await send_reply(reply.with_header("connection", "close"), send)
+
     @staticmethod
     def _head(
         head: driver.StartAnswer, exchange: Exchange, upstream: _Upstream
@@ -307,6 +355,8 @@ class ProxyApp:
             headers = end_to_end(response.headers)
         else:
             headers = response_headers(head.headers)
+        if head.status in _NO_BODY:  # RFC 9110 8.6: no content-length on 1xx and 204; a 304's
+            return headers  # would describe the cached answer, which the proxy does not know
         if head.length is not None and not any(name == b"content-length" for name, _ in headers):
             headers.append((b"content-length", str(head.length).encode()))
         return headers
@@ -339,12 +389,18 @@ class ProxyApp:
 
     @staticmethod
     def _upstream_down(exchange: Exchange, exc: UpstreamError) -> Reply:
-        """The provider's own 502 (504 on a timeout) for an upstream that cannot be reached."""
+        """The provider's own 502 for an upstream that cannot be reached (504 on a timeout,
+        503 when the proxy's connection pool to it is full)."""
         origin = urlsplit(exchange.spec.public_upstream)
         where = f"{origin.scheme}://{origin.netloc}"  # never the path or query: keys hide there
-        timed_out = isinstance(exc, UpstreamTimeout)
-        status = 504 if timed_out else 502
-        what = "did not answer in time" if timed_out else "cannot be reached"
+        if isinstance(exc, UpstreamTimeout):
+            status, what = 504, "did not answer in time"
+        elif isinstance(exc, UpstreamPoolExhausted):
+            status, what = 503, f"has every allowed connection busy: {exc}"
+        elif "TLS" in str(exc):
+            status, what = 502, f"cannot be reached: {exc}"
+        else:
+            status, what = 502, "cannot be reached"
         reply = get_provider(exchange.spec.provider).error(
             exchange.info,
             status,

@@ -43,6 +43,12 @@ class UpstreamTimeout(UpstreamError):
     label = "Timeout"
 
 
+class UpstreamPoolExhausted(UpstreamError):
+    """Every allowed connection to the upstream stayed busy for the whole connect timeout."""
+
+    label = "PoolExhausted"
+
+
 class UpstreamProtocolError(UpstreamError):
     """The upstream closed the connection early or sent something that is not HTTP."""
 
@@ -311,7 +317,11 @@ class Forwarder:
     `read_timeout` bounds silence from the upstream (None: wait as long as the client
     does; a client that gives up disconnects, which cancels the request upstream).
     Up to `max_keepalive` idle connections per upstream are kept `keepalive_expiry`
-    seconds. Call `aclose()` when done.
+    seconds, and at most `max_connections` are open per upstream at once: a request
+    that finds them all busy waits up to `connect_timeout` for one, then fails with
+    `UpstreamPoolExhausted`. A TLS handshake that does not complete within
+    `connect_timeout` (TLS spoken to a plain-HTTP port) is an `UpstreamConnectError`.
+    Call `aclose()` when done.
     """
 
     def __init__(
@@ -320,9 +330,13 @@ class Forwarder:
         connect_timeout: float = 10.0,
         read_timeout: float | None = 600.0,
         max_keepalive: int = 100,
+        max_connections: int = 1000,
         keepalive_expiry: float = 4.0,
         verify: bool = True,
     ) -> None:
+        self.max_connections = max_connections
+        self._open_by_origin: dict[_Origin, int] = {}
+        self._waiters: dict[_Origin, list[asyncio.Future[None]]] = {}
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         self.max_keepalive, self.keepalive_expiry, self.verify = (
             max_keepalive,
@@ -366,7 +380,7 @@ class Forwarder:
             lines.append(b"content-length: " + str(len(body)).encode())
         head = b"\r\n".join(lines) + b"\r\n\r\n"
         for attempt in (1, 2):
-            connection = self._reuse(origin) or await self._connect(origin)
+            connection = self._reuse(origin) or await self._new_connection(origin)
             response = connection.send(head, body, head_only=method == "HEAD")
             assert connection.head is not None
             try:
@@ -394,6 +408,48 @@ class Forwarder:
             return connection
         return None
 
+    async def _new_connection(self, origin: _Origin) -> _Connection:
+        """A new connection, once the upstream has fewer than `max_connections` open (or an
+        idle one that was freed meanwhile)."""
+        deadline = self.loop.time() + self.connect_timeout
+        while self._open_by_origin.get(origin, 0) >= self.max_connections:
+            remaining = deadline - self.loop.time()
+            if remaining <= 0:
+                raise UpstreamPoolExhausted(
+                    f"all {self.max_connections} connections to the upstream stayed busy for"
+                    f" {self.connect_timeout:g} s (max_connections)"
+                )
+            waiter: asyncio.Future[None] = self.loop.create_future()
+            waiters = self._waiters.setdefault(origin, [])
+            waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except asyncio.TimeoutError:
+                continue
+            finally:
+                if waiter in waiters:
+                    waiters.remove(waiter)
+            reused = self._reuse(origin)
+            if reused is not None:
+                return reused
+        self._open_by_origin[origin] = self._open_by_origin.get(origin, 0) + 1
+        try:
+            return await self._connect(origin)
+        except BaseException:
+            self._release_slot(origin)
+            raise
+
+    def _release_slot(self, origin: _Origin) -> None:
+        self._open_by_origin[origin] = self._open_by_origin.get(origin, 1) - 1
+        self._wake(origin)
+
+    def _wake(self, origin: _Origin) -> None:
+        """Let one request waiting for a connection to `origin` look again."""
+        for waiter in self._waiters.get(origin, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
     async def _connect(self, origin: _Origin) -> _Connection:
         tls = origin.scheme == "https"
         try:
@@ -404,13 +460,24 @@ class Forwarder:
                     origin.port,
                     ssl=self._ssl_context() if tls else None,
                     server_hostname=origin.host if tls else None,
+                    # a handshake that stalls (TLS to a plain-HTTP port) is a failure to
+                    # connect, reported before the overall wait below gives up
+                    ssl_handshake_timeout=self.connect_timeout * 0.9 if tls else None,
                 ),
                 self.connect_timeout,
             )
         except asyncio.TimeoutError:
+            if tls:
+                raise UpstreamConnectError(
+                    f"no TLS connection within {self.connect_timeout:g} s"
+                    " (is the upstream plain HTTP? then write http://)"
+                ) from None
             raise UpstreamTimeout(f"no connection within {self.connect_timeout:g} s") from None
         except (OSError, ssl.SSLError) as exc:
-            raise UpstreamConnectError(str(exc) or type(exc).__name__) from None
+            detail = str(exc) or type(exc).__name__
+            if tls and isinstance(exc, (ssl.SSLError, ConnectionAbortedError)):
+                detail = f"TLS failed (is the upstream plain HTTP? then write http://): {detail}"
+            raise UpstreamConnectError(detail) from None
         self._all.add(protocol)
         return protocol
 
@@ -437,6 +504,7 @@ class Forwarder:
             return
         connection.idle_since = self.loop.time()
         idle.append(connection)
+        self._wake(connection.origin)
         if self._sweeper is None:
             self._sweeper = self.loop.call_later(self.keepalive_expiry, self._sweep)
 
@@ -451,6 +519,8 @@ class Forwarder:
             self._sweeper = self.loop.call_later(self.keepalive_expiry, self._sweep)
 
     def _forget(self, connection: _Connection) -> None:
+        if connection in self._all:
+            self._release_slot(connection.origin)
         self._all.discard(connection)
         idle = self._idle_by_origin.get(connection.origin)
         if idle and connection in idle:
@@ -472,6 +542,7 @@ __all__ = [
     "Forwarder",
     "UpstreamConnectError",
     "UpstreamError",
+    "UpstreamPoolExhausted",
     "UpstreamProtocolError",
     "UpstreamResponse",
     "UpstreamTimeout",

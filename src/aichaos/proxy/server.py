@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import gc
+import logging
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
@@ -27,7 +28,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from aichaos.intercept.session import Session
 from aichaos.proxy.admin import PREFIX, AdminTokenError, check_admin_token, is_loopback
-from aichaos.proxy.app import ProxyApp
+from aichaos.proxy.app import DEFAULT_MAX_BODY, ProxyApp
 from aichaos.proxy.forwarding import Forwarder
 from aichaos.proxy.stats import ProxyStats
 
@@ -79,6 +80,15 @@ class _Server(uvicorn.Server):
         yield
 
 
+class _QuietShutdown(logging.Filter):
+    """Drops uvicorn's traceback for each exchange cancelled because the proxy stops (live
+    streams, held connections): stopping is expected, the clients see their connection end."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, asyncio.CancelledError)
+
+
 def check_admin_binding(host: str, *, admin: bool, admin_token: str | None) -> None:
     """Refuse to expose the admin API beyond loopback without a token, and unusable tokens."""
     try:
@@ -119,6 +129,9 @@ async def serve_proxy(
     upstream_read_timeout: float | None = 600.0,
     shutdown_timeout: int = 1,
     middleware: Callable[[Any], Any] | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    max_connections: int = 1000,
+    header_timeout: float = 30.0,
 ) -> AsyncIterator[RunningProxy]:
     """Serve the chaos proxy for `session` until the block exits.
 
@@ -126,16 +139,26 @@ async def serve_proxy(
     carrying `x-aichaos-call: ID` is attributed to call `ID`. On exit, exchanges
     still running after `shutdown_timeout` seconds (a hung fault, say) are cancelled.
     `middleware` wraps the ASGI app (in-process injection's loopback listener uses it).
+    Against hostile clients: a request body over `max_body` bytes gets a 413, a
+    request head not complete `header_timeout` seconds after it began (or after the
+    connection opened) gets a 408 and the connection is closed; at most
+    `max_connections` connections per upstream are open at once.
     Raises `AdminExposedError` when binding beyond loopback without `admin_token`,
     `OSError` when the address cannot be bound.
     """
     check_admin_binding(host, admin=admin, admin_token=admin_token)
-    forwarder = Forwarder(read_timeout=upstream_read_timeout)
-    app = ProxyApp(session, admin=admin, admin_token=admin_token, forwarder=forwarder)
+    # connecting (TLS included) never takes longer than the silence allowed afterwards
+    connect = min(10.0, upstream_read_timeout) if upstream_read_timeout else 10.0
+    forwarder = Forwarder(
+        connect_timeout=connect, read_timeout=upstream_read_timeout, max_connections=max_connections
+    )
+    app = ProxyApp(
+        session, admin=admin, admin_token=admin_token, forwarder=forwarder, max_body=max_body
+    )
     sock = _bind(host, port)
     config = uvicorn.Config(
         app if middleware is None else middleware(app),
-        http=app.connections.tracking_protocol(AutoHTTPProtocol),
+        http=app.connections.tracking_protocol(AutoHTTPProtocol, header_timeout),
         ws="none",
         lifespan="off",
         log_config=None,
@@ -147,6 +170,8 @@ async def serve_proxy(
         timeout_graceful_shutdown=shutdown_timeout,
     )
     server = _Server(config)
+    quiet = _QuietShutdown()
+    logging.getLogger("uvicorn.error").addFilter(quiet)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
@@ -164,6 +189,7 @@ async def serve_proxy(
             await task
         sock.close()
         await app.aclose()
+        logging.getLogger("uvicorn.error").removeFilter(quiet)
 
 
 def release_memory() -> None:

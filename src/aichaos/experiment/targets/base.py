@@ -42,6 +42,7 @@ class RunContext:
     clock_origin: float  # perf_counter() at the start of the run
     max_in_flight: int
     stopping: anyio.Event = field(default_factory=anyio.Event)  # set by stop_when or Ctrl-C
+    abort: Callable[[str], None] | None = None  # end the run now, as aborted, with a reason
 
 
 class Driver(Protocol):

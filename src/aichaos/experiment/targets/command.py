@@ -10,6 +10,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
@@ -138,6 +139,16 @@ class Started:
         await self.process.wait()
         scope.cancel()
 
+    async def watch_run(self, ctx: RunContext) -> None:
+        """Once started: if the command exits before the run is over, abort the run."""
+        await self.process.wait()
+        if not ctx.stopping.is_set() and ctx.abort is not None:
+            await anyio.sleep(0.1)  # let the reader take its last lines
+            ctx.abort(
+                f"the command exited with code {self.process.returncode} during the run;"
+                f" its last output:\n{self.output()}"
+            )
+
     async def stop(self) -> None:
         """SIGTERM to the whole process group, then SIGKILL after `stop_timeout`."""
         with anyio.CancelScope(shield=True):
@@ -183,9 +194,16 @@ async def command_driver(ctx: RunContext) -> AsyncIterator[HttpDriver]:
         env.update({k: render(v, resolve) for k, v in spec.env.items()})
         cwd = ctx.experiment.base_dir / (spec.cwd or ".")
         argv = _argv(spec.run, resolve)
+        busy = _busy_port(spec, resolve)
+        if busy is not None:
+            raise TargetError(
+                f"port {busy} is already in use before the command started: an app left"
+                " running by an earlier run would answer instead of this one; stop it, or use"
+                " {{port}}"
+            )
         try:
             process = await anyio.open_process(
-                argv,
+                _dies_with_us(argv),
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -205,6 +223,7 @@ async def command_driver(ctx: RunContext) -> AsyncIterator[HttpDriver]:
                 ready_url = render(url, resolve) if url else None
                 await started.wait_ready(ready_url, timeout, ctx.stopping)
                 ctx.observer.event(f"command started (pid {process.pid}, port {port})")
+                group.start_soon(started.watch_run, ctx)
                 async with http_client(ctx.max_in_flight) as client:
                     http_variables = {**variables, "env": env}
                     driver = HttpDriver(spec.http, client, http_variables, ctx.clock_origin)
@@ -217,6 +236,39 @@ async def command_driver(ctx: RunContext) -> AsyncIterator[HttpDriver]:
         finally:
             await started.stop()
             await process.aclose()
+
+
+# Linux: the app gets SIGKILL when the process that started it dies (even by kill -9), so
+# no app is left holding its port. Set in a small launcher that then execs the command;
+# the setting survives exec.
+_LAUNCHER = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    os._exit(70)  # the runner is already gone\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def _dies_with_us(argv: list[str]) -> list[str]:
+    if not sys.platform.startswith("linux"):
+        return argv
+    return [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *argv]
+
+
+def _busy_port(spec: CommandTarget, resolve: Any) -> int | None:
+    """The loopback port the command will be reached on, when something already listens there."""
+    ready = spec.ready.url if spec.ready and spec.ready.url else spec.http.url
+    try:
+        parts = urlsplit(render(ready, resolve))
+        port = parts.port
+    except ValueError:
+        return None
+    if port is None or parts.hostname not in ("127.0.0.1", "localhost"):
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        return port if probe.connect_ex(("127.0.0.1", port)) == 0 else None
 
 
 def _origin(url: str) -> str:

@@ -1,0 +1,92 @@
+"""A command target's app: it dies with the runner, a stale app on its port is refused,
+and an app that dies mid-run ends the run at once (exit 3) with its last output."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from aichaos.experiment import parse_experiment, run_experiment
+from aichaos.experiment.errors import ExperimentError
+
+TESTS = Path(__file__).parent
+APP = TESTS / "tiny_app.py"
+
+
+def _experiment(run: str, port: str = "{{port}}", requests: int = 20) -> str:
+    return (
+        "version: 1\nbackends: {openai: openai}\ntarget:\n  command:\n"
+        f"    run: '{{{{python}}}} {APP} {run}'\n"
+        f"    ready: 'http://127.0.0.1:{port}/health'\n"
+        f"    http: {{url: 'http://127.0.0.1:{port}/chat', json: {{q: '{{{{prompt}}}}'}},"
+        " output: answer}\n"
+        f"load: {{requests: {requests}, concurrency: 1}}\n"
+        "phases: {baseline: false, recovery: false}\n"
+        "hypothesis: [{check: success_rate, min: 1}]\n"
+    )
+
+
+def test_an_app_that_dies_mid_run_aborts_it_with_its_last_output() -> None:
+    experiment = parse_experiment(_experiment("{{port}} --die-after 3"), base_dir=TESTS)
+    result = anyio.run(run_experiment, experiment)
+    assert result.status == "aborted" and result.exit_code == 3
+    assert "exited with code 3 during the run" in (result.reason or "")
+    assert "out of memory, giving up" in (result.reason or "")
+    assert len(result.calls) < 20  # the phase did not go on against a dead app
+
+
+def test_a_port_already_in_use_is_refused_before_starting() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as stale:
+        port = stale.getsockname()[1]
+        text = _experiment(f"{port}", port=str(port))
+        with pytest.raises(ExperimentError, match=f"port {port} is already in use"):
+            anyio.run(run_experiment, parse_experiment(text, base_dir=TESTS))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux")
+def test_the_app_dies_with_the_runner_even_on_kill_9(tmp_path: Path) -> None:
+    pid_file = tmp_path / "app.pid"
+    path = tmp_path / "e.yaml"
+    path.write_text(_experiment(f"{{{{port}}}} --pid-file {pid_file}", requests=100_000))
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "aichaos", "run", "--quiet", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() or not pid_file.read_text():
+            assert runner.poll() is None and time.monotonic() < deadline, "the app never started"
+            time.sleep(0.05)
+        app = int(pid_file.read_text())
+    finally:
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(30)
+    deadline = time.monotonic() + 30
+    try:
+        while _alive(app):
+            assert time.monotonic() < deadline, "the app outlived its runner"
+            time.sleep(0.05)
+    finally:
+        if _alive(app):  # leave nothing behind when the check fails
+            os.kill(app, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (dead, not yet reaped by init) counts as gone
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[1].split()[0] != "Z"
+    except OSError:
+        return False
