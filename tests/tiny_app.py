@@ -1,14 +1,16 @@
 """A stdlib HTTP app for command-target tests: /health, and /chat answering "ok".
 
-    python tiny_app.py PORT [--die-after N] [--pid-file PATH]
+    python tiny_app.py PORT [--die-after N] [--pid-file PATH] [--ignore-term]
 
 With `--die-after N` it prints a last line and exits (code 3) after N chat answers, as an
-app that crashes mid-run; with `--pid-file` it writes its pid there once listening.
+app that crashes mid-run; with `--pid-file` it writes its pid there once listening;
+`--ignore-term` makes it ignore SIGTERM (an app slow to stop).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +46,8 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+if "--ignore-term" in sys.argv:  # an app slow to stop: aichaos waits, then kills it
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
 if PID_FILE:
     with open(PID_FILE, "w") as handle:

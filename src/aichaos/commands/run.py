@@ -7,9 +7,13 @@ usage (nothing was run); 3 aborted (stop_when fired) or interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import importlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -215,17 +219,32 @@ def _run_all(
             observer.close()
         results.append(result)
         codes.append(result.exit_code)
-        _write_outputs(result, args, renderers, several)
+        with _uninterrupted():
+            _write_outputs(result, args, renderers, several)
         if result.status == "interrupted":
             break
     if args.junit and results:
         from aichaos.report.junit import write_junit
 
-        write_junit(results, args.junit)
+        with _uninterrupted():
+            write_junit(results, args.junit)
     for code in (EXIT_USAGE, EXIT_ABORTED, EXIT_FAILED):
         if code in codes:
             return code
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Ctrl-C waits while outputs are written: a half-written journal helps nobody."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _write_outputs(

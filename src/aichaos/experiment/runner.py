@@ -136,6 +136,7 @@ class _ExperimentRun:
         self.stopped: tuple[Status, str] | None = None
         self.phase_scope: anyio.CancelScope | None = None
         self.stopping: anyio.Event | None = None
+        self.hurry = anyio.Event()  # replaced by the run context's
         self.origin = time.perf_counter()
         self.net: Any = _NoNetwork()
         self.counter = 0
@@ -174,6 +175,7 @@ class _ExperimentRun:
             max_in_flight=max(1, most, min(int(max(rates, default=0)) + 1, 1024)),
             abort=lambda reason: self.stop("aborted", reason),  # a command target that died
         )
+        self.hurry = ctx.hurry
         self.stopping = ctx.stopping
         try:
             self.net = await network_faults(self.experiment)
@@ -360,7 +362,12 @@ class _ExperimentRun:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 if self.stopped and self.stopped[0] == "interrupted":
-                    raise KeyboardInterrupt  # a second Ctrl-C: stop waiting (cleanup still runs)
+                    if self.hurry.is_set():
+                        raise KeyboardInterrupt  # a third: stop waiting at all (outputs lost)
+                    # a second Ctrl-C: clean up without waiting (the app is killed at once);
+                    # the outputs of the calls already made are still written
+                    self.hurry.set()
+                    continue
                 self.stop("interrupted", f"interrupted by {signal.Signals(signum).name}")
 
     # --- the verdict --------------------------------------------------------------

@@ -43,6 +43,7 @@ class RunContext:
     max_in_flight: int
     stopping: anyio.Event = field(default_factory=anyio.Event)  # set by stop_when or Ctrl-C
     abort: Callable[[str], None] | None = None  # end the run now, as aborted, with a reason
+    hurry: anyio.Event = field(default_factory=anyio.Event)  # a second Ctrl-C: no waiting
 
 
 class Driver(Protocol):

@@ -12,13 +12,13 @@ import socket
 import subprocess
 import sys
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
 import httpx
-from anyio.abc import Process
+from anyio.abc import Process, TaskGroup
 
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.semantics import placeholder_keys
@@ -72,21 +72,25 @@ class Started:
         self.tail: deque[str] = deque(maxlen=40)
         self.ready_line = re.compile(spec.ready.line) if spec.ready and spec.ready.line else None
         self.saw_ready_line = anyio.Event()
+        self.output_done = anyio.Event()  # the output ended (all of it is in `tail`)
 
     async def read_output(self) -> None:
         """Keep the tail of the output and watch for the ready line."""
         assert self.process.stdout is not None
         buffer = b""
-        async for data in self.process.stdout:
-            buffer += data
-            *lines, buffer = buffer.split(b"\n")
-            if len(buffer) > _LONGEST_LINE:  # output without newlines: keep memory bounded
-                lines.append(buffer[:_LONGEST_LINE])
-                buffer = b""
-            for raw in lines:
-                self._line(raw.decode("utf-8", "replace").rstrip("\r"))
-        if buffer:
-            self._line(buffer.decode("utf-8", "replace"))
+        try:
+            async for data in self.process.stdout:
+                buffer += data
+                *lines, buffer = buffer.split(b"\n")
+                if len(buffer) > _LONGEST_LINE:  # output without newlines: keep memory bounded
+                    lines.append(buffer[:_LONGEST_LINE])
+                    buffer = b""
+                for raw in lines:
+                    self._line(raw.decode("utf-8", "replace").rstrip("\r"))
+            if buffer:
+                self._line(buffer.decode("utf-8", "replace"))
+        finally:
+            self.output_done.set()
 
     def _line(self, line: str) -> None:
         self.tail.append(line)
@@ -143,22 +147,31 @@ class Started:
         """Once started: if the command exits before the run is over, abort the run."""
         await self.process.wait()
         if not ctx.stopping.is_set() and ctx.abort is not None:
-            await anyio.sleep(0.1)  # let the reader take its last lines
+            with anyio.move_on_after(0.5):  # its last lines, unless a child holds the pipe
+                await self.output_done.wait()
             ctx.abort(
                 f"the command exited with code {self.process.returncode} during the run;"
                 f" its last output:\n{self.output()}"
             )
 
-    async def stop(self) -> None:
-        """SIGTERM to the whole process group, then SIGKILL after `stop_timeout`."""
+    async def stop(self, hurry: anyio.Event) -> None:
+        """SIGTERM to the whole process group, then SIGKILL after `stop_timeout` (or at once
+        when `hurry` is set: a second Ctrl-C)."""
         with anyio.CancelScope(shield=True):
             if self.process.returncode is None:
                 _signal_group(self.process.pid, signal.SIGTERM)
                 with anyio.move_on_after(self.spec.stop_timeout):
-                    await self.process.wait()
+                    async with anyio.create_task_group() as waiting:
+                        waiting.start_soon(_wait_then_cancel, self.process.wait, waiting)
+                        waiting.start_soon(_wait_then_cancel, hurry.wait, waiting)
             if self.process.returncode is None:
                 _signal_group(self.process.pid, signal.SIGKILL)
                 await self.process.wait()
+
+
+async def _wait_then_cancel(wait: Callable[[], Awaitable[Any]], group: TaskGroup) -> None:
+    await wait()
+    group.cancel_scope.cancel()
 
 
 async def _cancel_when_set(event: anyio.Event, scope: anyio.CancelScope) -> None:
@@ -234,7 +247,7 @@ async def command_driver(ctx: RunContext) -> AsyncIterator[HttpDriver]:
                         ctx.injection.recorder.listeners.remove(driver.attempt_finished)
                 group.cancel_scope.cancel()
         finally:
-            await started.stop()
+            await started.stop(ctx.hurry)
             await process.aclose()
 
 
