@@ -117,3 +117,20 @@ def test_a_second_ctrl_c_during_cleanup_keeps_the_outputs(tmp_path: Path) -> Non
     assert "Traceback" not in err
     assert journal.exists() and '"interrupted"' in journal.read_text()
     assert not _alive(int(pid_file.read_text()))
+
+
+def test_open_loop_overload_sheds_arrivals_and_ends_on_time() -> None:
+    text = (
+        "version: 1\ntarget: {python: 'experiment_targets:sleepy'}\n"
+        "load: {rate: 400/s, duration: 1s, timeout: 100ms, prompts: ['2']}\n"
+        "phases: {baseline: false, recovery: false}\n"
+        "hypothesis: [{check: success_rate, min: 1}]\n"
+    )
+    result = anyio.run(run_experiment, parse_experiment(text, base_dir=TESTS))
+    errors = [call.error for call in result.calls]
+    assert len(errors) >= 200  # every arrival is accounted for, made or shed
+    shed = errors.count("shed")
+    assert (
+        shed > 0 and errors.count("timeout") > 0 and shed + errors.count("timeout") == len(errors)
+    )
+    assert all(call.ended is not None for call in result.calls)

@@ -14,6 +14,7 @@ from aichaos.records import Attempt
 
 Verdict = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 CANCELLED = "cancelled"  # the error of a call cut off in flight by stop_when or Ctrl-C
+SHED = "shed"  # the error of an open-loop arrival not sent: too many calls in flight
 PHASES: tuple[str, ...] = ("baseline", "inject", "recovery")
 
 

@@ -28,7 +28,7 @@ from aichaos.experiment.metrics import phase_metrics
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.observer import Observer
 from aichaos.experiment.phases import PhasePlan, plan_phases
-from aichaos.experiment.results import CANCELLED, CallRecord, CheckResult, PhaseResult
+from aichaos.experiment.results import CANCELLED, SHED, CallRecord, CheckResult, PhaseResult
 from aichaos.experiment.run_result import RunResult, Status
 from aichaos.experiment.schedule import drive
 from aichaos.experiment.stopping import StopMonitor
@@ -137,6 +137,7 @@ class _ExperimentRun:
         self.phase_scope: anyio.CancelScope | None = None
         self.stopping: anyio.Event | None = None
         self.hurry = anyio.Event()  # replaced by the run context's
+        self.max_in_flight = 1
         self.origin = time.perf_counter()
         self.net: Any = _NoNetwork()
         self.counter = 0
@@ -175,6 +176,7 @@ class _ExperimentRun:
             max_in_flight=max(1, most, min(int(max(rates, default=0)) + 1, 1024)),
             abort=lambda reason: self.stop("aborted", reason),  # a command target that died
         )
+        self.max_in_flight = ctx.max_in_flight
         self.hurry = ctx.hurry
         self.stopping = ctx.stopping
         try:
@@ -211,7 +213,7 @@ class _ExperimentRun:
                 self._faults_on(scope)
                 await self._inject(plan, fire)
             else:
-                await drive(plan, fire, self.rng)
+                await self._drive(plan, fire)
         self.phase_scope = None
         if plan.faults:
             self._faults_off()
@@ -275,12 +277,35 @@ class _ExperimentRun:
         self.monitor.feed(call)
         self.observer.call_finished(call)
 
+    async def _drive(self, plan: PhasePlan, fire: Any) -> None:
+        # Open loop: beyond this many calls in flight, the app cannot answer within the
+        # timeout anyway; later arrivals are shed (and counted) instead of piling up.
+        shed = functools.partial(self._shed, plan.name)
+        await drive(plan, fire, self.rng, limit=self.max_in_flight, shed=shed)
+
+    def _shed(self, phase: str, index: int, due: float) -> None:
+        now = self.now()
+        call = CallRecord(
+            id=f"{phase}-{index + 1}",
+            phase=phase,
+            index=index,
+            prompt="",
+            started=now,
+            scheduled=due - self.origin,
+        )
+        call.ok, call.error, call.ended = False, SHED, now
+        call.message = f"not sent: {self.max_in_flight} calls already in flight (overload)"
+        self.calls.append(call)
+        self.observer.call_started(call)
+        self.monitor.feed(call)
+        self.observer.call_finished(call)
+
     async def _inject(self, plan: PhasePlan, fire: Any) -> None:
         """The inject phase's load, with network toxics following their windows meanwhile."""
         from_start = self.now()
         try:
             async with self.net.injecting():
-                await drive(plan, fire, self.rng)
+                await self._drive(plan, fire)
         except Exception as exc:
             failure = self._network_failure(exc)
             if failure is None:

@@ -15,13 +15,27 @@ from aichaos.experiment.phases import PhasePlan
 
 Fire = Callable[[int, float | None], Coroutine[Any, Any, None]]
 """Runs call number `index`; `scheduled` is its due time (perf_counter) in open loop."""
+Shed = Callable[[int, float], None]
+"""Records call number `index`, due at `scheduled`, as shed: it was never made."""
 
 
-async def drive(plan: PhasePlan, fire: Fire, rng: random.Random) -> None:
-    """Run one phase's calls; returns when all of them have finished."""
+async def drive(
+    plan: PhasePlan,
+    fire: Fire,
+    rng: random.Random,
+    *,
+    limit: int | None = None,
+    shed: Shed | None = None,
+) -> None:
+    """Run one phase's calls; returns when all of them have finished.
+
+    Open loop: an arrival that finds `limit` calls already in flight is not made but
+    handed to `shed` (an app that cannot keep up gets a bounded queue, and the phase
+    still ends on time: each call in flight ends by its own timeout).
+    """
     deadline = None if plan.duration is None else time.perf_counter() + plan.duration
     if plan.rate is not None:
-        await _open_loop(plan, plan.rate, deadline, fire, rng)
+        await _open_loop(plan, plan.rate, deadline, fire, rng, limit, shed)
     else:
         await _closed_loop(plan.concurrency or 1, plan.requests, deadline, fire)
 
@@ -49,12 +63,28 @@ async def _closed_loop(
 
 
 async def _open_loop(
-    plan: PhasePlan, rate: float, deadline: float | None, fire: Fire, rng: random.Random
+    plan: PhasePlan,
+    rate: float,
+    deadline: float | None,
+    fire: Fire,
+    rng: random.Random,
+    limit: int | None,
+    shed: Shed | None,
 ) -> None:
     start = time.perf_counter()
     offset = 0.0
     index = 0
     poisson = plan.arrivals == "poisson"
+    in_flight = 0
+
+    async def counted(index: int, due: float) -> None:
+        nonlocal in_flight
+        in_flight += 1
+        try:
+            await fire(index, due)
+        finally:
+            in_flight -= 1
+
     async with anyio.create_task_group() as group:
         while plan.requests is None or index < plan.requests:
             due = start + offset
@@ -63,7 +93,10 @@ async def _open_loop(
             wait = due - time.perf_counter()
             if wait > 0:
                 await anyio.sleep(wait)
-            # Arrivals never wait for earlier calls: a slow app gets a growing queue.
-            group.start_soon(fire, index, due)
+            # Arrivals never wait for earlier calls: a slow app gets a queue, up to `limit`.
+            if limit is not None and shed is not None and in_flight >= limit:
+                shed(index, due)
+            else:
+                group.start_soon(counted, index, due)
             index += 1
             offset = offset + rng.expovariate(rate) if poisson else (index / rate)
