@@ -14,6 +14,7 @@ refuses both while composing, with the position of the offending node:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -95,6 +96,21 @@ def check_expansion(root: yaml.Node) -> None:
         sizes[id(node)] = total
 
 
+_DEEP_FLOW = re.compile(rf"(?:[\[{{][\s,]*){{{MAX_DEPTH + 1}}}")
+
+
+def check_flow_nesting(text: str) -> None:
+    """Refuse a run of more than `MAX_DEPTH` opening brackets (`[[[[...`) before scanning:
+    PyYAML's scanner needs time quadratic in such a run before the depth limit can act."""
+    found = _DEEP_FLOW.search(text)
+    if found is not None:
+        at = found.start()
+        before = text[:at]
+        column = at - before.rfind("\n") - 1
+        mark = yaml.Mark("<document>", at, before.count("\n"), column, None, None)  # type: ignore[arg-type]
+        raise LimitError(problem=f"nested deeper than {MAX_DEPTH} levels", problem_mark=mark)
+
+
 def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
         return list(node.value)
@@ -107,6 +123,7 @@ def safe_load(text: str) -> Any:
     """`yaml.safe_load` within the limits; raises `yaml.YAMLError` (also for bad characters)."""
     if len(text) > MAX_DOCUMENT_BYTES:
         raise LimitError(problem=f"the document is larger than {MAX_DOCUMENT_BYTES} bytes")
+    check_flow_nesting(text)
     loader = BoundedLoader(text)
     try:
         return loader.get_single_data()
@@ -122,5 +139,6 @@ __all__ = [
     "BoundedLoader",
     "LimitError",
     "check_expansion",
+    "check_flow_nesting",
     "safe_load",
 ]

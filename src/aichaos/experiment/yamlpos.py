@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from aichaos.experiment.errors import KeyPath, Problem
-from aichaos.safe_yaml import BoundedLoader
+from aichaos.safe_yaml import BoundedLoader, check_flow_nesting
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,7 @@ def load_yaml(text: str, file: str | None = None) -> tuple[Any, Positions, list[
     """
     loader: BoundedLoader | None = None
     try:
+        check_flow_nesting(text)
         loader = BoundedLoader(text)
         node = loader.get_single_node()
         if node is None:
