@@ -17,8 +17,9 @@ ANTHROPIC = "anthropic 2.14"
 GENAI = "google-genai 3.6"
 LITELLM = "litellm 1.110"
 
-_OPENAI_SUITE = "tests/test_sdk_faults_openai*.py"
-_ANTHROPIC_SUITE = "tests/test_sdk_faults_anthropic*.py"
+# the per-SDK fault suites and the table of errors and retries run against both SDKs
+_OPENAI_SUITE = "tests/test_sdk_faults_openai*.py tests/test_sdk_retries.py"
+_ANTHROPIC_SUITE = "tests/test_sdk_faults_anthropic*.py tests/test_sdk_retries.py"
 _CATALOG = "tests/test_sdk_catalog_openai.py"
 _GEMINI = "tests/test_sdk_gemini.py"
 _LITELLM = "tests/test_sdk_litellm.py"
@@ -31,7 +32,7 @@ class Observed:
     provider: str
     client: str
     does: str
-    test: str  # `path::test_name`, or a glob of test files that use the kind
+    test: str  # `path::test_name`, or globs (space-separated) of test files that use the kind
 
 
 def _suites(openai: str, anthropic: str) -> tuple[Observed, ...]:
