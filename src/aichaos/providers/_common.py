@@ -8,7 +8,7 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from aichaos.providers.base import Completion, Usage
+from aichaos.providers.base import Completion, Usage, seconds_text
 from aichaos.wire.exchange import Reply
 
 _ids = random.Random()  # seeded from the OS once: ids are unique, not secret
@@ -43,9 +43,8 @@ def _trim(value: float) -> str:
     return text or "0"
 
 
-def seconds_header(seconds: float) -> str:
-    """`retry-after` value: an integer string when whole, else a decimal."""
-    return _trim(max(seconds, 0.0))
+seconds_header = seconds_text
+"""`retry-after` value: an integer string when whole, else a decimal."""
 
 
 def retry_after_headers(seconds: float) -> list[tuple[str, str]]:

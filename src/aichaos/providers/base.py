@@ -276,6 +276,12 @@ ANSWER_NAMES = (
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
+def seconds_text(seconds: float) -> str:
+    """A delay in seconds as a header value: an integer when whole, else a decimal."""
+    text = f"{max(seconds, 0.0):.3f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
 def _fill(template: str, values: Mapping[str, str]) -> str:
     """`{name}` replaced by its value; unknown names and other braces stay as they are."""
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
@@ -325,6 +331,11 @@ class Provider(ABC):
         self, *, scope: str, limit: int, remaining: int, reset_seconds: float
     ) -> list[tuple[str, str]]:
         """The provider's rate-limit headers for one scope (`requests` or `tokens`)."""
+
+    def retry_after_headers(self, seconds: float) -> list[tuple[str, str]]:
+        """How the provider tells a client to wait: `retry-after` in seconds here; OpenAI and
+        Azure add `retry-after-ms`."""
+        return [("retry-after", seconds_text(seconds))]
 
     # --- errors -------------------------------------------------------------
     answers: ClassVar[Mapping[str, ErrorAnswer]] = {}

@@ -153,6 +153,9 @@ class OpenAIProvider(Provider):
             (f"x-ratelimit-reset-{scope}", go_duration(reset_seconds)),
         ]
 
+    def retry_after_headers(self, seconds: float) -> list[tuple[str, str]]:
+        return retry_after_headers(seconds)
+
     # --- errors ---------------------------------------------------------------
     def error(
         self,

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from aichaos.faults.base import Fault
 from aichaos.faults.plan import Plan
-from aichaos.providers._common import merge_headers, retry_after_headers
+from aichaos.providers._common import merge_headers
 from aichaos.units import Duration
 from aichaos.wire.exchange import Reply
 
@@ -30,7 +30,8 @@ class ErrorFault(_ErrorFault):
     `RateLimitError`, 5xx `InternalServerError`; anthropic 503/504/529 have their own
     subclasses) and retry 408, 409, 429 and 5xx twice. With `retry_after` they wait that long
     between attempts: openai (>= 2.52) does not retry at all past 120 s, anthropic waits any
-    delay. `body: html` answers with the page a CDN puts in front of the provider
+    delay. The wait goes out as the provider sends it: `retry-after` (Anthropic, Gemini), plus
+    `retry-after-ms` (OpenAI, Azure). `body: html` answers with the page a CDN puts in front of the provider
     (Cloudflare-style, `text/html`, `server: cloudflare`, a `cf-ray`; reports show 502, 520,
     521, 524), `body: nginx` with an nginx-style page (502, 504); any other text is sent as
     the body itself. The openai SDK then raises `InternalServerError` (5xx) with the page as
@@ -46,7 +47,10 @@ class ErrorFault(_ErrorFault):
         None, description="Error code, where the provider has one; sent as given (str or int)."
     )
     message: str | None = Field(None, description="Error message (default: the provider's).")
-    retry_after: Duration | None = Field(None, description="Send retry-after / retry-after-ms.")
+    retry_after: Duration | None = Field(
+        None,
+        description="Send the provider's wait: retry-after (OpenAI and Azure add retry-after-ms).",
+    )
     headers: dict[str, str] = Field(
         default_factory=dict, description="Response headers; each replaces a default one."
     )
@@ -57,7 +61,9 @@ class ErrorFault(_ErrorFault):
     )
 
     def apply(self, plan: Plan, rng: random.Random) -> bool:
-        retry = [] if self.retry_after is None else retry_after_headers(self.retry_after)
+        retry = (
+            [] if self.retry_after is None else plan.provider.retry_after_headers(self.retry_after)
+        )
         headers = [*retry, *self.headers.items()]
         if self.body is not None:
             page_headers, page = gateway_page(self.status, self.body, rng)

@@ -58,6 +58,12 @@ OBSERVED: dict[str, tuple[Observed, ...]] = {
             f"{_CATALOG}::test_gateway_html_page_is_an_internal_server_error",
         ),
         Observed(
+            "anthropic",
+            ANTHROPIC,
+            "`retry_after`: only `retry-after` is sent; the SDK sleeps it between 3 attempts",
+            "tests/test_sdk_catalog_anthropic.py::test_error_retry_after_is_anthropics_header_only",
+        ),
+        Observed(
             "openai",
             OPENAI,
             "integer `code` kept in `.body`; `x-should-retry: false` given in `headers`: 1 attempt",
