@@ -31,9 +31,10 @@ class ErrorFault(_ErrorFault):
     subclasses) and retry 408, 409, 429 and 5xx twice. With `retry_after` they wait that long
     between attempts: openai (>= 2.52) does not retry at all past 120 s, anthropic waits any
     delay. The wait goes out as the provider sends it: `retry-after` (Anthropic, Gemini), plus
-    `retry-after-ms` (OpenAI, Azure). `body: html` answers with the page a CDN puts in front of the provider
-    (Cloudflare-style, `text/html`, `server: cloudflare`, a `cf-ray`; reports show 502, 520,
-    521, 524), `body: nginx` with an nginx-style page (502, 504); any other text is sent as
+    `retry-after-ms` (OpenAI, Azure). `body: html` answers with the page a CDN puts in front
+    of the provider (Cloudflare-style, `text/html`, `server: cloudflare`, a `cf-ray`; reports
+    show 502, 520, 521, 524), `body: nginx` with an nginx-style page (502, 504); any other
+    text is sent as
     the body itself. The openai SDK then raises `InternalServerError` (5xx) with the page as
     `.body` and no `.code`, after its retries. A `headers:` entry replaces a default header
     of the same name (`content-type` included).
