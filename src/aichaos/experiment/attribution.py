@@ -59,25 +59,38 @@ class Note:
 class RequestNotes:
     """A `Session` request hook: notes each attempt's trace id and the prompts in its body.
 
-    Runs once per upstream request of http and command targets; the needles are
-    prepared once (each prompt raw and as JSON escapes it).
+    Runs once per upstream request of http and command targets. Only the prompts of the
+    calls in flight are looked for (`calls_started` / `call_ended`): an attempt can belong
+    to no other call, and the work per request stays bounded by the concurrency.
     """
 
-    def __init__(self, prompts: Iterable[str]) -> None:
-        self.needles: dict[str, tuple[bytes, ...]] = {}
-        for text in dict.fromkeys(prompts):
-            if text.strip():
-                forms = {
-                    text.encode(),
-                    json.dumps(text)[1:-1].encode(),
-                    json.dumps(text, ensure_ascii=False)[1:-1].encode(),
-                }
-                self.needles[text] = tuple(forms)
+    def __init__(self, prompts: Iterable[str] = ()) -> None:
+        self.in_flight: dict[str, int] = {}  # prompt -> calls in flight with it
+        self._needles: dict[str, tuple[bytes, ...]] = {}
         self.notes: dict[int, Note] = {}  # by id(attempt): attempts live as long as the run
+        for text in prompts:
+            self.call_started(text)
+
+    def call_started(self, prompt: str) -> None:
+        if prompt.strip() and prompt not in self._needles:  # the prompt raw and JSON-escaped
+            forms = {prompt, json.dumps(prompt)[1:-1], json.dumps(prompt, ensure_ascii=False)[1:-1]}
+            self._needles[prompt] = tuple(f.encode() for f in forms)
+        self.in_flight[prompt] = self.in_flight.get(prompt, 0) + 1
+
+    def call_ended(self, prompt: str) -> None:
+        left = self.in_flight.get(prompt, 0) - 1
+        if left > 0:
+            self.in_flight[prompt] = left
+        else:
+            self.in_flight.pop(prompt, None)
 
     def __call__(self, info: RequestInfo, attempt: Attempt) -> None:
         body = info.body
-        found = frozenset(t for t, forms in self.needles.items() if any(f in body for f in forms))
+        found = frozenset(
+            text
+            for text in list(self.in_flight)
+            if any(form in body for form in self._needles.get(text, ()))
+        )
         self.notes[id(attempt)] = Note(trace_id_of(info.headers.get(TRACEPARENT)), found)
 
     def get(self, attempt: Attempt) -> Note | None:

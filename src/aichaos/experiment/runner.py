@@ -146,7 +146,7 @@ class _ExperimentRun:
         # Out-of-process apps: note each request's trace id and prompts to tie it to its call.
         self.notes: RequestNotes | None = None
         if experiment.target.kind != "python":
-            self.notes = RequestNotes(p.text for p in self.prompts)
+            self.notes = RequestNotes()
             self.injection.session.request_hooks.append(self.notes)
         self.tally = Tally()
         self.tied_upto = 0  # recorder.attempts before this index are attributed
@@ -261,6 +261,8 @@ class _ExperimentRun:
         self.observer.call_started(call)
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        if self.notes is not None:
+            self.notes.call_started(call.prompt)
         try:
             timeout = self.experiment.load.timeout
             with anyio.move_on_after(timeout) as timer:
@@ -271,6 +273,8 @@ class _ExperimentRun:
             call.ended = self.now()
         finally:
             self.in_flight -= 1
+            if self.notes is not None:
+                self.notes.call_ended(call.prompt)
             if call.ended is None:  # cut off by stop_when or Ctrl-C: no verdict on it
                 call.ok, call.error, call.ended = False, CANCELLED, self.now()
                 call.message = "cancelled in flight when the run stopped"
