@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -266,7 +267,10 @@ _LAUNCHER = (
 def _dies_with_us(argv: list[str]) -> list[str]:
     if not sys.platform.startswith("linux"):
         return argv
-    return [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *argv]
+    setpriv = shutil.which("setpriv")  # util-linux: sets the signal and execs, in ~10 ms
+    if setpriv is not None:
+        return [setpriv, "--pdeathsig", "KILL", "--", *argv]
+    return [sys.executable, "-S", "-I", "-c", _LAUNCHER, str(os.getpid()), *argv]
 
 
 def _busy_port(spec: CommandTarget, resolve: Any) -> int | None:
