@@ -33,11 +33,12 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 HERE = Path(__file__).resolve()
 CHAT = json.dumps(
@@ -106,8 +107,10 @@ class Connection:
             self.reader = self.writer = None
 
 
-async def load_throughput(url: str, concurrency: int, warmup: float, duration: float) -> Any:
-    host, port, raw = build_request(url, CHAT)
+async def load_throughput(
+    url: str, concurrency: int, warmup: float, duration: float, body: str | None = None
+) -> Any:
+    host, port, raw = build_request(url, CHAT if body is None else body.encode())
     counts = {"ok": 0, "errors": 0}
     measuring = False
     stop = False
@@ -275,6 +278,12 @@ def serve_role(role: str) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
+# --- orchestration ---
+def _drain(stream: IO[str]) -> None:
+    for _ in stream:
+        pass
+
+
 # --- orchestration --------------------------------------------------------------------------
 def _spawn(
     command: list[str], ready: Callable[[str], str | None]
@@ -286,6 +295,9 @@ def _spawn(
     for line in process.stdout:
         found = ready(line)
         if found:
+            # keep reading: a server that prints per request (the line view) must never
+            # block on a full pipe
+            threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
             return process, found
     raise RuntimeError(f"{command[:3]} did not start")
 
@@ -308,8 +320,8 @@ def upstream(role: str) -> Any:
     return running(command, lambda line: line.split()[1] if line.startswith("READY") else None)
 
 
-def aichaos_proxy(upstream_url: str) -> Any:
-    command = [sys.executable, "-m", "aichaos", "proxy", "--port", "0", "--view", "quiet"]
+def aichaos_proxy(upstream_url: str, view: str = "quiet") -> Any:
+    command = [sys.executable, "-m", "aichaos", "proxy", "--port", "0", "--view", view]
     command += ["--upstream", f"bench=openai@{upstream_url}"]
     return running(
         command,
@@ -355,11 +367,13 @@ def mitmdump(venv: Path, upstream_url: str) -> Any:
     return handle()
 
 
-def load(mode: str, **options: Any) -> Any:
-    """Run the load generator in its own process and return its JSON result."""
+def load(mode: str, cpus: set[int] | None = None, **options: Any) -> Any:
+    """Run the load generator in its own process (on `cpus` if given) and return its
+    JSON result."""
     command = [sys.executable, str(HERE), "--role", "load", "--mode", mode]
     command += ["--options", json.dumps(options)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
+    done = subprocess.run(command, capture_output=True, text=True, check=True, preexec_fn=pin)
     return json.loads(done.stdout)
 
 
@@ -524,7 +538,7 @@ def main() -> None:
         opts = json.loads(args.options)
         jobs = {
             "throughput": lambda: load_throughput(
-                opts["url"], opts["concurrency"], opts["warmup"], opts["duration"]
+                opts["url"], opts["concurrency"], opts["warmup"], opts["duration"], opts.get("body")
             ),
             "latency": lambda: load_latency(opts["url"], opts["n"]),
             "stream": lambda: load_stream(

@@ -1,0 +1,556 @@
+"""The hot paths as ratios against bare baselines, measured side by side in one run.
+
+    python benchmarks/hotpaths.py            # everything (a few minutes)
+    python benchmarks/hotpaths.py --quick    # shorter runs, fewer rounds
+    python benchmarks/hotpaths.py --only mock,proxy --peers
+
+Method (so the ratios survive a busy machine):
+- every server runs in its own process, pinned to CPU 0 where the machine has two or more;
+  the load generator (bench_proxy.py's keep-alive client) and a proxy's upstream run on CPU 1;
+- A and B runs are interleaved (A B A B A B) and each figure is the median of its runs;
+- the cost is CPU microseconds per request read from the server's own process
+  (/proc/PID/stat utime + stime), printed alongside requests per second.
+Baselines are bare: a raw ASGI app on the same uvicorn + httptools stack returning a fixed
+JSON chat completion or a fixed stream of 24 SSE events (about what the mock sends).
+
+Rows: mock vs bare (non-stream, stream); proxy pass-through vs its bare upstream's own CPU
+(non-stream, stream) and requests/s vs direct; added time to first streamed byte (p50);
+the proxy's line view (--view lines, stdout a pipe) vs --view quiet; in-process openai SDK
+calls/s with aichaos.inject() vs respx for the same answer; `aichaos --version` / `--help`
+wall time; memory: 1,000 open streams through the proxy and through the mock, RSS and open
+fds back to their warm level.
+
+Peers (--peers): mitmdump (pip mitmproxy) in its own virtualenv under /tmp, never a project
+dependency; a peer whose install fails is skipped with a printed line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent))
+
+import bench_proxy as bp  # noqa: E402  (the shared load client and process helpers)
+
+TWO = (os.cpu_count() or 1) >= 2
+SERVER_CPUS: set[int] | None = {0} if TWO else None
+LOAD_CPUS: set[int] | None = {1} if TWO else None
+MESSAGES = [{"role": "user", "content": "What is 2+2?"}]
+CHAT = json.dumps({"model": "gpt-4o", "messages": MESSAGES})
+STREAM = json.dumps({"model": "gpt-4o", "messages": MESSAGES, "stream": True})
+EVENTS = 24
+ANSWER = json.dumps(
+    {"id": "chatcmpl-0123456789abcdef01234567", "object": "chat.completion",
+     "created": 1764460800, "model": "gpt-4o-2024-08-06",
+     "choices": [{"index": 0, "message": {"role": "assistant", "content": " ".join(
+         f"word{i}" for i in range(EVENTS - 2)), "refusal": None}, "logprobs": None,
+         "finish_reason": "stop"}],
+     "usage": {"prompt_tokens": 12, "completion_tokens": 22, "total_tokens": 34},
+     "system_fingerprint": "fp_aichaos"}
+).encode()  # fmt: skip
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+    chunk = {
+        "id": "chatcmpl-0123456789abcdef01234567",
+        "object": "chat.completion.chunk",
+        "created": 1764460800,
+        "model": "gpt-4o-2024-08-06",
+        "system_fingerprint": "fp_aichaos",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+    return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+
+SSE_EVENTS = (
+    [_chunk({"role": "assistant", "content": ""})]
+    + [_chunk({"content": f" word{i}"}) for i in range(EVENTS - 3)]
+    + [_chunk({}, "stop"), b"data: [DONE]\n\n"]
+)
+
+
+# --- bare servers -------------------------------------------------------------------------
+async def _read_body(receive: Any) -> None:
+    while True:
+        message = await receive()
+        if not message.get("more_body"):
+            return
+
+
+async def bare_json(scope: Any, receive: Any, send: Any) -> None:
+    """A fixed JSON chat completion, one body with a content-length."""
+    if scope["type"] != "http":
+        return
+    await _read_body(receive)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(ANSWER))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": ANSWER})
+
+
+async def bare_sse(scope: Any, receive: Any, send: Any) -> None:
+    """A fixed stream of 24 SSE events, one write each (as a streaming server sends them)."""
+    if scope["type"] != "http":
+        return
+    await _read_body(receive)
+    headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    for event in SSE_EVENTS:
+        await send({"type": "http.response.body", "body": event, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def serve(role: str) -> None:
+    import socket
+
+    import uvicorn
+
+    from aichaos.mock import MockConfig, create_app
+
+    apps: dict[str, Callable[[], Any]] = {
+        "bare-json": lambda: bare_json,
+        "bare-sse": lambda: bare_sse,
+        "mock": lambda: create_app(MockConfig(seed=1)),
+        # ~24 tokens at 4/s: each stream stays open about 6 s (the memory soak)
+        "mock-slow": lambda: create_app(MockConfig(seed=1, tokens_per_second=4.0)),
+    }
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    print(f"READY {sock.getsockname()[1]}", flush=True)
+    config = uvicorn.Config(
+        apps[role](), http="httptools", log_level="warning", access_log=False, backlog=4096
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+@contextmanager
+def server(role: str, cpus: set[int] | None = SERVER_CPUS) -> Iterator[tuple[int, str]]:
+    command = [sys.executable, str(HERE), "--role", role]
+    ready: Callable[[str], str | None] = lambda line: (  # noqa: E731
+        line.split()[1] if line.startswith("READY") else None
+    )
+    with bp.running(command, ready) as (pid, port):
+        if cpus is not None:
+            os.sched_setaffinity(pid, cpus)
+        yield pid, f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def proxy(upstream_url: str, view: str = "quiet") -> Iterator[tuple[int, str]]:
+    with bp.aichaos_proxy(upstream_url, view) as (pid, url):
+        if SERVER_CPUS is not None:
+            os.sched_setaffinity(pid, SERVER_CPUS)
+        yield pid, url + "/bench"
+
+
+# --- measuring ----------------------------------------------------------------------------
+class Settings:
+    def __init__(self, quick: bool) -> None:
+        self.rounds = 3 if quick else 5
+        self.seconds = 1.5 if quick else 3.0
+        self.concurrency = 16
+        self.calls = 600 if quick else 2000
+        self.soak_seconds = 8.0 if quick else 20.0
+
+
+def cpu_run(url: str, body: str, pids: list[int], s: Settings) -> dict[str, Any]:
+    """One load run: requests/s and CPU us/request of each of `pids`."""
+    before = [bp.cpu_seconds(pid) for pid in pids]
+    result = bp.load(
+        "throughput",
+        cpus=LOAD_CPUS,
+        url=url + "/v1/chat/completions",
+        concurrency=s.concurrency,
+        warmup=0.0,
+        duration=s.seconds,
+        body=body,
+    )
+    requests = max(1, result["ok"])
+    cpu = [(bp.cpu_seconds(pid) - b) / requests * 1e6 for pid, b in zip(pids, before, strict=True)]
+    return {"rps": result["rps"], "us": cpu, "errors": result["errors"]}
+
+
+def interleaved(runs: dict[str, Callable[[], dict[str, Any]]], rounds: int) -> dict[str, Any]:
+    """Each run once per round, in turn (A B A B ...); medians of every figure."""
+    for run in runs.values():  # warm-up, not counted
+        run()
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            samples[name].append(run())
+    medians: dict[str, Any] = {}
+    for name, results in samples.items():
+        pids = results[0]["us"]
+        medians[name] = {
+            "rps": statistics.median(r["rps"] for r in results),
+            "us": [statistics.median(r["us"][i] for r in results) for i in range(len(pids))],
+            "errors": sum(r["errors"] for r in results),
+        }
+    return medians
+
+
+Row = tuple[str, str, str, float, str, bool | None]
+ROWS: list[Row] = []
+
+
+def row(path: str, ours: str, base: str, ratio: float, goal: str, met: bool | None) -> None:
+    ROWS.append((path, ours, base, ratio, goal, met))
+    verdict = "" if met is None else ("met" if met else "MISSED")
+    print(f"  {path}: {ours} | {base} | {ratio:.2f}x | goal {goal} {verdict}", flush=True)
+
+
+def bench_mock(s: Settings) -> None:
+    print("== mock vs a bare ASGI app (same uvicorn + httptools) ==", flush=True)
+    for label, body, bare_role, goal in (
+        ("mock non-stream", CHAT, "bare-json", 2.0),
+        (f"mock stream (~{EVENTS} events)", STREAM, "bare-sse", 1.5),
+    ):
+        with server(bare_role) as (bare_pid, bare_url), server("mock") as (mock_pid, mock_url):
+            m = interleaved(
+                {
+                    "bare": partial(cpu_run, bare_url, body, [bare_pid], s),
+                    "mock": partial(cpu_run, mock_url, body, [mock_pid], s),
+                },
+                s.rounds,
+            )
+        ratio = m["mock"]["us"][0] / m["bare"]["us"][0]
+        row(
+            label,
+            f"{m['mock']['us'][0]:.0f} us/req, {m['mock']['rps']:.0f} req/s",
+            f"{m['bare']['us'][0]:.0f} us/req, {m['bare']['rps']:.0f} req/s",
+            ratio,
+            f"<= {goal}x",
+            ratio <= goal,
+        )
+
+
+def bench_proxy_cpu(s: Settings, peers: bool) -> None:
+    print("== proxy pass-through vs its bare upstream's own CPU ==", flush=True)
+    for label, body, bare_role in (
+        ("proxy non-stream", CHAT, "bare-json"),
+        ("proxy stream", STREAM, "bare-sse"),
+    ):
+        with ExitStack() as stack:
+            up_pid, up_url = stack.enter_context(server(bare_role, LOAD_CPUS))
+            px_pid, px_url = stack.enter_context(proxy(up_url))
+            runs = {
+                "direct": partial(cpu_run, up_url, body, [up_pid], s),
+                "proxy": partial(cpu_run, px_url, body, [px_pid, up_pid], s),
+            }
+            mitm = _mitm(stack, up_url) if peers and body is CHAT else None
+            if mitm is not None:
+                runs["mitmdump"] = partial(cpu_run, mitm[1], body, [mitm[0], up_pid], s)
+            m = interleaved(runs, s.rounds)
+        proxy_us, upstream_us = m["proxy"]["us"]
+        ratio = proxy_us / upstream_us
+        rate = m["proxy"]["rps"] / m["direct"]["rps"]
+        row(
+            label,
+            f"{proxy_us:.0f} us/req, {m['proxy']['rps']:.0f} req/s ({rate:.2f}x direct)",
+            f"upstream {upstream_us:.0f} us/req, direct {m['direct']['rps']:.0f} req/s",
+            ratio,
+            "<= 2.0x",
+            ratio <= 2.0,
+        )
+        if "mitmdump" in m:
+            mitm_us = m["mitmdump"]["us"][0]
+            row(
+                "  peer mitmdump non-stream",
+                f"{mitm_us:.0f} us/req, {m['mitmdump']['rps']:.0f} req/s",
+                f"upstream {m['mitmdump']['us'][1]:.0f} us/req",
+                mitm_us / m["mitmdump"]["us"][1],
+                "-",
+                None,
+            )
+
+
+def _mitm(stack: ExitStack, upstream_url: str) -> tuple[int, str] | None:
+    try:
+        pid, url = stack.enter_context(bp.mitmdump(Path("/tmp/aichaos-bench-mitm"), upstream_url))
+    except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
+        print(f"  peer mitmdump skipped: {exc}", flush=True)
+        return None
+    if SERVER_CPUS is not None:
+        os.sched_setaffinity(pid, SERVER_CPUS)
+    return pid, url
+
+
+def bench_ttfb(s: Settings) -> None:
+    print("== added time to first streamed byte (p50) ==", flush=True)
+    opts = {"streams": 40 if s.rounds == 3 else 100, "events": 3, "gap": 0.002}
+    with server("stream-stamped", LOAD_CPUS) as (_, up_url), proxy(up_url) as (_, px_url):
+        direct: list[float] = []
+        proxied: list[float] = []
+        for _ in range(s.rounds):
+            url = up_url + "/v1/chat/completions"
+            direct += bp.load("stream", cpus=LOAD_CPUS, url=url, **opts)["ttfb"]
+            url = px_url + "/v1/chat/completions"
+            proxied += bp.load("stream", cpus=LOAD_CPUS, url=url, **opts)["ttfb"]
+    d, p = statistics.median(direct), statistics.median(proxied)
+    added = (p - d) * 1000
+    row(
+        "proxy added time to first byte p50",
+        f"{p * 1000:.3f} ms",
+        f"direct {d * 1000:.3f} ms",
+        p / d,
+        "added < 0.3 ms",
+        added < 0.3,
+    )
+    print(f"    added {added:.3f} ms", flush=True)
+
+
+def bench_view(s: Settings) -> None:
+    print("== the proxy's line view (stdout a pipe) vs quiet ==", flush=True)
+    with ExitStack() as stack:
+        _, up_url = stack.enter_context(server("bare-json", LOAD_CPUS))
+        quiet_pid, quiet_url = stack.enter_context(proxy(up_url, "quiet"))
+        lines_pid, lines_url = stack.enter_context(proxy(up_url, "lines"))
+        m = interleaved(
+            {
+                "quiet": partial(cpu_run, quiet_url, CHAT, [quiet_pid], s),
+                "lines": partial(cpu_run, lines_url, CHAT, [lines_pid], s),
+            },
+            s.rounds,
+        )
+    quiet, lines = m["quiet"]["us"][0], m["lines"]["us"][0]
+    share = (lines - quiet) / lines
+    row(
+        "proxy line view cost",
+        f"lines {lines:.0f} us/req",
+        f"quiet {quiet:.0f} us/req",
+        lines / quiet,
+        "< 10% of its CPU",
+        share < 0.10,
+    )
+    print(f"    the view's share of the proxy's CPU: {share * 100:.0f}%", flush=True)
+
+
+# --- in-process -----------------------------------------------------------------------------
+def inprocess(s: Settings) -> None:
+    print("== in-process: openai SDK calls/s, aichaos.inject() vs respx ==", flush=True)
+    if SERVER_CPUS is not None:
+        os.sched_setaffinity(0, SERVER_CPUS)
+    import httpx
+    import openai
+    import respx
+
+    import aichaos
+
+    base = "https://api.openai.com/v1"
+    sse = b"".join(SSE_EVENTS)
+
+    def respx_route(stream: bool) -> Any:
+        router = respx.mock(assert_all_called=False)
+        if stream:
+            answer = httpx.Response(200, content=sse, headers={"content-type": "text/event-stream"})
+        else:
+            answer = httpx.Response(
+                200, content=ANSWER, headers={"content-type": "application/json"}
+            )
+        router.post(f"{base}/chat/completions").mock(return_value=answer)
+        return router
+
+    async def calls(client: openai.AsyncOpenAI, n: int, stream: bool) -> float:
+        started = time.perf_counter()
+        for _ in range(n):
+            if stream:
+                events = await client.chat.completions.create(
+                    model="gpt-4o",
+                    messages=MESSAGES,
+                    stream=True,  # type: ignore[arg-type]
+                )
+                async for _ in events:
+                    pass
+            else:
+                await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+        return n / (time.perf_counter() - started)
+
+    def sdk() -> openai.AsyncOpenAI:
+        # both sides on plain httpx: respx mocks httpx only (the SDK may default to httpx2)
+        return openai.AsyncOpenAI(
+            api_key="sk-bench",
+            base_url=base,
+            http_client=httpx.AsyncClient(),  # type: ignore[arg-type]
+        )
+
+    async def one(kind: str, stream: bool, n: int) -> float:
+        if kind == "respx":
+            with respx_route(stream):
+                client = sdk()
+                rate = await calls(client, n, stream)
+        else:
+            with aichaos.inject(seed=1) as chaos:
+                client = sdk()
+                rate = await calls(client, n, stream)
+                chaos.recorder.clear()
+        await client.close()
+        return rate
+
+    for label, stream, goal in (("non-stream", False, 1.0), ("stream", True, 0.9)):
+        rates: dict[str, list[float]] = {"respx": [], "aichaos": []}
+        for kind in rates:
+            asyncio.run(one(kind, stream, 100))  # warm-up
+        for _ in range(s.rounds):
+            for kind in rates:
+                rates[kind].append(asyncio.run(one(kind, stream, s.calls)))
+        ours, theirs = statistics.median(rates["aichaos"]), statistics.median(rates["respx"])
+        row(
+            f"in-process openai SDK {label}",
+            f"{ours:.0f} calls/s",
+            f"respx {theirs:.0f} calls/s",
+            ours / theirs,
+            f">= {goal}x",
+            ours / theirs >= goal,
+        )
+
+
+# --- CLI ------------------------------------------------------------------------------------
+def bench_cli(s: Settings) -> None:
+    print("== CLI wall time (median) ==", flush=True)
+    runs = 5 if s.rounds == 3 else 11
+    commands = {
+        "python -c pass": ["-c", "pass"],
+        "aichaos --version": ["-m", "aichaos", "--version"],
+        "aichaos --help": ["-m", "aichaos", "--help"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, args in commands.items():
+            started = time.perf_counter()
+            subprocess.run([sys.executable, *args], capture_output=True, check=True)
+            times[name].append(time.perf_counter() - started)
+    interpreter = statistics.median(times["python -c pass"])
+    for name in ("aichaos --version", "aichaos --help"):
+        wall = statistics.median(times[name])
+        row(
+            name,
+            f"{wall * 1000:.0f} ms",
+            f"python -c pass {interpreter * 1000:.0f} ms",
+            wall / interpreter,
+            "< 60 ms",
+            wall < 0.060,
+        )
+
+
+# --- memory ---------------------------------------------------------------------------------
+def _levels(pid: int) -> tuple[float, int]:
+    return bp.rss_mb(pid), bp.open_fds(pid)
+
+
+def _hold(url: str, streams: int, seconds: float, body: dict[str, Any] | None, pid: int) -> Any:
+    """`streams` clients streaming for `seconds`; returns (peak RSS, peak fds, result)."""
+    peak: dict[str, float] = {"rss": 0.0, "fds": 0}
+    if body is None:  # the stamped upstream: 10 events a second apart
+        return bp._soak_load(url, streams, seconds, pid, peak), peak
+    command = [sys.executable, str(bp.HERE), "--role", "load", "--mode", "throughput"]
+    options = {"url": url, "concurrency": streams, "warmup": 0.0, "duration": seconds}
+    options["body"] = json.dumps(body)
+    process = subprocess.Popen([*command, "--options", json.dumps(options)], stdout=subprocess.PIPE)
+    while process.poll() is None:
+        peak["rss"] = max(peak["rss"], bp.rss_mb(pid))
+        peak["fds"] = max(peak["fds"], bp.open_fds(pid))
+        time.sleep(0.5)
+    return json.loads(process.communicate()[0]), peak
+
+
+def bench_memory(s: Settings) -> None:
+    print("== memory: 1,000 open streams, RSS and open fds back to the warm level ==", flush=True)
+    streams, settle = 1000, 12.0  # settle: pool expiry (4 s) + the proxy's idle trim (5 s)
+
+    @contextmanager
+    def via_proxy() -> Iterator[tuple[int, str, dict[str, Any] | None]]:
+        with server("stream", LOAD_CPUS) as (_, up_url), proxy(up_url) as (pid, url):
+            yield pid, url + "/v1/chat/completions", None
+
+    @contextmanager
+    def via_mock() -> Iterator[tuple[int, str, dict[str, Any] | None]]:
+        with server("mock-slow") as (pid, url):
+            yield pid, url + "/v1/chat/completions", json.loads(STREAM)
+
+    for label, target in (("proxy", via_proxy), ("mock", via_mock)):
+        with target() as (pid, url, body):
+            _hold(url, 20, 2.0, body, pid)
+            time.sleep(settle)
+            cold = _levels(pid)
+            _hold(url, streams, 5.0, body, pid)  # the warm level: after one burst at full scale
+            time.sleep(settle)
+            warm = _levels(pid)
+            result, peak = _hold(url, streams, s.soak_seconds, body, pid)
+            time.sleep(settle)
+            after = _levels(pid)
+        grew = after[0] - warm[0]
+        row(
+            f"{label}: {streams} open streams",
+            f"RSS after {after[0]:.1f} MB ({grew:+.1f}), fds after {after[1]}",
+            f"warm {warm[0]:.1f} MB / {warm[1]} fds (cold {cold[0]:.1f} MB / {cold[1]})",
+            after[0] / warm[0],
+            "back to warm (+-5%)",
+            grew <= 0.05 * warm[0] and after[1] <= warm[1],  # the allocator keeps a little
+        )
+        print(
+            f"    peak {peak['rss']:.1f} MB / {peak['fds']:.0f} fds, errors {result.get('errors')}",
+            flush=True,
+        )
+
+
+# --- main -----------------------------------------------------------------------------------
+SECTIONS = ("mock", "proxy", "ttfb", "view", "inprocess", "cli", "memory")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--role", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="shorter runs, 3 rounds")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=",".join(SECTIONS))
+    parser.add_argument("--peers", action="store_true", help="add mitmdump (own venv in /tmp)")
+    args = parser.parse_args()
+    if args.role in ("stream", "stream-stamped"):
+        bp.serve_role("stream")
+        return
+    if args.role:
+        serve(args.role)
+        return
+    s = Settings(args.quick)
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    print(
+        f"hotpaths on {os.cpu_count()} CPUs (servers on {SERVER_CPUS}, load on {LOAD_CPUS}),"
+        f" Python {sys.version.split()[0]}, load average {' '.join(load)}",
+        flush=True,
+    )
+    only = set(args.only.split(","))
+    jobs: dict[str, Callable[[], None]] = {
+        "mock": lambda: bench_mock(s),
+        "proxy": lambda: bench_proxy_cpu(s, args.peers),
+        "ttfb": lambda: bench_ttfb(s),
+        "view": lambda: bench_view(s),
+        "inprocess": lambda: inprocess(s),
+        "cli": lambda: bench_cli(s),
+        "memory": lambda: bench_memory(s),
+    }
+    for name in SECTIONS:
+        if name in only:
+            jobs[name]()
+    if "proxy" in only and args.peers is False:
+        print("(peers: run with --peers to add mitmdump; llmock is not wired in)")
+    print("\n| path | aichaos | bare baseline | ratio | goal | |")
+    print("|---|---|---|---|---|---|")
+    for path, ours, base, ratio, goal, met in ROWS:
+        verdict = "" if met is None else ("met" if met else "**missed**")
+        print(f"| {path.strip()} | {ours} | {base} | {ratio:.2f}x | {goal} | {verdict} |")
+
+
+if __name__ == "__main__":
+    main()
