@@ -185,7 +185,7 @@ async def test_a_slow_reader_pauses_the_upstream_without_timing_out() -> None:
         writer.write(b"x" * size)
         await writer.drain()
 
-    forwarder = Forwarder(read_timeout=0.3)
+    forwarder = Forwarder(read_timeout=0.5)
     async with raw_server(big) as base:
         response = await get(forwarder, base)
         received, pauses = 0, 0
@@ -193,9 +193,9 @@ async def test_a_slow_reader_pauses_the_upstream_without_timing_out() -> None:
             received += len(chunk)
             if pauses < 2:
                 pauses += 1
-                # A slow client: reading pauses for longer than the read timeout (0.3 s),
+                # A slow client: reading pauses for longer than the read timeout (0.5 s),
                 # while the upstream is blocked on a full buffer; no timeout fires.
-                await asyncio.sleep(0.4)
+                await asyncio.sleep(0.6)
         response.release()
     assert received == size
     await forwarder.aclose()
