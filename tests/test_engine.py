@@ -115,6 +115,47 @@ def test_window_is_relative_to_injection_start() -> None:
     assert seen == [False, False, True, True, False, False]
 
 
+def test_a_fault_added_live_counts_its_window_from_when_it_was_added() -> None:
+    clock = FakeClock()
+    engine = FaultEngine(clock=clock)
+    engine.start()
+    clock.now = 4.0  # e.g. `aichaos fault add ... window.duration=3s` 4 s after the proxy started
+    engine.add(parse_fault({"kind": "outage", "window": {"duration": "3s"}}))
+    engine.add(parse_fault({"kind": "latency", "delay": "1ms", "window": {"start": "1s"}}))
+    states, kinds = {}, {}
+    provider = get_provider("openai")
+    for t in (4.0, 5.5, 7.5):
+        clock.now = t
+        states[t] = [entry["state"] for entry in engine.stats()]
+        req = chat_request()
+        plan = engine.plan(req, provider, provider.dialect_for(req.method, req.path))
+        kinds[t] = [armed.fault.kind for armed in engine.faults if armed.fault.label() in plan.faults]
+    assert states == {
+        4.0: ["active", "pending"],
+        5.5: ["active", "active"],
+        7.5: ["expired", "active"],
+    }
+    assert kinds == {4.0: ["outage"], 5.5: ["outage", "latency"], 7.5: ["latency"]}
+    assert [entry["added_at"] for entry in engine.stats()] == [4.0, 4.0]
+
+
+def test_two_faults_of_one_kind_keep_apart_in_records_and_a_name_labels_a_fault() -> None:
+    engine = FaultEngine(
+        [
+            parse_fault({"kind": "rate_limit", "backend": "openai"}),
+            parse_fault({"kind": "rate_limit", "backend": "openai", "match": {"stream": True}}),
+            parse_fault({"kind": "latency", "delay": "1ms", "name": "slow primary"}),
+        ]
+    )
+    assert [entry["label"] for entry in engine.stats()] == [
+        "rate_limit(requests)",
+        "rate_limit(requests)#f2",
+        "slow primary",
+    ]
+    assert engine.faults[0].fault.backends_text == "openai"
+    assert parse_fault({"kind": "outage", "backend": ["a", "b"]}).backends_text == "a, b"
+
+
 def test_ramp_raises_the_share_over_time() -> None:
     clock = FakeClock()
     fault = parse_fault({"kind": "outage", "ramp": {"from": 0.0, "to": 1.0, "over": "10s"}})
@@ -157,7 +198,7 @@ def test_only_one_terminal_fault_acts_but_delays_add_up() -> None:
     provider = get_provider("openai")
     req = chat_request()
     plan = FaultEngine(faults).plan(req, provider, provider.dialect_for(req.method, req.path))
-    assert plan.faults == ["latency", "outage", "latency"]
+    assert plan.faults == ["latency", "outage", "latency#f4"]  # two latency faults, two labels
     assert plan.reply is not None and plan.reply.status == 500
     assert plan.delay == pytest.approx(0.15)
 

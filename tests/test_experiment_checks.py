@@ -14,6 +14,7 @@ from aichaos.experiment.schema import experiment_json_schema
 from aichaos.experiment.stopping import StopMonitor
 from aichaos.faults.base import fault_kinds
 from aichaos.records import Attempt
+from aichaos.report.summary import check_value
 
 CONTRACT_CHECKS = {
     "success_rate",
@@ -220,6 +221,21 @@ def test_recovery_time() -> None:
     assert value == math.inf and not passed
     assert judge(data, calls, fault_end=None)[1] is False
     assert "no calls after" in judge(data, calls, fault_end=20.0)[2]
+
+
+def test_recovery_time_of_one_backend_ignores_a_fallback_that_answers() -> None:
+    fallback, primary = [attempt("fallback")], [attempt("primary")]
+    calls = [call(0, started=10.0, attempts=fallback), call(1, started=10.2, attempts=fallback)]
+    calls += [call(2, started=10.4, duration=0.3, attempts=primary)]
+    data = {"check": "recovery_time", "max": "500ms", "backend": "primary"}
+    value, passed, detail = judge(data, calls, fault_end=10.0)
+    assert value == pytest.approx(0.7) and not passed
+    assert detail == "'primary' serving returned 700ms after the faults ended after 2 other calls"
+    assert judge({**data, "backend": None}, calls, fault_end=10.0)[0] == pytest.approx(0.1)
+    value, _, detail = judge({**data, "backend": "other"}, calls, fault_end=10.0)
+    assert value == math.inf and detail.startswith("'other' serving did not return in 3 calls")
+    assert check_value("recovery_time", value) == "never"
+    assert check_value("response", 0.615856) == "61.6%"
 
 
 def test_python_check_shapes(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ DEFAULT_ADMIN = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 
 _ACTIONS = {
     "add": "add a fault (key=value words, or --yaml)",
-    "list": "list active faults with their counters",
+    "list": "list faults (pending, active or expired) with their counters",
     "remove": "remove faults by id",
     "clear": "remove every fault",
     "pause": "stop injecting (kill switch); faults stay listed",
@@ -174,7 +174,8 @@ def _listing(payload: dict[str, Any]) -> str:
         spec = fault.get("spec") or {}
         params = " ".join(f"{k}={_value(v)}" for k, v in spec.items() if k != "kind")
         lines.append(
-            f"{fault['id']:>4}  {fault['label']:<24} matched={fault['matched']:<6}"
+            f"{fault['id']:>4}  {fault.get('state', ''):<8} {fault['label']:<24}"
+            f" matched={fault['matched']:<6}"
             f" injected={fault['injected']:<6} {params}"
         )
     return "\n".join(lines)

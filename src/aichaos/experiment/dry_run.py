@@ -16,7 +16,7 @@ def _value(value: object) -> str:
 
 
 def _fault_line(fault: Fault) -> str:
-    parts = [f"{fault.label()} on {fault.backend}"]
+    parts = [f"{fault.label()} on {fault.backends_text}"]
     own = [name for name in type(fault).model_fields if name not in Fault.model_fields]
     if own:  # the kind's own parameters, defaults included: what will really be injected
         values = fault.model_dump(mode="json", by_alias=True, include=set(own), exclude_none=True)

@@ -341,7 +341,7 @@ class _ExperimentRun:
         engine.start()
         self.inject_started = self.now()
         if self.experiment.faults:
-            labels = ", ".join(f"{f.label()} on {f.backend}" for f in self.experiment.faults)
+            labels = ", ".join(f"{f.label()} on {f.backends_text}" for f in self.experiment.faults)
             self.note(f"faults on: {labels}")
 
     def _faults_off(self) -> None:

@@ -25,6 +25,10 @@ class Fault(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     kind: str
+    name: str | None = Field(
+        None,
+        description="A name: the fault's label in records and reports, for checks' `during:`.",
+    )
     backend: str | list[str] = Field("*", description="A backend name, a list of names, or '*'.")
     probability: float = Field(1.0, ge=0.0, le=1.0, description="Share of matching requests hit.")
     first: int | None = Field(None, ge=1, description="Hit only the first N matching requests.")
@@ -73,6 +77,11 @@ class Fault(BaseModel):
     def label(self) -> str:
         """A short description for records and live views, e.g. `rate_limit(tokens)`."""
         return self.kind
+
+    @property
+    def backends_text(self) -> str:
+        """The backends it targets as people read them: `openai` or `openai, claude`."""
+        return self.backend if isinstance(self.backend, str) else ", ".join(self.backend)
 
 
 def fault_kinds() -> dict[str, type[Fault]]:

@@ -30,6 +30,19 @@ class ArmedFault:
     matched: int = 0
     injected: int = 0
     by_backend: dict[str, int] = field(default_factory=dict)
+    added_at: float = 0.0  # seconds after the start of injection; windows count from here
+    tag: str = ""  # its label in records: the name, else the label, made unique by the id
+
+    def state(self, elapsed: float) -> str:
+        """`pending`, `active` or `expired`: where `elapsed` falls in the fault's window."""
+        window = self.fault.window
+        since = elapsed - self.added_at
+        if window is None:
+            return "active"
+        if since < window.start:
+            return "pending"
+        end = window.end
+        return "expired" if end is not None and since >= end else "active"
 
 
 def _answer_of(plan: Plan) -> tuple[object, ...]:
@@ -41,7 +54,9 @@ class FaultEngine:
     """Holds the active faults and turns each request into a `Plan`.
 
     Thread-safe: sync clients may call it from many threads at once. Faults can
-    be added and removed live (the proxy's admin API) and paused as a whole.
+    be added and removed live (the proxy's admin API) and paused as a whole. A fault's
+    window (and ramp) counts from the start of injection, or, for a fault added after
+    it, from the moment it was added: `window.start` delays it from there.
     """
 
     def __init__(
@@ -74,11 +89,15 @@ class FaultEngine:
         return self._clock() - self._started_at
 
     def add(self, fault: Fault) -> str:
+        added_at = 0.0 if self._started_at is None else self._clock() - self._started_at
         with self._lock:
             index = next(self._ids)
             fault_id = f"f{index}"
             rng = random.Random(f"{self.seed}:{index}:{fault.kind}")
-            self._armed.append(ArmedFault(fault_id, fault, rng))
+            tag = fault.name or fault.label()
+            if any(a.tag == tag for a in self._armed):  # two rate_limit faults: two counts
+                tag = f"{tag}#{fault_id}"
+            self._armed.append(ArmedFault(fault_id, fault, rng, added_at=added_at, tag=tag))
             return fault_id
 
     def remove(self, fault_id: str) -> bool:
@@ -121,7 +140,7 @@ class FaultEngine:
             for armed, edits_only in acted:
                 if moot and edits_only:
                     continue
-                plan.faults.append(armed.fault.label())
+                plan.faults.append(armed.tag)
                 armed.injected += 1
                 armed.by_backend[req.backend] = armed.by_backend.get(req.backend, 0) + 1
         return plan
@@ -132,7 +151,8 @@ class FaultEngine:
             return False
         if fault.match is not None and not fault.match.matches(req):
             return False
-        if fault.window is not None and not fault.window.contains(elapsed):
+        since_added = elapsed - armed.added_at
+        if fault.window is not None and not fault.window.contains(since_added):
             return False
         armed.matched += 1
         draw = armed.rng.random()  # drawn for every matching request: keeps sequences stable
@@ -141,7 +161,7 @@ class FaultEngine:
         if fault.every is not None and armed.matched % fault.every:
             return False
         if fault.ramp is not None:
-            since = elapsed - (fault.window.start if fault.window is not None else 0.0)
+            since = since_added - (fault.window.start if fault.window is not None else 0.0)
             return draw < fault.ramp.probability(since)
         return draw < fault.probability
 
@@ -153,15 +173,20 @@ class FaultEngine:
                     armed.fault.observe(plan, status, tokens)
 
     def stats(self) -> list[dict[str, object]]:
+        """One entry per fault: id, kind, label, backend, counters, `added_at` (seconds after
+        the start of injection) and `state` (`pending`, `active` or `expired`)."""
+        elapsed = self.elapsed
         with self._lock:
             return [
                 {
                     "id": a.id,
                     "kind": a.fault.kind,
-                    "label": a.fault.label(),
+                    "label": a.tag,
                     "backend": a.fault.backend,
                     "matched": a.matched,
                     "injected": a.injected,
+                    "added_at": round(a.added_at, 3),
+                    "state": a.state(elapsed),
                 }
                 for a in self._armed
             ]

@@ -11,7 +11,8 @@ from aichaos.wire.exchange import RequestInfo
 
 
 class Window(BaseModel):
-    """When the fault is active, relative to the start of injection."""
+    """When the fault is active: seconds from the start of injection, or, for a fault added
+    to a running engine (`aichaos fault add`), from the moment it was added."""
 
     model_config = ConfigDict(extra="forbid")
     start: Duration = 0.0

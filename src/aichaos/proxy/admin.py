@@ -1,6 +1,8 @@
 """The admin API of a running proxy, under the reserved prefix `/_aichaos`.
 
-    GET    /_aichaos/faults         active faults with their counters, and whether paused
+    GET    /_aichaos/faults         faults with their counters and `state` (pending, active or
+                                    expired: windows count from when a fault was added), and
+                                    whether paused
     POST   /_aichaos/faults         add faults: a mapping or a list of mappings (JSON or YAML)
     DELETE /_aichaos/faults/{id}    remove one fault
     DELETE /_aichaos/faults         remove every fault

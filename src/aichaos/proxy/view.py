@@ -104,14 +104,15 @@ class LiveView:
                 _fmt_ms(row["ttft_ms"]["p95"]),
             )
         faults = Table(title="faults", title_justify="left", expand=False)
-        for column in ("id", "fault", "backend", "matched", "injected"):
+        for column in ("id", "fault", "state", "backend", "matched", "injected"):
             faults.add_column(column)
+        elapsed = self.engine.elapsed
         for armed in self.engine.faults:
-            backend = armed.fault.backend
             faults.add_row(
                 armed.id,
-                armed.fault.label(),
-                backend if isinstance(backend, str) else ",".join(backend),
+                armed.tag,
+                armed.state(elapsed),
+                armed.fault.backends_text,
                 str(armed.matched),
                 str(armed.injected),
             )

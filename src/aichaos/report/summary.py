@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _DURATION_CHECKS = {"latency", "ttft", "recovery_time"}
-_SHARE_CHECKS = {"success_rate", "error_rate", "served_by"}
+_SHARE_CHECKS = {"success_rate", "error_rate", "served_by", "response", "incomplete_answers"}
 
 VERDICTS = {
     "passed": "PASSED: every hypothesis held",
@@ -33,6 +33,8 @@ def as_journal(result_or_journal: Any) -> dict[str, Any]:
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
+    if seconds == float("inf"):
+        return "never"  # e.g. `recovery_time` when success did not return
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms" if seconds >= 0.001 else f"{seconds * 1000:.2f}ms"
     return f"{seconds:.2f}s"

@@ -64,17 +64,25 @@ class RecoveryTime(Check):
     """After the last fault window ends, success returns within `max`.
 
     Measured from the end of the faults to the end of the first successful call
-    that started after it (followed by `consecutive - 1` more successes).
+    that started after it (followed by `consecutive - 1` more successes). With
+    `backend:`, only calls that backend served count as successes: a fallback that
+    keeps answering does not hide a primary that stays benched.
     """
 
-    summary: ClassVar[str] = "time from the end of the faults until success returns (max)"
+    summary: ClassVar[str] = "time from the end of the faults until success returns (max, backend)"
     windowed: ClassVar[bool] = False
     check: Literal["recovery_time"] = "recovery_time"
     max: Duration = Field(description="Longest acceptable time to recover.")
     consecutive: int = Field(1, ge=1, description="Successes in a row that count as recovered.")
+    backend: str | None = Field(
+        None, description="Count only calls served by this backend (its last complete answer)."
+    )
 
     def bound(self) -> str:
         return f"<= {fmt(self.max, 's')}"
+
+    def _served(self, call: CallRecord) -> bool:
+        return call.ok and (self.backend is None or call.served_by == self.backend)
 
     def measure(self, calls: Sequence[CallRecord], ctx: CheckContext) -> Measurement:
         end = ctx.fault_end
@@ -84,13 +92,15 @@ class RecoveryTime(Check):
         if not after:
             why = "no calls after the faults ended (add a recovery phase)"
             return Measurement(None, False, why)
+        what = "success" if self.backend is None else f"{self.backend!r} serving"
         for i in range(len(after) - self.consecutive + 1):
             run = after[i : i + self.consecutive]
-            if all(c.ok for c in run) and run[0].ended is not None:
+            if all(self._served(c) for c in run) and run[0].ended is not None:
                 value = max(0.0, run[0].ended - end)
-                skipped = f" after {i} failed calls" if i else ""
-                detail = f"success returned {fmt(value, 's')} after the faults ended{skipped}"
+                other = "failed" if self.backend is None else "other"
+                skipped = f" after {i} {other} calls" if i else ""
+                detail = f"{what} returned {fmt(value, 's')} after the faults ended{skipped}"
                 return Measurement(value, value <= self.max, detail)
         return Measurement(
-            float("inf"), False, f"success did not return in {len(after)} calls after the faults"
+            float("inf"), False, f"{what} did not return in {len(after)} calls after the faults"
         )
