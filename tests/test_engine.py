@@ -129,7 +129,7 @@ def test_a_fault_added_live_counts_its_window_from_when_it_was_added() -> None:
         states[t] = [entry["state"] for entry in engine.stats()]
         req = chat_request()
         plan = engine.plan(req, provider, provider.dialect_for(req.method, req.path))
-        kinds[t] = [armed.fault.kind for armed in engine.faults if armed.fault.label() in plan.faults]
+        kinds[t] = [a.fault.kind for a in engine.faults if a.tag in plan.faults]
     assert states == {
         4.0: ["active", "pending"],
         5.5: ["active", "active"],
