@@ -128,10 +128,24 @@ def test_exact_ties_then_inference_by_prompt_and_time() -> None:
     notes(request(b'{"q": "beta"}'), shared)  # b or c
     notes(request(b'{"q": "zeta"}'), early)  # only a was in flight at 0.1
     tally = attribute([a, b, c], [traced, by_prompt, shared, early, named], 0.0, notes)
-    assert tally.to_dict() == {"exact": 2, "inferred": 2, "ambiguous": 1, "outside": 0}
+    assert tally.to_dict() == {
+        "exact": 2,
+        "inferred": 2,
+        "ambiguous": 1,
+        "outside": 0,
+        "startup": 0,
+    }
     assert a.attempts == [early, by_prompt] and b.attempts == [traced] and c.attempts == [named]
     assert b.possible == [shared] and c.possible == [shared] and not a.possible
     assert attribute([a], [attempt(started=5.0)], 0.0).outside == 1
+
+
+def test_attempts_before_the_first_call_are_start_up_traffic() -> None:
+    a = call("a", 1.0, 2.0)
+    models, late = attempt(started=0.2), attempt(started=3.0)
+    tally = attribute([a], [models, late], 0.0, first_call=1.0)
+    assert (tally.startup, tally.outside) == (1, 1)
+    assert attribute([], [attempt(started=0.1)], 0.0, first_call=float("inf")).startup == 1
 
 
 def test_bounds_decide_what_every_way_of_tying_agrees_on() -> None:
@@ -273,7 +287,7 @@ def test_a_command_app_falling_back_is_judged_unchanged(flags: str) -> None:
     tally = result.attribution
     inject = next(p for p in result.phases if p.name == "inject").metrics
     total = sum(len(c.attempts) for c in result.calls) + tally["ambiguous"]
-    assert tally["outside"] == 0
+    assert tally["outside"] == 0 and tally["startup"] == 0
     if flags == "--no-fallback":
         assert result.exit_code == 1
         assert [c.verdict for c in result.checks] == ["FAIL", "FAIL"]
@@ -284,7 +298,7 @@ def test_a_command_app_falling_back_is_judged_unchanged(flags: str) -> None:
     assert inject["faults"] == {"outage": inject["attempts"]["total"] - 12}
     assert all(c.served_by in (None, "claude") for c in result.calls if c.phase == "inject")
     if flags.startswith("--forward"):
-        assert tally == {"exact": total, "inferred": 0, "ambiguous": 0, "outside": 0}
+        assert tally == {"exact": total, "inferred": 0, "ambiguous": 0, "outside": 0, "startup": 0}
         assert all(len(c.attempts) == 2 for c in result.calls if c.phase == "inject")
     else:
         assert tally["exact"] == 0 and tally["inferred"] + tally["ambiguous"] > 0

@@ -105,9 +105,10 @@ class Tally:
     inferred: int = 0
     ambiguous: int = 0  # could belong to several calls
     outside: int = 0  # started when no call that could have made it was in flight
+    startup: int = 0  # started before the run's first call: the app's start-up traffic
 
     def add(self, other: Tally) -> None:
-        for name in ("exact", "inferred", "ambiguous", "outside"):
+        for name in ("exact", "inferred", "ambiguous", "outside", "startup"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def to_dict(self) -> dict[str, int]:
@@ -116,6 +117,7 @@ class Tally:
             "inferred": self.inferred,
             "ambiguous": self.ambiguous,
             "outside": self.outside,
+            "startup": self.startup,
         }
 
 
@@ -125,12 +127,14 @@ def attribute(
     origin: float,
     notes: RequestNotes | None = None,
     known: Mapping[str, CallRecord] | None = None,
+    first_call: float | None = None,
 ) -> Tally:
     """Tie `attempts` to `calls` (see the module docstring); returns how each was tied.
 
     `known` are every call of the run by id, for exact ties to calls outside `calls`
     (an attempt a cancelled call still makes later); times: `origin` is the run's
-    perf_counter at its start.
+    perf_counter at its start. An attempt no call can own that started before
+    `first_call` (seconds from `origin`; inf: no call yet) is start-up traffic.
     """
     by_id = dict(known or {})
     by_id.update((c.id, c) for c in calls)
@@ -148,7 +152,9 @@ def attribute(
         candidates = _in_flight(calls, attempt.started - origin)
         if note is not None and note.prompts:
             candidates = [c for c in candidates if c.prompt in note.prompts] or candidates
-        if not candidates:
+        if not candidates and first_call is not None and attempt.started - origin < first_call:
+            tally.startup += 1
+        elif not candidates:
             tally.outside += 1
         elif len(candidates) == 1:
             tally.inferred += 1

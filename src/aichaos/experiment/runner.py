@@ -242,7 +242,8 @@ class _ExperimentRun:
         attempts = self.injection.recorder.attempts
         fresh, self.tied_upto = attempts[self.tied_upto :], len(attempts)
         known = {c.id: c for c in self.calls}
-        tally = attribute(calls, fresh, self.origin, self.notes, known)
+        first = min((c.started for c in self.calls), default=float("inf"))
+        tally = attribute(calls, fresh, self.origin, self.notes, known, first_call=first)
         self.tally.add(tally)
         return tally
 
@@ -403,6 +404,8 @@ class _ExperimentRun:
     def _result(self, started_at: float) -> RunResult:
         self._attribute([])  # attempts begun after the last phase: only exact ties
         tally = self.tally
+        if tally.startup:
+            self.note(f"start-up: {tally.startup} upstream attempts before the first call")
         if tally.inferred or tally.ambiguous or tally.outside:
             self.note(
                 f"attribution: {tally.exact} upstream attempts tied to their call exactly,"

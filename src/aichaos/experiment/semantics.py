@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -165,27 +166,47 @@ def _target(experiment: Experiment, base_dir: Path, found: Findings) -> None:
     if target.command is not None:
         command = target.command
         path: KeyPath = ("target", "command")
-        _http_templates(command.http, (*path, "http"), backends, True, found)
+        files = list(command.files)
+        _http_templates(command.http, (*path, "http"), backends, True, found, files)
         for key, value in (("run", command.run), ("env", command.env), ("ready", command.ready)):
             raw = value.model_dump() if isinstance(value, BaseModel) else value
-            _templates(raw, (*path, key), backends, True, False, found)
+            _templates(raw, (*path, key), backends, True, False, found, files)
+        for name, template in command.files.items():
+            where = (*path, "files", name)
+            try:
+                text = (base_dir / template).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                found.add(where, f"cannot read template {template!r}: {exc}")
+                continue
+            _templates(text, where, backends, True, False, found, files)
         if command.cwd is not None and not (base_dir / command.cwd).is_dir():
             found.add((*path, "cwd"), f"directory {command.cwd!r} does not exist")
 
 
 def _http_templates(
-    spec: HttpTarget, path: KeyPath, backends: list[str], port: bool, found: Findings
+    spec: HttpTarget,
+    path: KeyPath,
+    backends: list[str],
+    port: bool,
+    found: Findings,
+    files: Sequence[str] = (),
 ) -> None:
     for key in ("url", "headers", "json", "body"):
         value = spec.json_body if key == "json" else getattr(spec, key)
-        _templates(value, (*path, key), backends, port, True, found)
+        _templates(value, (*path, key), backends, port, True, found, files)
 
 
 def _templates(
-    value: Any, path: KeyPath, backends: list[str], port: bool, per_call: bool, found: Findings
+    value: Any,
+    path: KeyPath,
+    backends: list[str],
+    port: bool,
+    per_call: bool,
+    found: Findings,
+    files: Sequence[str] = (),
 ) -> None:
     for name in template_names(value):
-        problem = name_problem(name, backends, allow_port=port, per_call=per_call)
+        problem = name_problem(name, backends, allow_port=port, per_call=per_call, files=files)
         if problem:
             found.add(path, problem)
 

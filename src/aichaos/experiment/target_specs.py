@@ -104,6 +104,11 @@ class CommandTarget(_Spec):
     run: str | list[str] = Field(description="The command line (split like a shell would).")
     cwd: str | None = Field(None, description="Working directory (relative to the experiment).")
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        description="NAME: TEMPLATE_PATH (relative to the experiment) rendered before start into"
+        " a private temporary folder, with the variables of `run`; `{{files.NAME}}` is its path.",
+    )
     ready: ReadySpec | None = Field(
         None, description="A URL that answers, or {line: REGEX} on the output."
     )

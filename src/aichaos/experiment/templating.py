@@ -2,21 +2,24 @@
 
 Variables: `prompt`, `record.FIELD`, `call_id`, `index`, `phase`,
 `backends.NAME.url`, `env.NAME` and, in command targets, `port` (a free port chosen
-for the app) and `python` (the Python interpreter running aichaos).
+for the app), `python` (the Python interpreter running aichaos) and `files.NAME` (the
+path of a rendered `files:` template).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from aichaos.suggest import nearest, suggest
 
 _TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-ROOTS = ("prompt", "record", "call_id", "index", "phase", "backends", "env", "port", "python")
-COMMAND_ONLY = ("port", "python")
+ROOTS = (
+    "prompt", "record", "call_id", "index", "phase", "backends", "env", "port", "python", "files"
+)  # fmt: skip
+COMMAND_ONLY = ("port", "python", "files")
 PER_CALL = ("prompt", "record", "call_id", "index", "phase")
 
 Resolver = Callable[[str], Any]
@@ -35,8 +38,15 @@ def template_names(value: Any) -> Iterator[str]:
             yield from template_names(item)
 
 
-def name_problem(name: str, backends: list[str], *, allow_port: bool, per_call: bool) -> str | None:
-    """Why a template variable is not valid here, or None."""
+def name_problem(
+    name: str,
+    backends: list[str],
+    *,
+    allow_port: bool,
+    per_call: bool,
+    files: Sequence[str] = (),
+) -> str | None:
+    """Why a template variable is not valid here, or None (`files`: the declared file names)."""
     parts = name.split(".")
     root = parts[0]
     roots = [
@@ -55,9 +65,12 @@ def name_problem(name: str, backends: list[str], *, allow_port: bool, per_call: 
         if parts[1] not in backends:
             extra = suggest(parts[1], backends)
             return f"{{{{{name}}}}} names no declared backend{extra}"
-    if root in ("record", "env") and len(parts) != 2:
+    if root == "files" and len(parts) == 2 and parts[1] not in files:
+        extra = suggest(parts[1], list(files))
+        return f"{{{{{name}}}}} names no file under `files:`{extra}"
+    if root in ("record", "env", "files") and len(parts) != 2:
         return f"write {{{{{root}.NAME}}}}, got {{{{{name}}}}}"
-    if root in ("prompt", "call_id", "index", "phase", *COMMAND_ONLY) and len(parts) != 1:
+    if root in ("prompt", "call_id", "index", "phase", "port", "python") and len(parts) != 1:
         return f"{{{{{root}}}}} has no fields, got {{{{{name}}}}}"
     return None
 

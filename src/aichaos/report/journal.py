@@ -92,6 +92,9 @@ def journal_dict(result: RunResult) -> dict[str, Any]:
     experiment = result.experiment
     spec = experiment.model_dump(mode="json", by_alias=True, exclude_none=True)
     tied = {id(a) for call in result.calls for a in call.attempts}
+    untied = sorted((a for a in result.attempts if id(a) not in tied), key=lambda a: a.started)
+    first = min((c.started for c in result.calls), default=None)
+    startup = sum(1 for a in untied if first is None or a.started - result.clock_origin < first)
     data = {
         "format": JOURNAL_FORMAT,
         "version": JOURNAL_VERSION,
@@ -126,9 +129,9 @@ def journal_dict(result: RunResult) -> dict[str, Any]:
         "faults": result.faults,
         "events": result.events,
         "calls": [call_dict(c, result.clock_origin) for c in result.calls],
-        "unattributed_attempts": [
-            attempt_dict(a, result.clock_origin) for a in result.attempts if id(a) not in tied
-        ],
+        # Untied attempts before the first call: the app's start-up traffic, apart.
+        "startup_attempts": [attempt_dict(a, result.clock_origin) for a in untied[:startup]],
+        "unattributed_attempts": [attempt_dict(a, result.clock_origin) for a in untied[startup:]],
     }
     return Redactor.for_run(spec).data(data)  # type: ignore[no-any-return]
 

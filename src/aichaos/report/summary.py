@@ -130,6 +130,8 @@ def key_figures(journal: dict[str, Any]) -> list[tuple[str, str]]:
         ("duration", duration(timings.get("duration"))),
         ("exit code", str(journal.get("exit_code"))),
     ]
+    if journal.get("startup_attempts"):
+        figures.append(("start-up attempts", str(len(journal["startup_attempts"]))))
     tied = journal.get("attribution") or {}
     if tied.get("inferred") or tied.get("ambiguous") or tied.get("outside"):
         figures.append(("attribution", attribution_text(tied)))
@@ -140,6 +142,7 @@ def key_figures(journal: dict[str, Any]) -> list[tuple[str, str]]:
 
 def attribution_text(tally: dict[str, int]) -> str:
     """How attempts were tied to calls, e.g. `40 exact, 12 inferred, 3 ambiguous, 0 outside`."""
-    return ", ".join(
+    text = ", ".join(
         f"{tally.get(k, 0)} {k}" for k in ("exact", "inferred", "ambiguous", "outside")
     )
+    return f"{text}, {tally['startup']} at start-up" if tally.get("startup") else text

@@ -12,8 +12,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -198,12 +200,38 @@ async def command_driver(ctx: RunContext) -> AsyncIterator[HttpDriver]:
     spec = ctx.experiment.target.command
     assert spec is not None
     port = free_port()
+    # `files:` are rendered into a private folder (mode 0700), removed when the run ends.
+    with tempfile.TemporaryDirectory(prefix="aichaos-files-") as folder:
+        async with _command(ctx, spec, port, Path(folder)) as driver:
+            yield driver
+
+
+def _render_files(
+    base: Path, templates: dict[str, str], paths: dict[str, str], resolve: Any
+) -> None:
+    """Render each `files:` template to its path."""
+    for name, template in templates.items():
+        try:
+            text = (base / template).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = f"target.command.files.{name}: cannot read {template!r}: {exc}"
+            raise TargetError(why) from None
+        Path(paths[name]).write_text(render(text, resolve), encoding="utf-8")
+
+
+@contextlib.asynccontextmanager
+async def _command(
+    ctx: RunContext, spec: CommandTarget, port: int, folder: Path
+) -> AsyncIterator[HttpDriver]:
     async with proxied_backends(ctx) as urls:
         variables = template_variables(urls, port)
+        paths = {name: str(folder / f"{name}{Path(t).suffix}") for name, t in spec.files.items()}
+        variables["files"] = paths
 
         def resolve(name: str) -> Any:
             return lookup(name, variables)
 
+        _render_files(ctx.experiment.base_dir, spec.files, paths, resolve)
         env = {**os.environ, **backend_env(ctx.experiment, urls), "AICHAOS_PORT": str(port)}
         env.update({k: render(v, resolve) for k, v in spec.env.items()})
         cwd = ctx.experiment.base_dir / (spec.cwd or ".")
