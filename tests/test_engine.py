@@ -137,6 +137,8 @@ def test_a_fault_added_live_counts_its_window_from_when_it_was_added() -> None:
     }
     assert kinds == {4.0: ["outage"], 5.5: ["outage", "latency"], 7.5: ["latency"]}
     assert [entry["added_at"] for entry in engine.stats()] == [4.0, 4.0]
+    engine.start()  # a new start of injection: the faults held count from it
+    assert [entry["state"] for entry in engine.stats()] == ["active", "pending"]
 
 
 def test_two_faults_of_one_kind_keep_apart_in_records_and_a_name_labels_a_fault() -> None:

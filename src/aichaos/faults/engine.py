@@ -78,8 +78,12 @@ class FaultEngine:
 
     # --- lifecycle -----------------------------------------------------------
     def start(self) -> None:
-        """Mark the start of injection: windows and ramps are relative to it."""
-        self._started_at = self._clock()
+        """Mark the start of injection: windows and ramps of the faults held are relative to it
+        (of faults added later, to when they are added)."""
+        with self._lock:
+            self._started_at = self._clock()
+            for armed in self._armed:
+                armed.added_at = 0.0
 
     @property
     def elapsed(self) -> float:
