@@ -25,7 +25,7 @@ from proxy_helpers import make_session
 from test_engine import chat_request
 
 TESTS = Path(__file__).parent
-TYPO = "unknown key 'dealy'; expected one of kind, backend"
+TYPO = "unknown key 'dealy'; expected one of kind, name, backend"
 HINT = "(did you mean 'delay'?)"
 
 
