@@ -159,3 +159,13 @@ def json_reply(
     header of its name, `content-type` included (never a second one)."""
     reply = Reply.json(status, body, base)
     return Reply(status, merge_headers(reply.headers, extra), reply.body)
+
+
+def usage_with_output(body: Any, input_key: str, output_key: str, tokens: int) -> Any:
+    """A copy of `body` whose `usage` reports `tokens` output tokens, its total in step."""
+    new = clone(body)
+    usage = as_dict(as_dict(new).get("usage"))
+    if usage:
+        usage[output_key] = tokens
+        usage["total_tokens"] = as_int(usage.get(input_key)) + tokens
+    return new

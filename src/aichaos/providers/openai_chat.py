@@ -8,7 +8,6 @@ from typing import Any
 
 from aichaos.providers._common import (
     as_dict,
-    as_int,
     as_list,
     chunks_of,
     clone,
@@ -18,6 +17,7 @@ from aichaos.providers._common import (
     positive_int,
     split_arguments,
     usage_from,
+    usage_with_output,
 )
 from aichaos.providers.base import (
     Completion,
@@ -240,12 +240,7 @@ class ChatCompletions(Dialect):
         return new
 
     def with_output_tokens(self, body: Any, tokens: int) -> Any:
-        new = clone(body)
-        usage = as_dict(as_dict(new).get("usage"))
-        if usage:
-            usage["completion_tokens"] = tokens
-            usage["total_tokens"] = as_int(usage.get("prompt_tokens")) + tokens
-        return new
+        return usage_with_output(body, "prompt_tokens", "completion_tokens", tokens)
 
     def event_with_output_tokens(self, event: SSEEvent, tokens: int) -> SSEEvent:
         if not isinstance(as_dict(event.json).get("usage"), dict):

@@ -8,7 +8,6 @@ from typing import Any
 
 from aichaos.providers._common import (
     as_dict,
-    as_int,
     as_list,
     chunks_of,
     clone,
@@ -18,6 +17,7 @@ from aichaos.providers._common import (
     positive_int,
     split_arguments,
     usage_from,
+    usage_with_output,
 )
 from aichaos.providers.base import (
     Completion,
@@ -263,12 +263,7 @@ class Responses(Dialect):
         return new
 
     def with_output_tokens(self, body: Any, tokens: int) -> Any:
-        new = clone(body)
-        usage = as_dict(as_dict(new).get("usage"))
-        if usage:
-            usage["output_tokens"] = tokens
-            usage["total_tokens"] = as_int(usage.get("input_tokens")) + tokens
-        return new
+        return usage_with_output(body, "input_tokens", "output_tokens", tokens)
 
     def event_with_output_tokens(self, event: SSEEvent, tokens: int) -> SSEEvent:
         payload = as_dict(event.json)
