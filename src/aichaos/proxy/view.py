@@ -51,10 +51,18 @@ class LineView:
 
     def __init__(self, stats: ProxyStats, console: Console) -> None:
         self.console = console
-        stats.listeners.append(self.attempt)
+        # Off a terminal rich adds nothing to a plain line but its cost (about 120 us per
+        # request, most of the proxy's CPU): write the line and flush it ourselves.
+        plain = not console.is_terminal
+        stats.listeners.append(self._write if plain else self.attempt)
 
     def attempt(self, attempt: Attempt) -> None:
         self.console.print(attempt_line(attempt), markup=False, highlight=False, soft_wrap=True)
+
+    def _write(self, attempt: Attempt) -> None:
+        out = self.console.file
+        out.write(attempt_line(attempt) + "\n")
+        out.flush()
 
     async def run(self, stop: asyncio.Event) -> None:
         await stop.wait()
