@@ -277,3 +277,22 @@ def test_cassette_mistakes_are_clear(tmp_path: Path, cli: Cli) -> None:
     assert run.returncode == 2 and "x.jsonl:1" in run.stderr
     run = cli("proxy", "--record", str(tmp_path / "rec"), "--port", "0")
     assert run.returncode == 2 and "no backend has one" in run.stderr
+
+
+def test_a_raw_fault_answers_with_one_recorded_exchange(
+    recorded: tuple[Path, dict[str, Any]],
+) -> None:
+    directory, seen = recorded
+    line = next(
+        i.where
+        for i in read_cassette_dir(directory)
+        if i.backend == "openai" and i.events is None and PROMPT in json.dumps(i.request_body)
+    )
+    client = openai.OpenAI(api_key=OPENAI_KEY, max_retries=0)
+    messages: Any = [{"role": "user", "content": "anything at all"}]
+    with aichaos.inject([{"kind": "raw", "backend": "openai", "recorded": line}]) as chaos:
+        chat = client.chat.completions.create(model="gpt-4o", messages=messages)
+    assert chat.choices[0].message.content == seen["chat"] and chat.id == seen["chat_id"]
+    assert chaos.attempts[0].faults == ["raw(200)"]
+    with pytest.raises(ValueError, match="has no line 999"):
+        aichaos.fault("raw", recorded=f"{line.rpartition(':')[0]}:999")

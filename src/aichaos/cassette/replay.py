@@ -45,7 +45,7 @@ class ReplaySource:
         if interaction is None:
             return None
         return interaction.after / self.speed, Reply(
-            interaction.status, list(interaction.headers), _parts(interaction, self.speed)
+            interaction.status, list(interaction.headers), answer_parts(interaction, self.speed)
         )
 
     def miss(self, info: RequestInfo, provider: Provider) -> Reply:
@@ -64,7 +64,9 @@ class ReplaySource:
         return provider.error(info, 404, message=message).with_header(MISS_HEADER, "miss")
 
 
-def _parts(interaction: Interaction, speed: float) -> Iterator[Part]:
+def answer_parts(interaction: Interaction, speed: float = 1.0) -> Iterator[Part]:
+    """A recorded answer's body: its bytes, a `Pause` before each streamed event for the
+    recorded gap (divided by `speed`), and a reset when it was recorded cut short."""
     if interaction.events is None:
         if interaction.body:
             yield interaction.body

@@ -8,8 +8,18 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
+from aichaos.cassette.format import CassetteError, Interaction
+from aichaos.cassette.replay import answer_parts
 from aichaos.faults.base import Fault
 from aichaos.faults.plan import Plan
 from aichaos.units import Duration
@@ -92,7 +102,8 @@ class Raw(Fault, RawAnswer):
     last byte). Any shape copied from a bug report or a capture is replayed without new code;
     what the client then does is the client's own behaviour under that shape. A `file` is read
     when the fault is loaded (relative to the experiment); a file that cannot be read or does
-    not fit is an error naming the file and line.
+    not fit is an error naming the file and line. `recorded: DIR/FILE.jsonl:LINE` answers with
+    one exchange of a cassette (docs/record-replay.md), byte for byte with its recorded timing.
     """
 
     summary: ClassVar[str] = "an exact answer (status, headers, body or SSE events, end)"
@@ -101,6 +112,22 @@ class Raw(Fault, RawAnswer):
     file: str | None = Field(
         None, description="A YAML or JSON file holding the answer's keys (status, headers, ...)."
     )
+    recorded: str | None = Field(
+        None,
+        description="One recorded exchange as the answer: `CASSETTE_FILE.jsonl:LINE` (a line of"
+        " a cassette, relative to the experiment).",
+    )
+    _recorded: Interaction | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _read_recorded(self, info: ValidationInfo) -> Raw:
+        if self.recorded is None:
+            return self
+        if self.body is not None or self.events is not None:
+            raise ValueError("give either `recorded` or `body`/`events`, not both")
+        base = (info.context or {}).get("base_dir") if info.context else None
+        self._recorded = _load_recorded(self.recorded, None if base is None else Path(base))
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -118,11 +145,39 @@ class Raw(Fault, RawAnswer):
         return {**data, **loaded}
 
     def apply(self, plan: Plan, rng: random.Random) -> bool:
-        plan.reply = Reply(self.status, self.header_list(), self.parts())
+        recorded = self._recorded
+        if recorded is not None:
+            plan.reply = Reply(
+                recorded.status, list(recorded.headers), list(answer_parts(recorded))
+            )
+        else:
+            plan.reply = Reply(self.status, self.header_list(), self.parts())
         return True
 
     def label(self) -> str:
-        return f"raw({self.status})"
+        return f"raw({self._recorded.status if self._recorded is not None else self.status})"
+
+
+def _load_recorded(where: str, base: Path | None) -> Interaction:
+    """The exchange at `FILE:LINE` of a cassette; errors name the file and line."""
+    name, sep, number = where.rpartition(":")
+    if not sep or not number.isdigit() or int(number) < 1:
+        raise ValueError(
+            f"recorded {where!r}: write CASSETTE_FILE.jsonl:LINE, e.g. support/openai.jsonl:3"
+        )
+    path = Path(name)
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    try:
+        with path.open(encoding="utf-8", errors="replace") as lines:
+            for index, line in enumerate(lines, 1):
+                if index == int(number):
+                    return Interaction.from_line(line, f"{path}:{index}")
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except CassetteError as exc:
+        raise ValueError(str(exc)) from None
+    raise ValueError(f"{path} has no line {number}")
 
 
 def _load_answer(path: Path) -> dict[str, Any]:
