@@ -156,3 +156,17 @@ def test_fault_command_input_errors(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_an_empty_or_slashed_id_removes_nothing(
+    proxy: RunningProxy, admin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    added = httpx.post(admin + "/faults", json={"kind": "outage"}, headers=JSON).json()["added"]
+    for fault_id in ("", " ", "/"):
+        code = main(["fault", "remove", "--admin", proxy.base_url, fault_id])
+        assert code in (1, 2) and "Traceback" not in capsys.readouterr().err
+    response = httpx.delete(admin + "/faults/", headers=JSON)
+    assert response.status_code == 400 and "give the id" in response.json()["error"]["message"]
+    assert [f.id for f in proxy.session.engine.faults] == added  # still there
+    assert main(["fault", "remove", "--admin", proxy.base_url, f"{added[0]}/"]) == 1
+    assert [f.id for f in proxy.session.engine.faults] == added

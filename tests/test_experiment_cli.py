@@ -140,3 +140,17 @@ def test_quiet_output_is_short(tmp_path: Path, aichaos: Cli) -> None:
     assert any(line.startswith("done inject: 3 calls, 3 ok (100%)") for line in lines)
     assert "PASSED" in lines[-1] and "exit 0" in lines[-1]
     assert not any(line.startswith("phase ") for line in lines)
+
+
+def test_an_output_that_fails_to_write_after_the_run_is_reported_and_the_rest_kept(
+    tmp_path: Path, aichaos: Cli
+) -> None:
+    # /dev/full passes the check before the run (it is writable) and fails the write itself
+    journal = tmp_path / "j.json"
+    done = aichaos(
+        "run", "--quiet", str(write(tmp_path / "e.yaml", PASSING)),
+        "--markdown", "/dev/full", "--journal", str(journal),
+    )  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--markdown /dev/full: cannot write it" in done.stderr
+    assert json.loads(journal.read_text())["format"] == "aichaos-journal"

@@ -141,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
             payload = _request(args, "GET", "/faults")
             summary = _listing(payload)
         elif args.action == "remove":
+            if not all(fault_id.strip() for fault_id in args.ids):
+                raise _Failure("an empty fault id: give the ids `aichaos fault list` shows", 2)
             removed = [
                 _request(args, "DELETE", "/faults/" + quote(fault_id, safe=""))
                 for fault_id in args.ids

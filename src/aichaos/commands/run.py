@@ -13,7 +13,7 @@ import importlib
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -220,14 +220,16 @@ def _run_all(
         results.append(result)
         codes.append(result.exit_code)
         with _uninterrupted():
-            _write_outputs(result, args, renderers, several)
+            if not _write_outputs(result, args, renderers, several):
+                codes.append(EXIT_USAGE)
         if result.status == "interrupted":
             break
     if args.junit and results:
         from aichaos.report.junit import write_junit
 
         with _uninterrupted():
-            write_junit(results, args.junit)
+            if not _written("--junit", args.junit, lambda: write_junit(results, args.junit)):
+                codes.append(EXIT_USAGE)
     for code in (EXIT_USAGE, EXIT_ABORTED, EXIT_FAILED):
         if code in codes:
             return code
@@ -249,15 +251,36 @@ def _uninterrupted() -> Iterator[None]:
 
 def _write_outputs(
     result: RunResult, args: argparse.Namespace, renderers: dict[str, Any], several: bool
-) -> None:
+) -> bool:
+    """Write each output asked for; one that cannot be written (a device, a full disk: what
+    the check before the run cannot foresee) is reported and the others are still written.
+    False when any failed."""
     from aichaos.report.redact import Redactor
 
+    ok = True
     if args.journal:
         from aichaos.report.journal import write_journal
 
-        write_journal(result, output_path(args.journal, result.experiment, several))
+        path = output_path(args.journal, result.experiment, several)
+        ok &= _written("--journal", path, lambda: write_journal(result, path))
     spec = result.experiment.model_dump(mode="json", by_alias=True)
     for name, render in renderers.items():
         path = output_path(getattr(args, name), result.experiment, several)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(Redactor.for_run(spec).text(str(render(result))), encoding="utf-8")
+
+        def write(path: Path = path, render: Any = render) -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(Redactor.for_run(spec).text(str(render(result))), encoding="utf-8")
+
+        ok &= _written(f"--{name}", path, write)
+    return ok
+
+
+def _written(flag: str, path: object, write: Callable[[], object]) -> bool:
+    try:
+        write()
+    except OSError as exc:
+        print(
+            f"aichaos run: {flag} {path}: cannot write it: {exc.strerror or exc}", file=sys.stderr
+        )
+        return False
+    return True

@@ -189,7 +189,9 @@ class AdminAPI:
         if refused is not None:
             await _json_reply(send, refused[0], _error(refused[1]))
             return
-        path = str(scope["path"])[len(PREFIX) :].rstrip("/") or "/"
+        path = str(scope["path"])[len(PREFIX) :]
+        if not path.startswith("/faults/"):  # an id is taken as sent: `/faults/` never clears
+            path = path.rstrip("/") or "/"
         if path == "/metrics" and method == "GET":
             await self._metrics(send)
             return
@@ -220,6 +222,8 @@ class AdminAPI:
                 return 200, {"cleared": count}
         elif path.startswith("/faults/") and method == "DELETE":
             fault_id = path.split("/", 2)[2]
+            if not fault_id:
+                return 400, _error("give the id of the fault to remove: DELETE /_aichaos/faults/ID")
             if engine.remove(fault_id):
                 return 200, {"removed": fault_id}
             return 404, _error(f"no fault {fault_id!r}")
