@@ -296,3 +296,41 @@ def test_a_raw_fault_answers_with_one_recorded_exchange(
     assert chaos.attempts[0].faults == ["raw(200)"]
     with pytest.raises(ValueError, match="has no line 999"):
         aichaos.fault("raw", recorded=f"{line.rpartition(':')[0]}:999")
+
+
+def test_recording_problems_are_caught_before_anything_is_lost(tmp_path: Path, cli: Cli) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    run = cli("proxy", "--record", str(afile / "x"), "--upstream", "openai=http://127.0.0.1:9")
+    assert run.returncode == 2 and "is not a directory" in run.stderr
+    text = (
+        "version: 1\nbackends:\n  openai: {provider: openai, upstream: 'http://127.0.0.1:9',"
+        f" record: '{afile}/x'}}\ntarget: {{python: 'os:getcwd'}}\nload: {{requests: 1}}\n"
+    )
+    with pytest.raises(ExperimentError) as err:
+        parse_experiment(text, file="e.yaml", base_dir=tmp_path)
+    assert "e.yaml:3" in str(err.value) and "backends.openai.record" in str(err.value)
+
+
+def test_a_fault_on_an_undeclared_backend_is_refused() -> None:
+    with pytest.raises(ValueError, match="did you mean 'openai'"):
+        aichaos.inject([{"kind": "outage", "backend": "opnai"}])
+
+
+def test_a_redacted_prompt_still_replays(tmp_path: Path) -> None:
+    # the recording holds `[redacted]` where the prompt had a key; the same request matches
+    messages: Any = [{"role": "user", "content": f"my key is {OPENAI_KEY}"}]
+    with serve(create_app(MockConfig(seed=3))) as stand_in:
+        session = make_session(
+            {"openai": {"provider": "openai", "upstream": stand_in, "record": str(tmp_path)}}
+        )
+        with serve_proxy_in_thread(session) as proxy:
+            gpt = openai.OpenAI(api_key="x", base_url=proxy.backend_url("openai") + "/v1")
+            first = gpt.chat.completions.create(model="gpt-4o", messages=messages)
+    assert OPENAI_KEY not in (tmp_path / "openai.jsonl").read_text()
+    backends = {"openai": {"provider": "openai", "upstream": f"replay:{tmp_path}"}}
+    with aichaos.inject(backends=backends) as chaos:
+        again = openai.OpenAI(api_key="x").chat.completions.create(
+            model="gpt-4o", messages=messages
+        )
+    assert again.id == first.id and [a.replay for a in chaos.attempts] == ["hit"]

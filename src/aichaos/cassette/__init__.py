@@ -13,7 +13,7 @@ See docs/record-replay.md.
 from __future__ import annotations
 
 from aichaos.cassette.format import CassetteError, Interaction, read_cassette_dir
-from aichaos.cassette.recording import CassetteWriter, UpstreamTap
+from aichaos.cassette.recording import CassetteWriter, UpstreamTap, record_dir_problem
 from aichaos.cassette.replay import ReplaySource
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "ReplaySource",
     "UpstreamTap",
     "read_cassette_dir",
+    "record_dir_problem",
 ]

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from aichaos.cassette import redaction
 from aichaos.cassette.format import Interaction
 from aichaos.wire.exchange import RequestInfo
 
@@ -78,10 +79,12 @@ def key_of(method: str, path: str, body: Any, ignore: Iterable[str]) -> RequestK
 
 
 def key_of_request(info: RequestInfo, ignore: Iterable[str]) -> RequestKey:
+    """The request's key, its body redacted as a recording's is (a prompt that held a
+    key-shaped string was recorded with `[redacted]` in its place)."""
     body: Any = info.json
     if body is None and info.body:
         body = info.body.decode("utf-8", "replace")
-    return key_of(info.method, info.path, body, ignore)
+    return key_of(info.method, info.path, redaction.value(body), ignore)
 
 
 def key_of_interaction(interaction: Interaction, ignore: Iterable[str]) -> RequestKey:

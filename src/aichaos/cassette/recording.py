@@ -9,6 +9,8 @@ the seconds since the previous one, so a replay keeps the stream's timing.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import threading
 import time
@@ -23,6 +25,23 @@ from aichaos.wire.exchange import RequestInfo
 
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r|\r\n\n|\n\r\n")
 _NOT_RECORDED = "x-aichaos-proxy-error"  # an answer the proxy made up: the upstream was down
+_CLIENT_ENDINGS = frozenset(
+    {"cancelled"}
+)  # the client (or aichaos stopping) ended it, not the upstream
+_log = logging.getLogger("aichaos.cassette")
+
+
+def record_dir_problem(directory: Path) -> str | None:
+    """Why exchanges could not be recorded in `directory` (None: they can). Creates nothing:
+    the directory, or the nearest folder above it that exists, must be a writable folder."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{directory}: {existing} is not a directory, so no cassette can be written there"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{directory}: {existing} is not writable, so no cassette can be written there"
+    return None
 
 
 class CassetteWriter:
@@ -33,18 +52,26 @@ class CassetteWriter:
         self.clock = clock
         self._lock = threading.Lock()
         self.written = 0
+        self.failed = 0
 
     def tap(self, backend: str, provider: str, info: RequestInfo) -> UpstreamTap:
         """A tap for one exchange of `backend` (see `UpstreamTap`)."""
         return UpstreamTap(self, backend, provider, info)
 
     def write(self, interaction: Interaction) -> None:
+        """Append one exchange. A write that fails (disk full, directory gone) is logged and
+        never fails the exchange it records: the client already has its answer."""
         line = interaction.to_line() + "\n"
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", interaction.backend or "exchanges")
         with self._lock:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with (self.directory / f"{name}{SUFFIX}").open("a", encoding="utf-8") as out:
-                out.write(line)
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                with (self.directory / f"{name}{SUFFIX}").open("a", encoding="utf-8") as out:
+                    out.write(line)
+            except OSError as exc:
+                self.failed += 1
+                _log.error("aichaos: cannot record to %s: %s", self.directory, exc)
+                return
             self.written += 1
 
 
@@ -92,7 +119,11 @@ class UpstreamTap:
     def end(self, outcome: str) -> None:
         """The answer ended (`outcome`: `aichaos.records.Outcome`); write it unless nothing
         came from the upstream."""
-        if self._status is None or any(k.lower() == _NOT_RECORDED for k, _ in self._headers):
+        if (
+            self._status is None
+            or outcome in _CLIENT_ENDINGS
+            or any(k.lower() == _NOT_RECORDED for k, _ in self._headers)
+        ):
             return
         events = self._events
         if events is not None and self._pending:
@@ -145,4 +176,4 @@ def _request_body(info: RequestInfo) -> Any:
     return redaction.value(info.body.decode("utf-8", "replace"))
 
 
-__all__ = ["CassetteWriter", "UpstreamTap", "split_events"]
+__all__ = ["CassetteWriter", "UpstreamTap", "record_dir_problem", "split_events"]

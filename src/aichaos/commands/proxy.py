@@ -133,8 +133,14 @@ def build_settings(experiment: Path | None, upstreams: list[str]) -> ProxySettin
 
 def recording(backends: dict[str, Any], directory: str) -> dict[str, Any]:
     """`backends` with every real upstream recording to the cassette in `directory`."""
+    from pathlib import Path
+
+    from aichaos.cassette import record_dir_problem
     from aichaos.proxy.config import ProxyConfigError
 
+    problem = record_dir_problem(Path(directory))
+    if problem is not None:
+        raise ProxyConfigError(f"--record {problem}")
     remote = [name for name, spec in backends.items() if spec.is_remote]
     if not remote:
         raise ProxyConfigError(

@@ -7,6 +7,7 @@ worse, 0 otherwise, 2 for bad input.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,16 @@ def run(args: argparse.Namespace) -> int:
     if args.html:
         about: Any = loaded[-1].get("experiment") or {}
         title = str(about.get("title") or "aichaos trend")
-        Path(args.html).write_text(render_trend_html(trend, f"Trend: {title}"), encoding="utf-8")
+        html = Path(args.html)
+        try:
+            html.parent.mkdir(parents=True, exist_ok=True)
+            html.write_text(render_trend_html(trend, f"Trend: {title}"), encoding="utf-8")
+        except OSError as exc:
+            print(
+                f"aichaos trend: --html {html}: cannot write it: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
     if trend.regressed:
         console.print("[red]regression:[/] the newest run got significantly worse")
         return 1

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from aichaos.cassette import CassetteError, read_cassette_dir
+from aichaos.cassette import CassetteError, read_cassette_dir, record_dir_problem
 from aichaos.experiment.checks.base import Check
 from aichaos.experiment.checks.kinds.attribution import IncompleteAnswers, ServedBy
 from aichaos.experiment.checks.kinds.custom import PythonCheck
@@ -88,6 +88,10 @@ def _cassettes(experiment: Experiment, base_dir: Path, found: Findings) -> None:
     readable now (run reads it before anything starts)."""
     for name, spec in list(experiment.backends.items()):
         spec = experiment.backends[name] = spec.with_paths_from(base_dir)
+        if spec.record is not None:
+            problem = record_dir_problem(Path(spec.record))
+            if problem is not None:
+                found.add(("backends", name, "record"), problem)
         directory = spec.replay_dir
         if directory is None:
             continue

@@ -8,11 +8,13 @@ from typing import Any
 
 from aichaos.faults.base import Fault, parse_fault
 from aichaos.faults.engine import FaultEngine
+from aichaos.faults.spec import unknown_backends
 from aichaos.intercept import patch
 from aichaos.intercept.backends import DEFAULT_BACKENDS, BackendSpec, parse_backends
 from aichaos.intercept.session import Session
 from aichaos.mock.engine import MockBackend, MockConfig
 from aichaos.records import Attempt, Recorder
+from aichaos.suggest import nearest
 
 FaultLike = Fault | Mapping[str, Any]
 
@@ -40,7 +42,7 @@ class Injection:
     ) -> None:
         specs = parse_backends(dict(backends if backends is not None else DEFAULT_BACKENDS))
         self.backends: dict[str, BackendSpec] = specs
-        self.engine = FaultEngine([_to_fault(f) for f in faults], seed=seed)
+        self.engine = FaultEngine([self._checked(_to_fault(f)) for f in faults], seed=seed)
         self.recorder = recorder or Recorder()
         self.mock = MockBackend(mock or MockConfig(seed=seed if isinstance(seed, int) else 0))
         self.session = Session(specs, self.engine, self.mock, self.recorder)
@@ -51,7 +53,18 @@ class Injection:
         return self.recorder.attempts
 
     def add(self, fault: FaultLike) -> str:
-        return self.engine.add(_to_fault(fault))
+        return self.engine.add(self._checked(_to_fault(fault)))
+
+    def _checked(self, fault: Fault) -> Fault:
+        """A fault on a backend nobody declared would never act: a typo would pass a test."""
+        for name in unknown_backends(fault, self.backends):
+            hint = nearest(name, self.backends)
+            raise ValueError(
+                f"fault {fault.kind!r} targets backend {name!r}, which is not declared"
+                f" (backends: {', '.join(self.backends)})"
+                + (f"; did you mean {hint!r}?" if hint else "")
+            )
+        return fault
 
     def start(self) -> Injection:
         if not self._active:
