@@ -38,6 +38,7 @@ from aichaos.report.html import render_html
 from aichaos.report.journal import journal_dict
 from aichaos.report.junit import junit_xml
 from aichaos.report.markdown import render_markdown
+from aichaos.report.summary import phase_rows
 from aichaos.wire.exchange import RequestInfo
 from servers import read_body, serve
 
@@ -346,3 +347,6 @@ def test_calls_cancelled_in_flight_are_counted_once_and_judged_by_no_check() -> 
     out = StringIO()
     print_verdict(result, Console(file=out, width=400))
     assert f"{len(result.calls)} ({len(cancelled)} cancelled) calls" in out.getvalue()
+    # the phase's line and row count the same calls as the footer
+    (row,) = phase_rows(journal_dict(result))
+    assert row.calls == f"{len(result.calls)} ({len(cancelled)} cancelled)"

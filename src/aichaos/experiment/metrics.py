@@ -48,7 +48,7 @@ def phase_metrics(calls: Sequence[CallRecord], elapsed: float | None = None) -> 
     lat = latencies(done)
     first_tokens = ttfts(done)
     seen: dict[int, Attempt] = {}
-    for call in done:
+    for call in calls:  # a cancelled call's attempts were made, and faults hit them
         seen.update((id(a), a) for a in (*call.attempts, *call.possible))
     faults: Counter[str] = Counter()
     for attempt in seen.values():

@@ -95,7 +95,8 @@ class PhaseStats:
         rate = f"{self.ok / self.done:.0%}" if self.done else "-"
         lat = self.latencies
         parts = [
-            f"{self.plan.name}: {calls_figure(self.done, self.cancelled)} calls,"
+            # done: the judged calls once settled (all calls before), cancelled apart
+            f"{self.plan.name}: {calls_figure(self.done + self.cancelled, self.cancelled)} calls,"
             f" {self.ok} ok ({rate})",
             f"p50 {_ms(percentile(lat, 50))} p95 {_ms(percentile(lat, 95))}"
             f" p99 {_ms(percentile(lat, 99))}",

@@ -64,7 +64,8 @@ def check_result(check: dict[str, Any]) -> str:
 
 
 def calls_figure(calls: int, cancelled: int) -> str:
-    """`25` or `25 (3 cancelled)`: one count of calls for footers and phase lines."""
+    """`25` or `25 (3 cancelled)`: one count of calls for footers and phase lines; `calls`
+    counts every call, the cancelled ones among them."""
     return f"{calls} ({cancelled} cancelled)" if cancelled else str(calls)
 
 
@@ -91,7 +92,9 @@ def phase_rows(journal: dict[str, Any]) -> list[PhaseRow]:
         rows.append(
             PhaseRow(
                 name=phase["name"],
-                calls=calls_figure(m.get("requests", 0), m.get("cancelled", 0)),
+                calls=calls_figure(
+                    m.get("requests", 0) + m.get("cancelled", 0), m.get("cancelled", 0)
+                ),
                 success=share(m.get("success_rate")),
                 p50=duration(latency.get("p50")),
                 p95=duration(latency.get("p95")),
