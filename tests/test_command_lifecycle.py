@@ -129,8 +129,25 @@ def test_open_loop_overload_sheds_arrivals_and_ends_on_time() -> None:
     result = anyio.run(run_experiment, parse_experiment(text, base_dir=TESTS))
     errors = [call.error for call in result.calls]
     assert len(errors) >= 200  # every arrival is accounted for, made or shed
-    shed = errors.count("shed")
-    assert (
-        shed > 0 and errors.count("timeout") > 0 and shed + errors.count("timeout") == len(errors)
-    )
+    # every call made ends by its timeout; how many are shed at the boundary (rate x timeout
+    # in flight) depends on how late the timeouts fire, so that is proven below
+    assert errors.count("timeout") > 0
+    assert errors.count("shed") + errors.count("timeout") == len(errors)
     assert all(call.ended is not None for call in result.calls)
+
+
+def test_arrivals_beyond_the_in_flight_cap_are_shed_and_counted() -> None:
+    # 2,000 arrivals within half a second, each call held 1 s: far more than the 1,024 calls
+    # the runner keeps in flight, whatever the machine's speed
+    text = (
+        "version: 1\ntarget: {python: 'experiment_targets:async_sleepy'}\n"
+        "load: {rate: 4000/s, duration: 500ms, timeout: 30s, prompts: ['1']}\n"
+        "phases: {baseline: false, recovery: false}\n"
+        "hypothesis: [{check: success_rate, min: 1}]\n"
+    )
+    result = anyio.run(run_experiment, parse_experiment(text, base_dir=TESTS))
+    errors = [call.error for call in result.calls]
+    shed = errors.count("shed")
+    assert len(errors) == 2000 and shed >= 2000 - 1024
+    assert all(call.ok for call in result.calls if call.error != "shed")
+    assert all("already in flight" in (c.message or "") for c in result.calls if c.error == "shed")

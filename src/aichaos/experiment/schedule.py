@@ -79,7 +79,6 @@ async def _open_loop(
 
     async def counted(index: int, due: float) -> None:
         nonlocal in_flight
-        in_flight += 1
         try:
             await fire(index, due)
         finally:
@@ -97,6 +96,7 @@ async def _open_loop(
             if limit is not None and shed is not None and in_flight >= limit:
                 shed(index, due)
             else:
+                in_flight += 1  # counted when started, not when its task first runs
                 group.start_soon(counted, index, due)
             index += 1
             offset = offset + rng.expovariate(rate) if poisson else (index / rate)
