@@ -42,6 +42,40 @@ class PythonTarget(_Spec):
         self._resolved = function
 
 
+StreamFormat = Literal["openai", "anthropic", "gemini"]
+
+
+class OutputSpec(_Spec):
+    """Where the answer text is in an http target's answer: by a provider's format, or by a
+    dotted JSON path (in each SSE event when the answer is an event stream)."""
+
+    format: StreamFormat | None = Field(
+        None,
+        description="Read the answer as this provider's API answers (openai: Chat Completions or"
+        " Responses; anthropic: Messages; gemini: generateContent), streamed (SSE) or whole. A"
+        " stream without the provider's final event, or with an error event, is a failed call.",
+    )
+    path: str | None = Field(
+        None,
+        description="Dotted path to the text in the JSON body, or in each SSE event's data"
+        " (the pieces are joined), e.g. `choices.0.delta.content`.",
+    )
+    end: str | None = Field(
+        None,
+        description="With `path` on an SSE answer: the event that ends the stream, by its"
+        " `event:` name or its whole `data` (e.g. `[DONE]`); a stream without it is a failed"
+        " call.",
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> OutputSpec:
+        if (self.format is None) == (self.path is None):
+            raise ValueError("output needs exactly one of `format` or `path`")
+        if self.end is not None and self.path is None:
+            raise ValueError("`end` goes with `path` (a format knows its own final event)")
+        return self
+
+
 class HttpTarget(_Spec):
     """An HTTP endpoint aichaos sends each request to. Strings may use `{{...}}` templates."""
 
@@ -57,11 +91,18 @@ class HttpTarget(_Spec):
         default_factory=lambda: list[int | str](["2xx"]),
         description="Statuses that count as success.",
     )
-    output: str | None = Field(
+    output: OutputSpec | None = Field(
         None,
-        description="Dotted path to the answer text in a JSON response (e.g. `answer` or"
-        " `choices.0.message.content`); default: the whole body.",
+        description="Where the answer text is: a dotted path in a JSON response (e.g. `answer`"
+        " or `choices.0.message.content`), or {format: openai | anthropic | gemini} for an"
+        " answer in a provider's format (SSE streams included), or {path, end} per SSE event;"
+        " default: the whole body.",
     )
+
+    @field_validator("output", mode="before", json_schema_input_type=str | OutputSpec | None)
+    @classmethod
+    def _output_shorthand(cls, value: object) -> object:
+        return {"path": value} if isinstance(value, str) else value
 
     @field_validator("method")
     @classmethod

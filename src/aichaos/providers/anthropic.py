@@ -76,6 +76,7 @@ class Messages(Dialect):
     """Messages: content blocks, typed stream events, no `[DONE]`."""
 
     name = "messages"
+    final_event = "event: message_stop"
 
     # A body's `input` is an object on the real API, so "never" is the faithful value; kept at
     # "arguments" (a raw string `input`) until the SDK tests that assert it move (stream

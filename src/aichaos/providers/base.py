@@ -124,6 +124,7 @@ class Dialect(ABC):
     required_fields: tuple[str, ...] = ()  # top-level body fields the provider insists on
     malformed_tool_call: MalformedToolCall = "arguments"  # in a non-streaming body
     malformed_tool_call_stream: MalformedToolCall = "arguments"
+    final_event: str = "its final event"  # how a complete stream ends, in words (messages)
 
     @abstractmethod
     def matches(self, method: str, path: str) -> bool:

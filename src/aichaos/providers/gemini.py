@@ -155,6 +155,7 @@ class GenerateContent(Dialect):
     """generateContent and streamGenerateContent; a stream is `data:` chunks, no `[DONE]`."""
 
     name = "generate_content"
+    final_event = "a chunk with finishReason"
 
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and _PATH.search(path) is not None

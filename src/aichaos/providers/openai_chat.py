@@ -74,6 +74,7 @@ class ChatCompletions(Dialect):
     """Chat Completions; `azure=True` adds Azure's content filter annotations."""
 
     name = "chat_completions"
+    final_event = "data: [DONE]"
 
     def __init__(self, *, azure: bool = False) -> None:
         self.azure = azure

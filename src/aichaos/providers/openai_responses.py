@@ -78,6 +78,7 @@ class Responses(Dialect):
     """The Responses API: output items, `response.*` stream events with sequence numbers."""
 
     name = "responses"
+    final_event = "response.completed"
     repeats_deltas = True  # `*.done` events and the final response repeat the answer
     required_fields = ("model",)
 

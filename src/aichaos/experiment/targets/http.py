@@ -11,7 +11,6 @@ tied by inference (see `experiment/attribution.py`).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import time
@@ -25,6 +24,7 @@ from aichaos.experiment.prompts import PromptRecord
 from aichaos.experiment.results import CallRecord
 from aichaos.experiment.statuses import any_matches
 from aichaos.experiment.target_specs import HttpTarget
+from aichaos.experiment.targets.answer_text import AnswerReader
 from aichaos.experiment.targets.base import (
     RunContext,
     TargetError,
@@ -83,42 +83,25 @@ class HttpDriver:
         elif spec.body is not None:
             request["content"] = render(spec.body, resolve).encode()
         self.calls[call.id] = call
+        reader = AnswerReader(spec.output)
         try:
             async with self.client.stream(spec.method, render(spec.url, resolve), **request) as r:
                 call.status = r.status_code
-                chunks = []
                 async for chunk in r.aiter_bytes():
-                    if chunk and call.ttft is None and spec.stream:
+                    if reader.feed(chunk) and call.ttft is None and spec.stream:
                         call.ttft = time.perf_counter() - self.origin - call.started
-                    chunks.append(chunk)
-                body = b"".join(chunks)
         except httpx.HTTPError as exc:
             call.ok, call.error, call.message = False, error_name(exc), first_line(exc)
+            call.output = "".join(reader.pieces) or None
             return
+        answer = reader.finish()
+        call.output = answer.text
         call.ok = any_matches(list(spec.success), call.status)
-        call.output = extract(body, spec.output)
         if not call.ok:
             call.error = f"http_{call.status}"
-            call.message = call.output[:300]
-
-
-def extract(body: bytes, path: str | None) -> str:
-    """The answer text: the body, or the value at a dotted path of its JSON."""
-    text = body.decode("utf-8", "replace")
-    if path is None:
-        return text
-    try:
-        value: Any = json.loads(text)
-    except ValueError:
-        return text
-    for part in path.split("."):
-        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        elif isinstance(value, dict) and part in value:
-            value = value[part]
-        else:
-            return text
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            call.message = b"".join(reader.chunks).decode("utf-8", "replace")[:300]
+        elif answer.error is not None:
+            call.ok, call.error, call.message = False, answer.error, answer.message
 
 
 @contextlib.asynccontextmanager
