@@ -297,13 +297,13 @@ class ExchangeLife:
         """Send the answer: whole when it is one body known now, else part by part."""
         if parts is not None and not is_event_stream(headers):
             out = _shaped(parts, shaper)
-            body = _whole_body(out)
-            if body is not None:
+            whole = _whole_body(out)
+            if whole is not None:
+                waits, body = whole
                 yield StartAnswer(status, headers, len(body))
-                waits = out[: _first_bytes(out)]
                 if waits and not (yield from self._play(waits)):
                     return
-                self._delivered(_has_token(out))
+                self._delivered(any(isinstance(part, TokenBytes) for part in out))
                 yield SendBytes(body, last=True)
             else:
                 yield StartAnswer(status, headers)
@@ -314,14 +314,32 @@ class ExchangeLife:
             return
         yield StartAnswer(status, headers)
         if parts is not None:
+            # Bytes ready together (no pause between them) go out in one write: each write
+            # costs the server about as much as encoding an event (docs/performance.md).
+            ready: list[bytes] = []
+            size = 0
             for part in parts:
                 batch = (
                     [part] if shaper is None or not isinstance(part, bytes) else shaper.feed(part)
                 )
-                if not (yield from self._play(batch)):
-                    return
+                for index, piece in enumerate(batch):
+                    if not isinstance(piece, bytes):
+                        if ready and not (yield from self._play([_joined(ready)])):
+                            return
+                        ready, size = [], 0
+                        if not (yield from self._play(batch[index:])):
+                            return
+                        break
+                    ready.append(piece)
+                    size += len(piece)
+                if size >= _BATCH:
+                    if not (yield from self._play([_joined(ready)])):
+                        return
+                    ready, size = [], 0
                 if shaper is not None and shaper.ended:
                     break
+            if ready and not (yield from self._play([_joined(ready)])):
+                return
         else:
             assert shaper is not None
             while (chunk := (yield from self._read_upstream())) is not None:
@@ -378,23 +396,27 @@ def _shaped(parts: Iterable[Part], shaper: ResponseShaper | None) -> list[Part]:
     return out
 
 
-def _first_bytes(parts: list[Part]) -> int:
-    for index, part in enumerate(parts):
-        if isinstance(part, bytes):
-            return index
-    return len(parts)
-
-
-def _whole_body(parts: list[Part]) -> bytes | None:
-    """The body as one piece when only pauses come before its bytes and nothing after."""
-    first = _first_bytes(parts)
+def _whole_body(parts: list[Part]) -> tuple[list[Part], bytes] | None:
+    """(the pauses before it, the body as one piece) when only pauses come before its bytes
+    and nothing after them; None otherwise."""
+    if len(parts) == 1 and isinstance(parts[0], bytes):
+        return [], parts[0]  # the common case: one body, nothing before it
+    first = next((i for i, part in enumerate(parts) if isinstance(part, bytes)), len(parts))
     if any(not isinstance(part, Pause) for part in parts[:first]):
         return None
     rest = parts[first:]
     if any(not isinstance(part, bytes) for part in rest):
         return None
-    return b"".join(rest)  # type: ignore[arg-type]  # only bytes, checked above
+    return parts[:first], b"".join(rest)  # type: ignore[arg-type]  # only bytes, checked above
 
 
-def _has_token(parts: list[Part]) -> bool:
-    return any(isinstance(part, TokenBytes) for part in parts)
+_BATCH = 64 * 1024
+"""Most bytes held back to go out in one write (a long unpaced stream is never held whole)."""
+
+
+def _joined(pieces: list[bytes]) -> bytes:
+    """`pieces` as one write; it carries the first token if one of them does."""
+    if len(pieces) == 1:
+        return pieces[0]
+    data = b"".join(pieces)
+    return TokenBytes(data) if any(isinstance(p, TokenBytes) for p in pieces) else data

@@ -56,7 +56,10 @@ class _Agreement(StreamEdit):
 
 def is_event_stream(headers: list[tuple[str, str]]) -> bool:
     """Whether the headers announce a Server-Sent Events stream."""
-    return any(k.lower() == "content-type" and "event-stream" in v for k, v in headers)
+    for name, value in headers:
+        if name.lower() == "content-type" and "event-stream" in value:
+            return True
+    return False
 
 
 def _without(headers: list[tuple[str, str]], *names: str) -> list[tuple[str, str]]:

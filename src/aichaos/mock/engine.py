@@ -191,8 +191,8 @@ class MockBackend:
             usage = Usage(input_tokens, max(1, len(split_words(arguments))))
             return Completion(model, "", "tool_calls", [call], usage)
         text, finish = self._text(prompt)
-        chunks = split_words(text)
-        return Completion(model, text, finish, [], Usage(input_tokens, len(chunks)), chunks)
+        words = text.count(" ") + 1 if text else 0  # the stream's deltas: `split_words(text)`
+        return Completion(model, text, finish, [], Usage(input_tokens, words))
 
     def _text(self, prompt: Prompt) -> tuple[str, Finish]:
         if prompt.json_mode:
@@ -224,8 +224,15 @@ class MockBackend:
         content_type, body = dialect.stream_framing(req, events)
         return Reply(200, [("content-type", content_type), *headers], body)
 
-    def _paced(self, dialect: Dialect, events: Iterable[SSEEvent]) -> Iterator[SSEEvent | Pause]:
+    def _paced(self, dialect: Dialect, events: Iterable[SSEEvent]) -> Iterable[SSEEvent | Pause]:
         gap = self._token_time(1)
+        if gap <= 0 and self.config.ttft <= 0:
+            return events  # nothing to pace: no event need be classified
+        return self._pacing(dialect, events, gap)
+
+    def _pacing(
+        self, dialect: Dialect, events: Iterable[SSEEvent], gap: float
+    ) -> Iterator[SSEEvent | Pause]:
         first = True
         for event in events:
             if dialect.classify(event) in _PACED:

@@ -31,7 +31,7 @@ from aichaos.providers.base import (
     Usage,
 )
 from aichaos.wire.exchange import RequestInfo
-from aichaos.wire.sse import SSEEvent
+from aichaos.wire.sse import SSEEvent, encode_basestring_ascii
 
 FINISH_REASONS: dict[str, str] = {
     "stop": "stop",
@@ -185,8 +185,10 @@ class ChatCompletions(Dialect):
                 }
             )
         yield chunk({"role": "assistant", "content": "", "refusal": None})
+        # Text deltas differ only in their text: the rest of the chunk is encoded once.
+        head, _, tail = chunk({"content": ""}).data.partition('{"content":""}')
         for piece in chunks_of(completion):
-            yield chunk({"content": piece})
+            yield SSEEvent(data=f'{head}{{"content":{encode_basestring_ascii(piece)}}}{tail}')
         for index, call in enumerate(completion.tool_calls):
             yield chunk(
                 {

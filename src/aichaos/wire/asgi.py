@@ -5,11 +5,15 @@ Answers are sent by playing an exchange's life: see `aichaos.exchange.asgi`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote
 
 from aichaos.wire.exchange import RequestInfo
+
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_.~/-]*")
+"""A path `quote` leaves as it is (its always-safe characters and `/`)."""
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -41,7 +45,8 @@ async def read_request(
         host = f"{server[0]}:{server[1]}" if server[1] else str(server[0])
     path = str(scope.get("path", "/"))
     query = bytes(scope.get("query_string", b"")).decode("latin-1")
-    url = f"{scope.get('scheme', 'http')}://{host}{quote(path)}" + (f"?{query}" if query else "")
+    shown = path if _PLAIN_PATH.fullmatch(path) else quote(path)
+    url = f"{scope.get('scheme', 'http')}://{host}{shown}" + (f"?{query}" if query else "")
     return RequestInfo(
         method=str(scope.get("method", "GET")).upper(),
         url=url,

@@ -9,7 +9,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from typing import Any
+
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
+"""`json.dumps(value, separators=(",", ":"))` without building an encoder per call."""
+__all__ = ["SSEEvent", "SSEParser", "comment", "compact_json", "encode_basestring_ascii"]
 
 
 @dataclass
@@ -37,6 +42,8 @@ class SSEEvent:
     def encode(self) -> bytes:
         if self.raw is not None:
             return self.raw
+        if self.event is None and "\n" not in self.data:
+            return f"data: {self.data}\n\n".encode()
         lines = []
         if self.event is not None:
             lines.append(f"event: {self.event}")
@@ -47,7 +54,7 @@ class SSEEvent:
     @classmethod
     def of(cls, payload: Any, event: str | None = None) -> SSEEvent:
         """A new event whose data is `payload` as compact JSON (or a string as is)."""
-        data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+        data = payload if isinstance(payload, str) else compact_json(payload)
         ev = cls(data=data, event=event)
         if not isinstance(payload, str):
             ev._json, ev._parsed = payload, True
