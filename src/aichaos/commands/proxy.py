@@ -105,6 +105,12 @@ def load_experiment_settings(path: Path) -> ProxySettings:
         experiment = load_experiment(path)
     except ExperimentError as exc:
         raise ProxyConfigError(str(exc)) from None
+    if any(stage.faults for stage in experiment.stages or []):
+        raise ProxyConfigError(
+            f"{path}: the proxy takes an experiment's `faults:`; the faults of its `stages`"
+            " follow the timeline of `aichaos run`: add them live with `aichaos fault add`"
+            " when a stage begins"
+        )
     seed = experiment.seed or 0
     return ProxySettings(
         backends=dict(experiment.backends),

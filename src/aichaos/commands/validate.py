@@ -27,9 +27,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {warning.format()}", file=sys.stderr)
         if not args.quiet:
             checks = len(experiment.hypothesis)
-            print(
-                f"{path}: ok ({experiment.name}; {len(experiment.faults)} faults, {checks} checks)"
-            )
+            faults = len(experiment.all_faults())
+            stages = f"{len(experiment.stages)} stages, " if experiment.stages else ""
+            print(f"{path}: ok ({experiment.name}; {stages}{faults} faults, {checks} checks)")
     if bad:
         print(f"{bad} of {len(args.files)} files have problems", file=sys.stderr)
     return 2 if bad else 0

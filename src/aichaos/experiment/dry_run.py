@@ -6,7 +6,7 @@ import inspect
 import json
 
 from aichaos.experiment.model import Experiment
-from aichaos.experiment.phases import plan_phases
+from aichaos.experiment.phases import faults_of, plan_phases
 from aichaos.faults.base import Fault
 from aichaos.units import format_duration
 
@@ -16,10 +16,11 @@ def _value(value: object) -> str:
 
 
 def _fault_line(fault: Fault) -> str:
-    parts = [f"{fault.label()} on {fault.backends_text}"]
+    named = f"{fault.name}: " if fault.name else ""
+    parts = [f"{named}{fault.label()} on {fault.backends_text}"]
     own = [name for name in type(fault).model_fields if name not in Fault.model_fields]
-    if own:  # the kind's own parameters, defaults included: what will really be injected
-        values = fault.model_dump(mode="json", by_alias=True, include=set(own), exclude_none=True)
+    values = fault.model_dump(mode="json", by_alias=True, include=set(own), exclude_none=True)
+    if values:  # the kind's own parameters, defaults included: what will really be injected
         parts.append(" ".join(f"{key}={_value(value)}" for key, value in values.items()))
     if fault.ramp is not None:
         ramp = fault.ramp
@@ -32,7 +33,7 @@ def _fault_line(fault: Fault) -> str:
         parts.append(f"every {fault.every}")
     if fault.window is not None:
         end = fault.window.end
-        until = f"{format_duration(end)}" if end is not None else "the end of inject"
+        until = f"{format_duration(end)}" if end is not None else "the end of its phase"
         parts.append(f"from {format_duration(fault.window.start)} to {until}")
     if fault.match is not None:
         parts.append(f"match {fault.match.model_dump(exclude_defaults=True)}")
@@ -67,16 +68,27 @@ def describe(experiment: Experiment, seed: int, seed_origin: str) -> str:
         f"prompts: {len(experiment.prompts)} ({', '.join(sources)}), used in turn;"
         f" timeout {format_duration(load.timeout)} per call"
     )
-    lines.append("phases:")
+    lines.append("phases:" if experiment.stages is None else "timeline (one running target):")
     plans = plan_phases(experiment)
-    lines += [f"  {plan.describe()}" for plan in plans] or ["  (none: every phase is off)"]
-    lines.append("faults (inject phase only):" if experiment.faults else "faults: none")
-    lines += [f"  {_fault_line(f)}" for f in experiment.faults]
-    if any(f.kind == "network" for f in experiment.faults):
+    for plan in plans:
+        lines.append(f"  {plan.describe()}")
+        if plan.stage:
+            lines += [f"    {_fault_line(f)}" for f in faults_of(experiment, plan)]
+    if not plans:
+        lines.append("  (none: every phase is off)")
+    if experiment.stages is None:
+        lines.append("faults (inject phase only):" if experiment.faults else "faults: none")
+        lines += [f"  {_fault_line(f)}" for f in experiment.faults]
+    every = experiment.all_faults()
+    if any(f.kind == "network" for _, f in every):
+        from aichaos.experiment.errors import format_path
         from aichaos.network import NetworkFaults
 
+        net = NetworkFaults.from_faults(
+            [f for _, f in every], places=[format_path(p) for p, _ in every]
+        )
         lines.append("network toxics (Toxiproxy, checked before the run):")
-        lines += [f"  {line}" for line in NetworkFaults.from_faults(experiment.faults).describe()]
+        lines += [f"  {line}" for line in net.describe()]
     lines.append("hypothesis:" if experiment.hypothesis else "hypothesis: none (nothing judged)")
     lines += [f"  {c.label()}" for c in experiment.hypothesis]
     if experiment.stop_when:

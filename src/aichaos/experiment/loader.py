@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from aichaos.experiment.diagnostics import problems_from
 from aichaos.experiment.errors import ExperimentError, Problem
 from aichaos.experiment.model import Experiment
-from aichaos.experiment.rawchecks import duration_warnings, merge, raw_problems
+from aichaos.experiment.rawchecks import duration_warnings, merge, raw_problems, stage_problems
 from aichaos.experiment.semantics import check_experiment, resolve_functions
 from aichaos.experiment.yamlpos import Positions, load_yaml
 from aichaos.safe_yaml import MAX_DOCUMENT_BYTES
@@ -103,9 +103,11 @@ def parse_experiment(
         experiment = Experiment.model_validate(data, context={"base_dir": base})
     except ValidationError as exc:
         # every mistake in one pass: add what the schema skips once it refuses a section
-        extra = [_place(p, positions, file) for p in raw_problems(data)]
+        found = raw_problems(data) + stage_problems(data)
+        extra = [_place(p, positions, file) for p in found]
         raise ExperimentError(merge(problems_from(exc, data, positions, file), extra)) from None
     semantic, prompts = check_experiment(experiment, base)
+    semantic += stage_problems(data)
     semantic += resolve_functions(experiment, base)
     if semantic:
         raise ExperimentError([_place(p, positions, file) for p in semantic])

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from aichaos.experiment.checks.base import Check, check_kinds
-from aichaos.experiment.errors import Problem
+from aichaos.experiment.errors import KeyPath, Problem
 from aichaos.experiment.target_specs import Target
 from aichaos.faults.base import Fault, fault_kinds
 from aichaos.intercept.backends import BackendSpec, check_backend_name, default_backends
@@ -83,19 +83,59 @@ class Load(_Spec):
         return self
 
 
-class PhaseSpec(_Spec):
-    """One phase's size; anything not given comes from `load`."""
+class LoadOverride(_Spec):
+    """How fast a phase or stage drives load; anything not given comes from `load`."""
 
-    requests: int | None = Field(None, ge=0, description="Requests in this phase (0 skips it).")
-    duration: Duration | None = Field(None, description="Or: how long this phase lasts.")
     concurrency: int | None = Field(None, ge=1, le=100_000, description="Closed loop override.")
     rate: Rate | None = Field(None, description="Open loop override.")
 
     @model_validator(mode="after")
-    def _one_mode(self) -> PhaseSpec:
+    def _one_mode(self) -> LoadOverride:
         if self.concurrency is not None and self.rate is not None:
             raise ValueError("give `concurrency` or `rate`, not both")
         return self
+
+
+class PhaseSpec(LoadOverride):
+    """One phase's size; anything not given comes from `load`."""
+
+    requests: int | None = Field(None, ge=0, description="Requests in this phase (0 skips it).")
+    duration: Duration | None = Field(None, description="Or: how long this phase lasts.")
+
+
+RESERVED_STAGE_NAMES = ("baseline", "inject", "recovery", "all")
+
+
+class Stage(_Spec):
+    """One step of a game day's timeline: its own faults and load, run after the previous
+    stage against the same running target (state carries over)."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=80,
+        description="Unique; checks name it with `stage:`; reports show it on the timeline.",
+    )
+    description: str | None = Field(None, description="Optional prose.")
+    faults: list[FaultEntry] = Field(
+        default_factory=list,
+        description="Faults on from this stage's start to its end (windows count from its start).",
+    )
+    requests: int | None = Field(None, ge=1, description="Requests in this stage.")
+    duration: Duration | None = Field(None, description="Or: how long this stage lasts.")
+    load: LoadOverride | None = Field(
+        None, description="`concurrency` or `rate` for this stage (default: the `load` section)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if value.strip() != value or any(not ch.isprintable() for ch in value):
+            raise ValueError("a stage name is printable text without leading or trailing spaces")
+        if value in RESERVED_STAGE_NAMES:
+            raise ValueError(
+                f"{value!r} names a phase; give the stage a name of its own (e.g. primary-down)"
+            )
+        return value
 
 
 class Phases(_Spec):
@@ -166,6 +206,12 @@ class Experiment(_Spec):
     faults: list[FaultEntry] = Field(
         default_factory=list, description="Faults active in the inject phase."
     )
+    stages: list[Stage] | None = Field(
+        None,
+        description="Instead of one inject phase: named stages run in order between baseline"
+        " and recovery, each with its own faults and load, against one running target.",
+        min_length=1,
+    )
     hypothesis: list[CheckEntry] = Field(
         default_factory=list, description="Checks that say behaviour is acceptable."
     )
@@ -191,6 +237,13 @@ class Experiment(_Spec):
         if not value:
             raise ValueError("declare at least one backend")
         return value
+
+    def all_faults(self) -> list[tuple[KeyPath, Fault]]:
+        """Every fault with its place in the file: `faults`, then each stage's, in order."""
+        found: list[tuple[KeyPath, Fault]] = [(("faults", i), f) for i, f in enumerate(self.faults)]
+        for i, stage in enumerate(self.stages or []):
+            found += [(("stages", i, "faults", j), f) for j, f in enumerate(stage.faults)]
+        return found
 
     # --- set by the loader ------------------------------------------------------
     @property

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from aichaos.experiment.errors import KeyPath, Problem
+from aichaos.experiment.errors import format_path as _format_path
 from aichaos.intercept.backends import DEFAULT_BACKENDS
 from aichaos.suggest import nearest
 from aichaos.units import parse_duration
@@ -38,7 +39,7 @@ def raw_problems(data: dict[str, Any]) -> list[Problem]:
     if backends:
         for path, name in _backend_references(data):
             if name != "*" and name not in backends:
-                wildcard = ["*"] if path[0] == "faults" else []
+                wildcard = ["*"] if "faults" in path else []
                 problems.append(
                     Problem(
                         f"no backend is named {name!r}",
@@ -59,21 +60,122 @@ def raw_problems(data: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def _backend_references(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
+def _raw_faults(data: dict[str, Any]) -> Iterator[tuple[KeyPath, dict[str, Any]]]:
+    """Every fault mapping with its place: `faults`, then each stage's."""
     faults = data.get("faults")
     for i, fault in enumerate(faults if isinstance(faults, list) else []):
-        if not isinstance(fault, dict):
-            continue
+        if isinstance(fault, dict):
+            yield ("faults", i), fault
+    stages = data.get("stages")
+    for i, stage in enumerate(stages if isinstance(stages, list) else []):
+        faults = stage.get("faults") if isinstance(stage, dict) else None
+        for j, fault in enumerate(faults if isinstance(faults, list) else []):
+            if isinstance(fault, dict):
+                yield ("stages", i, "faults", j), fault
+
+
+def _backend_references(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
+    for path, fault in _raw_faults(data):
         backend = fault.get("backend")
         names = backend if isinstance(backend, list) else [backend]
         for name in names:
             if isinstance(name, str):
-                yield ("faults", i, "backend"), name
+                yield (*path, "backend"), name
     for section in ("hypothesis", "stop_when"):
         checks = data.get(section)
         for i, check in enumerate(checks if isinstance(checks, list) else []):
             if isinstance(check, dict) and isinstance(check.get("backend"), str):
                 yield (section, i, "backend"), check["backend"]
+
+
+def stage_problems(data: dict[str, Any]) -> list[Problem]:
+    """Names that must be unique or refer to something: stage names, fault names, checks'
+    `stage:` and `during:`; and `stages` beside an inject phase of the single form.
+
+    Read from the plain data, so they are found whether or not the schema accepts the rest.
+    """
+    problems: list[Problem] = []
+    stages = data.get("stages")
+    staged = isinstance(stages, list)
+    listed: list[Any] = stages if isinstance(stages, list) else []
+    names = _unique(
+        [
+            (("stages", i, "name"), s.get("name"))
+            for i, s in enumerate(listed)
+            if isinstance(s, dict)
+        ],
+        "stage",
+        problems,
+    )
+    faults = _unique(
+        [((*path, "name"), fault.get("name")) for path, fault in _raw_faults(data)],
+        "fault",
+        problems,
+    )
+    if staged:
+        if isinstance(data.get("faults"), list) and data["faults"]:
+            problems.append(
+                Problem(
+                    "with `stages`, faults belong to a stage: move these into the stage(s) where"
+                    " they should be on",
+                    ("faults",),
+                )
+            )
+        phases = data.get("phases")
+        if isinstance(phases, dict) and "inject" in phases:
+            problems.append(
+                Problem(
+                    "with `stages`, the stages take the inject phase's place: remove"
+                    " `phases.inject` and size each stage (requests, duration, load)",
+                    ("phases", "inject"),
+                )
+            )
+    for section in ("hypothesis", "stop_when"):
+        checks = data.get(section)
+        for i, check in enumerate(checks if isinstance(checks, list) else []):
+            if not isinstance(check, dict):
+                continue
+            stage, during = check.get("stage"), check.get("during")
+            if isinstance(stage, str) and stage not in names:
+                problems.append(_unknown("stage", stage, names, (section, i, "stage"), staged))
+            if isinstance(during, str) and section == "stop_when":
+                problems.append(
+                    Problem(
+                        "`during` scopes hypothesis checks; a stop_when condition takes"
+                        " `stage` (or `phase`)",
+                        (section, i, "during"),
+                    )
+                )
+            elif isinstance(during, str) and during not in faults:
+                problems.append(_unknown("fault", during, faults, (section, i, "during"), True))
+    return problems
+
+
+def _unique(named: list[tuple[KeyPath, Any]], what: str, problems: list[Problem]) -> list[str]:
+    """The names given (each once); a name given twice is a problem at its second place."""
+    seen: dict[str, KeyPath] = {}
+    for path, name in named:
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            first = _format_path(seen[name])
+            problems.append(Problem(f"{what} name {name!r} is already used at {first}", path))
+        else:
+            seen[name] = path
+    return list(seen)
+
+
+def _unknown(what: str, name: str, known: list[str], path: KeyPath, exists: bool) -> Problem:
+    if not exists:
+        return Problem(
+            f"no stage is named {name!r}: this experiment has no `stages`",
+            path,
+            expected="`phase: baseline | inject | recovery`, or a `stages:` list",
+        )
+    expected = "one of " + ", ".join(known) if known else f"the `name:` of a {what}"
+    return Problem(
+        f"no {what} is named {name!r}", path, expected=expected, suggestion=nearest(name, known)
+    )
 
 
 def merge(schema_problems: list[Problem], extra: list[Problem]) -> list[Problem]:
@@ -132,4 +234,4 @@ def _is_duration(annotation: Any) -> bool:
     return any(_is_duration(arg) for arg in typing.get_args(annotation))
 
 
-__all__ = ["duration_warnings", "merge", "raw_problems"]
+__all__ = ["duration_warnings", "merge", "raw_problems", "stage_problems"]

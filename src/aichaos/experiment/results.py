@@ -98,9 +98,33 @@ class CheckResult:
         }
 
 
+@dataclass(frozen=True)
+class FaultWindow:
+    """When one fault was really active in a phase or stage (seconds from the run's start):
+    from its window's opening to its closing, cut at the time the faults went off."""
+
+    label: str  # its `name`, else its kind's label
+    kind: str
+    backend: str  # as people read it: `openai` or `openai, claude`
+    start: float
+    end: float
+    name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The window as JSON-ready data (the journal's phase `faults`)."""
+        return {
+            "label": self.label,
+            "name": self.name,
+            "kind": self.kind,
+            "backend": self.backend,
+            "start": round(self.start, 6),
+            "end": round(self.end, 6),
+        }
+
+
 @dataclass
 class PhaseResult:
-    """One phase as it ran: when, with what load, and its metrics."""
+    """One phase (or stage) as it ran: when, with what load and faults, and its metrics."""
 
     name: str
     started: float
@@ -108,6 +132,12 @@ class PhaseResult:
     planned: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     completed: bool = False
+    fault_windows: list[FaultWindow] = field(default_factory=list)
+
+    @property
+    def stage(self) -> bool:
+        """Whether it is a stage of a timeline (in the inject phase's place)."""
+        return bool(self.planned.get("stage"))
 
 
 def judged(calls: Iterable[CallRecord], phase: str | None = None) -> list[CallRecord]:

@@ -1,10 +1,10 @@
-"""`run_experiment`: phases of load against the target, faults only in inject, checks at the end.
+"""`run_experiment`: phases of load against the target, faults only where they belong,
+checks at the end.
 
-The run owns one `Injection` (backends, fault engine, mock, recorder). The
-engine holds no fault outside the inject phase; at its start the experiment's
-faults are added (fresh copies: stateful limiters start empty) and the engine's
-clock restarts, so windows and ramps count from there. When inject ends, when a
-stop_when condition fires, or on Ctrl-C, the faults are removed at once.
+The run owns one `Injection` (backends, fault engine, mock, recorder) and one target, started
+once: baseline, then the inject phase or each stage in order, then recovery. A phase's faults
+are on only while it runs (`timeline.FaultSwitch`); when it ends, when a stop_when condition
+fires, or on Ctrl-C, they are removed at once.
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ from aichaos.experiment.functions import import_paths
 from aichaos.experiment.metrics import phase_metrics
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.observer import Observer
-from aichaos.experiment.phases import PhasePlan, plan_phases
+from aichaos.experiment.phases import PhasePlan, faults_of, plan_phases
 from aichaos.experiment.results import CANCELLED, SHED, CallRecord, CheckResult, PhaseResult
 from aichaos.experiment.run_result import RunResult, Status
 from aichaos.experiment.schedule import drive
 from aichaos.experiment.stopping import StopMonitor
 from aichaos.experiment.targets.base import Driver, RunContext, open_driver
+from aichaos.experiment.timeline import FaultSwitch
+from aichaos.faults.base import Fault
 from aichaos.intercept.injection import Injection
 from aichaos.units import format_duration
 
@@ -51,20 +53,24 @@ class _NoNetwork:
     def proxies(self) -> contextlib.AbstractAsyncContextManager[Any]:
         return contextlib.nullcontext()
 
-    def injecting(self) -> contextlib.AbstractAsyncContextManager[Any]:
+    def injecting(self, only: Any = None) -> contextlib.AbstractAsyncContextManager[Any]:
         return contextlib.nullcontext()
 
 
 async def network_faults(experiment: Experiment) -> Any:
-    """The Toxiproxy controller for the experiment's `network` faults, checked before the run.
+    """The Toxiproxy controller for the experiment's `network` faults (those of every stage
+    too, numbered in `Experiment.all_faults` order), checked before the run.
 
     Raises `ExperimentError` (exit 2, nothing injected) when Toxiproxy cannot carry them.
     """
-    if not any(fault.kind == "network" for fault in experiment.faults):
+    every = experiment.all_faults()
+    if not any(fault.kind == "network" for _, fault in every):
         return _NoNetwork()
+    from aichaos.experiment.errors import format_path
     from aichaos.network import NetworkError, NetworkFaults
 
-    net = NetworkFaults.from_faults(experiment.faults)
+    places = [format_path(place) for place, _ in every]
+    net = NetworkFaults.from_faults([fault for _, fault in every], places=places)
     try:
         await net.check()
     except NetworkError as exc:
@@ -126,13 +132,14 @@ class _ExperimentRun:
         self.injection = Injection((), backends=experiment.backends, seed=seed, mock=config)
         self.rng = random.Random(f"{seed}:arrivals")
         self.prompts = experiment.prompts or []
-        self.monitor = StopMonitor(experiment.stop_when)
+        stages = [p.name for p in self.plans if p.stage]
+        self.monitor = StopMonitor(experiment.stop_when, stages)
         self.calls: list[CallRecord] = []
         self.phases: list[PhaseResult] = []
         self.events: list[dict[str, Any]] = []
-        self.fault_stats: list[dict[str, Any]] = []
-        self.fault_end: float | None = None
-        self.inject_started: float | None = None
+        self.switch = FaultSwitch(self.injection.engine, self.now)
+        # A fault's number among all the experiment's (its Toxiproxy toxic's name).
+        self.numbers = {id(f): i for i, (_, f) in enumerate(experiment.all_faults())}
         self.stopped: tuple[Status, str] | None = None
         self.phase_scope: anyio.CancelScope | None = None
         self.stopping: anyio.Event | None = None
@@ -140,6 +147,7 @@ class _ExperimentRun:
         self.max_in_flight = 1
         self.origin = time.perf_counter()
         self.net: Any = _NoNetwork()
+        self.net_seen = 0  # network events already in `events`
         self.counter = 0
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -210,14 +218,14 @@ class _ExperimentRun:
         with anyio.CancelScope() as scope:
             self.phase_scope = scope
             if plan.faults:
-                self._faults_on(scope)
-                await self._inject(plan, fire)
+                faults = faults_of(self.experiment, plan)
+                self._faults_on(phase, faults)
+                await self._inject(plan, fire, faults)
             else:
                 await self._drive(plan, fire)
         self.phase_scope = None
-        if plan.faults:
-            self._faults_off()
         phase.ended = self.now()
+        self._faults_off(phase.ended)
         phase.completed = not scope.cancel_called
         phase_calls = [c for c in self.calls if c.phase == plan.name]
         if not self.stopped:
@@ -305,11 +313,12 @@ class _ExperimentRun:
         self.monitor.feed(call)
         self.observer.call_finished(call)
 
-    async def _inject(self, plan: PhasePlan, fire: Any) -> None:
-        """The inject phase's load, with network toxics following their windows meanwhile."""
+    async def _inject(self, plan: PhasePlan, fire: Any, faults: list[Fault]) -> None:
+        """An injecting phase's load, with its network toxics following their windows."""
         from_start = self.now()
+        only = {self.numbers[id(f)] for f in faults}
         try:
-            async with self.net.injecting():
+            async with self.net.injecting(only):
                 await self._drive(plan, fire)
         except Exception as exc:
             failure = self._network_failure(exc)
@@ -318,7 +327,8 @@ class _ExperimentRun:
             # An experiment that cannot inject what it says proves nothing: stop it.
             self.stop("aborted", f"network faults failed: {failure}")
         finally:
-            for event in self.net.events:
+            fresh, self.net_seen = self.net.events[self.net_seen :], len(self.net.events)
+            for event in fresh:
                 what = " ".join(x for x in (event.action, event.proxy, event.toxic or "") if x)
                 detail = f": {event.detail}" if event.detail else ""
                 message = f"network: {what}{detail}"
@@ -335,35 +345,15 @@ class _ExperimentRun:
         return _find(exc, NetworkError)
 
     # --- faults -------------------------------------------------------------------
-    def _faults_on(self, phase_scope: anyio.CancelScope) -> None:
-        engine = self.injection.engine
-        for fault in self.experiment.faults:
-            engine.add(fault.model_copy(deep=True))
-        engine.start()
-        self.inject_started = self.now()
-        if self.experiment.faults:
-            labels = ", ".join(f"{f.label()} on {f.backends_text}" for f in self.experiment.faults)
-            self.note(f"faults on: {labels}")
+    def _faults_on(self, phase: PhaseResult, faults: list[Fault]) -> None:
+        message = self.switch.on(phase, faults)
+        if message:
+            self.note(message)
 
-    def _faults_off(self) -> None:
-        engine = self.injection.engine
-        if not engine.faults:
-            return
-        self.fault_stats = engine.stats()
-        engine.clear()
-        now = self.now()
-        self.fault_end = self._last_window_end(now)
-        self.note("faults off")
-
-    def _last_window_end(self, now: float) -> float:
-        start = self.inject_started if self.inject_started is not None else now
-        ends = []
-        for fault in self.experiment.faults:
-            end = fault.window.end if fault.window is not None else None
-            if end is None:
-                return now
-            ends.append(start + end)
-        return min(now, max(ends, default=now))
+    def _faults_off(self, at: float | None = None) -> None:
+        message = self.switch.off(at)
+        if message:
+            self.note(message)
 
     # --- stopping -----------------------------------------------------------------
     def stop(self, status: Status, reason: str) -> None:
@@ -419,9 +409,11 @@ class _ExperimentRun:
         ctx = CheckContext(
             calls=self.calls,
             phases={p.name: p for p in self.phases},
-            fault_end=self.fault_end,
+            fault_end=self.switch.fault_end,
             base_dir=self.experiment.base_dir,
             started_at=started_at,
+            windows=self.switch.windows(self.phases),
+            stages=frozenset(p.name for p in self.phases if p.stage),
         )
         checks: list[CheckResult] = [c.evaluate(ctx) for c in self.experiment.hypothesis]
         status: Status
@@ -442,8 +434,8 @@ class _ExperimentRun:
             duration=self.now(),
             clock_origin=self.origin,
             reason=reason,
-            faults=self.fault_stats,
-            fault_end=self.fault_end,
+            faults=self.switch.stats,
+            fault_end=self.switch.fault_end,
             events=self.events,
             attribution=tally.to_dict(),
         )

@@ -52,10 +52,10 @@ def check_experiment(experiment: Experiment, base_dir: Path) -> tuple[list[Probl
     _backend_hosts(experiment, found)
     _cassettes(experiment, base_dir, found)
     _network_library(experiment, found)
-    for i, fault in enumerate(experiment.faults):
+    for place, fault in experiment.all_faults():
         for name in unknown_backends(fault, backends):
             found.add(
-                ("faults", i, "backend"),
+                (*place, "backend"),
                 f"no backend is named {name!r}",
                 expected="one of " + ", ".join([*backends, "*"]),
                 suggestion=nearest(name, backends),
@@ -107,7 +107,7 @@ def _cassettes(experiment: Experiment, base_dir: Path, found: Findings) -> None:
 
 def _network_library(experiment: Experiment, found: Findings) -> None:
     """`run` refuses network faults without toxiproxy-python: so does validation."""
-    network = [i for i, fault in enumerate(experiment.faults) if fault.kind == "network"]
+    network = [place for place, fault in experiment.all_faults() if fault.kind == "network"]
     if not network:
         return
     try:
@@ -116,7 +116,7 @@ def _network_library(experiment: Experiment, found: Findings) -> None:
         from aichaos.network.client import INSTALL_HINT
 
         found.add(
-            ("faults", network[0], "kind"),
+            (*network[0], "kind"),
             "network faults drive Toxiproxy through toxiproxy-python, which is not installed:"
             f" {INSTALL_HINT}",
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from aichaos.experiment.checks.base import Check, CheckContext
 from aichaos.experiment.results import CallRecord
@@ -15,11 +15,12 @@ DEFAULT_MIN_CALLS = 10
 class StopMonitor:
     """Keeps recent calls and says when a stop_when condition no longer holds."""
 
-    def __init__(self, conditions: Sequence[Check]) -> None:
+    def __init__(self, conditions: Sequence[Check], stages: Collection[str] = ()) -> None:
         self.conditions = list(conditions)
         self.horizon = max((c.window or DEFAULT_WINDOW for c in self.conditions), default=0.0)
         self.recent: deque[CallRecord] = deque()
         self.phase: str | None = None  # the phase running now: a window covers only its calls
+        self.scopes = CheckContext([], stages=frozenset(stages))  # `stage:`, `phase: inject`
 
     def __bool__(self) -> bool:
         return bool(self.conditions)
@@ -37,12 +38,13 @@ class StopMonitor:
             self.recent.popleft()
         for condition in self.conditions:
             window = condition.window or DEFAULT_WINDOW
+            scoped = condition.scope() != "all"  # else: the phase running now
             calls = [
                 c
                 for c in self.recent
                 if c.ended is not None
                 and c.ended >= now - window
-                and (condition.phase or self.phase) in (None, c.phase)
+                and (self.scopes.selects(condition, c) if scoped else self.phase in (None, c.phase))
             ]
             if len(calls) < (condition.min_calls or DEFAULT_MIN_CALLS):
                 continue

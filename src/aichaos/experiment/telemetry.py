@@ -75,18 +75,12 @@ class TracingObserver(Observer):
         self.faults_since = time.perf_counter() if plan.faults else None
 
     def phase_finished(self, phase: PhaseResult) -> None:
-        if self.faults_since is not None and self.experiment is not None:
-            start, end = self.faults_since, time.perf_counter()
-            windows = []
-            for fault in self.experiment.faults:
-                opened = start + (fault.window.start if fault.window is not None else 0.0)
-                close = fault.window.end if fault.window is not None else None
-                closed = min(end, start + close) if close is not None else end
-                if opened < end:
-                    backend = fault.backend
-                    names = backend if isinstance(backend, str) else ",".join(backend)
-                    windows.append((fault.label(), names, opened, closed))
-            self.spans.fault_windows(windows)
+        if self.faults_since is not None:
+            shift = self.faults_since - phase.started  # run seconds to perf_counter
+            self.spans.fault_windows(
+                (w.label, w.kind, w.backend, w.start + shift, w.end + shift)
+                for w in phase.fault_windows
+            )
         self.faults_since = None
         self.spans.phase_finished(failed=not phase.completed)
 

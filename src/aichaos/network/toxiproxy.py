@@ -22,7 +22,7 @@ cancelled, cleanup runs, and `injecting()` raises the NetworkError.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -46,8 +46,14 @@ class ToxicSpec:
     """One fault's toxic: where it goes and what it is called in Toxiproxy."""
 
     index: int
-    """The fault's position in the experiment's `faults` list."""
+    """The fault's number among all the experiment's faults (`faults`, then each stage's)."""
     fault: Network
+    place: str = ""
+    """Where the fault is written, e.g. `stages[1].faults[0]` (default `faults[index]`)."""
+
+    @property
+    def where(self) -> str:
+        return self.place or f"faults[{self.index}]"
 
     @property
     def api(self) -> str:
@@ -77,7 +83,7 @@ class _ProxyPlan:
     name: str
     listen: str | None = None
     upstream: str | None = None
-    faults: list[int] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)  # where each is written
 
 
 @dataclass(frozen=True)
@@ -109,9 +115,16 @@ class NetworkFaults:
     """The network faults of one run and the Toxiproxy changes they need."""
 
     def __init__(
-        self, faults: Sequence[tuple[int, Network]], *, call_timeout: float = 10.0
+        self,
+        faults: Sequence[tuple[int, Network]],
+        *,
+        call_timeout: float = 10.0,
+        places: Sequence[str] = (),
     ) -> None:
-        self.toxics = [ToxicSpec(index, fault) for index, fault in faults]
+        self.toxics = [
+            ToxicSpec(index, fault, places[index] if index < len(places) else "")
+            for index, fault in faults
+        ]
         self.call_timeout = call_timeout
         self.events: list[NetworkEvent] = []
         self.leftovers: list[str] = []
@@ -131,10 +144,13 @@ class NetworkFaults:
         self._origin: float | None = None
 
     @classmethod
-    def from_faults(cls, faults: Iterable[Fault], *, call_timeout: float = 10.0) -> NetworkFaults:
-        """The `network` faults among all of an experiment's faults (others are ignored)."""
+    def from_faults(
+        cls, faults: Iterable[Fault], *, call_timeout: float = 10.0, places: Sequence[str] = ()
+    ) -> NetworkFaults:
+        """The `network` faults among all of an experiment's faults (others are ignored);
+        `places` says where each fault is written, for messages."""
         chosen = [(i, f) for i, f in enumerate(faults) if isinstance(f, Network)]
-        return cls(chosen, call_timeout=call_timeout)
+        return cls(chosen, call_timeout=call_timeout, places=places)
 
     @property
     def empty(self) -> bool:
@@ -147,8 +163,8 @@ class NetworkFaults:
             end = spec.end
             when = f"from {spec.start:g}s" + (f" to {end:g}s" if end is not None else "")
             lines.append(
-                f"faults[{spec.index}] {spec.fault.label()} toxicity {spec.fault.toxicity:g}"
-                f" on Toxiproxy proxy {spec.proxy!r} at {spec.api}, {when} of the inject phase"
+                f"{spec.where} {spec.fault.label()} toxicity {spec.fault.toxicity:g}"
+                f" on Toxiproxy proxy {spec.proxy!r} at {spec.api}, {when} of its phase"
             )
         return lines
 
@@ -167,11 +183,11 @@ class NetworkFaults:
                     continue
                 if known is not None and known != value:
                     problems.append(
-                        f"faults[{spec.index}] gives proxy {spec.proxy!r} {attr} {value},"
-                        f" faults[{plan.faults[0]}] gives {known}: one proxy has one {attr}"
+                        f"{spec.where} gives proxy {spec.proxy!r} {attr} {value},"
+                        f" {plan.faults[0]} gives {known}: one proxy has one {attr}"
                     )
                 setattr(plan, attr, value)
-            plan.faults.append(spec.index)
+            plan.faults.append(spec.where)
         return plans, problems
 
     async def check(self) -> None:
@@ -196,7 +212,7 @@ class NetworkFaults:
         self._checked = True
 
     def _check_proxy(self, plan: _ProxyPlan, state: ProxyState | None) -> None:
-        where = f"faults[{plan.faults[0]}]"
+        where = plan.faults[0]
         if state is None:
             if plan.upstream is None:
                 raise NetworkError(
@@ -282,9 +298,13 @@ class NetworkFaults:
 
     # --- the inject phase ------------------------------------------------------------
     @asynccontextmanager
-    async def injecting(self) -> AsyncIterator[NetworkFaults]:
-        """Toxics follow their windows while inside; all are removed on the way out."""
-        if self.empty:
+    async def injecting(self, only: Collection[int] | None = None) -> AsyncIterator[NetworkFaults]:
+        """Toxics follow their windows while inside; all are removed on the way out.
+
+        `only`: the numbers of the faults of this phase (a stage's); default every one.
+        """
+        toxics = [t for t in self.toxics if only is None or t.index in only]
+        if not toxics:
             yield self
             return
         async with self.proxies():
@@ -293,11 +313,11 @@ class NetworkFaults:
             body_error: BaseException | None = None
             unwrap: BaseException | None = None
             try:
-                from_start = [spec for spec in self.toxics if spec.start <= 0]
+                from_start = [spec for spec in toxics if spec.start <= 0]
                 for spec in from_start:
                     await self._add(spec, run)
                 async with anyio.create_task_group() as tg:
-                    for spec in self.toxics:
+                    for spec in toxics:
                         added = spec in from_start
                         tg.start_soon(self._follow_window, spec, run, tg.cancel_scope, added)
                     try:

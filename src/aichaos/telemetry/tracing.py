@@ -144,15 +144,15 @@ class RunSpans:
             f"phase {name}", context=context, attributes={"aichaos.phase": name}
         )
 
-    def fault_windows(self, windows: Iterable[tuple[str, str, float, float]]) -> None:
-        """Events for fault windows: (fault label, backend, opened, closed), times in
+    def fault_windows(self, windows: Iterable[tuple[str, str, str, float, float]]) -> None:
+        """Events for fault windows: (fault label, kind, backend, opened, closed), times in
         `perf_counter` seconds."""
         if self.phase is None:
             return
-        for label, backend, opened, closed in windows:
+        for label, kind, backend, opened, closed in windows:
             attributes = {
                 "aichaos.fault": label,
-                "aichaos.fault.kind": fault_kind(label),
+                "aichaos.fault.kind": kind,
                 "aichaos.backend": backend,
             }
             self.phase.add_event("fault_window_opened", attributes, timestamp=_ns(opened))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aichaos.experiment.results import CallRecord, CheckResult, PhaseResult, judged
 from aichaos.units import Duration
@@ -42,14 +42,43 @@ class CheckContext:
     fault_end: float | None = None  # seconds from the run's start; None: no fault ran
     base_dir: Path = Path(".")
     started_at: float | None = None  # wall clock (time.time()) at the run's start
+    # When each named fault was really active: (start, end) in seconds from the run's start.
+    windows: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    stages: frozenset[str] = frozenset()  # the stage names, for `phase: inject` over them
 
-    def calls_in(self, phase: str | None) -> list[CallRecord]:
-        """The judged calls of a phase (all phases for None): ended and not cancelled."""
-        return judged(self.calls, phase)
+    def selects(self, check: Check, call: CallRecord) -> bool:
+        """Whether a call is in a check's scope: its `phase` (`inject`: every stage),
+        `stage`, or the active window of its `during` fault (the call overlaps it)."""
+        if check.during is not None:
+            end = call.ended if call.ended is not None else call.started
+            spans = self.windows.get(check.during, [])
+            return any(call.started < close and end > open_ for open_, close in spans)
+        wanted = check.stage or check.phase
+        if wanted is None:
+            return True
+        if wanted == "inject" and call.phase in self.stages:
+            return True
+        return call.phase == wanted
 
-    def cancelled_in(self, phase: str | None) -> int:
-        """Calls of a phase cut off in flight by stop_when or Ctrl-C (never judged)."""
-        return sum(1 for c in self.calls if c.cancelled and (phase is None or c.phase == phase))
+    def period(self, check: Check) -> tuple[float, float | None] | None:
+        """When a check's scope ran: its phase or stage, or from the first opening to the
+        last closing of its `during` fault (None: the whole run, or it never ran)."""
+        if check.during is not None:
+            spans = self.windows.get(check.during)
+            return (spans[0][0], spans[-1][1]) if spans else None
+        name = check.stage or check.phase
+        return None if name is None else self.span(name)
+
+    def span(self, name: str) -> tuple[float, float | None] | None:
+        """Start and end (seconds from the run's start) of a phase or stage that ran; the
+        inject phase of a run with stages spans them all."""
+        if name == "inject" and name not in self.phases:
+            parts = [p for n, p in self.phases.items() if n in self.stages]
+            if not parts:
+                return None
+            return parts[0].started, parts[-1].ended
+        phase = self.phases.get(name)
+        return None if phase is None else (phase.started, phase.ended)
 
 
 class Check(BaseModel):
@@ -60,7 +89,14 @@ class Check(BaseModel):
     check: str
     name: str | None = Field(None, description="A label for reports (default: check and bound).")
     phase: PhaseName | None = Field(
-        None, description="Only calls of this phase (default: every phase)."
+        None,
+        description="Only calls of this phase (default: every phase); with stages, `inject`"
+        " is all of them.",
+    )
+    stage: str | None = Field(None, description="Only calls of this stage (see `stages`).")
+    during: str | None = Field(
+        None,
+        description="Only calls that overlap the time the fault with this `name` was active.",
     )
     window: Duration | None = Field(
         None, description="stop_when only: length of the sliding window (default 5s)."
@@ -81,6 +117,13 @@ class Check(BaseModel):
         if isinstance(default, str) and default:
             _REGISTRY[default] = cls
 
+    @model_validator(mode="after")
+    def _one_scope(self) -> Check:
+        given = [key for key in ("phase", "stage", "during") if getattr(self, key) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one of `phase`, `stage` or `during`, not {' and '.join(given)}")
+        return self
+
     def measure(self, calls: Sequence[CallRecord], ctx: CheckContext) -> Measurement:
         """Measure the calls in scope (those of `phase`, or of a stop_when window)."""
         raise NotImplementedError
@@ -90,22 +133,26 @@ class Check(BaseModel):
         raise NotImplementedError
 
     def scope(self) -> str:
-        """The phase judged, or `all`."""
-        return self.phase or "all"
+        """What is judged: the phase, the stage, `during NAME`, or `all`."""
+        if self.during is not None:
+            return f"during {self.during}"
+        return self.stage or self.phase or "all"
 
     def label(self) -> str:
-        """The name in reports: `name`, else the check, its bound and phase."""
+        """The name in reports: `name`, else the check, its bound and scope."""
         if self.name:
             return self.name
-        where = f" ({self.phase})" if self.phase else ""
+        scope = self.scope()
+        where = f" ({scope})" if scope != "all" else ""
         return f"{self.check} {self.bound()}{where}"
 
     def evaluate(self, ctx: CheckContext) -> CheckResult:
-        """The verdict over the calls of this check's phase."""
-        calls = ctx.calls_in(self.phase)
+        """The verdict over the calls in this check's scope."""
+        chosen = [c for c in ctx.calls if ctx.selects(self, c)]
+        calls = judged(chosen)
         result = self.measure(calls, ctx)
         detail = result.detail
-        cancelled = ctx.cancelled_in(self.phase)
+        cancelled = sum(1 for c in chosen if c.cancelled)
         if cancelled:
             detail += f"; {cancelled} calls cancelled in flight by the run are not judged"
         return CheckResult(

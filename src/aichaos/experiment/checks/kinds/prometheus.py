@@ -42,7 +42,9 @@ class PrometheusCheck(Check):
     )
     alert: str | None = Field(None, description="An alert name (the `alertname` label).")
     within: Duration | None = Field(
-        None, description="With `alert`: how soon after the inject phase's start it must fire."
+        None,
+        description="With `alert`: how soon after the inject phase's start (or the start of"
+        " its `stage`, or of its `during` fault's window) it must fire.",
     )
     timeout: Duration = Field(5.0, gt=0, description="Longest wait for one answer of the server.")
 
@@ -94,7 +96,8 @@ class PrometheusCheck(Check):
             step = max((end - start) / 200, 1.0)
             samples = client.range(self.query, start, end, step)
         else:  # a phase's end, or now: the run has just ended
-            samples = client.instant(self.query, end if self.phase is not None else None)
+            scoped = self.scope() != "all"
+            samples = client.instant(self.query, end if scoped else None)
         if not samples:
             return Measurement(None, False, f"the query returned no data from {self._where}")
         worst = self._worst(samples)
@@ -124,10 +127,10 @@ class PrometheusCheck(Check):
         """Wall-clock start and end of the check's phase (or of the run)."""
         if ctx.started_at is None:
             return None, None
-        if self.phase is not None and self.phase in ctx.phases:
-            phase = ctx.phases[self.phase]
-            end = phase.ended if phase.ended is not None else phase.started
-            return ctx.started_at + phase.started, ctx.started_at + end
+        period = ctx.period(self)
+        if period is not None:
+            start, end = period
+            return ctx.started_at + start, ctx.started_at + (end if end is not None else start)
         ends = [p.ended for p in ctx.phases.values() if p.ended is not None]
         starts = [p.started for p in ctx.phases.values()]
         if not starts:
@@ -141,10 +144,12 @@ class PrometheusCheck(Check):
     # --- alert -------------------------------------------------------------------------
     def _alert(self, client: PrometheusClient, ctx: CheckContext) -> Measurement:
         assert self.alert is not None and self.within is not None
-        inject = ctx.phases.get("inject")
-        if ctx.started_at is None or inject is None:
-            return Measurement(None, False, "no inject phase ran: nothing to measure from")
-        start = ctx.started_at + inject.started
+        scoped = self.stage is not None or self.during is not None
+        began = ctx.period(self) if scoped else ctx.span("inject")
+        if ctx.started_at is None or began is None:
+            what = self.scope() if scoped else "inject phase"
+            return Measurement(None, False, f"no {what} ran: nothing to measure from")
+        start = ctx.started_at + began[0]
         deadline = start + self.within
         name = self.alert.replace("\\", "\\\\").replace('"', '\\"')
         query = f'ALERTS{{alertname="{name}",alertstate="firing"}}'
@@ -153,14 +158,17 @@ class PrometheusCheck(Check):
             samples = client.range(query, start, min(now, deadline), 1.0)
             if samples:
                 first = samples[0].at - start
-                late = "" if first > 0 else " (already firing when inject began)"
-                detail = f"{self.alert} firing {fmt(max(first, 0.0), 's')} after inject began{late}"
+                what = self.scope() if scoped else "inject"
+                late = "" if first > 0 else f" (already firing when {what} began)"
+                shown = fmt(max(first, 0.0), "s")
+                detail = f"{self.alert} firing {shown} after {what} began{late}"
                 return Measurement(max(first, 0.0), True, detail)
             if now >= deadline:
                 return Measurement(
                     None,
                     False,
-                    f"{self.alert} was not firing within {fmt(self.within, 's')} of inject's start"
+                    f"{self.alert} was not firing within {fmt(self.within, 's')} of"
+                    f" {self.scope() if scoped else 'inject'}'s start"
                     f" (asked {self._where})",
                 )
             time.sleep(min(POLL_INTERVAL, max(deadline - now, 0.0)))
