@@ -72,7 +72,7 @@ def test_markdown_shows_verdict_checks_in_units_and_phases() -> None:
     assert "| ✅ PASS | latency | inject | 200ms |" in text
     assert "\\| pipes" in text  # a pipe in a detail cannot break the table
     assert "| inject | 10 | 100% |" not in text and "| inject | 10 | 40% |" in text
-    assert "| outage | openai | 10 | 10 |" in text
+    assert "| outage | inject | openai | 10 | 10 |" in text
 
 
 def test_html_is_self_contained_and_escapes_everything() -> None:

@@ -78,12 +78,19 @@ def phases(journal: dict[str, Any]) -> list[Span]:
 
 
 def fault_windows(journal: dict[str, Any]) -> list[Span]:
-    """When each fault was active: its window from the start of each phase that injected,
-    cut at that phase's end."""
+    """When each fault was active, as the run recorded it per phase or stage (journals from
+    before stages: its window from the start of the phase that injected, cut at its end)."""
     spec = (journal.get("experiment") or {}).get("spec") or {}
     faults = spec.get("faults") or []
     out = []
     for phase in journal.get("phases", []):
+        if phase.get("faults") is not None:
+            for w in phase["faults"]:
+                backend = w.get("backend", "*")
+                label = f"{w.get('name')}: " if w.get("name") else ""
+                label += f"{w.get('kind')} on {backend}"
+                out.append(Span(label, float(w["start"]), float(w["end"])))
+            continue
         if not (phase.get("planned") or {}).get("faults") or phase.get("started") is None:
             continue
         start, end = float(phase["started"]), float(phase.get("ended") or phase["started"])

@@ -29,8 +29,9 @@ from aichaos.experiment.phases import PhasePlan
 from aichaos.experiment.results import CallRecord, PhaseResult
 from aichaos.experiment.run_result import RunResult
 from aichaos.records import Attempt
+from aichaos.report.journal import phase_dict
 from aichaos.report.redact import Redactor
-from aichaos.report.summary import calls_figure, check_value
+from aichaos.report.summary import calls_figure, check_value, phase_rows, timeline_rows
 
 _STYLE = {"PASS": "green", "FAIL": "bold red", "INCONCLUSIVE": "bold yellow"}
 _VERDICT = {
@@ -255,6 +256,8 @@ def print_verdict(result: RunResult, console: Console, redactor: Redactor | None
     """The verdict table of every check, and the run's status line."""
     redactor = redactor or Redactor.for_run()
     plain = not console.is_terminal
+    if any(p.stage for p in result.phases):
+        print_timeline(result, console, redactor)
     table = Table(box=box.ASCII if plain else box.ROUNDED, title="Hypothesis", title_justify="left")
     for column in ("check", "phase", "measured", "bound", "result", "detail"):
         table.add_column(column, overflow="fold")
@@ -288,6 +291,30 @@ def print_verdict(result: RunResult, console: Console, redactor: Redactor | None
         f" {calls_figure(len(result.calls), result.cancelled)} calls)",
         highlight=False,
     )
+
+
+def print_timeline(result: RunResult, console: Console, redactor: Redactor) -> None:
+    """The timeline of a run with stages: each phase and stage, when it ran, its figures and
+    when each of its faults was active."""
+    box_style = box.ASCII if not console.is_terminal else box.ROUNDED
+    table = Table(box=box_style, title="Timeline", title_justify="left")
+    for column in ("phase", "from", "to", "calls", "ok", "p95", "faults (when active)"):
+        table.add_column(column, overflow="fold")
+    journal = {"phases": [phase_dict(p) for p in result.phases]}
+    for when, figures in zip(timeline_rows(journal), phase_rows(journal), strict=True):
+        name = when.name if when.kind == "phase" else f"stage {when.name}"
+        if not when.completed:
+            name += " (stopped early)"
+        table.add_row(
+            escape(redactor.text(name)),
+            when.start,
+            when.end,
+            figures.calls,
+            figures.success,
+            figures.p95,
+            escape(redactor.text(when.faults)),
+        )
+    console.print(table)
 
 
 def make_console(*, quiet: bool = False, file: IO[str] | None = None) -> Observer:

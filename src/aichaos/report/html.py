@@ -15,6 +15,7 @@ from aichaos.report.summary import (
     headline,
     key_figures,
     phase_rows,
+    timeline_rows,
 )
 
 _MAX_CALLS = 500  # beyond this the page gets heavy; the journal has them all
@@ -64,6 +65,11 @@ def render_html(result_or_journal: Any) -> str:
             check.get("detail", ""),
         ]
         out.append("<tr>" + verdict + _row(cells)[4:])
+    out.append("</table><h2>Timeline</h2><table>")
+    out.append(_row(["", "phase", "from", "to", "faults (when active)"], "th"))
+    for t in timeline_rows(journal):
+        name = t.name if t.completed else f"{t.name} (stopped early)"
+        out.append(_row([t.kind, name, t.start, t.end, t.faults]))
     out.append("</table><h2>Phases</h2><table>")
     header = ["phase", "calls", "success", "p50", "p95", "p99", "ttft p95", "attempts/call"]
     out.append(_row([*header, "faults", "served by"], "th"))
@@ -83,11 +89,13 @@ def _faults(journal: dict[str, Any]) -> list[str]:
     faults = journal.get("faults") or []
     if not faults:
         return []
-    out = ["<h2>Faults</h2><table>", _row(["fault", "backend", "matched", "injected"], "th")]
+    header: list[object] = ["fault", "phase", "backend", "matched", "injected"]
+    out = ["<h2>Faults</h2><table>", _row(header, "th")]
     for f in faults:
         backend = f.get("backend")
         backend = ", ".join(backend) if isinstance(backend, list) else backend
-        out.append(_row([f.get("label"), backend, f.get("matched"), f.get("injected")]))
+        cells = [f.get("label"), f.get("phase", "inject"), backend]
+        out.append(_row([*cells, f.get("matched"), f.get("injected")]))
     return [*out, "</table>"]
 
 
@@ -119,6 +127,6 @@ def _events(journal: dict[str, Any]) -> list[str]:
     events = journal.get("events") or []
     if not events:
         return []
-    out = ["<h2>Timeline</h2><table>", _row(["at", "event"], "th")]
+    out = ["<h2>Events</h2><table>", _row(["at", "event"], "th")]
     out += [_row([duration(e.get("at")), e.get("message")]) for e in events]
     return [*out, "</table>"]

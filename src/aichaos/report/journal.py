@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aichaos import __version__
-from aichaos.experiment.results import CallRecord
+from aichaos.experiment.results import CallRecord, PhaseResult
 from aichaos.experiment.run_result import RunResult
 from aichaos.records import Attempt
 from aichaos.report.redact import Redactor
@@ -87,6 +87,21 @@ def call_dict(call: CallRecord, origin: float) -> dict[str, Any]:
     }
 
 
+def phase_dict(phase: PhaseResult) -> dict[str, Any]:
+    """One phase or stage of the timeline for the journal: times, plan, faults as they were
+    really active (`faults`: label, name, kind, backend, start, end), figures."""
+    return {
+        "name": phase.name,
+        "stage": phase.stage,
+        "started": _round(phase.started),
+        "ended": _round(phase.ended),
+        "completed": phase.completed,
+        "planned": phase.planned,
+        "faults": [w.to_dict() for w in phase.fault_windows],
+        "metrics": phase.metrics,
+    }
+
+
 def journal_dict(result: RunResult) -> dict[str, Any]:
     """The journal as JSON-ready data, secrets removed."""
     experiment = result.experiment
@@ -113,17 +128,7 @@ def journal_dict(result: RunResult) -> dict[str, Any]:
             "duration": _round(result.duration),
             "fault_end": _round(result.fault_end),
         },
-        "phases": [
-            {
-                "name": p.name,
-                "started": _round(p.started),
-                "ended": _round(p.ended),
-                "completed": p.completed,
-                "planned": p.planned,
-                "metrics": p.metrics,
-            }
-            for p in result.phases
-        ],
+        "phases": [phase_dict(p) for p in result.phases],
         "checks": [c.to_dict() for c in result.checks],
         "attribution": result.attribution,
         "faults": result.faults,

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aichaos.experiment.run_result import RunResult
+from aichaos.report.journal import phase_dict
 from aichaos.report.redact import Redactor
+from aichaos.report.summary import phase_rows, timeline_rows
 
 
 def _suite(result: RunResult, redactor: Redactor) -> ET.Element:
@@ -42,6 +44,16 @@ def _suite(result: RunResult, redactor: Redactor) -> ET.Element:
             failure.text = redactor.text(check.detail)
         else:
             ET.SubElement(case, "system-out").text = redactor.text(f"{summary}. {check.detail}")
+    if any(p.stage for p in result.phases):
+        # The timeline (phases, stages, when each fault was active), for the CI's log view.
+        journal = {"phases": [phase_dict(p) for p in result.phases]}
+        lines = [
+            f"{t.kind} {t.name}: {t.start} to {t.end}"
+            + ("" if t.completed else " (stopped early)")
+            + f"; calls {r.calls}, success {r.success}, p95 {r.p95}; faults: {t.faults}"
+            for t, r in zip(timeline_rows(journal), phase_rows(journal), strict=True)
+        ]
+        ET.SubElement(suite, "system-out").text = redactor.text("\n".join(lines))
     if errors:
         attrib = {"classname": f"aichaos.{stem}", "name": "run", "time": "0", **where}
         case = ET.SubElement(suite, "testcase", attrib)

@@ -11,6 +11,7 @@ from aichaos.report.summary import (
     headline,
     key_figures,
     phase_rows,
+    timeline_rows,
 )
 
 _MARK = {"PASS": "✅", "FAIL": "❌", "INCONCLUSIVE": "❔"}
@@ -36,6 +37,12 @@ def render_markdown(result_or_journal: Any) -> str:
         lines.append(f"| {_MARK[word]} {word} | {row} |")
     if not journal.get("checks"):
         lines.append("| | (no checks) | | | | |")
+    lines += ["", "### Timeline", "", "| | phase | from | to | faults (when active) |"]
+    lines.append("|---|---|---|---|---|")
+    for t in timeline_rows(journal):
+        name = t.name if t.completed else f"{t.name} (stopped early)"
+        cells = [t.kind, name, t.start, t.end, t.faults]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     lines += [
         "",
         "### Phases",
@@ -54,12 +61,13 @@ def render_markdown(result_or_journal: Any) -> str:
             "",
             "### Faults",
             "",
-            "| fault | backend | matched | injected |",
-            "|---|---|---|---|",
+            "| fault | phase | backend | matched | injected |",
+            "|---|---|---|---|---|",
         ]
         for f in faults:
             backend = f.get("backend")
             backend = ", ".join(backend) if isinstance(backend, list) else backend
-            cells = [f.get("label"), backend, f.get("matched"), f.get("injected")]
+            cells = [f.get("label"), f.get("phase", "inject"), backend]
+            cells += [f.get("matched"), f.get("injected")]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -110,6 +110,56 @@ def phase_rows(journal: dict[str, Any]) -> list[PhaseRow]:
     return rows
 
 
+@dataclass
+class TimelineRow:
+    name: str
+    kind: str  # `phase` or `stage`
+    start: str
+    end: str
+    faults: str  # each fault as it was active, e.g. `down: outage on openai 1.20s-4.00s`
+    completed: bool
+
+
+def timeline_rows(journal: dict[str, Any]) -> list[TimelineRow]:
+    """The run's timeline: baseline, the inject phase or each stage, recovery, with when each
+    ran and when each of its faults was active (older journals: faults from the spec)."""
+    rows = []
+    spec = (journal.get("experiment") or {}).get("spec") or {}
+    for phase in journal.get("phases", []):
+        windows = phase.get("faults")
+        if windows is None and (phase.get("planned") or {}).get("faults"):
+            windows = [  # a journal from before stages: the inject phase's faults, whole phase
+                {"kind": f.get("kind"), "backend": f.get("backend", "*")}
+                for f in spec.get("faults") or []
+            ]
+        rows.append(
+            TimelineRow(
+                name=str(phase.get("name")),
+                kind="stage" if phase.get("stage") else "phase",
+                start=duration(phase.get("started")),
+                end=duration(phase.get("ended")),
+                faults="; ".join(_window_text(w) for w in windows or []) or "-",
+                completed=bool(phase.get("completed", True)),
+            )
+        )
+    return rows
+
+
+def _window_text(window: dict[str, Any]) -> str:
+    backend = window.get("backend")
+    backend = ", ".join(backend) if isinstance(backend, list) else backend
+    what = f"{window.get('kind')} on {backend}"
+    name = window.get("name")
+    text = f"{name}: {what}" if name else what
+    if window.get("start") is not None:
+        text += f" {duration(window['start'])}-{duration(window.get('end'))}"
+    return text
+
+
+def has_stages(journal: dict[str, Any]) -> bool:
+    return any(p.get("stage") for p in journal.get("phases", []))
+
+
 def _counts(counts: dict[str, int] | None) -> str:
     return ", ".join(f"{k} {v}" for k, v in (counts or {}).items()) or "-"
 
