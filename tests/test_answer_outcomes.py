@@ -154,7 +154,7 @@ class EndingUpstream:
             provider = get_provider("anthropic" if info.path.endswith("/messages") else "openai")
             parts.append(
                 provider.stream_error_event(
-                    info, type="overloaded_error", message="Overloaded"
+                    info, type="overloaded_error", message="Overloaded", headers=reply.headers
                 ).encode()
             )
         await send_reply(Reply(reply.status, reply.headers, parts), send)

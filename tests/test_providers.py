@@ -207,6 +207,10 @@ def test_azure_errors() -> None:
     assert get_provider("openai").content_filter_error(req) is None
 
 
+# `req_011C` and 20 base58 characters, as in public error reports (req_011CZuRovTW47JsNutG73SAU)
+ANTHROPIC_REQUEST_ID = r"req_011C[1-9A-HJ-NP-Za-km-z]{20}"
+
+
 def test_anthropic_errors() -> None:
     p = get_provider("anthropic")
     req = request(PATHS["anthropic"], {"model": "claude-x"})
@@ -234,12 +238,24 @@ def test_anthropic_errors() -> None:
     }
     assert body_of(p.auth_error(req))["error"]["type"] == "authentication_error"
     assert body_of(p.model_not_found(req))["error"]["message"] == "model: claude-x"
-    event = p.stream_error_event(req, type="overloaded_error", message="Overloaded")
+    # In a stream: `details` null first and the stream's own request id, as production sends it.
+    stream_id = "req_011CSoQiKNJjFPYGZGMask1g"
+    event = p.stream_error_event(
+        req, type="overloaded_error", message="Overloaded", headers=[("Request-Id", stream_id)]
+    )
     assert event.event == "error"
     assert event.json == {
         "type": "error",
-        "error": {"type": "overloaded_error", "message": "Overloaded"},
+        "error": {"details": None, "type": "overloaded_error", "message": "Overloaded"},
+        "request_id": stream_id,
     }
+    assert event.encode() == (
+        b'event: error\ndata: {"type":"error","error":{"details":null,"type":"overloaded_error",'
+        b'"message":"Overloaded"},"request_id":"req_011CSoQiKNJjFPYGZGMask1g"}\n\n'
+    )
+    own = p.stream_error_event(req, type="overloaded_error", message="Overloaded").json
+    assert re.fullmatch(ANTHROPIC_REQUEST_ID, own["request_id"])
+    assert re.fullmatch(ANTHROPIC_REQUEST_ID, outage.header("request-id") or "")
 
 
 def test_gemini_errors() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -198,10 +199,15 @@ def test_stream_cut_error_event(client: anthropic.Anthropic, helper: bool) -> No
     assert type(exc) is anthropic.APIStatusError
     assert exc.status_code == 200
     assert exc.type == "overloaded_error"
+    # As production streams send it: `details` null and the stream's own request id.
     assert exc.body == {
         "type": "error",
-        "error": {"type": "overloaded_error", "message": "Overloaded"},
+        "error": {"details": None, "type": "overloaded_error", "message": "Overloaded"},
+        "request_id": exc.request_id,
     }
+    assert exc.request_id is not None
+    assert re.fullmatch(r"req_011C[1-9A-HJ-NP-Za-km-z]{20}", exc.request_id)
+    assert exc.details is None and exc.error_code is None
     if received is not None:
         assert len(text_deltas(received)) == 3
     assert len(chaos.attempts) == 1  # never retried
@@ -647,6 +653,11 @@ async def test_async_stream_error_event(aclient: anthropic.AsyncAnthropic) -> No
                 pass
     assert type(info.value) is anthropic.APIStatusError
     assert info.value.status_code == 200 and info.value.type == "api_error"
+    assert info.value.body == {
+        "type": "error",
+        "error": {"details": None, "type": "api_error", "message": "Overloaded"},
+        "request_id": info.value.request_id,
+    }
     assert len(chaos.attempts) == 1
 
 

@@ -7,7 +7,7 @@ way through `aichaos.faults.shaping`, so fault logic is never written twice.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aichaos.providers.base import Dialect, Provider
@@ -25,6 +25,7 @@ class EditContext:
     req: RequestInfo
     provider: Provider
     dialect: Dialect | None
+    headers: Sequence[tuple[str, str]] = ()  # the answer's headers, as the client gets them
 
     def dialect_keepalive(self) -> SSEEvent | None:
         """The provider's keep-alive event (an SSE comment when there is no dialect); None
@@ -89,6 +90,10 @@ class Plan:
     @property
     def context(self) -> EditContext:
         return EditContext(self.req, self.provider, self.dialect)
+
+    def context_of(self, headers: Sequence[tuple[str, str]]) -> EditContext:
+        """The context of an answer with these headers (an in-band error names its request id)."""
+        return EditContext(self.req, self.provider, self.dialect, headers)
 
     @property
     def edits_response(self) -> bool:

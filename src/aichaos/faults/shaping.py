@@ -86,15 +86,16 @@ class ResponseShaper:
         dialect = plan.dialect
         self._dialect = dialect if dialect is not None and dialect.has_completion else None
         self._edits: list[StreamEdit] = []
+        if self._ok:
+            for header_edit in plan.header_edits:
+                headers = header_edit(headers)
         if self._ok and self._stream:
-            self._edits = [factory(plan.context) for factory in plan.stream_edit_factories]
+            ctx = plan.context_of(headers)
+            self._edits = [factory(ctx) for factory in plan.stream_edit_factories]
             if self._edits and self._dialect is not None and self._dialect.repeats_deltas:
                 self._edits.append(_Agreement(self._dialect))
         self.buffered = self._ok and not self._stream and bool(plan.body_edits)
         changes_body = bool(self._edits) or self.buffered or plan.abort_after_bytes is not None
-        if self._ok:
-            for header_edit in plan.header_edits:
-                headers = header_edit(headers)
         self.headers = _without(headers, "content-length") if changes_body else list(headers)
         if changes_body:
             # The body no longer matches what the upstream compressed or measured.

@@ -22,6 +22,15 @@ def new_id(prefix: str, nbytes: int = 12) -> str:
     return f"{prefix}{_ids.getrandbits(nbytes * 8):0{nbytes * 2}x}"
 
 
+_BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def base58_id(prefix: str, length: int) -> str:
+    """A random id of `length` base58 characters (no 0, O, I or l) after `prefix`, the
+    alphabet of Anthropic's ids (`req_011C...`, `toolu_01...`)."""
+    return prefix + "".join(_ids.choices(_BASE58, k=length))
+
+
 def go_duration(seconds: float) -> str:
     """Format like Go's `time.Duration.String()`: `12ms`, `1s`, `1.5s`, `6m0s`, `1h2m3s`."""
     if seconds <= 0:

@@ -10,6 +10,7 @@ from aichaos.providers._common import (
     as_dict,
     as_int,
     as_list,
+    base58_id,
     chunks_of,
     clone,
     content_text,
@@ -29,6 +30,7 @@ from aichaos.providers.base import (
     ErrorAnswer,
     EventRole,
     Finish,
+    Headers,
     MalformedToolCall,
     Prompt,
     Provider,
@@ -356,6 +358,13 @@ _DEFAULTS: dict[int, tuple[str, str]] = {
     529: ("overloaded_error", "Overloaded"),
 }
 
+
+def request_id() -> str:
+    """A request id shaped like Anthropic's: `req_011C` and 20 base58 characters
+    (`req_011CZuRovTW47JsNutG73SAU`, as seen in public error reports)."""
+    return base58_id("req_011C", 20)
+
+
 SPEND_MESSAGE = (
     "Your organization has reached its monthly API usage limit. Increase the limit in the "
     "Anthropic Console, or wait until it resets."
@@ -414,7 +423,7 @@ class AnthropicProvider(Provider):
 
     def response_headers(self, req: RequestInfo) -> list[tuple[str, str]]:
         return [
-            ("request-id", new_id("req_011C", 12)),
+            ("request-id", request_id()),
             *self.rate_limit_headers(scope="requests", limit=4000, remaining=3999, reset_seconds=1),
             *self.rate_limit_headers(
                 scope="tokens", limit=2000000, remaining=1999000, reset_seconds=1
@@ -476,7 +485,17 @@ class AnthropicProvider(Provider):
             headers.append(("retry-after", seconds_header(retry_after)))
         return self.error(req, 429, type="rate_limit_error", message=message, headers=headers)
 
-    def stream_error_event(self, req: RequestInfo, *, type: str, message: str) -> SSEEvent:
-        # Production streams add `details: null` and a `request_id` (issue 12 item 5); not sent
-        # yet because the SDK tests owned by stream `structure` assert the shorter body.
-        return _sse({"type": "error", "error": {"type": type, "message": message}})
+    def stream_error_event(
+        self, req: RequestInfo, *, type: str, message: str, headers: Headers = ()
+    ) -> SSEEvent:
+        """`event: error` as production streams send it: `error.details` null and the
+        stream's own `request-id` as `request_id` (provider-wire-formats.md, second-round
+        facts; `types/shared/error_response.py` in the SDK)."""
+        found = next((v for k, v in headers if k.lower() == "request-id"), None)
+        return _sse(
+            {
+                "type": "error",
+                "error": {"details": None, "type": type, "message": message},
+                "request_id": found or request_id(),
+            }
+        )

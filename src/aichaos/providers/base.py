@@ -14,12 +14,15 @@ import enum
 import random
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from aichaos.wire.exchange import Part, Pause, Reply, RequestInfo
 from aichaos.wire.sse import SSEEvent, comment
+
+Headers = Sequence[tuple[str, str]]
+"""Response headers in order, names as sent."""
 
 Finish = Literal["stop", "length", "content_filter", "tool_calls"]
 """Provider-neutral finish reasons; each dialect maps them to its own words."""
@@ -425,14 +428,21 @@ class Provider(ABC):
         return None
 
     @abstractmethod
-    def stream_error_event(self, req: RequestInfo, *, type: str, message: str) -> SSEEvent:
-        """An error delivered inside an already-started (200) stream."""
+    def stream_error_event(
+        self, req: RequestInfo, *, type: str, message: str, headers: Headers = ()
+    ) -> SSEEvent:
+        """An error delivered inside an already-started (200) stream; `headers` are the
+        stream's own (Anthropic's event repeats their `request-id`)."""
 
-    def stream_error_events(self, req: RequestInfo, *, type: str, message: str) -> list[SSEEvent]:
+    def stream_error_events(
+        self, req: RequestInfo, *, type: str, message: str, headers: Headers = ()
+    ) -> list[SSEEvent]:
         """The in-band error a stream sends when it fails after it started."""
-        return [self.stream_error_event(req, type=type, message=message)]
+        return [self.stream_error_event(req, type=type, message=message, headers=headers)]
 
-    def stream_failure_events(self, req: RequestInfo, *, type: str, message: str) -> list[SSEEvent]:
+    def stream_failure_events(
+        self, req: RequestInfo, *, type: str, message: str, headers: Headers = ()
+    ) -> list[SSEEvent]:
         """The terminal event of a failed answer where the provider has one (Responses'
         `response.failed`); else the in-band error."""
-        return self.stream_error_events(req, type=type, message=message)
+        return self.stream_error_events(req, type=type, message=message, headers=headers)

@@ -26,6 +26,7 @@ from aichaos.providers.base import (
     ErrorAnswer,
     EventRole,
     Finish,
+    Headers,
     MalformedToolCall,
     Prompt,
     Provider,
@@ -625,7 +626,9 @@ class GeminiProvider(Provider):
         content_type, parts = self.dialects[0].stream_framing(req, [SSEEvent.of(body)])
         return Reply(200, [("content-type", content_type), *headers], list(parts))
 
-    def stream_error_event(self, req: RequestInfo, *, type: str, message: str) -> SSEEvent:
+    def stream_error_event(
+        self, req: RequestInfo, *, type: str, message: str, headers: Headers = ()
+    ) -> SSEEvent:
         code = _CODES.get(type, 500)
         status = type if type in _CODES else "INTERNAL"
         return SSEEvent.of({"error": {"code": code, "message": message, "status": status}})

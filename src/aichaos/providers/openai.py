@@ -16,7 +16,7 @@ from aichaos.providers._common import (
     new_id,
     retry_after_headers,
 )
-from aichaos.providers.base import Dialect, ErrorAnswer, Provider, SdkEnvironment
+from aichaos.providers.base import Dialect, ErrorAnswer, Headers, Provider, SdkEnvironment
 from aichaos.providers.openai_chat import ChatCompletions
 from aichaos.providers.openai_embeddings import Embeddings, Models
 from aichaos.providers.openai_responses import Responses, failed_events
@@ -207,15 +207,21 @@ class OpenAIProvider(Provider):
             req, 429, type=scope, code="rate_limit_exceeded", message=message, headers=headers
         )
 
-    def stream_error_event(self, req: RequestInfo, *, type: str, message: str) -> SSEEvent:
+    def stream_error_event(
+        self, req: RequestInfo, *, type: str, message: str, headers: Headers = ()
+    ) -> SSEEvent:
         return self.stream_error_events(req, type=type, message=message)[0]
 
-    def stream_failure_events(self, req: RequestInfo, *, type: str, message: str) -> list[SSEEvent]:
+    def stream_failure_events(
+        self, req: RequestInfo, *, type: str, message: str, headers: Headers = ()
+    ) -> list[SSEEvent]:
         if req.path.endswith("/responses"):
             return failed_events(type, message)[1:]  # `response.failed`
         return self.stream_error_events(req, type=type, message=message)
 
-    def stream_error_events(self, req: RequestInfo, *, type: str, message: str) -> list[SSEEvent]:
+    def stream_error_events(
+        self, req: RequestInfo, *, type: str, message: str, headers: Headers = ()
+    ) -> list[SSEEvent]:
         if req.path.endswith("/responses"):
             return failed_events(type, message)[:1]  # the flat `error` event
         return [

@@ -65,7 +65,8 @@ class StreamCut(Fault):
     retried). `error_event` sends the provider's in-stream error: OpenAI `data: {"error": ...}`
     raises `APIError` without a status; the Responses API's flat `error` event (its
     `sequence_number` the next one) is yielded, not raised; Anthropic `event: error`
-    (`overloaded_error`) raises `APIStatusError` with status 200, not `OverloadedError`, and is
+    (`overloaded_error`, `error.details` null, `request_id` the stream's `request-id`, as
+    production sends it) raises `APIStatusError` with status 200, not `OverloadedError`, and is
     not retried; Gemini an error chunk (google-genai raises `ServerError` by its code).
     `failed`: the Responses API ends with `response.failed` (`status: failed`, the error's code
     and message, no `response.completed`); the openai SDK yields it and its
@@ -145,6 +146,7 @@ class _CutEdit(StreamEdit):
                 self.ctx.req,
                 type=self.fault.error_type or default_type,
                 message=self.fault.message or default_message,
+                headers=self.ctx.headers,
             )
         )
 
