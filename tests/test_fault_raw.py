@@ -8,6 +8,7 @@ until the connection breaks, then `APIConnectionError`; `_base_client`: 5xx retr
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,3 +136,95 @@ def test_a_bad_file_names_the_file_and_line(tmp_path: Path) -> None:
         )
     text = str(info.value)
     assert "bad.yaml line 4" in text and "x.yaml" in text  # `aichaos run` exits 2 with it
+
+
+# --- nothing added: the bytes on the wire ----------------------------------------------------
+#
+# In-process the SDK's transport gets the headers exactly as given (case and order kept).
+# Through the proxy, HTTP/1.1 needs the body framed: the proxy adds `content-length` when the
+# answer is one whole body, else uvicorn sends `transfer-encoding: chunked`, and nothing else
+# (no `date`, no `server`: both are switched off in `proxy/server.py`). Names go out in lower
+# case, as the ASGI interface carries them.
+
+CASED = {
+    "kind": "raw",
+    "status": 502,
+    "headers": [["Content-Type", "text/html"], ["X-Edge", "a"], ["x-edge", "b"]],
+    "body": "<html>Bad gateway</html>",
+}
+
+
+def test_in_process_headers_keep_case_order_and_repeats() -> None:
+    with (
+        aichaos.inject([CASED]),
+        openai.OpenAI(api_key=API_KEY, max_retries=0) as sdk,
+        pytest.raises(openai.InternalServerError) as info,
+    ):
+        sdk.chat.completions.create(model=GPT, messages=MESSAGES)  # type: ignore[arg-type]
+    raw = info.value.response.headers.raw
+    assert raw == [(k.encode(), v.encode()) for k, v in CASED["headers"]]  # nothing added
+
+
+Head = list[tuple[bytes, bytes]]
+
+
+def _exchange(proxied: Any, fault: dict[str, Any]) -> tuple[bytes, Head, bytes]:
+    """One request on a raw socket through the proxy: the status line, headers and body bytes."""
+    proxied.session.engine.clear()
+    proxied.session.engine.add(aichaos.fault(**fault))
+    body = json.dumps({"model": GPT, "messages": MESSAGES}).encode()
+    request = (
+        f"POST /openai/v1/chat/completions HTTP/1.1\r\nhost: {proxied.host}:{proxied.port}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+    ).encode() + body  # a keep-alive request: the answer is read by its own framing
+    received = b""
+    try:
+        with socket.create_connection((proxied.host, proxied.port), timeout=5) as sock:
+            sock.sendall(request)
+            while not _complete(received):
+                chunk = sock.recv(65536)
+                assert chunk, f"the proxy closed the connection early: {received!r}"
+                received += chunk
+    finally:
+        proxied.session.engine.clear()
+    head, _, rest = received.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    headers = [(name, value.strip()) for name, _, value in (line.partition(b":") for line in lines)]
+    return status, headers, rest
+
+
+def _complete(received: bytes) -> bool:
+    """Whether `received` holds a whole answer: its head, then its content-length or chunks."""
+    head, found, rest = received.partition(b"\r\n\r\n")
+    if not found:
+        return False
+    for line in head.lower().split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name == b"content-length":
+            return len(rest) >= int(value)
+    return rest.endswith(b"0\r\n\r\n")
+
+
+def test_through_the_proxy_only_framing_is_added(proxied: Any) -> None:
+    status, headers, body = _exchange(proxied, CASED)
+    assert status == b"HTTP/1.1 502 Bad Gateway"
+    given = [(k.lower().encode(), v.encode()) for k, v in CASED["headers"]]
+    length = str(len(CASED["body"])).encode()
+    assert headers == [*given, (b"content-length", length)]  # no date, no server
+    assert body == CASED["body"].encode()
+
+
+def test_through_the_proxy_events_are_chunked_and_nothing_else(proxied: Any) -> None:
+    fault = {**STREAM_THEN_RESET, "end": "clean"}
+    status, headers, body = _exchange(proxied, fault)
+    assert status == b"HTTP/1.1 200 OK"
+    given = [(k.encode(), v.encode()) for k, v in fault["headers"]]
+    assert headers == [*given, (b"transfer-encoding", b"chunked")]
+    assert b'data: {"id": "chatcmpl-raw"' in body
+
+
+def test_a_given_content_length_is_not_doubled(proxied: Any) -> None:
+    fault = {**CASED, "headers": [["content-length", str(len(CASED["body"]))]]}
+    _, headers, body = _exchange(proxied, fault)
+    assert headers == [(b"content-length", str(len(CASED["body"])).encode())]
+    assert body == CASED["body"].encode()
