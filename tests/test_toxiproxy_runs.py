@@ -231,3 +231,41 @@ def test_a_proxy_it_did_not_create_is_left_alone(
         assert any("toxic added" in e for e in network_events(result))
         assert proxies(api)[proxy] == before
         assert not any(e.startswith("network: proxy") for e in network_events(result))
+
+
+def test_stages_each_carry_their_own_toxics(
+    api: str, upstream: tuple[str, list[Answer]], through: int
+) -> None:
+    proxy = f"aichaos_run_{uuid.uuid4().hex[:8]}"
+    where = f'{{name: {proxy}, listen: "127.0.0.1:{through}", upstream: "{upstream[0]}"}}'
+    text = f"""
+        version: 1
+        backends: {{openai: openai}}
+        target: {THROUGH_TOXIPROXY}
+        load: {{requests: 2, concurrency: 1, timeout: 30s}}
+        phases: {{baseline: {{requests: 1}}, recovery: {{requests: 1}}}}
+        stages:
+          - name: slow
+            faults:
+              - {{kind: network, toxiproxy: {api}, proxy: {where}, toxic: latency,
+                  latency: 200ms}}
+          - name: calm
+          - name: reset
+            faults:
+              - {{kind: network, toxiproxy: {api}, proxy: {where}, toxic: reset_peer}}
+        hypothesis:
+          - {{check: success_rate, min: 1.0, stage: calm}}
+        """
+    result = run(text)
+    assert [p.name for p in result.phases] == ["baseline", "slow", "calm", "reset", "recovery"]
+    calls = {p.name: [c for c in result.calls if c.phase == p.name] for p in result.phases}
+    assert all(c.ok and (c.duration or 0) >= 0.2 - 0.005 for c in calls["slow"])
+    assert all(c.ok for c in calls["baseline"] + calls["calm"] + calls["recovery"])
+    assert calls["reset"] and not any(c.ok for c in calls["reset"])
+    assert result.status == "passed", result.checks
+    added = [e for e in network_events(result) if e.startswith("network: toxic added")]
+    assert len(added) == 2
+    assert (
+        f"{proxy} aichaos_f0_latency" in added[0] and f"{proxy} aichaos_f1_reset_peer" in added[1]
+    )
+    assert ours(api) == []
