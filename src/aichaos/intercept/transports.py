@@ -3,13 +3,15 @@
 The driver decides everything (which fault, what to send, when the client times out);
 these classes interpret its actions: sleep, call the client's own transport, hand bytes
 to the client, raise the exception the client's library raises for a failed connection.
-The sync and async twins differ only in how they wait and read.
+The sync and async twins share the steps of the life (`_Play.steps`) and differ only in
+how they carry out an action: with or without an await.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import anyio
@@ -27,7 +29,7 @@ from aichaos.exchange.driver import (
     Wait,
 )
 from aichaos.intercept.flavors import Flavor
-from aichaos.intercept.session import Exchange, Session
+from aichaos.intercept.session import Session
 from aichaos.records import error_name
 from aichaos.wire.exchange import RequestInfo
 
@@ -46,24 +48,16 @@ def request_info(request: Any, body: bytes) -> RequestInfo:
     )
 
 
-def _upstream_request(flavor: Flavor, exchange: Exchange, request: Any) -> Any:
-    """The request to send to a real upstream (the original when the URL does not change)."""
-    url = exchange.upstream_url()
-    if url == str(request.url):
-        return request
-    headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
-    return flavor.Request(
-        request.method,
-        url,
-        headers=headers,
-        content=exchange.info.body,
-        extensions=request.extensions,
-    )
-
-
 class _Play:
     """One exchange being played for a client of `flavor`: the state both halves share
-    (the response head in `handle_request`, the body as the client reads it)."""
+    (the response head in `handle_request`, the body as the client reads it).
+
+    `steps` runs the life as far as it goes without I/O, and is what the sync and async
+    interpreters share. Each step is an action: `StartAnswer` (for the transport),
+    `SendBytes` (its bytes, never empty, go to the client) or one to carry out, whose result
+    the interpreter puts in `result` before it asks for the next step. The two differ only
+    in how they carry an action out.
+    """
 
     def __init__(self, transport: InterceptTransport, request: Any, body: bytes) -> None:
         self.transport, self.request = transport, request
@@ -72,6 +66,36 @@ class _Play:
         self.exchange = transport.session.begin(transport.backend, info)
         self.life = transport.session.life(self.exchange, self.flavor.read_timeout(request))
         self.upstream: Any = None  # the client's own transport's response, if called
+        self.result: object = None
+        self.steps = self._steps()
+
+    def _steps(self) -> Iterator[Action]:
+        life = self.life
+        action = life.send(None)
+        while action is not FINISH:
+            if isinstance(action, SendBytes):
+                if action.data:
+                    yield action
+                result = None
+            else:
+                self.result = None
+                yield action
+                result = self.result
+            action = life.send(result)
+
+    @contextmanager
+    def recording_failures(self) -> Iterator[None]:
+        """An exception raised by the interpreter's own I/O (the client's transport) is the
+        attempt's failure, unless the life already recorded its ending; it propagates."""
+        try:
+            yield
+        except Exception as exc:
+            if not self.life.ended:
+                kind: FailKind = (
+                    "timeout" if isinstance(exc, self.flavor.TimeoutException) else "reset"
+                )
+                self.life.failed(kind, error_name(exc))
+            raise
 
     def exception(self, fail: Fail) -> Exception:
         """The exception the client's library raises for `fail`; the life records it."""
@@ -86,17 +110,38 @@ class _Play:
         self.life.failed(fail.kind, error_name(exc))
         return exc
 
-    def failed(self, exc: Exception) -> None:
-        """Something raised on the way (the client's own transport): record it as a failure."""
-        kind: FailKind = "timeout" if isinstance(exc, self.flavor.TimeoutException) else "reset"
-        self.life.failed(kind, error_name(exc))
-
     def upstream_answer(self, response: Any) -> UpstreamAnswer:
         self.upstream = response
         return UpstreamAnswer(response.status_code, list(response.headers.multi_items()))
 
     def response(self, head: StartAnswer, body: Any) -> Any:
         return self.flavor.Response(head.status, headers=head.headers, stream=body)
+
+    def upstream_request(self) -> Any:
+        """The request to send to a real upstream (the original when the URL does not change)."""
+        request = self.request
+        url = self.exchange.upstream_url()
+        if url == str(request.url):
+            return request
+        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
+        return self.flavor.Request(
+            request.method,
+            url,
+            headers=headers,
+            content=self.exchange.info.body,
+            extensions=request.extensions,
+        )
+
+    def end(self, error: str | None) -> Any:
+        """Record that the client stopped reading (unless the life ended); the upstream
+        response to close, if any."""
+        if not self.life.ended:
+            self.life.abandoned(error)
+        upstream, self.upstream = self.upstream, None
+        return upstream
+
+    def close_reason(self) -> str | None:
+        return None if self.life.answer_complete else "closed early"
 
 
 class ShapedStream:
@@ -106,21 +151,33 @@ class ShapedStream:
         self.play = play
         self._upstream_parts: Iterator[bytes] | None = None
 
-    def __iter__(self) -> Iterator[bytes]:
-        life = self.play.life
+    def head(self) -> StartAnswer:
+        """Play the life up to the answer's head (a failure on the way closes the body)."""
         try:
-            action = life.send(None)
-            while action is not FINISH:
-                if isinstance(action, SendBytes):
-                    if action.data:
-                        yield action.data
-                    action = life.send(None)
-                else:
-                    action = life.send(self.do(action))
-        except Exception as exc:
-            if not life.ended:
-                self.play.failed(exc)
+            with self.play.recording_failures():
+                for step in self.play.steps:
+                    if isinstance(step, StartAnswer):
+                        return step
+                    self.play.result = self.do(step)
+        except Exception:
+            self.close()
             raise
+        raise AssertionError("a life starts its answer before it finishes")
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self._reading():
+            for step in self.play.steps:
+                if isinstance(step, SendBytes):
+                    yield step.data
+                else:
+                    self.play.result = self.do(step)
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """While the client reads: a failure is recorded, and the life ends when it stops."""
+        try:
+            with self.play.recording_failures():
+                yield
         finally:
             self._end("incomplete")
 
@@ -134,46 +191,52 @@ class ShapedStream:
                 self._upstream_parts = iter(self.play.upstream.stream)
             return next(self._upstream_parts, None)
         if action is FETCH_UPSTREAM:
-            play = self.play
-            outgoing = _upstream_request(play.flavor, play.exchange, play.request)
-            return play.upstream_answer(play.transport.inner.handle_request(outgoing))
+            upstream = self.play.transport.inner.handle_request(self.play.upstream_request())
+            return self.play.upstream_answer(upstream)
         assert isinstance(action, Fail)
         raise self.play.exception(action)
 
     def _end(self, error: str | None) -> None:
-        play = self.play
-        if not play.life.ended:
-            play.life.abandoned(error)
-        upstream, play.upstream = play.upstream, None
+        upstream = self.play.end(error)
         if upstream is not None:
             upstream.close()
 
     def close(self) -> None:
-        self._end(None if self.play.life.answer_complete else "closed early")
+        self._end(self.play.close_reason())
 
 
 class AsyncShapedStream:
-    """The async twin of `ShapedStream`."""
+    """The async twin of `ShapedStream`: the same steps, actions carried out with awaits."""
 
     def __init__(self, play: _Play) -> None:
         self.play = play
         self._upstream_parts: AsyncIterator[bytes] | None = None
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        life = self.play.life
+    async def head(self) -> StartAnswer:
         try:
-            action = life.send(None)
-            while action is not FINISH:
-                if isinstance(action, SendBytes):
-                    if action.data:
-                        yield action.data
-                    action = life.send(None)
-                else:
-                    action = life.send(await self.do(action))
-        except Exception as exc:
-            if not life.ended:
-                self.play.failed(exc)
+            with self.play.recording_failures():
+                for step in self.play.steps:
+                    if isinstance(step, StartAnswer):
+                        return step
+                    self.play.result = await self.do(step)
+        except Exception:
+            await self.aclose()
             raise
+        raise AssertionError("a life starts its answer before it finishes")
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async with self._reading():
+            for step in self.play.steps:
+                if isinstance(step, SendBytes):
+                    yield step.data
+                else:
+                    self.play.result = await self.do(step)
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[None]:
+        try:
+            with self.play.recording_failures():
+                yield
         finally:
             await self._end("incomplete")
 
@@ -187,22 +250,19 @@ class AsyncShapedStream:
                 self._upstream_parts = _aiter(self.play.upstream.stream)
             return await anext(self._upstream_parts, None)
         if action is FETCH_UPSTREAM:
-            play = self.play
-            outgoing = _upstream_request(play.flavor, play.exchange, play.request)
-            return play.upstream_answer(await play.transport.inner.handle_async_request(outgoing))
+            inner = self.play.transport.inner
+            upstream = await inner.handle_async_request(self.play.upstream_request())
+            return self.play.upstream_answer(upstream)
         assert isinstance(action, Fail)
         raise self.play.exception(action)
 
     async def _end(self, error: str | None) -> None:
-        play = self.play
-        if not play.life.ended:
-            play.life.abandoned(error)
-        upstream, play.upstream = play.upstream, None
+        upstream = self.play.end(error)
         if upstream is not None:
             await upstream.aclose()
 
     async def aclose(self) -> None:
-        await self._end(None if self.play.life.answer_complete else "closed early")
+        await self._end(self.play.close_reason())
 
 
 async def _aiter(parts: Any) -> AsyncIterator[bytes]:
@@ -236,16 +296,7 @@ class InterceptTransport:
     def handle_request(self, request: Any) -> Any:
         play = _Play(self, request, request.read())
         body = _stream_classes(self.flavor)[0](play)
-        try:
-            action = play.life.send(None)
-            while not isinstance(action, StartAnswer):  # up to the response head
-                action = play.life.send(body.do(action))
-        except Exception as exc:
-            if not play.life.ended:
-                play.failed(exc)
-            body.close()
-            raise
-        return play.response(action, body)
+        return play.response(body.head(), body)
 
     def close(self) -> None:
         """The client closes its own transport; the wrapper owns nothing."""
@@ -257,16 +308,7 @@ class AsyncInterceptTransport(InterceptTransport):
     async def handle_async_request(self, request: Any) -> Any:
         play = _Play(self, request, await request.aread())
         body = _stream_classes(self.flavor)[1](play)
-        try:
-            action = play.life.send(None)
-            while not isinstance(action, StartAnswer):  # up to the response head
-                action = play.life.send(await body.do(action))
-        except Exception as exc:
-            if not play.life.ended:
-                play.failed(exc)
-            await body.aclose()
-            raise
-        return play.response(action, body)
+        return play.response(await body.head(), body)
 
     async def aclose(self) -> None:
         """The client closes its own transport; the wrapper owns nothing."""

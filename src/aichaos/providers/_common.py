@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from aichaos.providers.base import Completion, Usage, seconds_text
-from aichaos.wire.exchange import Reply
 
 _ids = random.Random()  # seeded from the OS once: ids are unique, not secret
 
@@ -126,16 +125,6 @@ def usage_from(data: Any, input_key: str, output_key: str) -> Usage | None:
     return Usage(as_int(data.get(input_key)), as_int(data.get(output_key)))
 
 
-def merge_headers(
-    base: list[tuple[str, str]], extra: list[tuple[str, str]] | None
-) -> list[tuple[str, str]]:
-    """`base` with `extra` appended; an `extra` header replaces any `base` one of that name."""
-    if not extra:
-        return list(base)
-    names = {k.lower() for k, _ in extra}
-    return [(k, v) for k, v in base if k.lower() not in names] + list(extra)
-
-
 def content_text(content: Any) -> str:
     """Text of a message's content: a string, or a list of typed parts (`text`, `input_text`)."""
     if isinstance(content, str):
@@ -156,18 +145,6 @@ def positive_int(value: Any) -> int | None:
 
 def name_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def json_reply(
-    status: int,
-    body: Any,
-    base: list[tuple[str, str]],
-    extra: list[tuple[str, str]] | None = None,
-) -> Reply:
-    """A JSON reply with the provider's `base` headers; an `extra` header replaces every
-    header of its name, `content-type` included (never a second one)."""
-    reply = Reply.json(status, body, base)
-    return Reply(status, merge_headers(reply.headers, extra), reply.body)
 
 
 def usage_with_output(body: Any, input_key: str, output_key: str, tokens: int) -> Any:

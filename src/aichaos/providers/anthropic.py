@@ -15,13 +15,11 @@ from aichaos.providers._common import (
     clone,
     content_text,
     dump_arguments,
-    json_reply,
     name_or_none,
     new_id,
     parse_arguments,
     positive_int,
     rfc3339_in,
-    seconds_header,
     split_arguments,
 )
 from aichaos.providers.base import (
@@ -40,7 +38,7 @@ from aichaos.providers.base import (
     ToolCall,
     Usage,
 )
-from aichaos.wire.exchange import Reply, RequestInfo
+from aichaos.wire.exchange import RequestInfo
 from aichaos.wire.sse import SSEEvent
 
 STOP_REASONS: dict[str, str] = {
@@ -440,39 +438,25 @@ class AnthropicProvider(Provider):
             (f"{prefix}-reset", rfc3339_in(reset_seconds)),
         ]
 
-    def error(
-        self,
-        req: RequestInfo,
-        status: int,
-        *,
-        type: str | None = None,
-        code: str | int | None = None,
-        message: str | None = None,
-        headers: list[tuple[str, str]] | None = None,
-        param: str | None = None,
-    ) -> Reply:
+    def error_body(self, fields: ErrorAnswer, headers: list[tuple[str, str]]) -> dict[str, Any]:
         default_type, default_message = _DEFAULTS.get(
-            status,
+            fields.status,
             ("api_error", "Internal server error")
-            if status >= 500
+            if fields.status >= 500
             else ("invalid_request_error", "Invalid request."),
         )
-        base = self.response_headers(req)
-        request_id = base[0][1]
         error: dict[str, object] = {
-            "type": type or default_type,
-            "message": message or default_message,
+            "type": fields.type or default_type,
+            "message": fields.message or default_message,
         }
-        if code is not None:
+        if fields.code is not None:
             # Anthropic carries a finer code in `details`; anthropic>=2 picks its class by it.
-            error["details"] = {"error_code": code}
-        body = {"type": "error", "error": error, "request_id": request_id}
-        return json_reply(status, body, base, headers)
+            error["details"] = {"error_code": fields.code}
+        return {"type": "error", "error": error, "request_id": dict(headers)["request-id"]}
 
-    def rate_limited(
-        self, req: RequestInfo, *, scope: str, retry_after: float | None, limit: int
-    ) -> Reply:
-        wait = retry_after if retry_after is not None else 1.0
+    def rate_limit_answer(
+        self, req: RequestInfo, *, scope: str, limit: int, wait: float
+    ) -> ErrorAnswer:
         unit = "input tokens" if scope == "tokens" else "requests"
         message = (
             f"This request would exceed the rate limit for your organization of {limit} {unit} "
@@ -480,10 +464,7 @@ class AnthropicProvider(Provider):
             "can see the response headers for current usage. Please reduce the prompt length or "
             "the maximum tokens requested, or try again later."
         )
-        headers = self.rate_limit_headers(scope=scope, limit=limit, remaining=0, reset_seconds=wait)
-        if retry_after is not None:
-            headers.append(("retry-after", seconds_header(retry_after)))
-        return self.error(req, 429, type="rate_limit_error", message=message, headers=headers)
+        return ErrorAnswer(429, "rate_limit_error", message=message)
 
     def stream_error_event(
         self, req: RequestInfo, *, type: str, message: str, headers: Headers = ()

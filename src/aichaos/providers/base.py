@@ -286,6 +286,28 @@ def seconds_text(seconds: float) -> str:
     return text or "0"
 
 
+def merge_headers(
+    base: list[tuple[str, str]], extra: list[tuple[str, str]] | None
+) -> list[tuple[str, str]]:
+    """`base` with `extra` appended; an `extra` header replaces any `base` one of that name."""
+    if not extra:
+        return list(base)
+    names = {k.lower() for k, _ in extra}
+    return [(k, v) for k, v in base if k.lower() not in names] + list(extra)
+
+
+def json_reply(
+    status: int,
+    body: Any,
+    base: list[tuple[str, str]],
+    extra: list[tuple[str, str]] | None = None,
+) -> Reply:
+    """A JSON reply with the provider's `base` headers; an `extra` header replaces every
+    header of its name, `content-type` included (never a second one)."""
+    reply = Reply.json(status, body, base)
+    return Reply(status, merge_headers(reply.headers, extra), reply.body)
+
+
 def _fill(template: str, values: Mapping[str, str]) -> str:
     """`{name}` replaced by its value; unknown names and other braces stay as they are."""
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
@@ -346,7 +368,6 @@ class Provider(ABC):
     """The provider's canonical error answers by name (see `ANSWER_NAMES`): data, so a new
     error-like fault kind adds entries here instead of a method on every provider."""
 
-    @abstractmethod
     def error(
         self,
         req: RequestInfo,
@@ -358,7 +379,16 @@ class Provider(ABC):
         headers: list[tuple[str, str]] | None = None,
         param: str | None = None,
     ) -> Reply:
-        """An error response with the provider's own body shape; defaults per status."""
+        """An error response with the provider's own body shape (`error_body`) and headers;
+        `headers` replace the provider's own of their names."""
+        base = self.response_headers(req)
+        body = self.error_body(ErrorAnswer(status, type, code, message, param), base)
+        return json_reply(status, body, base, headers)
+
+    @abstractmethod
+    def error_body(self, fields: ErrorAnswer, headers: list[tuple[str, str]]) -> dict[str, Any]:
+        """The JSON body of an error answer; `None` fields take the provider's defaults for
+        `fields.status`. `headers` are the answer's own (a body may repeat its request id)."""
 
     def template_values(self, req: RequestInfo) -> dict[str, str]:
         """Values an answer's message may name: `{model}`, `{method}`, `{path}`, ..."""
@@ -381,11 +411,32 @@ class Provider(ABC):
             return self.error(req, status)
         return self.answer(req, "outage") or self.error(req, 500)
 
-    @abstractmethod
     def rate_limited(
         self, req: RequestInfo, *, scope: str, retry_after: float | None, limit: int
     ) -> Reply:
-        """A 429 that clears after `retry_after` seconds, with rate-limit headers."""
+        """A 429 that clears after `retry_after` seconds (no `retry-after` when None: a wait
+        of 1 s in the other headers), with the rate-limit headers of `scope` (`requests` or
+        `tokens`) and the fields of `rate_limit_answer`."""
+        wait = retry_after if retry_after is not None else 1.0
+        headers = self.rate_limit_headers(scope=scope, limit=limit, remaining=0, reset_seconds=wait)
+        if retry_after is not None:
+            headers += self.retry_after_headers(retry_after)
+        fields = self.rate_limit_answer(req, scope=scope, limit=limit, wait=wait)
+        return self.error(
+            req,
+            429,
+            type=fields.type,
+            code=fields.code,
+            message=fields.message,
+            param=fields.param,
+            headers=headers,
+        )
+
+    def rate_limit_answer(
+        self, req: RequestInfo, *, scope: str, limit: int, wait: float
+    ) -> ErrorAnswer:
+        """The body fields of the provider's 429 for `scope`; the status's defaults here."""
+        return ErrorAnswer(429)
 
     def quota_exhausted(self, req: RequestInfo, variant: str | None = None) -> Reply:
         """The error that waiting will not clear, exactly as the provider sends it.

@@ -15,7 +15,6 @@ from aichaos.providers._common import (
     clone,
     content_text,
     dump_arguments,
-    json_reply,
     new_id,
     parse_arguments,
     positive_int,
@@ -35,6 +34,7 @@ from aichaos.providers.base import (
     Tool,
     ToolCall,
     Usage,
+    json_reply,
 )
 from aichaos.wire.exchange import Part, Pause, Reply, RequestInfo
 from aichaos.wire.sse import SSEEvent
@@ -445,6 +445,20 @@ def proto_duration(seconds: float) -> str:
     return f"{whole}.{frac:09d}s"
 
 
+def _status_body(
+    code: int, message: str, status: str | None, details: list[Any] | None
+) -> dict[str, Any]:
+    """A `google.rpc.Status` error body; `status` defaults to the HTTP code's name."""
+    error: dict[str, Any] = {
+        "code": code,
+        "message": message,
+        "status": status or STATUS_NAMES.get(code, "INTERNAL" if code >= 500 else "UNKNOWN"),
+    }
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
 class GeminiProvider(Provider):
     """generativelanguage.googleapis.com: google.rpc.Status error bodies.
 
@@ -495,48 +509,26 @@ class GeminiProvider(Provider):
     ) -> list[tuple[str, str]]:
         return []  # Gemini sends no rate-limit headers; RetryInfo is in the body.
 
-    def _status_reply(
-        self,
-        req: RequestInfo,
-        code: int,
-        message: str,
-        status: str | None = None,
-        details: list[Any] | None = None,
-        headers: list[tuple[str, str]] | None = None,
-    ) -> Reply:
-        error: dict[str, Any] = {
-            "code": code,
-            "message": message,
-            "status": status or STATUS_NAMES.get(code, "INTERNAL" if code >= 500 else "UNKNOWN"),
-        }
-        if details:
-            error["details"] = details
-        return json_reply(code, {"error": error}, self.response_headers(req), headers)
+    def _status_reply(self, req: RequestInfo, code: int, message: str, details: list[Any]) -> Reply:
+        """A `google.rpc.Status` error answer with `details`."""
+        body = _status_body(code, message, None, details)
+        return json_reply(code, body, self.response_headers(req))
 
-    def error(
-        self,
-        req: RequestInfo,
-        status: int,
-        *,
-        type: str | None = None,
-        code: str | int | None = None,
-        message: str | None = None,
-        headers: list[tuple[str, str]] | None = None,
-        param: str | None = None,
-    ) -> Reply:
+    def error_body(self, fields: ErrorAnswer, headers: list[tuple[str, str]]) -> dict[str, Any]:
+        status = fields.status
         default = _MESSAGES.get(
             status, "Internal error encountered." if status >= 500 else "Request failed."
         )
         details = None
-        if code:
+        if fields.code:
             details = [
                 {
                     "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                    "reason": code,
+                    "reason": fields.code,
                     "domain": "googleapis.com",
                 }
             ]
-        return self._status_reply(req, status, message or default, type, details, headers)
+        return _status_body(status, fields.message or default, fields.type, details)
 
     @staticmethod
     def _quota_failure(
@@ -578,7 +570,7 @@ class GeminiProvider(Provider):
             "more information on this error, head to: "
             "https://ai.google.dev/gemini-api/docs/rate-limits."
         )
-        return self._status_reply(req, 429, message, details=details)
+        return self._status_reply(req, 429, message, details)
 
     def quota_exhausted(self, req: RequestInfo, variant: str | None = None) -> Reply:
         # A per-day quota: same 429 shape, without a RetryInfo a client could wait out.
@@ -592,7 +584,7 @@ class GeminiProvider(Provider):
             "more information on this error, head to: "
             "https://ai.google.dev/gemini-api/docs/rate-limits."
         )
-        return self._status_reply(req, 429, message, details=[failure])
+        return self._status_reply(req, 429, message, [failure])
 
     def auth_error(self, req: RequestInfo) -> Reply:
         details = [
@@ -603,9 +595,8 @@ class GeminiProvider(Provider):
                 "metadata": {"service": "generativelanguage.googleapis.com"},
             },
         ]
-        return self._status_reply(
-            req, 400, "API key not valid. Please pass a valid API key.", details=details
-        )
+        message = "API key not valid. Please pass a valid API key."
+        return self._status_reply(req, 400, message, details)
 
     def content_filter_error(self, req: RequestInfo, reason: str | None = None) -> Reply | None:
         """A blocked prompt: a 200 with `promptFeedback.blockReason` and no `candidates`

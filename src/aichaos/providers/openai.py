@@ -8,11 +8,11 @@ from __future__ import annotations
 import functools
 import math
 import uuid
+from typing import Any
 from urllib.parse import parse_qs
 
 from aichaos.providers._common import (
     go_duration,
-    json_reply,
     new_id,
     retry_after_headers,
 )
@@ -162,37 +162,25 @@ class OpenAIProvider(Provider):
         return retry_after_headers(seconds)
 
     # --- errors ---------------------------------------------------------------
-    def error(
-        self,
-        req: RequestInfo,
-        status: int,
-        *,
-        type: str | None = None,
-        code: str | int | None = None,
-        message: str | None = None,
-        headers: list[tuple[str, str]] | None = None,
-        param: str | None = None,
-    ) -> Reply:
+    def error_body(self, fields: ErrorAnswer, headers: list[tuple[str, str]]) -> dict[str, Any]:
         default_type, default_code, default_message = _OPENAI_DEFAULTS.get(
-            status,
+            fields.status,
             ("server_error", None, "Server error.")
-            if status >= 500
+            if fields.status >= 500
             else ("invalid_request_error", None, "Request failed."),
         )
-        body = {
+        return {
             "error": {
-                "message": message if message is not None else default_message,
-                "type": type if type is not None else default_type,
-                "param": param,
-                "code": code if code is not None else default_code,
+                "message": fields.message if fields.message is not None else default_message,
+                "type": fields.type if fields.type is not None else default_type,
+                "param": fields.param,
+                "code": fields.code if fields.code is not None else default_code,
             }
         }
-        return json_reply(status, body, self.response_headers(req), headers)
 
-    def rate_limited(
-        self, req: RequestInfo, *, scope: str, retry_after: float | None, limit: int
-    ) -> Reply:
-        wait = retry_after if retry_after is not None else 1.0
+    def rate_limit_answer(
+        self, req: RequestInfo, *, scope: str, limit: int, wait: float
+    ) -> ErrorAnswer:
         unit = "tokens per min (TPM)" if scope == "tokens" else "requests per min (RPM)"
         message = (
             f"Rate limit reached for {req.model or 'gpt-4o'} in organization org-aichaos on "
@@ -200,12 +188,7 @@ class OpenAIProvider(Provider):
             f"{go_duration(wait)}. Visit https://platform.openai.com/account/rate-limits to "
             "learn more."
         )
-        headers = self.rate_limit_headers(scope=scope, limit=limit, remaining=0, reset_seconds=wait)
-        if retry_after is not None:
-            headers += retry_after_headers(retry_after)
-        return self.error(
-            req, 429, type=scope, code="rate_limit_exceeded", message=message, headers=headers
-        )
+        return ErrorAnswer(429, scope, "rate_limit_exceeded", message)
 
     def stream_error_event(
         self, req: RequestInfo, *, type: str, message: str, headers: Headers = ()
