@@ -15,8 +15,12 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    # wire formats, parts, records; durations, "did you mean", bounded YAML
-    frozenset({"wire", "providers", "records", "units", "suggest", "safe_yaml", "secret_shapes"}),
+    # wire formats, parts, records; durations, "did you mean", bounded YAML, output paths,
+    # registries of kinds
+    frozenset(
+        {"wire", "providers", "records", "units", "suggest", "safe_yaml", "secret_shapes"}
+        | {"paths", "registry"}
+    ),
     # decisions without I/O: fault kinds, plans, shaping; the mock's answers
     frozenset({"faults", "mock.engine", "mock.prompt", "cassette"}),
     # one exchange's life (sans-IO driver)

@@ -10,7 +10,6 @@ the seconds since the previous one, so a replay keeps the stream's timing.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
@@ -21,6 +20,7 @@ from typing import Any
 
 from aichaos.cassette import redaction
 from aichaos.cassette.format import SUFFIX, Interaction
+from aichaos.paths import creation_problem
 from aichaos.wire.exchange import RequestInfo
 
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r|\r\n\n|\n\r\n")
@@ -34,14 +34,8 @@ _log = logging.getLogger("aichaos.cassette")
 def record_dir_problem(directory: Path) -> str | None:
     """Why exchanges could not be recorded in `directory` (None: they can). Creates nothing:
     the directory, or the nearest folder above it that exists, must be a writable folder."""
-    existing = directory
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        return f"{directory}: {existing} is not a directory, so no cassette can be written there"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"{directory}: {existing} is not writable, so no cassette can be written there"
-    return None
+    problem = creation_problem(directory)
+    return f"{directory}: {problem}, so no cassette can be written there" if problem else None
 
 
 class CassetteWriter:

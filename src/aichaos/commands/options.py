@@ -12,6 +12,7 @@ import os
 import re
 from pathlib import Path
 
+from aichaos.paths import creation_problem
 from aichaos.units import parse_duration
 
 MAX_DURATION = 7 * 24 * 3600.0
@@ -54,14 +55,8 @@ def writable_path(flag: str, path: Path) -> str | None:
         return f"{flag} {str(path)!r} is a directory"
     if path.exists():
         return None if os.access(path, os.W_OK) else f"{flag} {str(path)!r} is not writable"
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        return f"{flag} {str(path)!r}: {str(ancestor)!r} is not a directory"
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        return f"{flag} {str(path)!r}: cannot create files in {str(ancestor)!r}"
-    return None
+    problem = creation_problem(path.parent)
+    return f"{flag} {str(path)!r}: {problem}" if problem else None
 
 
 def positive_number(text: str) -> float:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aichaos.faults.plan import Plan
 from aichaos.faults.triggers import Match, Ramp, Window
+from aichaos.registry import register
 
 _REGISTRY: dict[str, type[Fault]] = {}
 
@@ -44,10 +45,7 @@ class Fault(BaseModel):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        field_info = cls.model_fields.get("kind")
-        default = field_info.default if field_info is not None else None
-        if isinstance(default, str) and default:
-            _REGISTRY[default] = cls
+        register(_REGISTRY, cls, "kind")
 
     @model_validator(mode="after")
     def _one_rate_trigger(self) -> Fault:

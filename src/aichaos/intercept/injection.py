@@ -24,7 +24,16 @@ def _to_fault(fault: FaultLike) -> Fault:
 
 
 class Injection:
-    """An active (or ready) interception. Use as `with` or `async with`.
+    """Intercept every httpx/httpx2 client in the process while the block runs (`with` or
+    `async with`); `aichaos.inject(...)` makes one.
+
+    Declared backends (by default `openai`, `anthropic` and `gemini` on their
+    official hosts, served by the embedded mock) are routed through the fault
+    engine; any other host passes through untouched::
+
+        with aichaos.inject([{"kind": "outage", "backend": "openai"}]) as chaos:
+            app.answer("hi")          # OpenAI fails, the app falls back
+        assert chaos.attempts[0].status == 500
 
     Attributes:
         engine: the fault engine (add, remove, pause faults while active).
@@ -104,22 +113,5 @@ class Injection:
         self.stop()
 
 
-def inject(
-    faults: Iterable[FaultLike] = (),
-    *,
-    backends: Mapping[str, object] | None = None,
-    seed: int | str = 0,
-    mock: MockConfig | None = None,
-    recorder: Recorder | None = None,
-) -> Injection:
-    """Intercept every httpx/httpx2 client in the process while the block runs.
-
-    Declared backends (by default `openai`, `anthropic` and `gemini` on their
-    official hosts, served by the embedded mock) are routed through the fault
-    engine; any other host passes through untouched::
-
-        with aichaos.inject([{"kind": "outage", "backend": "openai"}]) as chaos:
-            app.answer("hi")          # OpenAI fails, the app falls back
-        assert chaos.attempts[0].status == 500
-    """
-    return Injection(faults, backends=backends, seed=seed, mock=mock, recorder=recorder)
+inject = Injection
+"""`aichaos.inject(faults, backends=..., seed=..., mock=..., recorder=...)`: an `Injection`."""

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from aichaos.providers.base import Completion, Usage, seconds_text
+from aichaos.wire.sse import SSEEvent
 
 _ids = random.Random()  # seeded from the OS once: ids are unique, not secret
 
@@ -155,3 +156,21 @@ def usage_with_output(body: Any, input_key: str, output_key: str, tokens: int) -
         usage[output_key] = tokens
         usage["total_tokens"] = as_int(usage.get(input_key)) + tokens
     return new
+
+
+def typed_text(value: Any, type_: str, key: str) -> str | None:
+    """`value[key]` when `value` is an object whose `type` is `type_` and it is a string."""
+    obj = as_dict(value)
+    text = obj.get(key) if obj.get("type") == type_ else None
+    return text if isinstance(text, str) else None
+
+
+def with_typed_text(event: SSEEvent, at: str | None, type_: str, key: str, text: str) -> SSEEvent:
+    """`event` with `key` set to `text` in its JSON's object `at` (None: the JSON itself) when
+    that object's `type` is `type_`; else `event` unchanged. Its JSON is never mutated."""
+    payload = clone(event.json)
+    obj = as_dict(payload if at is None else as_dict(payload).get(at))
+    if obj.get("type") != type_:
+        return event
+    obj[key] = text
+    return event.replaced(payload)

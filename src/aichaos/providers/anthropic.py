@@ -21,6 +21,8 @@ from aichaos.providers._common import (
     positive_int,
     rfc3339_in,
     split_arguments,
+    typed_text,
+    with_typed_text,
 )
 from aichaos.providers.base import (
     Completion,
@@ -296,36 +298,19 @@ class Messages(Dialect):
         return None
 
     def event_text(self, event: SSEEvent) -> str | None:
-        delta = as_dict(as_dict(event.json).get("delta"))
-        text = delta.get("text") if delta.get("type") == "text_delta" else None
-        return text if isinstance(text, str) else None
-
-    def _delta_edit(self, event: SSEEvent, delta_type: str, key: str, value: str) -> SSEEvent:
-        payload = clone(event.json)
-        delta = as_dict(as_dict(payload).get("delta"))
-        if delta.get("type") != delta_type:
-            return event
-        delta[key] = value
-        return event.replaced(payload)
+        return typed_text(as_dict(event.json).get("delta"), "text_delta", "text")
 
     def event_with_text(self, event: SSEEvent, text: str) -> SSEEvent:
-        return self._delta_edit(event, "text_delta", "text", text)
+        return with_typed_text(event, "delta", "text_delta", "text", text)
 
     def event_tool_args(self, event: SSEEvent) -> str | None:
-        delta = as_dict(as_dict(event.json).get("delta"))
-        partial = delta.get("partial_json") if delta.get("type") == "input_json_delta" else None
-        return partial if isinstance(partial, str) else None
+        return typed_text(as_dict(event.json).get("delta"), "input_json_delta", "partial_json")
 
     def event_with_tool_args(self, event: SSEEvent, arguments: str) -> SSEEvent:
-        return self._delta_edit(event, "input_json_delta", "partial_json", arguments)
+        return with_typed_text(event, "delta", "input_json_delta", "partial_json", arguments)
 
     def event_with_tool_name(self, event: SSEEvent, name: str) -> SSEEvent:
-        payload = clone(event.json)
-        block = as_dict(as_dict(payload).get("content_block"))
-        if block.get("type") != "tool_use":
-            return event
-        block["name"] = name
-        return event.replaced(payload)
+        return with_typed_text(event, "content_block", "tool_use", "name", name)
 
     def event_with_finish(
         self, event: SSEEvent, finish: Finish, reason: str | None = None

@@ -51,6 +51,17 @@ def usage_json(usage: Usage) -> dict[str, Any]:
     }
 
 
+def _head(kind: str, completion: Completion) -> dict[str, Any]:
+    """The fields a completion and each of its chunks begin with; `kind` is the `object`."""
+    return {
+        "id": new_id("chatcmpl-"),
+        "object": kind,
+        "created": int(time.time()),
+        "model": completion.model,
+        "system_fingerprint": "fp_aichaos",
+    }
+
+
 def azure_filter_results(filtered: bool) -> dict[str, Any]:
     """Azure's per-category content filter annotations; `violence` trips when filtered."""
     safe = {"filtered": False, "severity": "safe"}
@@ -127,11 +138,7 @@ class ChatCompletions(Dialect):
             "finish_reason": FINISH_REASONS[completion.finish],
         }
         body: dict[str, Any] = {
-            "id": new_id("chatcmpl-"),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": completion.model,
-            "system_fingerprint": "fp_aichaos",
+            **_head("chat.completion", completion),
             "service_tier": "default",
             "choices": [choice],
             "usage": usage_json(completion.usage),
@@ -148,13 +155,7 @@ class ChatCompletions(Dialect):
     def render_stream(self, req: RequestInfo, completion: Completion) -> Iterator[SSEEvent]:
         options = as_dict(req.json_object.get("stream_options"))
         include_usage = options.get("include_usage") is True
-        base: dict[str, Any] = {
-            "id": new_id("chatcmpl-"),
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": completion.model,
-            "system_fingerprint": "fp_aichaos",
-        }
+        base = _head("chat.completion.chunk", completion)
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> SSEEvent:
             choice: dict[str, Any] = {

@@ -37,12 +37,17 @@ def embedding_vector(text: str, dimensions: int, seed: int = 0) -> list[float]:
     return [struct.unpack("<f", struct.pack("<f", x / norm))[0] for x in raw]
 
 
-class Embeddings(Dialect):
+class _DataSurface(Dialect):
+    """An API surface that answers with data, not a completion: never streamed."""
+
+    supports_stream = False
+    has_completion = False
+
+
+class Embeddings(_DataSurface):
     """`/v1/embeddings`: honours `encoding_format` (the SDK asks for base64 by default)."""
 
     name = "embeddings"
-    supports_stream = False
-    has_completion = False
 
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.endswith("/embeddings")
@@ -79,12 +84,10 @@ class Embeddings(Dialect):
         return usage_from(as_dict(body).get("usage"), "prompt_tokens", "completion_tokens")
 
 
-class Models(Dialect):
+class Models(_DataSurface):
     """`GET /v1/models`: a fixed list of well-known models."""
 
     name = "models"
-    supports_stream = False
-    has_completion = False
 
     def matches(self, method: str, path: str) -> bool:
         return method == "GET" and path.endswith("/v1/models")

@@ -16,8 +16,10 @@ from aichaos.providers._common import (
     new_id,
     positive_int,
     split_arguments,
+    typed_text,
     usage_from,
     usage_with_output,
+    with_typed_text,
 )
 from aichaos.providers.base import (
     Completion,
@@ -323,39 +325,20 @@ class Responses(Dialect):
         return None
 
     def event_text(self, event: SSEEvent) -> str | None:
-        payload = as_dict(event.json)
-        if payload.get("type") != "response.output_text.delta":
-            return None
-        delta = payload.get("delta")
-        return delta if isinstance(delta, str) else None
-
-    def _edit(self, event: SSEEvent, kind: str, key: str, value: str) -> SSEEvent:
-        payload = clone(event.json)
-        if not isinstance(payload, dict) or payload.get("type") != kind:
-            return event
-        payload[key] = value
-        return event.replaced(payload)
+        return typed_text(event.json, "response.output_text.delta", "delta")
 
     def event_with_text(self, event: SSEEvent, text: str) -> SSEEvent:
-        return self._edit(event, "response.output_text.delta", "delta", text)
+        return with_typed_text(event, None, "response.output_text.delta", "delta", text)
 
     def event_tool_args(self, event: SSEEvent) -> str | None:
-        payload = as_dict(event.json)
-        if payload.get("type") != "response.function_call_arguments.delta":
-            return None
-        delta = payload.get("delta")
-        return delta if isinstance(delta, str) else None
+        return typed_text(event.json, "response.function_call_arguments.delta", "delta")
 
     def event_with_tool_args(self, event: SSEEvent, arguments: str) -> SSEEvent:
-        return self._edit(event, "response.function_call_arguments.delta", "delta", arguments)
+        kind = "response.function_call_arguments.delta"
+        return with_typed_text(event, None, kind, "delta", arguments)
 
     def event_with_tool_name(self, event: SSEEvent, name: str) -> SSEEvent:
-        payload = clone(event.json)
-        item = as_dict(as_dict(payload).get("item"))
-        if item.get("type") != "function_call":
-            return event
-        item["name"] = name
-        return event.replaced(payload)
+        return with_typed_text(event, "item", "function_call", "name", name)
 
     def event_with_finish(
         self, event: SSEEvent, finish: Finish, reason: str | None = None

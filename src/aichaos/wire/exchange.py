@@ -36,8 +36,30 @@ class Abort:
 Part = bytes | Pause | Hang | Abort
 
 
+class ParsedOnce:
+    """Gives a dataclass `json`: its JSON text (`_json_text`) parsed on first use; None when
+    empty or not JSON. The dataclass declares the `_json` and `_parsed` fields it caches in."""
+
+    _json: Any
+    _parsed: bool
+
+    def _json_text(self) -> str | bytes:
+        raise NotImplementedError
+
+    @property
+    def json(self) -> Any:
+        if not self._parsed:
+            self._parsed = True
+            text = self._json_text()
+            try:
+                self._json = json.loads(text) if text else None
+            except ValueError:
+                self._json = None
+        return self._json
+
+
 @dataclass
-class RequestInfo:
+class RequestInfo(ParsedOnce):
     """What the engine needs to know about one request, already read into memory."""
 
     method: str
@@ -50,18 +72,10 @@ class RequestInfo:
     backend: str = ""
     provider: str = ""
     _json: Any = field(default=None, repr=False)
-    _json_parsed: bool = field(default=False, repr=False)
+    _parsed: bool = field(default=False, repr=False)
 
-    @property
-    def json(self) -> Any:
-        """The body parsed as JSON, or None when it is not JSON."""
-        if not self._json_parsed:
-            self._json_parsed = True
-            try:
-                self._json = json.loads(self.body) if self.body else None
-            except ValueError:
-                self._json = None
-        return self._json
+    def _json_text(self) -> bytes:
+        return self.body
 
     @property
     def json_object(self) -> dict[str, Any]:

@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
+from aichaos.wire.exchange import ParsedOnce
+
 compact_json = json.JSONEncoder(separators=(",", ":")).encode
 """`json.dumps(value, separators=(",", ":"))` without building an encoder per call."""
 __all__ = ["SSEEvent", "SSEParser", "comment", "compact_json", "encode_basestring_ascii"]
 
 
 @dataclass
-class SSEEvent:
+class SSEEvent(ParsedOnce):
     """One SSE event. `raw` is the exact bytes received, blank line included."""
 
     data: str = ""
@@ -28,16 +30,8 @@ class SSEEvent:
     _json: Any = field(default=None, repr=False)
     _parsed: bool = field(default=False, repr=False)
 
-    @property
-    def json(self) -> Any:
-        """`data` parsed as JSON; None for `[DONE]`, comments or invalid JSON."""
-        if not self._parsed:
-            self._parsed = True
-            try:
-                self._json = json.loads(self.data) if self.data else None
-            except ValueError:
-                self._json = None
-        return self._json
+    def _json_text(self) -> str:
+        return self.data  # not JSON: `[DONE]`, comments
 
     def encode(self) -> bytes:
         if self.raw is not None:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aichaos.experiment.results import CallRecord, CheckResult, PhaseResult, judged
+from aichaos.registry import register
 from aichaos.units import Duration
 
 PhaseName = Literal["baseline", "inject", "recovery"]
@@ -112,10 +113,7 @@ class Check(BaseModel):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        info = cls.model_fields.get("check")
-        default = info.default if info is not None else None
-        if isinstance(default, str) and default:
-            _REGISTRY[default] = cls
+        register(_REGISTRY, cls, "check")
 
     @model_validator(mode="after")
     def _one_scope(self) -> Check:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -21,8 +22,13 @@ def _role(ctx: EditContext, event: SSEEvent) -> EventRole:
     return ctx.dialect.classify(event) if ctx.dialect is not None else EventRole.OTHER
 
 
-def _streams(plan: Plan) -> bool:
-    return plan.req.stream and plan.dialect is not None and plan.dialect.supports_stream
+def _edit_stream(plan: Plan, factory: Callable[[EditContext], StreamEdit]) -> bool:
+    """Add a stream edit to `plan` if its answer is a stream of a dialect that streams;
+    whether it was added (the fault acted)."""
+    if not (plan.req.stream and plan.dialect is not None and plan.dialect.supports_stream):
+        return False
+    plan.stream_edit_factories.append(factory)
+    return True
 
 
 class SlowStream(Fault):
@@ -39,10 +45,7 @@ class SlowStream(Fault):
     inter_token: Duration = Field(0.1, description="Extra wait before each later token.")
 
     def apply(self, plan: Plan, rng: random.Random) -> bool:
-        if not _streams(plan):
-            return False
-        plan.stream_edit_factories.append(lambda ctx: _SlowEdit(ctx, self))
-        return True
+        return _edit_stream(plan, lambda ctx: _SlowEdit(ctx, self))
 
 
 class _SlowEdit(StreamEdit):
@@ -90,10 +93,7 @@ class StreamCut(Fault):
     message: str | None = Field(None, description="error_event: the error message.")
 
     def apply(self, plan: Plan, rng: random.Random) -> bool:
-        if not _streams(plan):
-            return False
-        plan.stream_edit_factories.append(lambda ctx: _CutEdit(ctx, self))
-        return True
+        return _edit_stream(plan, lambda ctx: _CutEdit(ctx, self))
 
     def label(self) -> str:
         return f"stream_cut({self.mode})"
@@ -171,10 +171,7 @@ class StreamStall(Fault):
     )
 
     def apply(self, plan: Plan, rng: random.Random) -> bool:
-        if not _streams(plan):
-            return False
-        plan.stream_edit_factories.append(lambda ctx: _StallEdit(ctx, self))
-        return True
+        return _edit_stream(plan, lambda ctx: _StallEdit(ctx, self))
 
 
 class _StallEdit(StreamEdit):
