@@ -262,6 +262,16 @@ CASES: list[tuple[str, str, str, int | None, list[str]]] = [
         ["{{promt}}", "did you mean {{prompt}}"],
     ),
     (
+        "template backend typo",
+        edit(
+            "  python: experiment_targets:echo",
+            "  http: {url: 'http://127.0.0.1:1/x', json: {base: '{{backends.opena.url}}'}}",
+        ),
+        "target.http.json",
+        7,
+        ["{{backends.opena.url}}: unknown backend 'opena' (did you mean 'openai'?)"],
+    ),
+    (
         "port outside command",
         edit("  python: experiment_targets:echo", "  http: 'http://127.0.0.1:{{port}}/x'"),
         "target.http.url",

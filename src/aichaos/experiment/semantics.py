@@ -29,10 +29,9 @@ from aichaos.experiment.prompts import (
 )
 from aichaos.experiment.target_specs import HttpTarget, PythonTarget
 from aichaos.experiment.templating import name_problem, template_names
-from aichaos.faults.spec import unknown_backends
+from aichaos.faults.spec import unknown_backend, unknown_backends
 from aichaos.intercept.backends import Router
 from aichaos.providers import get_provider
-from aichaos.suggest import nearest
 
 
 class Findings:
@@ -53,12 +52,12 @@ def check_experiment(experiment: Experiment, base_dir: Path) -> tuple[list[Probl
     _cassettes(experiment, base_dir, found)
     _network_library(experiment, found)
     for place, fault in experiment.all_faults():
-        for name in unknown_backends(fault, backends):
+        for unknown in unknown_backends(fault, backends):
             found.add(
                 (*place, "backend"),
-                f"no backend is named {name!r}",
+                f"no backend is named {unknown.name!r}",
                 expected="one of " + ", ".join([*backends, "*"]),
-                suggestion=nearest(name, backends),
+                suggestion=unknown.nearest,
             )
     phases = experiment.phases
     enabled = [n for n in ("baseline", "inject", "recovery") if getattr(phases, n) is not None]
@@ -137,12 +136,13 @@ def _check_entry(
             (*path, "check"),
             f"{check.check!r} cannot be judged over a sliding window; use it in hypothesis",
         )
-    if isinstance(check, ServedBy) and check.backend not in backends:
+    unknown = unknown_backend(check.backend, backends) if isinstance(check, ServedBy) else None
+    if unknown is not None:
         found.add(
             (*path, "backend"),
-            f"no backend is named {check.backend!r}",
+            f"no backend is named {unknown.name!r}",
             expected="one of " + ", ".join(backends),
-            suggestion=nearest(check.backend, backends),
+            suggestion=unknown.nearest,
         )
 
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from aichaos.faults.spec import unknown_backend
 from aichaos.suggest import nearest, suggest
 
 _TEMPLATE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -62,9 +63,9 @@ def name_problem(
     if root == "backends":
         if len(parts) != 3 or parts[2] != "url":
             return f"write {{{{backends.NAME.url}}}}, got {{{{{name}}}}}"
-        if parts[1] not in backends:
-            extra = suggest(parts[1], backends)
-            return f"{{{{{name}}}}} names no declared backend{extra}"
+        unknown = unknown_backend(parts[1], backends)
+        if unknown is not None:
+            return f"{{{{{name}}}}}: {unknown}"
     if root == "files" and len(parts) == 2 and parts[1] not in files:
         extra = suggest(parts[1], list(files))
         return f"{{{{{name}}}}} names no file under `files:`{extra}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -18,7 +19,7 @@ from pydantic_core import ErrorDetails
 
 from aichaos.faults.base import Fault, fault_kinds, parse_fault
 from aichaos.safe_yaml import safe_load
-from aichaos.suggest import suggest
+from aichaos.suggest import did_you_mean, nearest, suggest
 
 
 class FaultSpecError(ValueError):
@@ -123,19 +124,38 @@ def build_fault(data: Mapping[str, Any], *, backends: Iterable[str] | None = Non
         )
         raise FaultSpecError(f"fault {kind!r}: {problems}") from None
     if backends is not None:
-        known = list(backends)
-        for name in unknown_backends(fault, known):
-            raise FaultSpecError(
-                f"fault {kind!r}: unknown backend {name!r}{suggest(name, known)};"
-                f" backends: {', '.join(known)}"
-            )
+        for unknown in unknown_backends(fault, list(backends)):
+            raise FaultSpecError(f"fault {kind!r}: {unknown}")
     return fault
 
 
-def unknown_backends(fault: Fault, known: Collection[str]) -> list[str]:
-    """The backend names a fault targets that are not declared (`*` stands for any)."""
+@dataclass(frozen=True)
+class UnknownBackend:
+    """A backend name that is not declared, with the declared name nearest to it."""
+
+    name: str
+    known: tuple[str, ...]
+    nearest: str | None
+
+    def __str__(self) -> str:
+        """`unknown backend 'opnai' (did you mean 'openai'?); backends: openai, anthropic`."""
+        hint = did_you_mean(self.nearest)
+        return f"unknown backend {self.name!r}{hint}; backends: {', '.join(self.known)}"
+
+
+def unknown_backend(name: str, known: Collection[str]) -> UnknownBackend | None:
+    """The one check of a backend name (a fault's, a check's, a `{{backends.NAME.url}}`
+    template's): None when `name` is declared in `known`."""
+    if name in known:
+        return None
+    return UnknownBackend(name, tuple(known), nearest(name, known))
+
+
+def unknown_backends(fault: Fault, known: Collection[str]) -> list[UnknownBackend]:
+    """The backends a fault targets that are not declared (`*` stands for any)."""
     targets = [fault.backend] if isinstance(fault.backend, str) else fault.backend
-    return [name for name in targets if name != "*" and name not in known]
+    found = [unknown_backend(name, known) for name in targets if name != "*"]
+    return [unknown for unknown in found if unknown is not None]
 
 
 def describe_fault(fault: Fault) -> dict[str, Any]:
@@ -146,9 +166,11 @@ def describe_fault(fault: Fault) -> dict[str, Any]:
 
 __all__ = [
     "FaultSpecError",
+    "UnknownBackend",
     "build_fault",
     "describe_fault",
     "parse_assignments",
     "parse_yaml",
+    "unknown_backend",
     "unknown_backends",
 ]

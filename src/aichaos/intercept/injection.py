@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import Any
 
 from aichaos.faults.base import Fault, parse_fault
@@ -14,7 +13,6 @@ from aichaos.intercept.backends import DEFAULT_BACKENDS, BackendSpec, parse_back
 from aichaos.intercept.session import Session
 from aichaos.mock.engine import MockBackend, MockConfig
 from aichaos.records import Attempt, Recorder
-from aichaos.suggest import nearest
 
 FaultLike = Fault | Mapping[str, Any]
 
@@ -66,13 +64,8 @@ class Injection:
 
     def _checked(self, fault: Fault) -> Fault:
         """A fault on a backend nobody declared would never act: a typo would pass a test."""
-        for name in unknown_backends(fault, self.backends):
-            hint = nearest(name, self.backends)
-            raise ValueError(
-                f"fault {fault.kind!r} targets backend {name!r}, which is not declared"
-                f" (backends: {', '.join(self.backends)})"
-                + (f"; did you mean {hint!r}?" if hint else "")
-            )
+        for unknown in unknown_backends(fault, self.backends):
+            raise ValueError(f"fault {fault.kind!r}: {unknown}")
         return fault
 
     def start(self) -> Injection:
@@ -93,23 +86,13 @@ class Injection:
     def __enter__(self) -> Injection:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     async def __aenter__(self) -> Injection:
         return self.start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self.stop()
 
 
