@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from aichaos.faults.spec import UnknownBackend
 from aichaos.suggest import did_you_mean
 
 KeyPath = tuple[str | int, ...]
@@ -75,3 +76,16 @@ class ExperimentError(Exception):
             self.problems, key=lambda p: (p.file or "", p.line or 0, p.column or 0, p.message)
         )
         return "\n".join(problem.format() for problem in ordered)
+
+
+def unknown_backend_problem(
+    path: KeyPath, unknown: UnknownBackend, *, wildcard: bool = False
+) -> Problem:
+    """The experiment file's words for `faults.spec.unknown_backend`'s finding at `path`
+    (`wildcard`: `*` may be written there too)."""
+    return Problem(
+        f"no backend is named {unknown.name!r}",
+        path,
+        expected="one of " + ", ".join([*unknown.known, *(["*"] if wildcard else [])]),
+        suggestion=unknown.nearest,
+    )

@@ -18,8 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from aichaos.experiment.errors import KeyPath, Problem
+from aichaos.experiment.errors import KeyPath, Problem, unknown_backend_problem
 from aichaos.experiment.errors import format_path as _format_path
+from aichaos.faults.spec import unknown_backend
 from aichaos.intercept.backends import DEFAULT_BACKENDS
 from aichaos.suggest import nearest
 from aichaos.units import parse_duration
@@ -38,16 +39,9 @@ def raw_problems(data: dict[str, Any]) -> list[Problem]:
     backends = [str(name) for name in raw_backends] if isinstance(raw_backends, dict) else []
     if backends:
         for path, name in _backend_references(data):
-            if name != "*" and name not in backends:
-                wildcard = ["*"] if "faults" in path else []
-                problems.append(
-                    Problem(
-                        f"no backend is named {name!r}",
-                        path,
-                        expected="one of " + ", ".join([*backends, *wildcard]),
-                        suggestion=nearest(name, backends),
-                    )
-                )
+            unknown = unknown_backend(name, backends) if name != "*" else None
+            if unknown is not None:
+                problems.append(unknown_backend_problem(path, unknown, wildcard="faults" in path))
     sections: list[tuple[KeyPath, Any]] = [(("load",), data.get("load"))]
     phases = data.get("phases")
     if isinstance(phases, dict):

@@ -16,7 +16,7 @@ from aichaos.cassette import CassetteError, read_cassette_dir, record_dir_proble
 from aichaos.experiment.checks.base import Check
 from aichaos.experiment.checks.kinds.attribution import IncompleteAnswers, ServedBy
 from aichaos.experiment.checks.kinds.custom import PythonCheck
-from aichaos.experiment.errors import KeyPath, Problem
+from aichaos.experiment.errors import KeyPath, Problem, unknown_backend_problem
 from aichaos.experiment.functions import FunctionImportError, import_function
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.prompts import (
@@ -53,11 +53,8 @@ def check_experiment(experiment: Experiment, base_dir: Path) -> tuple[list[Probl
     _network_library(experiment, found)
     for place, fault in experiment.all_faults():
         for unknown in unknown_backends(fault, backends):
-            found.add(
-                (*place, "backend"),
-                f"no backend is named {unknown.name!r}",
-                expected="one of " + ", ".join([*backends, "*"]),
-                suggestion=unknown.nearest,
+            found.problems.append(
+                unknown_backend_problem((*place, "backend"), unknown, wildcard=True)
             )
     phases = experiment.phases
     enabled = [n for n in ("baseline", "inject", "recovery") if getattr(phases, n) is not None]
@@ -138,12 +135,7 @@ def _check_entry(
         )
     unknown = unknown_backend(check.backend, backends) if isinstance(check, ServedBy) else None
     if unknown is not None:
-        found.add(
-            (*path, "backend"),
-            f"no backend is named {unknown.name!r}",
-            expected="one of " + ", ".join(backends),
-            suggestion=unknown.nearest,
-        )
+        found.problems.append(unknown_backend_problem((*path, "backend"), unknown))
 
 
 def _observable(experiment: Experiment, path: KeyPath, found: Findings) -> None:
