@@ -4,6 +4,8 @@ stage or to a fault's active window, the timeline in every report, and the loade
 from __future__ import annotations
 
 import functools
+import os
+import signal
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -14,13 +16,14 @@ import pytest
 from aichaos.experiment import ExperimentError, parse_experiment, run_experiment
 from aichaos.experiment.checks.base import CheckContext
 from aichaos.experiment.checks.kinds.outcomes import SuccessRate
+from aichaos.experiment.observer import Observer
 from aichaos.experiment.results import CallRecord
 from aichaos.experiment.run_result import RunResult
 from aichaos.experiment.timeline import fault_windows
 from aichaos.faults.kinds.http_errors import Outage
 from aichaos.report.compare import compare_journals
 from aichaos.report.html import render_html
-from aichaos.report.journal import journal_dict
+from aichaos.report.journal import journal_dict, read_journal, write_journal
 from aichaos.report.junit import junit_xml
 from aichaos.report.markdown import render_markdown
 from aichaos.report.trend import build_trend
@@ -275,3 +278,36 @@ def test_validate_reports_stage_mistakes_and_exits_2(tmp_path: Path, cli: Cli) -
     assert dry.returncode == 0, dry.stderr
     assert "stage primary-down: 3 requests" in dry.stdout
     assert "    down: outage on openai" in dry.stdout
+
+
+class _InterruptIn(Observer):
+    """Sends the process SIGINT once the given stage has had a call answered."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage, self.sent = stage, False
+
+    def call_finished(self, call: CallRecord) -> None:
+        if call.phase == self.stage and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_in_a_stage_removes_its_faults_runs_no_further_stage_and_keeps_outputs(
+    tmp_path: Path,
+) -> None:
+    text = STAGED.replace("    requests: 3\n  - name: calm", "    duration: 30s\n  - name: calm")
+    experiment = parse_experiment(textwrap.dedent(text), base_dir=TESTS)
+    observer = _InterruptIn("storm")
+    run = functools.partial(run_experiment, experiment, 5, observer, handle_signals=True)
+    result = anyio.run(run)
+    assert result.status == "interrupted" and "SIGINT" in (result.reason or "")
+    assert [p.name for p in result.phases] == ["baseline", "primary-down", "storm"]
+    storm = result.phases[-1]
+    assert not storm.completed
+    (window,) = storm.fault_windows  # cut when the run stopped, not at 30 s
+    assert window.name == "storm" and window.end - window.start < 30
+    assert [f["phase"] for f in result.faults] == ["primary-down", "storm"]
+    assert any(m["message"] == "faults off (storm)" for m in result.events)
+    journal = tmp_path / "day.json"
+    write_journal(result, journal)
+    assert "storm (stopped early)" in render_markdown(read_journal(journal))
