@@ -311,3 +311,19 @@ def test_ctrl_c_in_a_stage_removes_its_faults_runs_no_further_stage_and_keeps_ou
     journal = tmp_path / "day.json"
     write_journal(result, journal)
     assert "storm (stopped early)" in render_markdown(read_journal(journal))
+
+
+def test_the_proxy_refuses_faults_that_belong_to_stages(tmp_path: Path, cli: Cli) -> None:
+    day = tmp_path / "day.yaml"
+    day.write_text(
+        textwrap.dedent("""\
+            version: 1
+            backends: {openai: {provider: openai}}
+            target: {http: {url: "http://127.0.0.1:9/chat"}}
+            load: {requests: 2}
+            stages: [{name: down, faults: [{backend: openai, kind: outage}]}]
+            """)
+    )
+    done = cli("proxy", "--experiment", str(day))
+    assert done.returncode == 2
+    assert "the faults of its `stages` follow the timeline of `aichaos run`" in done.stderr
