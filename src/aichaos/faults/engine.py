@@ -120,6 +120,17 @@ class FaultEngine:
             return list(self._armed)
 
     # --- decisions -------------------------------------------------------------
+    def may_act_on(self, backend: str) -> bool:
+        """Whether a fault could act on a request to `backend` planned now: one that targets
+        it and whose window is open (what the request says is not looked at)."""
+        if self.paused or not self._armed:
+            return False
+        elapsed = self.elapsed
+        with self._lock:
+            return any(
+                a.fault.targets(backend) and a.state(elapsed) == "active" for a in self._armed
+            )
+
     def plan(self, req: RequestInfo, provider: Provider, dialect: Dialect | None) -> Plan:
         plan = Plan(req=req, provider=provider, dialect=dialect)
         if self.paused or not self._armed:

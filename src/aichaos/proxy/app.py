@@ -16,7 +16,7 @@ the life's actions over ASGI:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,9 +25,18 @@ from aichaos.exchange.asgi import send_reply
 from aichaos.intercept.session import Exchange, Session
 from aichaos.providers import closest_provider, get_provider
 from aichaos.proxy.admin import PREFIX, AdminAPI
+from aichaos.proxy.body import (
+    DEFAULT_MAX_BODY,
+    INSPECT_BODY,
+    BodyTooLarge,
+    ClientGone,
+    RequestBody,
+    declared_length,
+)
 from aichaos.proxy.connections import ConnectionRegistry
 from aichaos.proxy.forwarding import (
     Forwarder,
+    RequestBodyError,
     UpstreamError,
     UpstreamPoolExhausted,
     UpstreamResponse,
@@ -67,8 +76,11 @@ class _Downstream:
         self.holding = False  # a hang is in progress: a disconnect now is the client timing out
         self.unsupported_drop = False  # not served by serve_proxy: let the server close it
 
-    async def watch(self, exchange: asyncio.Task[Any]) -> None:
-        """Cancel the exchange (and its upstream request) when the client goes away."""
+    async def watch(self, exchange: asyncio.Task[Any], body: asyncio.Future[bool]) -> None:
+        """Cancel the exchange (and its upstream request) when the client goes away (once its
+        body is read: the reader of a streamed body notices a disconnect before)."""
+        if not await body:
+            return
         while (await self.receive())["type"] != "http.disconnect":
             pass
         if not self.complete:
@@ -112,44 +124,12 @@ class _Upstream:
     def __init__(self, raw_path: bytes, query: bytes, raw_headers: list[tuple[bytes, bytes]]):
         self.raw_path, self.query, self.raw_headers = raw_path, query, raw_headers
         self.response: UpstreamResponse | None = None
+        self.rest: AsyncIterator[bytes] | None = None  # the body still to stream upstream
+        self.length: int | None = None  # the whole body's size, when the client declared it
+        self.close_client = False  # the client's body was refused midway: close its connection
 
 
-DEFAULT_MAX_BODY = 64 * 1024 * 1024
-"""Largest request body forwarded (bytes): above every provider's own request limit."""
 _NO_BODY = frozenset({204, 304})
-
-
-class _TooLarge(Exception):
-    """The request body is over the proxy's limit."""
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None when the client left before sending it.
-    Raises `_TooLarge` as soon as more than `limit` bytes came (nothing more is read)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise _TooLarge
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _declared_length(raw: Iterable[tuple[bytes, bytes]]) -> int | None:
-    for name, value in raw:
-        if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
 
 
 def _info_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[dict[str, str], str | None]:
@@ -171,6 +151,8 @@ class ProxyApp:
     connection-level faults to close the client's socket; `stats` counts what
     passes; `admin` serves `/_aichaos/...` unless disabled. A request body over
     `max_body` bytes is answered with the provider's 413 without being read further.
+    A body longer than `inspect_body` bytes is streamed upstream as it arrives unless
+    the exchange needs it whole (`_needs_whole_body`); the exchange sees its first bytes.
     """
 
     def __init__(
@@ -182,9 +164,10 @@ class ProxyApp:
         forwarder: Forwarder | None = None,
         stats: ProxyStats | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        inspect_body: int = INSPECT_BODY,
     ) -> None:
         self.session = session
-        self.max_body = max_body
+        self.max_body, self.inspect_body = max_body, inspect_body
         self.stats = stats or ProxyStats()
         self.forwarder = forwarder or Forwarder()
         self.connections = ConnectionRegistry()
@@ -256,17 +239,29 @@ class ProxyApp:
             headers=headers,
             body=b"",
         )
+        read: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def body_read(ok: bool) -> None:
+            if not read.done():
+                read.set_result(ok)
+
+        body = RequestBody(receive, self.max_body, body_read)
+        upstream = _Upstream(raw_rest, query, raw_headers)
         try:
-            declared = _declared_length(raw_headers)
+            declared = declared_length(raw_headers)
             if declared is not None and declared > self.max_body:
-                raise _TooLarge
-            body = await _read_body(receive, self.max_body)
-        except _TooLarge:
+                raise BodyTooLarge
+            first = await body.head(self.inspect_body)
+            if first is not None and not body.ended and self._needs_whole_body(backend):
+                first = await body.all(first)
+        except BodyTooLarge:
             await self._too_large(spec.provider, info, send)
             return
-        if body is None:
+        if first is None:
             return
-        info.body = body
+        info.body = first
+        if not body.ended:  # streamed: what follows goes upstream as it arrives
+            upstream.rest, upstream.length = body.rest(), declared
         if call_id is None:
             exchange = self.session.begin(backend, info)
         else:
@@ -275,12 +270,13 @@ class ProxyApp:
         self.stats.opened(backend)
         life = self.session.life(exchange, on_end=self.stats.closed)
         down = _Downstream(scope, receive, send, self.connections)
-        upstream = _Upstream(raw_rest, query, raw_headers)
         task = asyncio.current_task()
         assert task is not None
-        watcher = asyncio.ensure_future(down.watch(task))
+        watcher = asyncio.ensure_future(down.watch(task, read))
         try:
             await self._play(life, exchange, down, upstream)
+        except ClientGone:  # the client left while its body was being streamed upstream
+            down.gone = True
         except asyncio.CancelledError:
             if not down.gone:
                 raise  # cancelled from outside (server shutdown): cleanup below, then stop
@@ -297,6 +293,15 @@ class ProxyApp:
                 )
         if down.unsupported_drop:
             raise ConnectionAbortedError("aichaos proxy: connection dropped by a fault")
+
+    def _needs_whole_body(self, backend: str) -> bool:
+        """Whether an exchange must have the whole body before it begins: the mock and a
+        replay answer from it, a recording keeps it, and a fault may act on the model or
+        stream flag, which a large body can name at its very end."""
+        spec = self.session.backends[backend]
+        return (
+            not spec.is_remote or spec.record is not None or self.session.engine.may_act_on(backend)
+        )
 
     def _host(self, backend: str, upstream: str) -> str:
         host = self._hosts.get(backend)
@@ -339,10 +344,18 @@ class ProxyApp:
 
     async def _too_large(self, provider: str, info: RequestInfo, send: Send) -> None:
         """The provider's 413, before reading more: the client need not send the rest."""
-        limit = self.max_body // (1024 * 1024)
-        message = f"aichaos proxy: request body over the proxy's limit of {limit} MiB (--max-body)"
-        reply = get_provider(provider).error(info, 413, message=message)
-        await send_reply(reply.with_header("connection", "close"), send)
+        await send_reply(self._too_large_reply(provider, info), send)
+
+    def _too_large_reply(self, provider: str, info: RequestInfo) -> Reply:
+        limit = self.max_body / (1024 * 1024)
+        message = (
+            f"aichaos proxy: request body over the proxy's limit of {limit:g} MiB (--max-body)"
+        )
+        return (
+            get_provider(provider)
+            .error(info, 413, message=message)
+            .with_header("connection", "close")
+        )
 
     @staticmethod
     def _head(
@@ -355,6 +368,8 @@ class ProxyApp:
             headers = end_to_end(response.headers)
         else:
             headers = response_headers(head.headers)
+        if upstream.close_client:
+            headers.append((b"connection", b"close"))
         if head.status in _NO_BODY:  # RFC 9110 8.6: no content-length on 1xx and 204; a 304's
             return headers  # would describe the cached answer, which the proxy does not know
         if head.length is not None and not any(name == b"content-length" for name, _ in headers):
@@ -375,17 +390,26 @@ class ProxyApp:
                 upstream.query,
                 headers,
                 info.body,
+                upstream.rest,
+                upstream.length,
             )
+        except RequestBodyError as exc:
+            if isinstance(exc.cause, ClientGone):
+                raise exc.cause from None
+            upstream.close_client = True  # the rest of the body is never read
+            reply = self._too_large_reply(exchange.spec.provider, info)
         except UpstreamError as exc:
             self.stats.upstream_errors += 1
             reply = self._upstream_down(exchange, exc)
-            body = [part for part in reply.parts() if isinstance(part, bytes)]
-            return driver.UpstreamAnswer(reply.status, reply.headers, body)
-        upstream.response = response
-        pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
-        # An answer that arrived whole (most non-streamed ones) goes out in one write.
-        whole = response.complete and not response.head_only and not edits
-        return driver.UpstreamAnswer(response.status, pairs, response.take_all() if whole else None)
+        else:
+            upstream.response = response
+            pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
+            # An answer that arrived whole (most non-streamed ones) goes out in one write.
+            whole = response.complete and not response.head_only and not edits
+            body = response.take_all() if whole else None
+            return driver.UpstreamAnswer(response.status, pairs, body)
+        body = [part for part in reply.parts() if isinstance(part, bytes)]
+        return driver.UpstreamAnswer(reply.status, reply.headers, body)
 
     @staticmethod
     def _upstream_down(exchange: Exchange, exc: UpstreamError) -> Reply:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -53,6 +54,17 @@ class UpstreamProtocolError(UpstreamError):
     """The upstream closed the connection early or sent something that is not HTTP."""
 
     label = "RemoteProtocolError"
+
+
+class RequestBodyError(UpstreamError):
+    """The streamed request body failed (`cause`: the client left, or its body went over the
+    limit): the upstream request was aborted."""
+
+    label = "RequestBodyError"
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"the request body failed: {type(cause).__name__}")
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -169,6 +181,8 @@ class _Connection(asyncio.Protocol):
         self.last_activity = 0.0
         self.paused = False
         self.timer: asyncio.TimerHandle | None = None
+        self.pump: asyncio.Task[None] | None = None  # writes a streamed request body
+        self.writable: asyncio.Future[None] | None = None  # set while writing is paused
 
     # --- asyncio.Protocol --------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -189,6 +203,9 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._cancel_timer()
+        self.resume_writing()
+        if self.pump is not None:
+            self.pump.cancel()
         self.forwarder._forget(self)
         response = self.response
         if response is None or response.complete:
@@ -202,11 +219,14 @@ class _Connection(asyncio.Protocol):
             message = "peer closed connection without sending complete message body"
         self._fail(UpstreamProtocolError(message))
 
-    def pause_writing(self) -> None:  # the upstream reads a large body slowly: it buffers
-        pass
+    def pause_writing(self) -> None:  # the upstream reads a streamed body slowly
+        if self.writable is None:
+            self.writable = self.loop.create_future()
 
     def resume_writing(self) -> None:
-        pass
+        writable, self.writable = self.writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
 
     # --- httptools callbacks -------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -240,7 +260,16 @@ class _Connection(asyncio.Protocol):
         response._finish()
 
     # --- requests ----------------------------------------------------------------
-    def send(self, head: bytes, body: bytes, head_only: bool) -> UpstreamResponse:
+    def send(
+        self,
+        head: bytes,
+        body: bytes,
+        head_only: bool,
+        rest: AsyncIterator[bytes] | None = None,
+        chunked: bool = False,
+    ) -> UpstreamResponse:
+        """Write the request: `head` and `body` now, then `rest` as it arrives (in chunked
+        transfer coding when `chunked`)."""
         assert self.transport is not None
         self.response = UpstreamResponse(self, head_only)
         self.head = self.loop.create_future()
@@ -249,12 +278,35 @@ class _Connection(asyncio.Protocol):
         timeout = self.forwarder.read_timeout
         if timeout is not None:
             self.timer = self.loop.call_later(timeout, self._check_silence)
+        if chunked and body:
+            body = b"%x\r\n%b\r\n" % (len(body), body)
         if len(body) < 65536:
             self.transport.write(head + body)
         else:
             self.transport.write(head)
             self.transport.write(body)
+        if rest is not None:
+            self.pump = self.loop.create_task(self._pump(rest, chunked))
         return self.response
+
+    async def _pump(self, rest: AsyncIterator[bytes], chunked: bool) -> None:
+        """Write the rest of a streamed body as it arrives, no faster than the upstream reads
+        it; a body that fails (the client left, over the limit) aborts the request."""
+        transport = self.transport
+        assert transport is not None
+        try:
+            async for chunk in rest:
+                while self.writable is not None and not self.closed:
+                    await self.writable
+                if self.closed:
+                    return
+                self.last_activity = self.loop.time()  # sending: the upstream is not silent
+                transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+            if chunked and not self.closed:
+                transport.write(b"0\r\n\r\n")
+        except Exception as exc:  # from the client's side: the body reader
+            self._fail(RequestBodyError(exc))
+            transport.abort()
 
     def _check_silence(self) -> None:
         timeout = self.forwarder.read_timeout
@@ -301,6 +353,10 @@ class _Connection(asyncio.Protocol):
     def done(self, *, reusable: bool) -> None:
         self._cancel_timer()
         self.response = self.head = None
+        if self.pump is not None and not self.pump.done():
+            self.pump.cancel()  # answered before the whole body went: the connection is spent
+            reusable = False
+        self.pump = None
         if reusable and self.keep_alive and not self.closed and not self.paused:
             self.forwarder._idle(self)
         else:
@@ -362,11 +418,16 @@ class Forwarder:
         query: bytes,
         headers: HeaderList,
         body: bytes,
+        rest: AsyncIterator[bytes] | None = None,
+        length: int | None = None,
     ) -> UpstreamResponse:
         """Send a request to `base` + `raw_path` (+ `?query`); the answer's head is awaited.
 
-        Raises `UpstreamError` when no answer comes. A reused connection that the
-        upstream had closed meanwhile (nothing received) is retried once on a new one.
+        A streamed body is `body` followed by `rest` as it arrives, `length` bytes in all
+        (None: unknown, sent in chunked transfer coding); it goes on a new connection, written
+        while the answer is awaited. Raises `UpstreamError` when no answer comes
+        (`RequestBodyError` when `rest` fails). A reused connection that the upstream had
+        closed meanwhile (nothing received) is retried once on a new one.
         """
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
@@ -376,12 +437,19 @@ class Forwarder:
         target = origin.prefix + raw_path + (b"?" + query if query else b"")
         lines = [f"{method} ".encode() + target + b" HTTP/1.1", b"host: " + origin.host_header]
         lines.extend(name + b": " + value for name, value in headers)
-        if body or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
-            lines.append(b"content-length: " + str(len(body)).encode())
+        chunked = rest is not None and length is None
+        if chunked:
+            lines.append(b"transfer-encoding: chunked")
+        elif body or rest is not None or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            size = len(body) if length is None else length
+            lines.append(b"content-length: " + str(size).encode())
         head = b"\r\n".join(lines) + b"\r\n\r\n"
         for attempt in (1, 2):
-            connection = self._reuse(origin) or await self._new_connection(origin)
-            response = connection.send(head, body, head_only=method == "HEAD")
+            # a streamed body cannot be sent twice: never on a connection the upstream may
+            # have closed meanwhile
+            reused = self._reuse(origin) if rest is None else None
+            connection = reused or await self._new_connection(origin)
+            response = connection.send(head, body, method == "HEAD", rest, chunked)
             assert connection.head is not None
             try:
                 return await connection.head
@@ -540,6 +608,7 @@ class Forwarder:
 
 __all__ = [
     "Forwarder",
+    "RequestBodyError",
     "UpstreamConnectError",
     "UpstreamError",
     "UpstreamPoolExhausted",

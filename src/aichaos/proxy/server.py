@@ -28,7 +28,8 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from aichaos.intercept.session import Session
 from aichaos.proxy.admin import PREFIX, AdminTokenError, check_admin_token, is_loopback
-from aichaos.proxy.app import DEFAULT_MAX_BODY, ProxyApp
+from aichaos.proxy.app import ProxyApp
+from aichaos.proxy.body import DEFAULT_MAX_BODY, INSPECT_BODY
 from aichaos.proxy.forwarding import Forwarder
 from aichaos.proxy.stats import ProxyStats
 
@@ -130,6 +131,7 @@ async def serve_proxy(
     shutdown_timeout: int = 1,
     middleware: Callable[[Any], Any] | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    inspect_body: int = INSPECT_BODY,
     max_connections: int = 1000,
     header_timeout: float = 30.0,
 ) -> AsyncIterator[RunningProxy]:
@@ -139,7 +141,8 @@ async def serve_proxy(
     carrying `x-aichaos-call: ID` is attributed to call `ID`. On exit, exchanges
     still running after `shutdown_timeout` seconds (a hung fault, say) are cancelled.
     `middleware` wraps the ASGI app (in-process injection's loopback listener uses it).
-    Against hostile clients: a request body over `max_body` bytes gets a 413, a
+    A request body longer than `inspect_body` bytes is streamed upstream as it arrives
+    (see `ProxyApp`). Against hostile clients: a request body over `max_body` bytes gets a 413, a
     request head not complete `header_timeout` seconds after it began (or after the
     connection opened) gets a 408 and the connection is closed; at most
     `max_connections` connections per upstream are open at once.
@@ -153,7 +156,12 @@ async def serve_proxy(
         connect_timeout=connect, read_timeout=upstream_read_timeout, max_connections=max_connections
     )
     app = ProxyApp(
-        session, admin=admin, admin_token=admin_token, forwarder=forwarder, max_body=max_body
+        session,
+        admin=admin,
+        admin_token=admin_token,
+        forwarder=forwarder,
+        max_body=max_body,
+        inspect_body=inspect_body,
     )
     sock = _bind(host, port)
     config = uvicorn.Config(
