@@ -61,33 +61,36 @@ def waits(attempts: Sequence[Attempt]) -> list[float]:
     ]
 
 
-def assert_backoff(attempts: Sequence[Attempt], sleeps: Sequence[float]) -> None:
+def assert_backoff(
+    attempts: Sequence[Attempt], sleeps: Sequence[float], scale: float = 1.0
+) -> None:
     """Three attempts spaced by the SDK's own exponential backoff (no retry-after honoured).
 
     `sleeps` are the delays the SDK computed (`SdkSleeps`): each within its backoff range;
-    the real waits between attempts are at least that long.
+    the real waits between attempts are at least that long (times the recorder's `scale`).
     """
     assert len(attempts) == 3
     assert len(sleeps) == 2, sleeps
     assert FIRST_BACKOFF <= sleeps[0] <= 0.5, sleeps
     assert SECOND_BACKOFF <= sleeps[1] <= 1.0, sleeps
     first, second = waits(attempts)
-    assert first >= FIRST_BACKOFF - SLACK
-    assert second >= SECOND_BACKOFF - SLACK
+    assert first >= FIRST_BACKOFF * scale - SLACK
+    assert second >= SECOND_BACKOFF * scale - SLACK
 
 
 def assert_retry_after(
-    attempts: Sequence[Attempt], seconds: float, sleeps: Sequence[float]
+    attempts: Sequence[Attempt], seconds: float, sleeps: Sequence[float], scale: float = 1.0
 ) -> None:
     """Every wait between attempts followed a retry-after of `seconds`, not the backoff.
 
     `sleeps` are the delays the SDK computed (`SdkSleeps`): exactly the retry-after each
-    time; the real waits between attempts are at least that long.
+    time; the real waits between attempts are at least that long (times the recorder's
+    `scale`).
     """
     found = waits(attempts)
     assert found, "the SDK did not retry"
     assert list(sleeps) == pytest.approx([seconds] * len(found)), sleeps
-    assert min(found) >= seconds - SLACK, found
+    assert min(found) >= seconds * scale - SLACK, found
 
 
 class SdkSleeps:
@@ -95,10 +98,15 @@ class SdkSleeps:
     aichaos call id (None outside a call scope), and still sleeps it.
 
     It stands in for the `time` and `anyio` modules inside each SDK's `_base_client`,
-    whose retry loops call `time.sleep(timeout)` and `await anyio.sleep(timeout)`.
+    whose retry loops call `time.sleep(timeout)` and `await anyio.sleep(timeout)` with the
+    delay `_calculate_retry_timeout` computed. With `scale` below 1 it sleeps only that
+    fraction of each delay (recording the delay itself): Anthropic's whole-second
+    `retry-after` is then checked from the SDK's own computation without the suite waiting
+    whole seconds, and each retry still really waits before it is sent.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = scale
         self.by_call: dict[str | None, list[float]] = {}
         self.listeners: list[Callable[[float], None]] = []
         self._lock = threading.Lock()
@@ -119,7 +127,7 @@ class SdkSleeps:
         class _Time:
             def sleep(self, seconds: float) -> None:
                 recorder._record(seconds)
-                time.sleep(seconds)
+                time.sleep(seconds * recorder.scale)
 
             def __getattr__(self, name: str) -> Any:
                 return getattr(time, name)
@@ -127,7 +135,7 @@ class SdkSleeps:
         class _Anyio:
             async def sleep(self, seconds: float) -> None:
                 recorder._record(seconds)
-                await anyio.sleep(seconds)
+                await anyio.sleep(seconds * recorder.scale)
 
             def __getattr__(self, name: str) -> Any:
                 return getattr(anyio, name)

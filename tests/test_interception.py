@@ -356,7 +356,8 @@ def test_records_carry_no_secrets() -> None:
     assert secret not in str(refused.value)  # the error does not repeat it
     faults: list[dict[str, Any]] = [
         {"kind": "rate_limit", "first": 1, "retry_after": 0.01, "backend": "openai"},
-        {"kind": "rate_limit", "first": 1, "retry_after": 0.01, "backend": "anthropic"},
+        # Anthropic's retry-after is whole seconds: without one the SDK backs off < 0.5 s
+        {"kind": "rate_limit", "first": 1, "retry_after": None, "backend": "anthropic"},
         {"kind": "connection_refused", "backend": "gateway"},
     ]
     gateway = openai.OpenAI(api_key=secret, base_url="http://127.0.0.1:9/v1", max_retries=0)

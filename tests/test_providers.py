@@ -145,10 +145,11 @@ def test_openai_errors() -> None:
     assert (err["type"], err["code"]) == ("tokens", "rate_limit_exceeded")
     assert "Rate limit reached for gpt-x" in err["message"]
     assert limited.header("retry-after") == "2"
-    assert limited.header("retry-after-ms") == "2000"
+    assert limited.header("retry-after-ms") is None  # api.openai.com sends none; Azure does
     assert limited.header("x-ratelimit-remaining-tokens") == "0"
     half = p.rate_limited(req, scope="requests", retry_after=1.5, limit=10)
-    assert half.header("retry-after") == "1.5"
+    assert half.header("retry-after") == "1.5"  # the openai SDK reads decimal seconds
+    assert half.header("retry-after-ms") is None
     assert body_of(half)["error"]["type"] == "requests"
     assert (
         p.rate_limited(req, scope="requests", retry_after=None, limit=10).header("retry-after")
@@ -197,6 +198,10 @@ def test_azure_errors() -> None:
     assert "2024-10-21" in body["error"]["message"]
     assert limited.header("retry-after") == "6"
     assert limited.header("retry-after-ms") == "6000"
+    short = p.rate_limited(req, scope="tokens", retry_after=0.25, limit=1000)
+    assert short.header("retry-after") == "1"  # whole seconds, rounded up
+    assert short.header("retry-after-ms") == "250"  # the exact wait, read first by the SDK
+    assert "Please retry after 1 seconds" in body_of(short)["error"]["message"]
     quota = p.quota_exhausted(req)
     assert quota.status == 429 and float(quota.header("retry-after") or 0) > 120
     filtered = p.content_filter_error(req)
@@ -223,6 +228,11 @@ def test_anthropic_errors() -> None:
     assert body_of(p.outage(req, 500))["error"]["type"] == "api_error"
     limited = p.rate_limited(req, scope="requests", retry_after=3, limit=50)
     assert limited.status == 429 and limited.header("retry-after") == "3"
+    assert limited.header("retry-after-ms") is None  # Anthropic sends whole seconds only
+    for wait, sent in ((0.2, "1"), (1.0, "1"), (1.001, "2"), (2.5, "3"), (0.0001, "1")):
+        rounded = p.rate_limited(req, scope="requests", retry_after=wait, limit=50)
+        assert rounded.header("retry-after") == sent, wait  # whole seconds, rounded up
+        assert p.retry_after_headers(wait) == [("retry-after", sent)]
     assert body_of(limited)["error"]["type"] == "rate_limit_error"
     assert limited.header("anthropic-ratelimit-requests-remaining") == "0"
     spend = p.quota_exhausted(req)

@@ -294,10 +294,16 @@ class Retried:
 
 THREE_429 = (429, 429, 429)
 
+# The retry delays the SDKs compute are recorded exactly; the recorder really sleeps a tenth
+# of each, so whole-second waits do not slow the suite (`SdkSleeps`).
+SCALE = 0.1
+
 RETRIED = [
     # a retry-after the SDK honours
+    # OpenAI keeps the wait's precision in `retry-after` (the SDK reads decimal seconds)
     Retried("openai", "rate_limit-requests", {"kind": "rate_limit", "retry_after": 0.25},
-            "RateLimitError", THREE_429, 0.25, "requests", "rate_limit_exceeded"),
+            "RateLimitError", THREE_429, 0.25, "requests", "rate_limit_exceeded",
+            header="0.25"),
     Retried("openai", "rate_limit-tokens",
             {"kind": "rate_limit", "scope": "tokens", "retry_after": "200ms"},
             "RateLimitError", THREE_429, 0.2, "tokens", "rate_limit_exceeded"),
@@ -309,15 +315,17 @@ RETRIED = [
             "ConflictError", (409,) * 3, 0.2, "invalid_request_error"),
     Retried("openai", "error-408", {"kind": "error", "status": 408, "retry_after": 0.2},
             "APIStatusError", (408,) * 3, 0.2, "invalid_request_error"),
+    # Anthropic sends whole seconds, rounded up: a 0.25 s wait goes out as `retry-after: 1`
+    # and the SDK sleeps 1 s (`_calculate_retry_timeout` honours any delay above 0)
     Retried("anthropic", "rate_limit", {"kind": "rate_limit", "retry_after": 0.25},
-            "RateLimitError", THREE_429, 0.25, "rate_limit_error"),
+            "RateLimitError", THREE_429, 1.0, "rate_limit_error", header="1"),
     Retried("anthropic", "rate_limit-tokens",
             {"kind": "rate_limit", "scope": "tokens", "retry_after": 0.2},
-            "RateLimitError", THREE_429, 0.2, "rate_limit_error"),
-    Retried("anthropic", "rate_limit-one-retry", {"kind": "rate_limit", "retry_after": 0.6},
-            "RateLimitError", (429, 429), 0.6, "rate_limit_error", max_retries=1, header="0.6"),
+            "RateLimitError", THREE_429, 1.0, "rate_limit_error", header="1"),
+    Retried("anthropic", "rate_limit-one-retry", {"kind": "rate_limit", "retry_after": 1.2},
+            "RateLimitError", (429, 429), 2.0, "rate_limit_error", max_retries=1, header="2"),
     Retried("anthropic", "error-500", {"kind": "error", "status": 500, "retry_after": 0.2},
-            "InternalServerError", (500,) * 3, 0.2, "api_error"),
+            "InternalServerError", (500,) * 3, 1.0, "api_error", header="1"),
     Retried("anthropic", "error-503-retry-after-ms-only",
             {"kind": "error", "status": 503, "headers": {"retry-after-ms": "200"}},
             "ServiceUnavailableError", (503,) * 3, 0.2, "api_error"),
@@ -325,11 +333,11 @@ RETRIED = [
             {"kind": "error", "status": 504, "headers": {"retry-after": "0.2"}},
             "GatewayTimeoutError", (504,) * 3, 0.2, "timeout_error"),
     Retried("anthropic", "error-408", {"kind": "error", "status": 408, "retry_after": 0.2},
-            "RequestTimeoutError", (408,) * 3, 0.2, "invalid_request_error"),
+            "RequestTimeoutError", (408,) * 3, 1.0, "invalid_request_error", header="1"),
     Retried("anthropic", "error-409", {"kind": "error", "status": 409, "retry_after": 0.2},
-            "ConflictError", (409,) * 3, 0.2, "invalid_request_error"),
+            "ConflictError", (409,) * 3, 1.0, "invalid_request_error", header="1"),
     Retried("anthropic", "error-529", {"kind": "error", "status": 529, "retry_after": 0.2},
-            "OverloadedError", (529,) * 3, 0.2, "overloaded_error"),
+            "OverloadedError", (529,) * 3, 1.0, "overloaded_error", header="1"),
     # no retry-after: the SDK's own backoff
     Retried("openai", "outage", {"kind": "outage"}, "InternalServerError", (500,) * 3,
             type_="server_error"),
@@ -343,9 +351,9 @@ RETRIED = [
 
 CLEARS = [
     Retried(provider, f"rate_limit-clears{'-stream' * stream}",
-            {"kind": "rate_limit", "first": 2, "retry_after": 0.2}, None, (429, 429, 200), 0.2,
+            {"kind": "rate_limit", "first": 2, "retry_after": 0.2}, None, (429, 429, 200), wait,
             stream=stream)
-    for provider in ("openai", "anthropic")
+    for provider, wait in (("openai", 0.2), ("anthropic", 1.0))  # Anthropic: whole seconds
     for stream in (False, True)
 ]  # fmt: skip
 
@@ -400,7 +408,7 @@ def run_scenarios(sdk: Sdk) -> dict[str, Outcome]:
     faults = [for_case(row.name, row.fault) for row in mine]
     with pytest.MonkeyPatch.context() as patch, sdk_client(sdk) as client, aichaos.inject(faults):
         calls = {row.name: call(client, row) for row in mine}
-        return run_concurrently(calls, SdkSleeps().install(patch))
+        return run_concurrently(calls, SdkSleeps(SCALE).install(patch))
 
 
 @pytest.fixture(scope="module")
@@ -435,11 +443,13 @@ def test_status_error_is_retried(
     assert_error_body(sdk, exc, row.type_, row.code)
     if row.wait is None:
         assert "retry-after" not in exc.response.headers
-        assert_backoff(outcome.attempts, outcome.sleeps)
+        assert_backoff(outcome.attempts, outcome.sleeps, SCALE)
     else:
         if row.header is not None:
             assert exc.response.headers["retry-after"] == row.header
-        assert_retry_after(outcome.attempts, row.wait, outcome.sleeps)
+        if "retry-after-ms" not in row.fault.get("headers", {}):
+            assert "retry-after-ms" not in exc.response.headers  # Azure's only, not sent here
+        assert_retry_after(outcome.attempts, row.wait, outcome.sleeps, SCALE)
 
 
 @pytest.mark.parametrize(("sdk", "row"), rows_for(CLEARS))
@@ -457,7 +467,7 @@ def test_rate_limit_clears_and_the_call_succeeds(
     assert labels == [["rate_limit(requests)"]] * 2 + [[]]
     assert [a.stream for a in outcome.attempts] == [row.stream] * 3
     assert row.wait is not None
-    assert_retry_after(outcome.attempts, row.wait, outcome.sleeps)
+    assert_retry_after(outcome.attempts, row.wait, outcome.sleeps, SCALE)
 
 
 @pytest.mark.parametrize(("sdk", "row"), rows_for(CONNECTION))
@@ -475,7 +485,7 @@ def test_connection_failure_is_retried(
     assert all(
         a.duration is not None and a.duration >= row.slowest - SLACK for a in outcome.attempts
     )
-    assert_backoff(outcome.attempts, outcome.sleeps)
+    assert_backoff(outcome.attempts, outcome.sleeps, SCALE)
 
 
 @pytest.mark.parametrize(("sdk", "row"), rows_for(BEYOND_120_SECONDS))
@@ -500,4 +510,4 @@ def test_anthropic_spend_limit_is_a_429_of_its_own_class_that_the_sdk_still_retr
     assert isinstance(exc, anthropic.RateLimitError)  # apps catching 429s catch it too
     assert exc.body["error"]["details"] == {"error_code": "enforced_spend_limit_reached"}  # type: ignore[index]
     assert "retry-after" not in exc.response.headers  # waiting will not clear it
-    assert_backoff(outcome.attempts, outcome.sleeps)
+    assert_backoff(outcome.attempts, outcome.sleeps, SCALE)

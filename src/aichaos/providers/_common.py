@@ -56,14 +56,6 @@ seconds_header = seconds_text
 """`retry-after` value: an integer string when whole, else a decimal."""
 
 
-def retry_after_headers(seconds: float) -> list[tuple[str, str]]:
-    """`retry-after` (seconds) and `retry-after-ms`, as OpenAI and Azure send them."""
-    return [
-        ("retry-after", seconds_header(seconds)),
-        ("retry-after-ms", str(round(seconds * 1000))),
-    ]
-
-
 def rfc3339_in(seconds: float) -> str:
     """The UTC instant `seconds` from now as RFC 3339 (`2025-08-21T12:40:59Z`)."""
     when = datetime.now(timezone.utc) + timedelta(seconds=max(seconds, 0.0))

@@ -11,6 +11,7 @@ Everything here is pure data in, data out: no I/O.
 from __future__ import annotations
 
 import enum
+import math
 import random
 import re
 from abc import ABC, abstractmethod
@@ -308,6 +309,11 @@ def json_reply(
     return Reply(status, merge_headers(reply.headers, extra), reply.body)
 
 
+def whole_seconds(seconds: float) -> str:
+    """A delay as `retry-after` delay-seconds: a whole number, rounded up (0.2 -> `1`)."""
+    return str(math.ceil(round(max(seconds, 0.0), 6)))  # float noise never adds a second
+
+
 def _fill(template: str, values: Mapping[str, str]) -> str:
     """`{name}` replaced by its value; unknown names and other braces stay as they are."""
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
@@ -359,9 +365,10 @@ class Provider(ABC):
         """The provider's rate-limit headers for one scope (`requests` or `tokens`)."""
 
     def retry_after_headers(self, seconds: float) -> list[tuple[str, str]]:
-        """How the provider tells a client to wait: `retry-after` in seconds here; OpenAI and
-        Azure add `retry-after-ms`."""
-        return [("retry-after", seconds_text(seconds))]
+        """How the provider tells a client to wait: `retry-after` in whole seconds, rounded up
+        (RFC 9110 delay-seconds; Anthropic sends whole seconds). Azure adds `retry-after-ms`;
+        OpenAI keeps the wait's precision (see each provider)."""
+        return [("retry-after", whole_seconds(seconds))]
 
     # --- errors -------------------------------------------------------------
     answers: ClassVar[Mapping[str, ErrorAnswer]] = {}

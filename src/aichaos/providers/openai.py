@@ -6,17 +6,19 @@ The dialects live in `openai_chat`, `openai_responses` and `openai_embeddings`.
 from __future__ import annotations
 
 import functools
-import math
 import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
-from aichaos.providers._common import (
-    go_duration,
-    new_id,
-    retry_after_headers,
+from aichaos.providers._common import go_duration, new_id, seconds_header
+from aichaos.providers.base import (
+    Dialect,
+    ErrorAnswer,
+    Headers,
+    Provider,
+    SdkEnvironment,
+    whole_seconds,
 )
-from aichaos.providers.base import Dialect, ErrorAnswer, Headers, Provider, SdkEnvironment
 from aichaos.providers.openai_chat import ChatCompletions
 from aichaos.providers.openai_embeddings import Embeddings, Models
 from aichaos.providers.openai_responses import Responses, failed_events
@@ -159,7 +161,14 @@ class OpenAIProvider(Provider):
         ]
 
     def retry_after_headers(self, seconds: float) -> list[tuple[str, str]]:
-        return retry_after_headers(seconds)
+        """`retry-after` only, with the precision given (the openai SDK reads decimal seconds).
+
+        No `retry-after-ms`: OpenAI documents only the `x-ratelimit-*` headers, a 429 captured
+        from api.openai.com (openai/openai-node#1477) carries neither `retry-after` nor
+        `retry-after-ms`, and the SDKs read `retry-after-ms` only as "proactive support" for a
+        header that "may not be standard" (openai-node `retryRequest`). Azure sends it.
+        """
+        return [("retry-after", seconds_header(seconds))]
 
     # --- errors ---------------------------------------------------------------
     def error_body(self, fields: ErrorAnswer, headers: list[tuple[str, str]]) -> dict[str, Any]:
@@ -251,7 +260,7 @@ class AzureOpenAIProvider(OpenAIProvider):
         return parse_qs(req.query).get("api-version", [AZURE_API_VERSION])[0]
 
     def _azure_429(self, req: RequestInfo, scope: str, seconds: float) -> Reply:
-        whole = max(1, math.ceil(seconds))
+        whole = whole_seconds(seconds)  # as in its `retry-after`
         kind = "token rate limit" if scope == "tokens" else "call rate limit"
         message = (
             f"Requests to the {self._operation(req)} Operation under Azure OpenAI API version "
@@ -263,9 +272,19 @@ class AzureOpenAIProvider(OpenAIProvider):
         headers = [
             *self.response_headers(req),
             *self.rate_limit_headers(scope=scope, limit=0, remaining=0, reset_seconds=seconds),
-            *retry_after_headers(seconds),
+            *self.retry_after_headers(seconds),
         ]
         return Reply.json(429, {"error": {"code": "429", "message": message}}, headers)
+
+    def retry_after_headers(self, seconds: float) -> list[tuple[str, str]]:
+        """`retry-after` in whole seconds, rounded up (its message says "Please retry after N
+        seconds"), and `retry-after-ms` with the exact wait, which the openai SDK reads first
+        (`_parse_retry_after_header`); both are seen on Azure's 429s
+        (provider-wire-formats.md, Azure)."""
+        return [
+            ("retry-after", whole_seconds(seconds)),
+            ("retry-after-ms", str(round(seconds * 1000))),
+        ]
 
     def rate_limited(
         self, req: RequestInfo, *, scope: str, retry_after: float | None, limit: int

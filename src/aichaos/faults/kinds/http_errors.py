@@ -30,14 +30,17 @@ class ErrorFault(_ErrorFault):
     `RateLimitError`, 5xx `InternalServerError`; anthropic 503/504/529 have their own
     subclasses) and retry 408, 409, 429 and 5xx twice. With `retry_after` they wait that long
     between attempts: openai (>= 2.52) does not retry at all past 120 s, anthropic waits any
-    delay. The wait goes out as the provider sends it: `retry-after` (Anthropic, Gemini), plus
-    `retry-after-ms` (OpenAI, Azure). `body: html` answers with the page a CDN puts in front
-    of the provider (Cloudflare-style, `text/html`, `server: cloudflare`, a `cf-ray`; reports
-    show 502, 520, 521, 524), `body: nginx` with an nginx-style page (502, 504); any other
-    text is sent as
-    the body itself. The openai SDK then raises `InternalServerError` (5xx) with the page as
-    `.body` and no `.code`, after its retries. A `headers:` entry replaces a default header
-    of the same name (`content-type` included).
+    delay. The wait goes out as the provider sends it: Anthropic (and Gemini) `retry-after` in
+    whole seconds, rounded up (0.2 s is sent as `1`, and the anthropic SDK sleeps 1 s); Azure
+    the same plus `retry-after-ms` with the exact wait, which the openai SDK reads first;
+    OpenAI `retry-after` with the precision given and no `retry-after-ms` (api.openai.com is
+    not known to send one; see `OpenAIProvider.retry_after_headers`). `body: html` answers
+    with the page a CDN puts in front of the provider (Cloudflare-style, `text/html`,
+    `server: cloudflare`, a `cf-ray`; reports show 502, 520, 521, 524), `body: nginx` with an
+    nginx-style page (502, 504); any other text is sent as the body itself. The openai SDK
+    then raises `InternalServerError` (5xx) with the page as `.body` and no `.code`, after its
+    retries. A `headers:` entry replaces a default header of the same name (`content-type`
+    included).
     """
 
     summary: ClassVar[str] = "any status with the provider's own error body and headers"
@@ -50,7 +53,8 @@ class ErrorFault(_ErrorFault):
     message: str | None = Field(None, description="Error message (default: the provider's).")
     retry_after: Duration | None = Field(
         None,
-        description="Send the provider's wait: retry-after (OpenAI and Azure add retry-after-ms).",
+        description="Send the provider's wait: retry-after (Anthropic: whole seconds, rounded"
+        " up; Azure adds retry-after-ms).",
     )
     headers: dict[str, str] = Field(
         default_factory=dict, description="Response headers; each replaces a default one."
@@ -160,15 +164,17 @@ class RateLimit(_ErrorFault):
     """A 429 that clears after `retry_after`, with the provider's rate-limit headers.
 
     OpenAI: `rate_limit_exceeded` of type `requests` or `tokens`, `x-ratelimit-*` headers
-    (resets as Go durations), `retry-after` and `retry-after-ms`. Anthropic: `rate_limit_error`,
-    `anthropic-ratelimit-*` headers (resets as RFC 3339 times) and `retry-after`. Gemini:
+    (resets as Go durations) and `retry-after` (no `retry-after-ms`); Azure: `retry-after` in
+    whole seconds and `retry-after-ms`. Anthropic: `rate_limit_error`, `anthropic-ratelimit-*`
+    headers (resets as RFC 3339 times) and `retry-after` in whole seconds, rounded up, as
+    Anthropic sends it (a 250 ms wait makes the anthropic SDK sleep 1 s). Gemini:
     `RESOURCE_EXHAUSTED` with a `RetryInfo` delay. The openai and anthropic SDKs sleep the
     server's delay before each retry (openai >= 2.52 gives up at once past 120 s); with
     `retry_after: null` no delay is sent and their own backoff applies. Use `first: N` for a
     storm that clears.
     """
 
-    summary: ClassVar[str] = "429 with retry-after/retry-after-ms and rate-limit headers"
+    summary: ClassVar[str] = "429 with the provider's retry-after and rate-limit headers"
     kind: Literal["rate_limit"] = "rate_limit"
     scope: Literal["requests", "tokens"] = Field("requests", description="Which limit was hit.")
     retry_after: Duration | None = Field(

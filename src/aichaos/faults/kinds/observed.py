@@ -60,7 +60,8 @@ OBSERVED: dict[str, tuple[Observed, ...]] = {
         Observed(
             "anthropic",
             ANTHROPIC,
-            "`retry_after`: only `retry-after` is sent; the SDK sleeps it between 3 attempts",
+            "`retry_after`: only `retry-after`, whole seconds rounded up (0.2 s: `1`); the SDK"
+            " sleeps it (1 s) between 3 attempts",
             "tests/test_sdk_catalog_anthropic.py::test_error_retry_after_is_anthropics_header_only",
         ),
         Observed(
@@ -86,7 +87,8 @@ OBSERVED: dict[str, tuple[Observed, ...]] = {
         *_suites(
             "`RateLimitError`; sleeps `retry-after` between 3 attempts; above 120 s: 1 attempt;"
             " Azure's 429 likewise",
-            "`RateLimitError`; sleeps any `retry-after` between 3 attempts",
+            "`RateLimitError`; sleeps any `retry-after` (whole seconds, rounded up) between 3"
+            " attempts",
         ),
         Observed(
             "gemini",
@@ -104,7 +106,8 @@ OBSERVED: dict[str, tuple[Observed, ...]] = {
     ),
     "rate_limiter": _suites(
         "`RateLimitError` once over the limit, retried after the window's `retry-after`",
-        "`RateLimitError` once over the limit, retried after the window's `retry-after`",
+        "`RateLimitError` once over the limit, retried after the window's `retry-after`"
+        " (whole seconds, rounded up: 0.4 s left, a 1 s sleep)",
     ),
     "latency": _suites("the call takes the delay longer", "the call takes the delay longer"),
     "timeout": _suites(

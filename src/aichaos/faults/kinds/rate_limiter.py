@@ -21,7 +21,9 @@ class RateLimiter(Fault):
     `tpm` when the answer completes (the usage the provider reported, streams
     included; a stream that reports none counts its content deltas). Over a
     limit, the request gets the provider's 429 with a `retry-after` saying when
-    the window frees up.
+    the window frees up, as that provider sends it: whole seconds, rounded up, on
+    Anthropic (and Azure, which adds the exact `retry-after-ms`); OpenAI keeps
+    the precision in `retry-after`; Gemini's `RetryInfo.retryDelay` keeps it too.
 
     Each backend has its own window: with `backend: '*'` (or a list) every
     backend is limited separately, as each provider limits its own keys, so
