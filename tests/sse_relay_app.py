@@ -8,7 +8,9 @@ breaks, it ends its own answer cleanly, so only the stream's framing shows the c
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from typing import Any
 
 import httpx
@@ -34,24 +36,43 @@ def upstream_request(provider: str, base: str, prompt: str, *, stream: bool) -> 
     return {"url": url, "json": body}
 
 
-async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] != "http":
-        return
-    ask = json.loads(await read_body(receive))
-    request = upstream_request(ask["provider"], ask["base"], ask["prompt"], stream=True)
-    client = httpx.AsyncClient(timeout=10.0)
-    async with client, client.stream("POST", **request) as upstream:
-        content_type = upstream.headers.get("content-type", "text/plain").encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": upstream.status_code,
-                "headers": [(b"content-type", content_type)],
-            }
-        )
-        try:
-            async for chunk in upstream.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except httpx.HTTPError:
-            pass  # naive: the upstream broke off, the answer just ends here
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+class RelayApp:
+    """The relay; `gates[n]` holds its n-th request (from 1) until set (a test's second actor
+    acts meanwhile); `forward` passes the call's `traceparent` on to the provider."""
+
+    def __init__(
+        self, gates: dict[int, threading.Event] | None = None, *, forward: bool = False
+    ) -> None:
+        self.gates, self.forward, self.count = gates or {}, forward, 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        self.count += 1
+        gate = self.gates.get(self.count)
+        if gate is not None:
+            await asyncio.to_thread(gate.wait, 30.0)
+        ask = json.loads(await read_body(receive))
+        request = upstream_request(ask["provider"], ask["base"], ask["prompt"], stream=True)
+        if self.forward:
+            headers = dict(scope["headers"])
+            request["headers"] = {"traceparent": headers[b"traceparent"].decode()}
+        client = httpx.AsyncClient(timeout=10.0)
+        async with client, client.stream("POST", **request) as upstream:
+            content_type = upstream.headers.get("content-type", "text/plain").encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": upstream.status_code,
+                    "headers": [(b"content-type", content_type)],
+                }
+            )
+            try:
+                async for chunk in upstream.aiter_raw():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except httpx.HTTPError:
+                pass  # naive: the upstream broke off, the answer just ends here
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+app = RelayApp()

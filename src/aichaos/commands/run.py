@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import functools
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -51,6 +52,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=port,
         metavar="P",
         help="serve Prometheus metrics at http://HOST:P/metrics during the run (0 = any port)",
+    )
+    parser.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="follow an already running `aichaos proxy` the app goes through: its attempts and"
+        " live fault changes go into the journal, the run's faults are applied there",
+    )
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get("AICHAOS_ADMIN_TOKEN"),
+        metavar="T",
+        help="the --proxy's admin token (env AICHAOS_ADMIN_TOKEN)",
     )
     parser.add_argument(
         "--metrics-host",
@@ -99,6 +112,14 @@ def run(args: argparse.Namespace) -> int:
     renderers = _renderers(args)
     if problems or renderers is None or not _outputs_writable(args, experiments):
         return EXIT_USAGE
+    if args.proxy is not None and args.admin_token is not None:
+        from aichaos.proxy.admin import AdminTokenError, check_admin_token
+
+        try:
+            check_admin_token(args.admin_token)
+        except AdminTokenError as exc:
+            print(f"aichaos run: --admin-token: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if args.dry_run:
         return _dry_run(experiments, args.seed)
     telemetry: list[Observer] = []
@@ -207,7 +228,13 @@ def _run_all(
             observer = Observers(observer, *telemetry)
         try:
             job = functools.partial(
-                run_experiment, experiment, args.seed, observer, handle_signals=True
+                run_experiment,
+                experiment,
+                args.seed,
+                observer,
+                handle_signals=True,
+                proxy=args.proxy,
+                admin_token=args.admin_token,
             )
             result = anyio.run(job)
         except ExperimentError as exc:

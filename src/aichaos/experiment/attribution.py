@@ -93,6 +93,12 @@ class RequestNotes:
         )
         self.notes[id(attempt)] = Note(trace_id_of(info.headers.get(TRACEPARENT)), found)
 
+    def note(self, attempt: Attempt, trace_id: str | None, prompt: str | None) -> None:
+        """Note an attempt another process saw (a live proxy): its trace id, and which of
+        the run's prompts its request's last user message holds."""
+        found = frozenset(t for t in self._needles if prompt and t in prompt)
+        self.notes[id(attempt)] = Note(trace_id, found)
+
     def get(self, attempt: Attempt) -> Note | None:
         return self.notes.get(id(attempt))
 

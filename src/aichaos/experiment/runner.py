@@ -23,6 +23,7 @@ import aichaos.proxy.loopback  # noqa: F401  (serves aiohttp and requests in-pro
 from aichaos.experiment.attribution import RequestNotes, Tally, attribute
 from aichaos.experiment.checks.base import CheckContext
 from aichaos.experiment.errors import ExperimentError, Problem
+from aichaos.experiment.following import Follower, follow_proxy
 from aichaos.experiment.functions import import_paths
 from aichaos.experiment.metrics import phase_metrics
 from aichaos.experiment.model import Experiment
@@ -93,14 +94,20 @@ async def run_experiment(
     console: Observer | None = None,
     *,
     handle_signals: bool = False,
+    proxy: str | None = None,
+    admin_token: str | None = None,
 ) -> RunResult:
     """Run every phase, judge the hypothesis, and return the result.
 
     `console` receives live events. With `handle_signals`, SIGINT/SIGTERM end the
-    run cleanly with status `interrupted` (use it from a main thread only).
-    Raises `ExperimentError` (a `TargetError`) when the target cannot be driven.
+    run cleanly with status `interrupted` (use it from a main thread only). With `proxy`
+    (a running `aichaos proxy`'s URL, and its `admin_token`), the app's model calls go
+    through that proxy, which the run follows (experiment/live_proxy.py).
+    Raises `ExperimentError` (a `TargetError`, a `LiveProxyError`) when the target cannot
+    be driven or the proxy cannot be followed.
     """
     run = _ExperimentRun(experiment, resolve_seed(experiment, seed), console or Observer())
+    run.proxy = (proxy, admin_token) if proxy is not None else None
     try:
         # User functions may import their neighbours lazily, while they run.
         with import_paths(experiment.base_dir):
@@ -158,6 +165,8 @@ class _ExperimentRun:
             self.injection.session.request_hooks.append(self.notes)
         self.tally = Tally()
         self.tied_upto = 0  # recorder.attempts before this index are attributed
+        self.proxy: tuple[str, str | None] | None = None  # `run --proxy`: URL and admin token
+        self.follower: Follower | None = None
 
     def now(self) -> float:
         return time.perf_counter() - self.origin
@@ -168,6 +177,23 @@ class _ExperimentRun:
 
     # --- the run ------------------------------------------------------------------
     async def execute(self, *, handle_signals: bool) -> RunResult:
+        if self.proxy is None:
+            return await self._execute(handle_signals=handle_signals)
+        recorder, url, token = self.injection.recorder, *self.proxy
+        # connected before any load: exit 2 when the proxy cannot be followed
+        async with follow_proxy(url, token, self.experiment, recorder, self.notes) as follower:
+            follower.event = self._live_event
+            self.follower = follower
+            return await self._execute(handle_signals=handle_signals)
+
+    def _live_event(self, at: float, message: str, record: dict[str, Any]) -> None:
+        entry: dict[str, Any] = {"at": round(at - self.origin, 6), "message": message}
+        if record:
+            entry["fault_change"] = record
+        self.events.append(entry)
+        self.observer.event(message)
+
+    async def _execute(self, *, handle_signals: bool) -> RunResult:
         started_at = time.time()
         self.origin = time.perf_counter()
         self.observer.run_started(self.experiment, self.seed, self.plans)
@@ -183,6 +209,7 @@ class _ExperimentRun:
             self.origin,
             max_in_flight=max(1, most, min(int(max(rates, default=0)) + 1, 1024)),
             abort=lambda reason: self.stop("aborted", reason),  # a command target that died
+            backend_urls=self.follower.live.backends if self.follower is not None else None,
         )
         self.max_in_flight = ctx.max_in_flight
         self.hurry = ctx.hurry
@@ -194,6 +221,9 @@ class _ExperimentRun:
                     background.start_soon(self._watch)
                 if handle_signals:
                     background.start_soon(self._signals)
+                if self.follower is not None:
+                    self.follower.present(self.origin)
+                    background.start_soon(self.follower.follow)
                 try:
                     # Proxies aichaos creates in Toxiproxy carry traffic in every phase.
                     async with self.net.proxies(), open_driver(ctx) as driver:
@@ -203,7 +233,11 @@ class _ExperimentRun:
                             await self._phase(plan, driver)
                 finally:
                     self._faults_off()
+                    await self._live_faults_off()
                     background.cancel_scope.cancel()
+            if self.follower is not None:  # what the proxy finished since the last read
+                with anyio.move_on_after(SETTLE):
+                    await self.follower.catch_up(quiet=True)
         finally:
             recorder.listeners.remove(self.observer.attempt_finished)
         return self._result(started_at)
@@ -219,13 +253,14 @@ class _ExperimentRun:
             self.phase_scope = scope
             if plan.faults:
                 faults = faults_of(self.experiment, plan)
-                self._faults_on(phase, faults)
+                await self._faults_on(phase, faults)
                 await self._inject(plan, fire, faults)
             else:
                 await self._drive(plan, fire)
         self.phase_scope = None
         phase.ended = self.now()
         self._faults_off(phase.ended)
+        await self._live_faults_off()
         phase.completed = not scope.cancel_called
         phase_calls = [c for c in self.calls if c.phase == plan.name]
         if not self.stopped:
@@ -240,6 +275,9 @@ class _ExperimentRun:
     async def _settle(self) -> None:
         """Wait (briefly) until the attempts begun so far have ended: the proxy records an
         attempt's end just after its app has the answer, so maybe after the call returned."""
+        if self.follower is not None:
+            await self.follower.settle(SETTLE)
+            return
         deadline = time.perf_counter() + SETTLE
         attempts = self.injection.recorder.attempts[self.tied_upto :]
         while any(a.duration is None for a in attempts) and time.perf_counter() < deadline:
@@ -345,15 +383,31 @@ class _ExperimentRun:
         return _find(exc, NetworkError)
 
     # --- faults -------------------------------------------------------------------
-    def _faults_on(self, phase: PhaseResult, faults: list[Fault]) -> None:
-        message = self.switch.on(phase, faults)
+    async def _faults_on(self, phase: PhaseResult, faults: list[Fault]) -> None:
+        message = self.switch.on(phase, faults, local=self.follower is None)
         if message:
             self.note(message)
+        if self.follower is not None and faults:
+            try:
+                await self.follower.faults_on(faults, phase.name)
+            except Exception as exc:  # refused or unreachable: the run would prove nothing
+                self.stop("aborted", f"the live proxy did not take the run's faults: {exc}")
 
     def _faults_off(self, at: float | None = None) -> None:
+        """Faults off at once (a live proxy's: as soon as the phase unwinds, `_live_faults_off`)."""
         message = self.switch.off(at)
         if message:
             self.note(message)
+
+    async def _live_faults_off(self) -> None:
+        """Remove the run's faults from the live proxy (also after Ctrl-C: shielded)."""
+        if self.follower is None or not self.follower.live.held:
+            return
+        with anyio.CancelScope(shield=True), anyio.move_on_after(3 * SETTLE):
+            stats, failed = await self.follower.faults_off()
+            self.switch.stats += stats
+            for problem in failed:
+                self.note(f"the live proxy still holds the run's fault {problem}")
 
     # --- stopping -----------------------------------------------------------------
     def stop(self, status: Status, reason: str) -> None:
@@ -402,6 +456,12 @@ class _ExperimentRun:
                 f" {tally.inferred} by inference, {tally.ambiguous} could belong to several"
                 f" calls, {tally.outside} made outside any call"
             )
+        fault_end = self.switch.fault_end
+        if self.follower is not None:  # live fault windows end faults too (recovery_time)
+            fault_end = self.follower.fault_end(fault_end, self.origin)
+            for why in self.follower.lost():
+                self.note(f"records were lost, checks on attempts are INCONCLUSIVE: {why}")
+            self.events.sort(key=lambda event: float(event["at"]))
         for phase in self.phases:  # the same records the checks judge, answers now all in
             calls = [c for c in self.calls if c.phase == phase.name]
             elapsed = (phase.ended or self.now()) - phase.started
@@ -409,13 +469,15 @@ class _ExperimentRun:
         ctx = CheckContext(
             calls=self.calls,
             phases={p.name: p for p in self.phases},
-            fault_end=self.switch.fault_end,
+            fault_end=fault_end,
             base_dir=self.experiment.base_dir,
             started_at=started_at,
             windows=self.switch.windows(self.phases),
             stages=frozenset(p.name for p in self.phases if p.stage),
         )
         checks: list[CheckResult] = [c.evaluate(ctx) for c in self.experiment.hypothesis]
+        if self.follower is not None:
+            self.follower.judge(checks)
         status: Status
         reason = None
         if self.stopped is not None:
@@ -435,7 +497,7 @@ class _ExperimentRun:
             clock_origin=self.origin,
             reason=reason,
             faults=self.switch.stats,
-            fault_end=self.switch.fault_end,
+            fault_end=fault_end,
             events=self.events,
             attribution=tally.to_dict(),
         )

@@ -47,11 +47,13 @@ class FaultSwitch:
         self.fault_end: float | None = None  # when the last fault window ended
         self._on: tuple[PhaseResult, Sequence[Fault], float] | None = None
 
-    def on(self, phase: PhaseResult, faults: Sequence[Fault]) -> str | None:
+    def on(self, phase: PhaseResult, faults: Sequence[Fault], *, local: bool = True) -> str | None:
         """Add the faults and restart the engine's clock at the phase's start (windows count
-        from there); returns a note, if any fault."""
-        for fault in faults:
-            self.engine.add(fault.model_copy(deep=True))
+        from there); returns a note, if any fault. `local=False`: a live proxy applies them
+        (`run --proxy`), the windows are still kept here."""
+        if local:
+            for fault in faults:
+                self.engine.add(fault.model_copy(deep=True))
         self.engine.start()
         self._on = (phase, faults, phase.started)
         if not faults:

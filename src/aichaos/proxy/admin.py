@@ -11,6 +11,8 @@
     GET    /_aichaos/stats          counters per backend: requests, statuses, faults, latency
     GET    /_aichaos/backends       backend names, providers, upstreams and proxy URLs
     GET    /_aichaos/metrics        Prometheus metrics (text format; docs/observability.md)
+    GET    /_aichaos/attempts?after=SEQ   finished upstream attempts, by cursor (proxy/feed.py)
+    GET    /_aichaos/events?after=SEQ     fault changes with wall-clock times, by cursor
 
 Access: without a token, only clients on loopback addresses are served, and only
 under a loopback `Host` (403 otherwise: a page whose DNS name was rebound to
@@ -32,10 +34,11 @@ import hmac
 import ipaddress
 import json
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from aichaos.faults.spec import FaultSpecError, build_fault, describe_fault, parse_yaml
 from aichaos.intercept.session import Session
+from aichaos.proxy.feed import MAX_READ, ProxyFeeds
 from aichaos.proxy.stats import ProxyStats
 from aichaos.telemetry.metrics import Metrics
 from aichaos.wire.asgi import Receive, Scope, Send
@@ -51,6 +54,8 @@ ENDPOINTS = [
     f"GET {PREFIX}/stats",
     f"GET {PREFIX}/backends",
     f"GET {PREFIX}/metrics",
+    f"GET {PREFIX}/attempts?after=SEQ",
+    f"GET {PREFIX}/events?after=SEQ",
 ]
 _MAX_BODY = 1024 * 1024
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -138,6 +143,9 @@ class AdminAPI:
         self.base_url = base_url  # filled in once the server knows its port
         self.metrics = Metrics(in_flight=stats.inflight_by_backend)
         self.metrics.attach(session.recorder)
+        self.feeds = ProxyFeeds()
+        session.request_hooks.append(self.feeds.request_hook)
+        session.recorder.listeners.append(self.feeds.attempt_finished)
 
     def _refusal(self, scope: Scope, method: str) -> tuple[int, str] | None:
         """None when the request may be served, else the status and reason to refuse with."""
@@ -195,7 +203,8 @@ class AdminAPI:
         if path == "/metrics" and method == "GET":
             await self._metrics(send)
             return
-        status, payload = self.handle(method, path, bytes(body))
+        query = bytes(scope.get("query_string", b"")).decode("latin-1")
+        status, payload = self.handle(method, path, bytes(body), query)
         await _json_reply(send, status, payload)
 
     async def _metrics(self, send: Send) -> None:
@@ -208,7 +217,7 @@ class AdminAPI:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
-    def handle(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+    def handle(self, method: str, path: str, body: bytes, query: str = "") -> tuple[int, Any]:
         """One admin request (already authorized): `path` is relative to the prefix."""
         engine = self.session.engine
         if path == "/faults":
@@ -217,19 +226,28 @@ class AdminAPI:
             if method == "POST":
                 return self._add(body)
             if method == "DELETE":
-                count = len(engine.faults)
+                held = [(armed.id, armed.tag) for armed in engine.faults]
                 engine.clear()
-                return 200, {"cleared": count}
+                if held:
+                    self.feeds.cleared(held)
+                return 200, {"cleared": len(held)}
         elif path.startswith("/faults/") and method == "DELETE":
             fault_id = path.split("/", 2)[2]
             if not fault_id:
                 return 400, _error("give the id of the fault to remove: DELETE /_aichaos/faults/ID")
+            label = next((a.tag for a in engine.faults if a.id == fault_id), fault_id)
             if engine.remove(fault_id):
+                self.feeds.fault_removed(fault_id, label)
                 return 200, {"removed": fault_id}
             return 404, _error(f"no fault {fault_id!r}")
         elif path in ("/pause", "/resume") and method == "POST":
-            engine.paused = path == "/pause"
+            paused = path == "/pause"
+            if engine.paused != paused:
+                self.feeds.paused(paused)
+            engine.paused = paused
             return 200, {"paused": engine.paused}
+        elif path in ("/attempts", "/events") and method == "GET":
+            return self._feed(path, query)
         elif path == "/stats" and method == "GET":
             return 200, {**self.stats.snapshot(), "paused": engine.paused}
         elif path == "/backends" and method == "GET":
@@ -263,7 +281,23 @@ class AdminAPI:
         except RecursionError:  # nesting beyond what validation walks
             return 400, _error("the fault is nested too deeply")
         ids = [self.session.engine.add(fault) for fault in faults]
+        tags = {armed.id: armed.tag for armed in self.session.engine.faults}
+        for fault_id, fault in zip(ids, faults, strict=True):
+            self.feeds.fault_added(fault_id, tags.get(fault_id, fault_id), fault)
         return 201, {"added": ids}
+
+    def _feed(self, path: str, query: str) -> tuple[int, Any]:
+        """`GET /attempts` or `/events`: the records after the cursor `after` (proxy/feed.py)."""
+        params = parse_qs(query)
+        try:
+            after = int(params.get("after", ["0"])[-1])
+            limit = int(params.get("limit", [str(MAX_READ)])[-1])
+        except ValueError:
+            return 400, _error("after and limit are whole numbers: ?after=SEQ&limit=N")
+        feeds = self.feeds
+        if path == "/events":
+            return 200, feeds.read(feeds.events, after, limit)
+        return 200, {**feeds.read(feeds.attempts, after, limit), "in_flight": self.stats.inflight}
 
 
 __all__ = ["PREFIX", "AdminAPI", "AdminTokenError", "check_admin_token", "is_loopback"]

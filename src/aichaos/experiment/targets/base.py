@@ -44,6 +44,8 @@ class RunContext:
     stopping: anyio.Event = field(default_factory=anyio.Event)  # set by stop_when or Ctrl-C
     abort: Callable[[str], None] | None = None  # end the run now, as aborted, with a reason
     hurry: anyio.Event = field(default_factory=anyio.Event)  # a second Ctrl-C: no waiting
+    # `run --proxy`: each backend's URL at the live proxy the app goes through (no own proxy)
+    backend_urls: dict[str, str] | None = None
 
 
 class Driver(Protocol):

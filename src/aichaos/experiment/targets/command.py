@@ -52,7 +52,11 @@ def backend_env(experiment: Experiment, urls: dict[str, str]) -> dict[str, str]:
     """
     env = {env_name(name): url for name, url in urls.items()}
     for provider in PROVIDERS.values():
-        names = [n for n, spec in experiment.backends.items() if spec.provider == provider.name]
+        names = [
+            n
+            for n, spec in experiment.backends.items()
+            if spec.provider == provider.name and n in urls
+        ]
         if names and provider.sdk_env is not None:
             chosen = provider.name if provider.name in names else names[0]
             env[provider.sdk_env.base_url] = urls[chosen] + provider.sdk_env.base_path

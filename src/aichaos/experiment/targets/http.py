@@ -106,7 +106,11 @@ class HttpDriver:
 
 @contextlib.asynccontextmanager
 async def proxied_backends(ctx: RunContext) -> AsyncIterator[dict[str, str]]:
-    """Serve the run's backends through the chaos proxy; yields each backend's URL."""
+    """Serve the run's backends through the chaos proxy; yields each backend's URL (a live
+    proxy's, with `run --proxy`)."""
+    if ctx.backend_urls is not None:
+        yield dict(ctx.backend_urls)
+        return
     try:
         from aichaos.proxy import serve_proxy
     except ImportError:
