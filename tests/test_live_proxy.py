@@ -9,6 +9,8 @@ change falls between two known calls without any sleep.
 from __future__ import annotations
 
 import functools
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -88,7 +90,9 @@ def test_live_faults_from_a_second_process_reach_the_run(proxy: RunningProxy) ->
         aichaos_fault(proxy, "add", "kind=outage", "backend=openai", "name=primary down")
         add.set()
         wait(lambda: app.count >= 6)
+        admin(proxy, "POST", "/pause")  # the kill switch first, then the fault goes
         aichaos_fault(proxy, "remove", "f1")
+        admin(proxy, "POST", "/resume")
         remove.set()
 
     helper = threading.Thread(target=operator, daemon=True)
@@ -115,14 +119,16 @@ def test_live_faults_from_a_second_process_reach_the_run(proxy: RunningProxy) ->
         assert attempt.status == (200 if call.ok else 500)
     journal = journal_dict(result)
     changes = [e for e in journal["events"] if "fault_change" in e]
-    assert [e["fault_change"]["action"] for e in changes] == ["added", "removed"]
+    actions = [e["fault_change"]["action"] for e in changes]
+    assert actions == ["added", "paused", "removed", "resumed"]
     assert changes[0]["message"] == "proxy: fault f1 added: primary down on openai"
     calls = result.calls
     assert calls[1].ended <= changes[0]["at"] <= calls[2].ended  # the proxy's clock agrees
-    assert calls[4].ended <= changes[1]["at"] <= calls[5].ended
+    assert calls[4].ended <= changes[1]["at"] <= changes[3]["at"] <= calls[5].ended
+    assert changes[1]["message"] == "proxy: injection paused (kill switch)"
     success, recovery = result.checks
     assert (success.verdict, success.value) == ("FAIL", 5 / 8)
-    assert recovery.verdict == "PASS"
+    assert recovery.verdict == "PASS"  # faults ended with the kill switch
     assert result.fault_end == pytest.approx(changes[1]["at"], abs=1e-5)
 
 
@@ -164,15 +170,43 @@ def test_the_runs_own_faults_are_applied_through_the_proxy_and_removed(
     assert result.attribution["inferred"] == 4
 
 
-def test_stop_when_removes_the_runs_faults_from_the_proxy(proxy: RunningProxy) -> None:
-    body = RUN_FAULTS.replace(
-        "hypothesis:", "stop_when: [{check: success_rate, min: 0.9}]\n    hypothesis:"
-    ).replace("requests: 2,", "requests: 50,")
+@pytest.mark.parametrize("how", ["stop_when", "ctrl-c"])
+def test_a_run_that_stops_removes_its_faults_from_the_proxy(proxy: RunningProxy, how: str) -> None:
+    body = RUN_FAULTS.replace("requests: 2,", "requests: 200,")
+    if how == "stop_when":
+        body = body.replace(
+            "hypothesis:", "stop_when: [{check: success_rate, min: 0.9}]\n    hypothesis:"
+        )
+    else:
+        held = lambda: bool(admin(proxy, "GET", "/faults")["faults"])  # noqa: E731
+        interrupt_when(held)
     with serve(RelayApp()) as url:
-        result = run(experiment_text(url, body), proxy.base_url)
-    assert result.status == "aborted" and result.exit_code == 3
+        experiment = parse_experiment(experiment_text(url, body), base_dir=TESTS)
+        job = functools.partial(
+            run_experiment,
+            experiment,
+            4,
+            proxy=proxy.base_url,
+            admin_token=TOKEN,
+            handle_signals=True,
+        )
+        result = anyio.run(job)
+    assert result.status == ("aborted" if how == "stop_when" else "interrupted")
+    assert result.exit_code == 3
     assert admin(proxy, "GET", "/faults")["faults"] == []
-    assert sum(c.phase == "inject" for c in result.calls) < 50
+    assert sum(c.phase == "inject" for c in result.calls) < 200
+    changes = [e["fault_change"]["action"] for e in result.events if "fault_change" in e]
+    assert changes == ["added", "removed"]
+
+
+def interrupt_when(condition: Any, timeout: float = 30.0) -> None:
+    """SIGINT to this process once `condition()` holds (polled from a thread)."""
+
+    def wait_and_kill() -> None:
+        wait(condition, timeout)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=wait_and_kill, daemon=True).start()
 
 
 def test_records_the_proxy_dropped_make_attempt_checks_inconclusive(

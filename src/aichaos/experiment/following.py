@@ -46,6 +46,7 @@ class Follower:
         self.windows: dict[str, list[float | None]] = {}  # fault id -> [start, end] (perf)
         self.own: set[str] = set()
         self.phase = ""  # the phase the run's own faults were added for
+        self.paused: dict[str, float | None] = {}  # fault id -> its window's end before a pause
         self._lock = anyio.Lock()
 
     async def follow(self) -> None:
@@ -101,9 +102,18 @@ class Follower:
         elif action in ("removed", "cleared"):
             gone = [fault_id] if action == "removed" else [f["id"] for f in change["faults"]]
             for name in gone:
+                self.paused.pop(str(name), None)
                 span = self.windows.setdefault(str(name), [None, None])
                 if span[1] is None or span[1] > at:
                     span[1] = at
+        elif action == "paused":  # the kill switch ends every fault's window, for now
+            for name, span in self.windows.items():
+                if span[1] is None or span[1] > at:
+                    self.paused[name], span[1] = span[1], at
+        elif action == "resumed":  # ...and resuming opens those again
+            for name, end in self.paused.items():
+                self.windows[name][1] = end
+            self.paused.clear()
         self.event(at, message, change)
 
     def present(self, at: float) -> None:
