@@ -74,6 +74,15 @@ class Follower:
                 self._change(change)
             return poll
 
+    async def finish(self, seconds: float) -> None:
+        """The last read, at the end of the run: what the proxy finished since the last one.
+        A proxy that cannot be read now leaves the records incomplete, which is said."""
+        try:
+            with anyio.fail_after(seconds):
+                await self.catch_up()
+        except Exception as exc:
+            self.live.lost.append(f"the proxy's last records could not be read ({exc})")
+
     async def settle(self, seconds: float) -> None:
         """Read until the proxy has no attempt in flight (at most `seconds`): an attempt's
         end is recorded just after its app has the answer, so maybe after the call returned."""

@@ -236,8 +236,7 @@ class _ExperimentRun:
                     await self._live_faults_off()
                     background.cancel_scope.cancel()
             if self.follower is not None:  # what the proxy finished since the last read
-                with anyio.move_on_after(SETTLE):
-                    await self.follower.catch_up(quiet=True)
+                await self.follower.finish(SETTLE)
         finally:
             recorder.listeners.remove(self.observer.attempt_finished)
         return self._result(started_at)
