@@ -497,10 +497,28 @@ def test_bad_tool_call_invalid_json(
         with pytest.raises(ValueError, match="Unable to parse tool parameter JSON"):
             final_message(client, tools=ANTHROPIC_TOOLS)  # the helper parses the input
     assert (name, stop, streamed_name) == ("get_weather", "tool_use", "get_weather")
-    assert isinstance(value, str)  # the input is not an object
-    with pytest.raises(json.JSONDecodeError):
-        json.loads(value)
+    # Not streamed, `input` stays an object (the API never sends another), its values
+    # stringified: each is the JSON text of the value the model meant.
+    assert isinstance(value, dict) and value != good_input[0]
+    assert value == {key: json.dumps(meant) for key, meant in good_input[0].items()}
+    assert {key: json.loads(text) for key, text in value.items()} == good_input[0]
     assert streamed == "{" + good_input[1]  # every fragment kept, one stray brace up front
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_bad_tool_call_empty_arguments_is_an_empty_input(
+    client: anthropic.Anthropic, stream: bool
+) -> None:
+    """Streams send no `partial_json`, bodies send `{}`: either way the SDK's `input` is `{}`."""
+    with aichaos.inject([{"kind": "bad_tool_call", "variant": "empty_arguments"}]) as chaos:
+        if stream:
+            message = final_message(client, tools=ANTHROPIC_TOOLS)
+            block = next(b for b in message.content if b.type == "tool_use")
+            name, value = block.name, block.input
+        else:
+            name, value, _ = tool_use_of(client)
+    assert (name, value) == ("get_weather", {})
+    assert chaos.attempts[0].faults == ["bad_tool_call(empty_arguments)"]
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])

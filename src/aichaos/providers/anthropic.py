@@ -80,10 +80,11 @@ class Messages(Dialect):
     name = "messages"
     final_event = "event: message_stop"
 
-    # A body's `input` is an object on the real API, so "never" is the faithful value; kept at
-    # "arguments" (a raw string `input`) until the SDK tests that assert it move (stream
-    # `structure`), see issue 12 item 5.
-    malformed_tool_call: MalformedToolCall = "arguments"
+    # A body's `input` is always an object: unparseable JSON exists only in streamed
+    # `partial_json` (docs: fine-grained tool streaming; the SDK's `input` type is an object),
+    # so a broken call goes out as an object with stringified parameters, the botched calls
+    # reported from Claude (inkeep/agents#1285, itential/itential-mcp#218).
+    malformed_tool_call: MalformedToolCall = "values"
     required_fields = ("model", "messages", "max_tokens")
 
     def matches(self, method: str, path: str) -> bool:

@@ -96,10 +96,11 @@ class Prompt:
     json_mode: bool = False
 
 
-MalformedToolCall = Literal["arguments", "finish", "never"]
+MalformedToolCall = Literal["arguments", "values", "finish", "never"]
 """How a provider delivers tool-call arguments the model got wrong: as unparseable `arguments`
-text, as a finish reason of its own (Gemini's MALFORMED_FUNCTION_CALL), or never (the body
-carries arguments as an object that always parses)."""
+text; as an object whose values are JSON text where the values belong (`values`: Anthropic's
+`input` is always an object, and the model's botched calls seen there are stringified
+parameters); as a finish reason of its own (Gemini's MALFORMED_FUNCTION_CALL); or never."""
 
 
 class EventRole(enum.Enum):

@@ -461,10 +461,14 @@ class BadToolCall(Fault):
     openai SDK hands them over as they are and `json.loads` fails in the app. Gemini never sends
     unparseable `args` (an object): the answer ends with `finishReason:
     MALFORMED_FUNCTION_CALL` and no call (google-genai: `function_calls is None`,
-    `text is None`). Anthropic: streamed `partial_json` fragments; a non-streaming `input`
-    becomes the broken string (the real API always sends an object there).
+    `text is None`). Anthropic: streamed `partial_json` fragments (the SDK's
+    `messages.stream()` raises `ValueError` "Unable to parse tool parameter JSON"); a
+    non-streaming `input` stays an object, as the API always sends it (unparseable JSON exists
+    only in streams), with each value sent as its JSON text: the stringified parameters seen
+    from Claude (`{"city": "\\"Paris\\""}`, `[1, 2]` as `"[1, 2]"`), which the tool's schema
+    rejects or the app must decode; an input with no fields stays `{}`.
     `empty_arguments`: the arguments are an empty string (OpenAI; Anthropic streams send no
-    `partial_json`, so the SDK's `input` stays `{}`).
+    `partial_json` and bodies send `{}`, so the SDK's `input` is `{}`).
     `unknown_tool` renames the tool to `tool_name`, `missing_arguments` sends `{}`. Answers
     without tool calls pass unchanged.
     """
@@ -495,6 +499,8 @@ class BadToolCall(Fault):
                 return False
             if broken and how == "finish":
                 plan.body_edits.append(_json_edit(self._malformed_body))
+            elif broken and how == "values":
+                plan.body_edits.append(_json_edit(self._mangle_values))
             else:
                 plan.body_edits.append(_json_edit(self._edit_body))
         return True
@@ -511,6 +517,16 @@ class BadToolCall(Fault):
             return body
         return dialect.with_tool_calls(body, [self._mangle(call) for call in calls])
 
+    def _mangle_values(self, dialect: Dialect, body: Any) -> Any:
+        """`values` providers (Anthropic): the arguments stay an object. `invalid_json`: each
+        value is sent as its JSON text (`"Paris"` -> `"\\"Paris\\""`, `[1]` -> `"[1]"`), so
+        the tool's schema no longer holds; `empty_arguments`: `{}`, as the SDK's `input`
+        stays when a stream sends no `partial_json`."""
+        calls = dialect.tool_calls_of(body)
+        if not calls:
+            return body
+        return dialect.with_tool_calls(body, [_stringified(self.variant, c) for c in calls])
+
     def _mangle(self, call: ToolCall) -> ToolCall:
         if self.variant == "unknown_tool":
             return ToolCall(call.id, self.tool_name, call.arguments)
@@ -522,6 +538,18 @@ class BadToolCall(Fault):
 
     def label(self) -> str:
         return f"bad_tool_call({self.variant})"
+
+
+def _stringified(variant: str, call: ToolCall) -> ToolCall:
+    if variant == "empty_arguments":
+        return ToolCall(call.id, call.name, "{}")
+    try:
+        value = json.loads(call.arguments)
+    except ValueError:
+        return call
+    if not isinstance(value, dict):
+        return call
+    return ToolCall(call.id, call.name, json.dumps({k: json.dumps(v) for k, v in value.items()}))
 
 
 class _ToolCallEdit(StreamEdit):

@@ -244,6 +244,19 @@ OBSERVED: dict[str, tuple[Observed, ...]] = {
             f"{_CATALOG}::test_broken_tool_arguments",
         ),
         Observed(
+            "anthropic",
+            ANTHROPIC,
+            "`invalid_json` not streamed: `input` an object of stringified values (each the JSON"
+            " text of the meant value)",
+            "tests/test_sdk_faults_anthropic.py::test_bad_tool_call_invalid_json",
+        ),
+        Observed(
+            "anthropic",
+            ANTHROPIC,
+            "`empty_arguments`: `input` is `{}`, stream and body alike",
+            "tests/test_sdk_faults_anthropic.py::test_bad_tool_call_empty_arguments_is_an_empty_input",
+        ),
+        Observed(
             "gemini",
             GENAI,
             "`invalid_json`: `MALFORMED_FUNCTION_CALL`, `function_calls` None",
