@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aichaos.faults.plan import Plan, StreamEdit, StreamOut
 from aichaos.providers.base import Delivered, Dialect, EventRole, StreamEnd, Usage
-from aichaos.wire.exchange import Abort, Hang, Part, Pause
+from aichaos.wire.exchange import Abort, Hang, JSONBytes, Part, Pause
 from aichaos.wire.sse import SSEEvent, SSEParser
 
 _MAX_METERED_BODY = 4 * 1024 * 1024  # non-streaming bodies larger than this are not metered
@@ -153,8 +153,9 @@ class ResponseShaper:
             return []
         self._ended = True
         if self._parser is None:
-            if self._body_copy:
-                self._meter_body(b"".join(self._body_copy))
+            copy = self._body_copy
+            if copy:
+                self._meter_body(copy[0] if len(copy) == 1 else b"".join(copy))
             return []
         rest = self._parser.flush()
         parts: list[Part] = [rest] if rest else []  # an unterminated last event, as received
@@ -221,10 +222,13 @@ class ResponseShaper:
     def _meter_body(self, body: bytes) -> None:
         if self._dialect is None or not self._ok:
             return
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return
+        if isinstance(body, JSONBytes):
+            payload = body.value  # encoded here (the mock): no need to parse it back
+        else:
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                return
         self.meter.usage = self._dialect.usage_of_body(payload)
         self.meter.saw_token = self.meter.complete = True
 

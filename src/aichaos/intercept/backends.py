@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Literal
@@ -139,14 +140,7 @@ class BackendSpec(BaseModel):
     @property
     def public_upstream(self) -> str:
         """The upstream fit for records and reports: no credentials, query or fragment."""
-        if not self.is_remote:
-            return self.upstream
-        parts = urlsplit(self.upstream)
-        host = parts.hostname or ""
-        netloc = f"[{host}]" if ":" in host else host
-        if parts.port is not None:
-            netloc += f":{parts.port}"
-        return urlunsplit((parts.scheme, netloc, parts.path, "", "")).rstrip("/")
+        return _public_url(self.upstream) if self.is_remote else self.upstream
 
     def claimed_hosts(self) -> tuple[str, ...]:
         """Hosts (`host` or `host:port`, maybe with a `*`) this backend claims in-process."""
@@ -229,3 +223,14 @@ class Router:
                 if pattern.match(host):
                     return backend
         return name
+
+
+@functools.lru_cache(maxsize=64)
+def _public_url(url: str) -> str:
+    """`url` without credentials, query or fragment (once per URL: read on every request)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", "")).rstrip("/")

@@ -40,7 +40,7 @@ from aichaos.providers.base import (
     Usage,
 )
 from aichaos.providers.openai import Embeddings
-from aichaos.wire.exchange import Part, Pause, Reply, RequestInfo
+from aichaos.wire.exchange import JSONBytes, Part, Pause, Reply, RequestInfo
 from aichaos.wire.sse import SSEEvent
 
 _WORDS = (
@@ -167,7 +167,7 @@ class MockBackend:
         completion = self.complete(req, dialect)
         if req.stream and dialect.supports_stream:
             return self._stream(req, provider, dialect, completion, headers)
-        data = json.dumps(dialect.render(req, completion), separators=(",", ":")).encode()
+        data = JSONBytes.of(dialect.render(req, completion))
         wait = self.config.ttft + self._token_time(completion.usage.output_tokens)
         body: list[Part] = [Pause(wait), data] if wait > 0 else [data]
         return Reply(200, [("content-type", "application/json"), *headers], body)

@@ -16,6 +16,7 @@ the life's actions over ASGI:
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,7 +52,7 @@ from aichaos.proxy.headers import (
 )
 from aichaos.proxy.stats import ProxyStats
 from aichaos.records import call_scope
-from aichaos.wire.asgi import Receive, Scope, Send, read_request
+from aichaos.wire.asgi import Message, Receive, Scope, Send, read_request
 from aichaos.wire.exchange import Reply, RequestInfo
 
 _LABELS: dict[driver.FailKind, str] = {
@@ -70,34 +71,73 @@ class _Downstream:
         self, scope: Scope, receive: Receive, send: Send, connections: ConnectionRegistry
     ) -> None:
         self.scope, self.receive, self.send, self.connections = scope, receive, send, connections
+        self.connection = connections.transport_for(scope.get("client"))
+        self.head: Message | None = None  # the status line and headers, not sent yet
         self.complete = False  # the whole answer went out
         self.gone = False  # the client disconnected (or the proxy dropped it)
         self.dropped = False  # the proxy dropped the connection on purpose
         self.holding = False  # a hang is in progress: a disconnect now is the client timing out
         self.unsupported_drop = False  # not served by serve_proxy: let the server close it
+        self._watcher: asyncio.Future[None] | None = None
 
-    async def watch(self, exchange: asyncio.Task[Any], body: asyncio.Future[bool]) -> None:
+    def watch(self, exchange: asyncio.Task[Any], body: asyncio.Future[bool]) -> None:
         """Cancel the exchange (and its upstream request) when the client goes away (once its
-        body is read: the reader of a streamed body notices a disconnect before)."""
+        body is read: the reader of a streamed body notices a disconnect before): told by the
+        connection itself when `serve_proxy` tracks it, else by `http.disconnect`."""
+        if self.connection is not None:
+            self.connection.on_lost = functools.partial(self._lost, exchange, body)
+        else:
+            self._watcher = asyncio.ensure_future(self._watch(exchange, body))
+
+    def unwatch(self) -> None:
+        if self.connection is not None:
+            self.connection.on_lost = None
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+    async def _watch(self, exchange: asyncio.Task[Any], body: asyncio.Future[bool]) -> None:
         if not await body:
             return
         while (await self.receive())["type"] != "http.disconnect":
             pass
+        self._lost(exchange, body)
+
+    def _lost(self, exchange: asyncio.Task[Any], body: asyncio.Future[bool]) -> None:
+        if not (body.done() and body.result()):
+            return  # the body is still being read, and its reader sees the client leave
         if not self.complete:
             self.gone = True
             exchange.cancel()
 
-    async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+    def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        """Keep the head to go out with the body's first bytes (`flush` sends it alone)."""
+        self.head = {"type": "http.response.start", "status": status, "headers": headers}
+
+    async def flush(self) -> None:
+        if self.head is not None:
+            head, self.head = self.head, None
+            await self.send(head)
 
     async def body(self, data: bytes, last: bool) -> None:
         self.complete = last
-        await self.send({"type": "http.response.body", "body": data, "more_body": not last})
+        message = {"type": "http.response.body", "body": data, "more_body": not last}
+        head, connection = self.head, self.connection
+        if head is None:
+            await self.send(message)
+            return
+        self.head = None
+        if connection is not None:
+            connection.hold()  # head and bytes in one write: one send call, one packet
+        try:
+            await self.send(head)
+            await self.send(message)
+        finally:
+            if connection is not None:
+                connection.release()
 
     async def end(self) -> None:
         if not self.complete:
-            self.complete = True
-            await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+            await self.body(b"", True)
 
     async def drop(self) -> None:
         """Close the client's TCP connection now, with whatever was sent so far.
@@ -108,7 +148,7 @@ class _Downstream:
         the unsupported case; otherwise the disconnect cancels the exchange.
         """
         self.dropped = True
-        transport = self.connections.transport_for(self.scope.get("client"))
+        transport = self.connection
         if transport is None:
             self.unsupported_drop = True
             return
@@ -127,6 +167,11 @@ class _Upstream:
         self.rest: AsyncIterator[bytes] | None = None  # the body still to stream upstream
         self.length: int | None = None  # the whole body's size, when the client declared it
         self.close_client = False  # the client's body was refused midway: close its connection
+
+    @property
+    def response_ready(self) -> bool:
+        """Whether reading the answer's next chunk would not wait (it arrived, or the end)."""
+        return self.response is not None and self.response.ready
 
 
 _NO_BODY = frozenset({204, 304})
@@ -272,7 +317,7 @@ class ProxyApp:
         down = _Downstream(scope, receive, send, self.connections)
         task = asyncio.current_task()
         assert task is not None
-        watcher = asyncio.ensure_future(down.watch(task, read))
+        down.watch(task, read)
         try:
             await self._play(life, exchange, down, upstream)
         except ClientGone:  # the client left while its body was being streamed upstream
@@ -283,7 +328,7 @@ class ProxyApp:
             if hasattr(task, "uncancel"):
                 task.uncancel()  # our own cancellation: the client left, the exchange is over
         finally:
-            watcher.cancel()
+            down.unwatch()
             if upstream.response is not None:
                 upstream.response.release()  # unread: the upstream connection is closed
             if not life.ended:
@@ -318,7 +363,13 @@ class ProxyApp:
             result: object = None
             if isinstance(action, driver.SendBytes):
                 await down.body(action.data, action.last)
-            elif isinstance(action, driver.Wait):
+                action = life.send(None)
+                continue
+            if down.head is not None and not (
+                action is driver.READ_UPSTREAM and upstream.response_ready
+            ):
+                await down.flush()  # the head goes out before anything that may wait
+            if isinstance(action, driver.Wait):
                 down.holding = action.hang  # a disconnect now is the client timing out
                 await asyncio.sleep(action.seconds)
                 down.holding = False
@@ -333,7 +384,7 @@ class ProxyApp:
             elif action is driver.FETCH_UPSTREAM:
                 result = await self._forward(exchange, upstream)
             elif isinstance(action, driver.StartAnswer):
-                await down.start(action.status, self._head(action, exchange, upstream))
+                down.start(action.status, self._head(action, exchange, upstream))
             else:
                 assert isinstance(action, driver.Fail)
                 life.failed(action.kind, _LABELS[action.kind])

@@ -11,11 +11,16 @@ callbacks `connection_made` / `connection_lost` (public asyncio API) to keep a
 map from the peer address to the transport. uvicorn computes `scope["client"]`
 with the same `get_remote_addr(transport)`, so the app finds its connection by
 `scope["client"]` (`proxy_headers` must be off, or uvicorn rewrites `client`).
+
+The protocol is handed a `ClientConnection` in place of its transport, so the app can also
+be told when the connection is lost (no task per request waiting for `http.disconnect`)
+and can send a response's head and body in one write (`hold` / `release`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.utils import get_remote_addr
@@ -23,17 +28,67 @@ from uvicorn.protocols.utils import get_remote_addr
 Peer = tuple[str, int]
 
 
+class ClientConnection:
+    """A client connection's transport as its server protocol sees it (every call passed on),
+    plus `on_lost` (called once the connection is gone) and writes held to go out as one."""
+
+    __slots__ = ("_held", "on_lost", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.on_lost: Callable[[], None] | None = None
+        self._held: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._held is not None:
+            self._held.append(data)
+        else:
+            self.transport.write(data)
+
+    def hold(self) -> None:
+        """Keep writes back until `release`, which sends them in one write (one send call)."""
+        self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            self.transport.write(b"".join(held))
+
+    # the transport methods the protocol calls on every request, without __getattr__
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def close(self) -> None:
+        self.release()
+        self.transport.close()
+
+    def abort(self) -> None:
+        self.transport.abort()
+
+    def pause_reading(self) -> None:
+        self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.transport.resume_reading()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.transport.get_extra_info(name, default)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
 class ConnectionRegistry:
     """The open client connections of one server, by peer address."""
 
     def __init__(self) -> None:
-        self._by_peer: dict[Peer, asyncio.Transport] = {}
+        self._by_peer: dict[Peer, ClientConnection] = {}
 
     def __len__(self) -> int:
         return len(self._by_peer)
 
-    def transport_for(self, client: Any) -> asyncio.Transport | None:
-        """The transport of the connection `scope["client"]` names, if this registry tracks it."""
+    def transport_for(self, client: Any) -> ClientConnection | None:
+        """The connection `scope["client"]` names, if this registry tracks it."""
         if not client:
             return None
         return self._by_peer.get((str(client[0]), int(client[1])))
@@ -50,38 +105,59 @@ class ConnectionRegistry:
         """
         registry = self
 
-        def arm(self: Any) -> None:
-            if header_timeout is not None and getattr(self, "_aichaos_head_timer", None) is None:
-                loop = asyncio.get_running_loop()
+        # One timer per connection, not per request: it fires `header_timeout` after the
+        # oldest unfinished head began and waits again for what is left of a newer one.
+        def arm(self: Any) -> None:  # a request head begins (or the connection opened)
+            if header_timeout is None:
+                return
+            loop = asyncio.get_running_loop()
+            if getattr(self, "_aichaos_head_since", None) is None:
+                self._aichaos_head_since = loop.time()
+            if getattr(self, "_aichaos_head_timer", None) is None:
                 self._aichaos_head_timer = loop.call_later(header_timeout, head_late, self)
 
-        def disarm(self: Any) -> None:
-            timer = getattr(self, "_aichaos_head_timer", None)
-            if timer is not None:
-                timer.cancel()
-                self._aichaos_head_timer = None
+        def disarm(self: Any) -> None:  # the head is complete
+            self._aichaos_head_since = None
 
         def head_late(self: Any) -> None:
             self._aichaos_head_timer = None
+            since = getattr(self, "_aichaos_head_since", None)
+            if since is None or header_timeout is None:
+                return  # no head in progress: the next one arms the timer again
+            loop = asyncio.get_running_loop()
+            left = since + header_timeout - loop.time()
+            if left > 0:
+                self._aichaos_head_timer = loop.call_later(left, head_late, self)
+                return
             transport = getattr(self, "transport", None)
             if transport is not None and not transport.is_closing():
                 transport.write(_REQUEST_TIMEOUT)
                 transport.close()
 
         def connection_made(self: Any, transport: asyncio.BaseTransport) -> None:
-            base.connection_made(self, transport)
+            connection = ClientConnection(transport)  # type: ignore[arg-type]
+            base.connection_made(self, connection)  # type: ignore[arg-type]  # a transport to it
             peer = get_remote_addr(transport)  # type: ignore[arg-type]
             self._aichaos_peer = peer
+            self._aichaos_connection = connection
             if peer is not None:
-                registry._by_peer[peer] = transport  # type: ignore[assignment]
+                registry._by_peer[peer] = connection
             arm(self)
 
         def connection_lost(self: Any, exc: Exception | None) -> None:
             disarm(self)
+            timer = getattr(self, "_aichaos_head_timer", None)
+            if timer is not None:
+                timer.cancel()
+                self._aichaos_head_timer = None
             peer = getattr(self, "_aichaos_peer", None)
-            if peer is not None and registry._by_peer.get(peer) is self.transport:
+            connection = getattr(self, "_aichaos_connection", None)
+            if peer is not None and registry._by_peer.get(peer) is connection:
                 del registry._by_peer[peer]
             base.connection_lost(self, exc)
+            if connection is not None and connection.on_lost is not None:
+                on_lost, connection.on_lost = connection.on_lost, None
+                on_lost()
 
         methods: dict[str, Any] = {
             "connection_made": connection_made,
@@ -114,4 +190,4 @@ _REQUEST_TIMEOUT = (
 )
 
 
-__all__ = ["ConnectionRegistry"]
+__all__ = ["ClientConnection", "ConnectionRegistry"]

@@ -107,6 +107,11 @@ class UpstreamResponse:
         self._waiter: asyncio.Future[None] | None = None
         self._released = False
 
+    @property
+    def ready(self) -> bool:
+        """Whether the next read returns at once (a chunk is here, or the answer's end)."""
+        return bool(self._chunks) or self.complete or self._error is not None
+
     def __aiter__(self) -> UpstreamResponse:
         return self
 
@@ -256,7 +261,6 @@ class _Connection(asyncio.Protocol):
         if response is None or not response.status:
             return  # the end of an interim (1xx) answer
         self.keep_alive = self.parser.should_keep_alive()
-        self._cancel_timer()
         response._finish()
 
     # --- requests ----------------------------------------------------------------
@@ -276,7 +280,9 @@ class _Connection(asyncio.Protocol):
         self.received = False
         self.last_activity = self.loop.time()
         timeout = self.forwarder.read_timeout
-        if timeout is not None:
+        if timeout is not None and self.timer is None:
+            # one timer per connection, not per request: when it fires it looks at the
+            # silence since `last_activity` and waits again for what is left
             self.timer = self.loop.call_later(timeout, self._check_silence)
         if chunked and body:
             body = b"%x\r\n%b\r\n" % (len(body), body)
@@ -311,6 +317,9 @@ class _Connection(asyncio.Protocol):
     def _check_silence(self) -> None:
         timeout = self.forwarder.read_timeout
         assert timeout is not None
+        if self.response is None or self.response.complete:
+            self.timer = None  # no answer awaited: the next request arms it again
+            return
         silent = self.loop.time() - self.last_activity
         if self.paused or silent < timeout:  # a slow client, not a silent upstream
             wait = timeout if self.paused else timeout - silent
@@ -351,7 +360,6 @@ class _Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def done(self, *, reusable: bool) -> None:
-        self._cancel_timer()
         self.response = self.head = None
         if self.pump is not None and not self.pump.done():
             self.pump.cancel()  # answered before the whole body went: the connection is spent

@@ -7,6 +7,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
+"""`json.dumps(value, separators=(",", ":"))` without building an encoder per call."""
+
+
+class JSONBytes(bytes):
+    """A body encoded here from `value`: its readers (usage metering) take `value` instead
+    of parsing the bytes back (the mock's answers, in-process and through the proxy)."""
+
+    value: Any
+
+    @classmethod
+    def of(cls, value: Any) -> JSONBytes:
+        data = cls(compact_json(value).encode())
+        data.value = value
+        return data
+
 
 @dataclass(frozen=True)
 class Pause:
@@ -116,8 +132,9 @@ class Reply:
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: Iterable[tuple[str, str]] = ()) -> Reply:
-        data = json.dumps(payload, separators=(",", ":")).encode()
-        return cls(status, [("content-type", "application/json"), *headers], [data])
+        return cls(
+            status, [("content-type", "application/json"), *headers], [JSONBytes.of(payload)]
+        )
 
     def header(self, name: str) -> str | None:
         lname = name.lower()

@@ -6,16 +6,13 @@ forwarded byte for byte.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from aichaos.wire.exchange import ParsedOnce
+from aichaos.wire.exchange import ParsedOnce, compact_json
 
-compact_json = json.JSONEncoder(separators=(",", ":")).encode
-"""`json.dumps(value, separators=(",", ":"))` without building an encoder per call."""
 __all__ = ["SSEEvent", "SSEParser", "comment", "compact_json", "encode_basestring_ascii"]
 
 
