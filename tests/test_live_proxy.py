@@ -298,3 +298,89 @@ def test_feed_records_carry_no_secret(proxy: RunningProxy) -> None:
     page = admin(proxy, "GET", "/attempts?after=0")
     (record,) = page["records"]
     assert key not in str(page) and record["prompt"] == "key [redacted]"
+
+
+def test_a_command_target_behind_a_live_proxy_falls_back_and_its_start_up_is_apart() -> None:
+    """Issue 11's game day: the router (configured by a file) behind a proxy that runs on its
+    own, two OpenAI backends; the run's 429 on the primary goes through that proxy."""
+    session = make_session(
+        {"primary": {"provider": "openai"}, "secondary": {"provider": "openai"}}, seed=2
+    )
+    text = """
+        version: 1
+        backends: {primary: openai, secondary: openai}
+        target:
+          command:
+            run: "{{python}} ../router_app.py --config {{files.config}} --port {{port}}"
+            files: {config: router.json}
+            ready: "http://127.0.0.1:{{port}}/health"
+            http:
+              {url: "http://127.0.0.1:{{port}}/chat", json: {prompt: "{{prompt}}"}, output: answer}
+        load: {requests: 2, concurrency: 1, prompts: ["hi"]}
+        phases: {baseline: {requests: 1}, recovery: false}
+        faults: [{backend: primary, kind: rate_limit, name: primary 429}]
+        hypothesis:
+          - {check: success_rate, min: 1.0}
+          - {check: served_by, backend: secondary, min_share: 1.0, phase: inject}
+        """
+    with serve_proxy_in_thread(session, admin_token=TOKEN) as proxy:
+        experiment = parse_experiment(
+            textwrap.dedent(text), base_dir=TESTS / "gameday", source=TESTS / "gameday" / "x.yaml"
+        )
+        job = functools.partial(
+            run_experiment, experiment, 1, proxy=proxy.base_url, admin_token=TOKEN
+        )
+        result = anyio.run(job)
+        assert admin(proxy, "GET", "/faults")["faults"] == []
+    assert [c.verdict for c in result.checks] == ["PASS", "PASS"]
+    journal = journal_dict(result)
+    (models,) = journal["startup_attempts"]  # the router's GET /v1/models, via the live proxy
+    assert (models["path"], models["backend"]) == ("/v1/models", "primary")
+    first, second = [c for c in result.calls if c.phase == "inject"]
+    # a 429 from the primary, then the secondary serves; the router benches the primary
+    assert [(a.backend, a.status, a.faults) for a in first.attempts] == [
+        ("primary", 429, ["primary 429"]),
+        ("secondary", 200, []),
+    ]
+    assert [(a.backend, a.status) for a in second.attempts] == [("secondary", 200)]
+
+
+def test_a_command_target_that_dies_mid_run_leaves_no_fault_in_the_proxy(
+    proxy: RunningProxy,
+) -> None:
+    text = f"""
+        version: 1
+        backends: {{openai: openai}}
+        target:
+          command:
+            run: "{{{{python}}}} {TESTS / "tiny_app.py"} {{{{port}}}} --die-after 3"
+            ready: "http://127.0.0.1:{{{{port}}}}/"
+            http: {{url: "http://127.0.0.1:{{{{port}}}}/chat", json: {{q: "{{{{prompt}}}}"}}}}
+        load: {{requests: 100000, concurrency: 1, prompts: ["hi"]}}
+        phases: {{baseline: false, recovery: false}}
+        faults: [{{backend: openai, kind: outage}}]
+        hypothesis: [{{check: success_rate, min: 1.0}}]
+        """
+    result = run(textwrap.dedent(text), proxy.base_url)
+    assert result.status == "aborted" and "tiny app: out of memory" in (result.reason or "")
+    changes = [e["fault_change"]["action"] for e in result.events if "fault_change" in e]
+    assert changes == ["added", "removed"]
+    assert admin(proxy, "GET", "/faults")["faults"] == []
+
+
+def test_a_proxy_that_restarted_or_dropped_records_is_said() -> None:
+    from aichaos.experiment.live_proxy import LiveProxy
+
+    live = LiveProxy("http://127.0.0.1:8800", None, httpx.AsyncClient())
+    live.proxy_ids = {"attempts": "a1", "events": "a1"}
+    assert live._check("events", {"proxy": "a1", "dropped": 0}) is False
+    assert live.lost == []
+    assert live._check("attempts", {"proxy": "a1", "dropped": 7}) is False
+    # sequence numbers began again: read the new proxy from its start
+    assert live._check("attempts", {"proxy": "b2", "dropped": 0}) is True
+    assert live._check("events", {"proxy": "b2", "dropped": 0}) is True
+    assert live.lost == [
+        "the proxy dropped 7 attempts records before the run read them (it keeps the last 10,000)",
+        "the proxy restarted during the run (its attempts began again)",
+        "the proxy restarted during the run (its events began again)",
+    ]

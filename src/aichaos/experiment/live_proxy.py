@@ -89,7 +89,7 @@ class LiveProxy:
         self.url, self.token, self.client = url, token, client
         self.base = admin_base(url)
         self.backends: dict[str, str] = {}  # name -> the proxy's URL for it
-        self.proxy_id: str | None = None
+        self.proxy_ids: dict[str, str | None] = {}  # per feed: which proxy process it is
         self.cursors = {"attempts": 0, "events": 0}
         self.lost: list[str] = []  # why the records are incomplete, if they are
         self.held: list[str] = []  # ids of the run's own faults in the proxy
@@ -140,7 +140,7 @@ class LiveProxy:
             ) from None
         except (ValueError, KeyError, TypeError, AttributeError):
             raise LiveProxyError(self.url, "this is not an aichaos proxy's admin API") from None
-        self.proxy_id = attempts.get("proxy")
+        self.proxy_ids = {"attempts": attempts.get("proxy"), "events": events.get("proxy")}
         self.cursors = {"attempts": int(attempts["last"]), "events": int(events["last"])}
         self.present = list(faults.get("faults", []))
         known = list(self.backends)
@@ -158,7 +158,9 @@ class LiveProxy:
         for feed in ("attempts", "events"):
             while True:
                 page = await self._request("GET", f"/{feed}?after={self.cursors[feed]}")
-                self._check(feed, page)
+                if self._check(feed, page):  # a new proxy process: read it from its start
+                    self.cursors[feed] = 0
+                    continue
                 self.cursors[feed] = int(page["next"])
                 if feed == "attempts":
                     poll.in_flight = int(page.get("in_flight", 0))
@@ -169,15 +171,18 @@ class LiveProxy:
                     break
         return poll
 
-    def _check(self, feed: str, page: dict[str, Any]) -> None:
-        if page.get("proxy") != self.proxy_id:
+    def _check(self, feed: str, page: dict[str, Any]) -> bool:
+        """Note records lost to a restart (True: read again from 0) or overwritten."""
+        if page.get("proxy") != self.proxy_ids.get(feed):
             self.lost.append(f"the proxy restarted during the run (its {feed} began again)")
-            self.proxy_id = page.get("proxy")
-        elif page.get("dropped"):
+            self.proxy_ids[feed] = page.get("proxy")
+            return True
+        if page.get("dropped"):
             self.lost.append(
                 f"the proxy dropped {page['dropped']} {feed} records before the run read them"
                 " (it keeps the last 10,000)"
             )
+        return False
 
     def _attempt(self, record: dict[str, Any]) -> LiveRecord:
         fields = {k: v for k, v in record.items() if k in _ATTEMPT_FIELDS}
