@@ -11,8 +11,9 @@ import importlib
 import itertools
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import anthropic
 import anthropic._base_client
 import anyio
+import httpx
 import openai
 import openai._base_client
 import pytest
@@ -241,3 +243,69 @@ def run_concurrently(
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         futures = {case: pool.submit(one, case, call) for case, call in calls.items()}
     return {case: future.result() for case, future in futures.items()}
+
+
+# --- the SDKs, as the tables see them (test_sdk_retries.py, test_sdk_streams.py, ...) ------
+
+
+@dataclass(frozen=True)
+class Sdk:
+    """One SDK on one kind of HTTP client."""
+
+    provider: str  # "openai" | "anthropic"
+    flavor: str  # "httpx2" | "httpx": the library whose exceptions its transport raises
+
+    @property
+    def id(self) -> str:
+        return f"{self.provider}-{self.flavor}"
+
+    @property
+    def module(self) -> ModuleType:
+        return openai if self.provider == "openai" else anthropic
+
+
+SDKS = (Sdk("openai", "httpx2"), Sdk("openai", "httpx"), Sdk("anthropic", "httpx2"))
+
+
+@contextmanager
+def sdk_client(sdk: Sdk) -> Iterator[Any]:
+    if sdk.provider == "anthropic":
+        with anthropic.Anthropic(api_key=API_KEY) as client:
+            yield client
+        return
+    http_client = httpx.Client() if sdk.flavor == "httpx" else None
+    # openai 3.x takes a plain httpx client too, though its annotations say httpx2.
+    with openai.OpenAI(api_key=API_KEY, http_client=http_client) as client:  # type: ignore[arg-type]
+        yield client
+
+
+def create(sdk: Sdk, client: Any, **kw: Any) -> Any:
+    if sdk.provider == "anthropic":
+        return client.messages.create(model=CLAUDE, max_tokens=1024, messages=MESSAGES, **kw)
+    return client.chat.completions.create(model=GPT, messages=MESSAGES, **kw)
+
+
+def answer_text(sdk: Sdk, client: Any, stream: bool, headers: dict[str, str]) -> str:
+    """The answer's text, read whole or from the stream's text deltas."""
+    answer = create(sdk, client, stream=stream, extra_headers=headers)
+    if sdk.provider == "anthropic":
+        if not stream:
+            return "".join(b.text for b in answer.content if b.type == "text")
+        return "".join(
+            e.delta.text
+            for e in answer
+            if e.type == "content_block_delta" and e.delta.type == "text_delta"
+        )
+    if not stream:
+        return str(answer.choices[0].message.content)
+    return "".join(c.choices[0].delta.content or "" for c in answer if c.choices)
+
+
+def rows_for(table: list[Any]) -> list[Any]:
+    """Each row of `table` with each client of its SDK, as pytest params."""
+    return [
+        pytest.param(sdk, row, id=f"{sdk.id}-{row.name}")
+        for row in table
+        for sdk in SDKS
+        if sdk.provider == row.provider
+    ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -161,119 +160,7 @@ def test_rate_limit_headers(client: anthropic.Anthropic) -> None:
     assert "50 requests per minute" in info.value.body["error"]["message"]  # type: ignore[index]
 
 
-# --- failures inside a started stream (never retried) ---------------------------------------
-
-
-def test_reset_mid_stream_is_a_raw_transport_error(client: anthropic.Anthropic) -> None:
-    import httpx2
-
-    with aichaos.inject([{"kind": "connection_reset", "after_bytes": 900}]) as chaos:
-        received, exc = read_until_error(create(client, stream=True))
-    assert type(exc) is httpx2.RemoteProtocolError  # anthropic does not wrap mid-body errors
-    assert received and received[0].type == "message_start"
-    assert [a.status for a in chaos.attempts] == [200]
-
-
-def test_stream_cut_drop(client: anthropic.Anthropic, baseline: str) -> None:
-    import httpx2
-
-    with aichaos.inject([{"kind": "stream_cut", "mode": "drop", "after": 3}]) as chaos:
-        received, exc = read_until_error(create(client, stream=True))
-        with pytest.raises(httpx2.RemoteProtocolError):
-            final_message(client)
-    assert type(exc) is httpx2.RemoteProtocolError
-    assert text_of(received) == " ".join(words(baseline)[:3])
-    assert not stop_reasons(received)
-    assert [a.error for a in chaos.attempts] == ["httpx2.RemoteProtocolError"] * 2
-
-
-@pytest.mark.parametrize("helper", [False, True], ids=["create", "messages.stream"])
-def test_stream_cut_error_event(client: anthropic.Anthropic, helper: bool) -> None:
-    fault = {"kind": "stream_cut", "mode": "error_event", "after": 3}
-    exc: Exception
-    received: list[Any] | None
-    with aichaos.inject([fault]) as chaos:
-        if helper:
-            with pytest.raises(anthropic.APIStatusError) as info:
-                final_message(client)
-            exc, received = info.value, None
-        else:
-            received, exc = read_until_error(create(client, stream=True))
-    # An in-stream error carries the stream's own status: a plain APIStatusError with 200.
-    assert type(exc) is anthropic.APIStatusError
-    assert exc.status_code == 200
-    assert exc.type == "overloaded_error"
-    # As production streams send it: `details` null and the stream's own request id.
-    assert exc.body == {
-        "type": "error",
-        "error": {"details": None, "type": "overloaded_error", "message": "Overloaded"},
-        "request_id": exc.request_id,
-    }
-    assert exc.request_id is not None
-    assert re.fullmatch(r"req_011C[1-9A-HJ-NP-Za-km-z]{20}", exc.request_id)
-    assert exc.details is None and exc.error_code is None
-    if received is not None:
-        assert len(text_deltas(received)) == 3
-    assert len(chaos.attempts) == 1  # never retried
-
-
-def test_stream_cut_no_terminator(client: anthropic.Anthropic, baseline: str) -> None:
-    fault = {"kind": "stream_cut", "mode": "no_terminator", "after": 3}
-    with aichaos.inject([fault]) as chaos:
-        events = events_of(client)
-        message = final_message(client)
-    assert text_of(events) == " ".join(words(baseline)[:3])
-    assert [e.type for e in events if e.type in ("message_delta", "message_stop")] == []
-    assert message.stop_reason is None  # no error: the partial message, unfinished
-    assert text_of_message(message) == " ".join(words(baseline)[:3])
-    assert len(chaos.attempts) == 2
-
-
-def test_stream_stall(client: anthropic.Anthropic, baseline: str) -> None:
-    with aichaos.inject([{"kind": "stream_stall", "after": 2, "stall": 0.3}]):
-        stamps: list[float] = []
-        events: list[RawMessageStreamEvent] = []
-        for event in create(client, stream=True):
-            events.append(event)
-            if event.type == "content_block_delta":
-                stamps.append(time.perf_counter())
-    assert text_of(events) == baseline
-    assert stop_reasons(events) == ["end_turn"]
-    assert stamps[2] - stamps[1] >= 0.3 - SLACK
-
-
-def test_stream_stall_beyond_the_read_timeout(client: anthropic.Anthropic) -> None:
-    import httpx2
-
-    with aichaos.inject([{"kind": "stream_stall", "after": 2, "stall": 0.6}]) as chaos:
-        received, exc = read_until_error(create(client.with_options(timeout=0.25), stream=True))
-    assert type(exc) is httpx2.ReadTimeout  # raw, like any mid-body failure
-    assert len(text_deltas(received)) == 2
-    assert [a.error for a in chaos.attempts] == ["httpx2.ReadTimeout"]
-
-
-def test_stream_stall_pings_keep_the_stream_alive(
-    client: anthropic.Anthropic, baseline: str
-) -> None:
-    fault = {"kind": "stream_stall", "after": 2, "stall": 0.35, "keepalive": 0.08}
-    patient = client.with_options(timeout=0.2)  # shorter than the stall, longer than pings
-    with aichaos.inject([fault]):
-        events = events_of(patient)  # the SDK skips pings
-        raw = patient.messages.with_streaming_response.create(
-            model=CLAUDE,
-            max_tokens=1024,
-            messages=MESSAGES,  # type: ignore[arg-type]
-            stream=True,
-        )
-        with raw as response:
-            lines = list(response.iter_lines())
-    assert text_of(events) == baseline
-    assert "ping" not in {e.type for e in events}
-    assert lines.count("event: ping") >= 1 + 3  # the mock's own ping, then the keep-alives
-    assert [line for line in lines if line][-2:] == [
-        "event: message_stop",
-        'data: {"type":"message_stop"}',
-    ]
+# --- failures inside a started stream, as one table of both SDKs: test_sdk_streams.py ----------
 
 
 # --- delays -----------------------------------------------------------------------------
@@ -288,23 +175,6 @@ def test_latency(client: anthropic.Anthropic, baseline: str, stream: bool) -> No
     assert time.perf_counter() - started >= 0.3 - SLACK
     headers_at = chaos.attempts[0].headers_at
     assert headers_at is not None and headers_at >= 0.3 - SLACK
-
-
-def test_slow_stream(client: anthropic.Anthropic, baseline: str) -> None:
-    fault = {"kind": "slow_stream", "ttft": 0.3, "inter_token": 0.015}
-    with aichaos.inject([fault]) as chaos:
-        started = time.perf_counter()
-        stamps: list[float] = []
-        events: list[RawMessageStreamEvent] = []
-        for event in create(client, stream=True):
-            events.append(event)
-            if event.type == "content_block_delta":
-                stamps.append(time.perf_counter())
-    assert text_of(events) == baseline
-    assert stamps[0] - started >= 0.3 - SLACK
-    assert stamps[-1] - stamps[0] >= (len(stamps) - 1) * 0.015 - SLACK
-    ttft = chaos.attempts[0].ttft
-    assert ttft is not None and ttft >= 0.3 - SLACK
 
 
 # --- malformed 200s -----------------------------------------------------------------------

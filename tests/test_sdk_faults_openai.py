@@ -116,105 +116,7 @@ def test_rate_limit_headers(client: openai.OpenAI) -> None:
     assert "Limit 60" in info.value.message
 
 
-# --- failures inside a started stream (never retried) ---------------------------------------
-
-
-def test_reset_mid_stream(client: openai.OpenAI, flavor: str) -> None:
-    with aichaos.inject([{"kind": "connection_reset", "after_bytes": 700}]) as chaos:
-        received, exc = read_until_error(create(client, stream=True))
-    assert type(exc) is openai.APIConnectionError  # openai >= 3.22 wraps mid-body errors
-    assert isinstance(exc.__cause__, transport_module(flavor).RemoteProtocolError)
-    assert received  # the first events arrived before the cut
-    assert len(chaos.attempts) == 1
-    assert chaos.attempts[0].status == 200
-    assert chaos.attempts[0].error == f"{flavor}.RemoteProtocolError"
-
-
-def test_stream_cut_drop(client: openai.OpenAI, flavor: str, baseline: str) -> None:
-    with aichaos.inject([{"kind": "stream_cut", "mode": "drop", "after": 3}]) as chaos:
-        received, exc = read_until_error(create(client, stream=True))
-    assert type(exc) is openai.APIConnectionError
-    assert isinstance(exc.__cause__, transport_module(flavor).RemoteProtocolError)
-    assert text_of(received) == " ".join(words(baseline)[:3])
-    assert len(content_chunks(received)) == 3
-    assert not finish_reasons(received)
-    assert len(chaos.attempts) == 1
-    assert chaos.attempts[0].faults == ["stream_cut(drop)"]
-
-
-@pytest.mark.parametrize(
-    ("params", "type_", "message"),
-    [
-        ({}, "server_error", "The server had an error while processing your request."),
-        ({"error_type": "overloaded", "message": "Try later."}, "overloaded", "Try later."),
-    ],
-    ids=["default", "custom"],
-)
-def test_stream_cut_error_event(
-    client: openai.OpenAI, params: dict[str, Any], type_: str, message: str
-) -> None:
-    fault = {"kind": "stream_cut", "mode": "error_event", "after": 3, **params}
-    with aichaos.inject([fault]) as chaos:
-        received, exc = read_until_error(create(client, stream=True))
-    assert type(exc) is openai.APIError  # the base class: an in-stream error has no status
-    assert not hasattr(exc, "status_code")
-    assert exc.message == message
-    assert exc.body == {"message": message, "type": type_, "param": None, "code": None}
-    assert len(content_chunks(received)) == 3
-    assert len(chaos.attempts) == 1
-
-
-def test_stream_cut_no_terminator(client: openai.OpenAI, baseline: str) -> None:
-    fault = {"kind": "stream_cut", "mode": "no_terminator", "after": 3}
-    with aichaos.inject([fault]) as chaos:
-        chunks = chunks_of(client, stream_options={"include_usage": True})
-    assert text_of(chunks) == " ".join(words(baseline)[:3])  # no error: the stream just ends
-    assert not finish_reasons(chunks)
-    assert all(c.usage is None for c in chunks)  # the usage chunk never arrives
-    assert len(chaos.attempts) == 1
-
-
-def test_stream_stall(client: openai.OpenAI, baseline: str) -> None:
-    with aichaos.inject([{"kind": "stream_stall", "after": 2, "stall": 0.3}]) as chaos:
-        stamps: list[float] = []
-        chunks: list[ChatCompletionChunk] = []
-        for chunk in create(client, stream=True):
-            chunks.append(chunk)
-            if chunk.choices and chunk.choices[0].delta.content:
-                stamps.append(time.perf_counter())
-    assert text_of(chunks) == baseline
-    assert finish_reasons(chunks) == ["stop"]
-    assert stamps[2] - stamps[1] >= 0.3 - SLACK  # silence after the second token
-    assert len(chaos.attempts) == 1
-
-
-def test_stream_stall_beyond_the_read_timeout(client: openai.OpenAI, flavor: str) -> None:
-    with aichaos.inject([{"kind": "stream_stall", "after": 2, "stall": 0.6}]) as chaos:
-        received, exc = read_until_error(create(client.with_options(timeout=0.25), stream=True))
-    assert type(exc) is openai.APITimeoutError
-    assert isinstance(exc.__cause__, transport_module(flavor).ReadTimeout)
-    assert len(content_chunks(received)) == 2
-    assert len(chaos.attempts) == 1  # a failure after the 200 is not retried
-    assert chaos.attempts[0].error == f"{flavor}.ReadTimeout"
-
-
-def test_stream_stall_keepalive_keeps_the_stream_alive(
-    client: openai.OpenAI, baseline: str
-) -> None:
-    fault = {"kind": "stream_stall", "after": 2, "stall": 0.35, "keepalive": 0.08}
-    patient = client.with_options(timeout=0.2)  # shorter than the stall, longer than pings
-    with aichaos.inject([fault]):
-        text = text_of(chunks_of(patient))
-        raw = patient.chat.completions.with_streaming_response.create(
-            model=GPT,
-            messages=MESSAGES,  # type: ignore[arg-type]
-            stream=True,
-        )
-        with raw as response:
-            lines = list(response.iter_lines())
-    assert text == baseline
-    assert lines.count(": keep-alive") >= 3
-    assert [line for line in lines if line.startswith("data:")][-1] == "data: [DONE]"
+# --- failures inside a started stream, as one table of both SDKs: test_sdk_streams.py ----------
 
 
 # --- delays ----------------------------------------------------------------------------
@@ -230,23 +132,6 @@ def test_latency(client: openai.OpenAI, baseline: str, stream: bool) -> None:
     attempt = chaos.attempts[0]
     assert attempt.headers_at is not None and attempt.headers_at >= 0.3 - SLACK
     assert attempt.faults == ["latency"]
-
-
-def test_slow_stream(client: openai.OpenAI, baseline: str) -> None:
-    fault = {"kind": "slow_stream", "ttft": 0.3, "inter_token": 0.015}
-    with aichaos.inject([fault]) as chaos:
-        started = time.perf_counter()
-        stamps: list[float] = []
-        chunks: list[ChatCompletionChunk] = []
-        for chunk in create(client, stream=True):
-            chunks.append(chunk)
-            if chunk.choices and chunk.choices[0].delta.content:
-                stamps.append(time.perf_counter())
-    assert text_of(chunks) == baseline
-    assert stamps[0] - started >= 0.3 - SLACK  # the first token is late
-    assert stamps[-1] - stamps[0] >= (len(stamps) - 1) * 0.015 - SLACK  # and the rest slow
-    ttft = chaos.attempts[0].ttft
-    assert ttft is not None and ttft >= 0.3 - SLACK
 
 
 def test_stream_faults_leave_non_streaming_calls_alone(

@@ -14,10 +14,8 @@ subclasses such as `OverloadedError` or `ServiceUnavailableError`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import anthropic
@@ -30,72 +28,22 @@ from sdk_support import (
     API_KEY,
     CLAUDE,
     GPT,
-    MESSAGES,
+    SDKS,
     SLACK,
     Outcome,
+    Sdk,
     SdkSleeps,
+    answer_text,
     assert_backoff,
     assert_retry_after,
+    create,
     for_case,
+    rows_for,
     run_concurrently,
+    sdk_client,
     transport_module,
     words,
 )
-
-# --- the SDKs, as the table sees them ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sdk:
-    """One SDK on one kind of HTTP client."""
-
-    provider: str  # "openai" | "anthropic"
-    flavor: str  # "httpx2" | "httpx": the library whose exceptions its transport raises
-
-    @property
-    def id(self) -> str:
-        return f"{self.provider}-{self.flavor}"
-
-    @property
-    def module(self) -> ModuleType:
-        return openai if self.provider == "openai" else anthropic
-
-
-SDKS = (Sdk("openai", "httpx2"), Sdk("openai", "httpx"), Sdk("anthropic", "httpx2"))
-
-
-@contextmanager
-def sdk_client(sdk: Sdk) -> Iterator[Any]:
-    if sdk.provider == "anthropic":
-        with anthropic.Anthropic(api_key=API_KEY) as client:
-            yield client
-        return
-    http_client = httpx.Client() if sdk.flavor == "httpx" else None
-    # openai 3.x takes a plain httpx client too, though its annotations say httpx2.
-    with openai.OpenAI(api_key=API_KEY, http_client=http_client) as client:  # type: ignore[arg-type]
-        yield client
-
-
-def create(sdk: Sdk, client: Any, **kw: Any) -> Any:
-    if sdk.provider == "anthropic":
-        return client.messages.create(model=CLAUDE, max_tokens=1024, messages=MESSAGES, **kw)
-    return client.chat.completions.create(model=GPT, messages=MESSAGES, **kw)
-
-
-def answer_text(sdk: Sdk, client: Any, stream: bool, headers: dict[str, str]) -> str:
-    """The answer's text, read whole or from the stream's text deltas."""
-    answer = create(sdk, client, stream=stream, extra_headers=headers)
-    if sdk.provider == "anthropic":
-        if not stream:
-            return "".join(b.text for b in answer.content if b.type == "text")
-        return "".join(
-            e.delta.text
-            for e in answer
-            if e.type == "content_block_delta" and e.delta.type == "text_delta"
-        )
-    if not stream:
-        return str(answer.choices[0].message.content)
-    return "".join(c.choices[0].delta.content or "" for c in answer if c.choices)
 
 
 def assert_inner_error_body(
@@ -145,16 +93,6 @@ def test_plain_httpx_clients_are_rejected_by_anthropic() -> None:
     """Why anthropic runs on httpx2 only: anthropic >= 1 refuses a plain httpx.Client."""
     with httpx.Client() as plain, pytest.raises(TypeError):
         anthropic.Anthropic(api_key=API_KEY, http_client=plain)  # type: ignore[arg-type]
-
-
-def rows_for(table: list[Any]) -> list[Any]:
-    """Each row of `table` with each client of its SDK, as pytest params."""
-    return [
-        pytest.param(sdk, row, id=f"{sdk.id}-{row.name}")
-        for row in table
-        for sdk in SDKS
-        if sdk.provider == row.provider
-    ]
 
 
 # --- errors the SDK does not retry --------------------------------------------------------
