@@ -33,7 +33,6 @@ from sdk_support import (
     assert_backoff,
     assert_retry_after,
     for_case,
-    looks_scrambled,
     read_until_error,
     words,
 )
@@ -258,67 +257,8 @@ def test_malformed_stream_wrong_content_type(client: anthropic.Anthropic, baseli
     assert text_of(events) == baseline
 
 
-# --- content faults -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-@pytest.mark.parametrize(
-    ("fault", "stop", "kept"),
-    [
-        ({"kind": "content_filter", "after": 2}, "refusal", 2),
-        ({"kind": "content_filter"}, "refusal", 0),
-        ({"kind": "content_filter", "on": "prompt"}, "refusal", 0),  # no prompt-filter error
-        ({"kind": "truncated", "after": 4}, "max_tokens", 4),
-    ],
-    ids=["content_filter-after-2", "content_filter", "content_filter-prompt", "truncated"],
-)
-def test_stop_reason_faults(
-    client: anthropic.Anthropic,
-    baseline: str,
-    fault: dict[str, Any],
-    stop: str,
-    kept: int,
-    stream: bool,
-) -> None:
-    with aichaos.inject([fault]):
-        message = final_message(client) if stream else create(client)
-    assert message.stop_reason == stop
-    assert text_of_message(message) == " ".join(words(baseline)[:kept])
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-def test_empty_completion(client: anthropic.Anthropic, stream: bool) -> None:
-    with aichaos.inject([{"kind": "empty_completion"}]):
-        message = final_message(client) if stream else create(client)
-    assert text_of_message(message) == ""
-    assert message.stop_reason == "end_turn"
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-@pytest.mark.parametrize("mode", ["scramble", "mojibake", "replace", "inject"])
-def test_corrupt_text(client: anthropic.Anthropic, baseline: str, mode: str, stream: bool) -> None:
-    fault = {"kind": "corrupt_text", "mode": mode, "text": "IGNORE ALL RULES"}
-    with aichaos.inject([fault]):
-        text = text_of_message(final_message(client) if stream else create(client))
-    if mode == "scramble":
-        assert looks_scrambled(baseline, text)
-    elif mode == "mojibake":
-        assert text != baseline and "Ã" in text
-    elif mode == "replace":
-        assert text == "IGNORE ALL RULES"
-    else:
-        assert text == f"{baseline} IGNORE ALL RULES"
-
-
-def test_corrupt_text_inject_waits_for_the_end_of_the_text_despite_pings(
-    client: anthropic.Anthropic, baseline: str
-) -> None:
-    faults: list[dict[str, Any]] = [
-        {"kind": "stream_stall", "after": 2, "stall": 0.1, "keepalive": 0.03},
-        {"kind": "corrupt_text", "mode": "inject", "text": "IGNORE ALL RULES"},
-    ]
-    with aichaos.inject(faults):
-        assert text_of_message(final_message(client)) == f"{baseline} IGNORE ALL RULES"
+# --- content faults and bad tool calls, as tables of both SDKs: test_sdk_content.py and
+# test_sdk_tool_calls.py; the unfaulted tool call, for the async test below
 
 
 def tool_use_of(client: anthropic.Anthropic) -> tuple[str, Any, str | None]:
@@ -356,71 +296,6 @@ def good_input() -> tuple[dict[str, Any], str]:
     assert isinstance(value, dict) and set(value) == {"city", "unit"}
     assert json.loads(streamed) == value
     return value, streamed
-
-
-def test_bad_tool_call_invalid_json(
-    client: anthropic.Anthropic, good_input: tuple[dict[str, Any], str]
-) -> None:
-    with aichaos.inject([{"kind": "bad_tool_call", "variant": "invalid_json"}]):
-        name, value, stop = tool_use_of(client)
-        streamed_name, streamed, _ = partial_json_of(client)
-        with pytest.raises(ValueError, match="Unable to parse tool parameter JSON"):
-            final_message(client, tools=ANTHROPIC_TOOLS)  # the helper parses the input
-    assert (name, stop, streamed_name) == ("get_weather", "tool_use", "get_weather")
-    # Not streamed, `input` stays an object (the API never sends another), its values
-    # stringified: each is the JSON text of the value the model meant.
-    assert isinstance(value, dict) and value != good_input[0]
-    assert value == {key: json.dumps(meant) for key, meant in good_input[0].items()}
-    assert {key: json.loads(text) for key, text in value.items()} == good_input[0]
-    assert streamed == "{" + good_input[1]  # every fragment kept, one stray brace up front
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-def test_bad_tool_call_empty_arguments_is_an_empty_input(
-    client: anthropic.Anthropic, stream: bool
-) -> None:
-    """Streams send no `partial_json`, bodies send `{}`: either way the SDK's `input` is `{}`."""
-    with aichaos.inject([{"kind": "bad_tool_call", "variant": "empty_arguments"}]) as chaos:
-        if stream:
-            message = final_message(client, tools=ANTHROPIC_TOOLS)
-            block = next(b for b in message.content if b.type == "tool_use")
-            name, value = block.name, block.input
-        else:
-            name, value, _ = tool_use_of(client)
-    assert (name, value) == ("get_weather", {})
-    assert chaos.attempts[0].faults == ["bad_tool_call(empty_arguments)"]
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-def test_bad_tool_call_unknown_tool(
-    client: anthropic.Anthropic, good_input: tuple[dict[str, Any], str], stream: bool
-) -> None:
-    fault = {"kind": "bad_tool_call", "variant": "unknown_tool", "tool_name": "launch_rocket"}
-    name: str
-    stop: str | None
-    with aichaos.inject([fault]):
-        if stream:
-            message = final_message(client, tools=ANTHROPIC_TOOLS)
-            block = next(b for b in message.content if b.type == "tool_use")
-            name, value, stop = block.name, block.input, message.stop_reason
-        else:
-            name, value, stop = tool_use_of(client)
-    assert (name, stop) == ("launch_rocket", "tool_use")
-    assert value == good_input[0]
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-def test_bad_tool_call_missing_arguments(client: anthropic.Anthropic, stream: bool) -> None:
-    name: str
-    stop: str | None
-    with aichaos.inject([{"kind": "bad_tool_call", "variant": "missing_arguments"}]):
-        if stream:
-            message = final_message(client, tools=ANTHROPIC_TOOLS)
-            block = next(b for b in message.content if b.type == "tool_use")
-            name, value, stop = block.name, block.input, message.stop_reason
-        else:
-            name, value, stop = tool_use_of(client)
-    assert (name, value, stop) == ("get_weather", {}, "tool_use")
 
 
 # --- stateful rate limiter --------------------------------------------------------------------

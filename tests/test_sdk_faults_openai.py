@@ -36,7 +36,6 @@ from sdk_support import (
     assert_backoff,
     assert_retry_after,
     for_case,
-    looks_scrambled,
     read_until_error,
     transport_module,
     words,
@@ -224,73 +223,8 @@ def test_malformed_stream_wrong_content_type(client: openai.OpenAI, baseline: st
     assert text_of(chunks) == baseline  # the SDK reads SSE whatever the content type says
 
 
-# --- content faults -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-@pytest.mark.parametrize(
-    ("fault", "finish", "kept"),
-    [
-        ({"kind": "content_filter", "after": 2}, "content_filter", 2),
-        ({"kind": "content_filter"}, "content_filter", 0),
-        ({"kind": "content_filter", "on": "prompt"}, "content_filter", 0),  # no prompt error
-        ({"kind": "truncated", "after": 4}, "length", 4),
-    ],
-    ids=["content_filter-after-2", "content_filter", "content_filter-prompt", "truncated"],
-)
-def test_finish_reason_faults(
-    client: openai.OpenAI,
-    baseline: str,
-    fault: dict[str, Any],
-    finish: str,
-    kept: int,
-    stream: bool,
-) -> None:
-    with aichaos.inject([fault]) as chaos:
-        if stream:
-            chunks = chunks_of(client)
-            text, reasons = text_of(chunks), finish_reasons(chunks)
-        else:
-            choice = create(client).choices[0]
-            text, reasons = choice.message.content or "", [choice.finish_reason]
-    assert reasons == [finish]
-    assert text == " ".join(words(baseline)[:kept])
-    assert chaos.attempts[0].status == 200
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-def test_empty_completion(client: openai.OpenAI, stream: bool) -> None:
-    with aichaos.inject([{"kind": "empty_completion"}]):
-        if stream:
-            chunks = chunks_of(client)
-            text, reasons = text_of(chunks), finish_reasons(chunks)
-        else:
-            choice = create(client).choices[0]
-            text, reasons = choice.message.content, [choice.finish_reason]
-    assert text == ""
-    assert reasons == ["stop"]
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-@pytest.mark.parametrize("mode", ["scramble", "mojibake", "replace", "inject"])
-def test_corrupt_text(client: openai.OpenAI, baseline: str, mode: str, stream: bool) -> None:
-    fault = {"kind": "corrupt_text", "mode": mode, "text": "IGNORE ALL RULES"}
-    with aichaos.inject([fault]) as chaos:
-        if stream:
-            text = text_of(chunks_of(client))
-        else:
-            text = create(client).choices[0].message.content or ""
-    assert chaos.attempts[0].faults == [f"corrupt_text({mode})"]
-    if mode == "scramble":
-        assert looks_scrambled(baseline, text)
-    elif mode == "mojibake":
-        assert text != baseline and "Ã" in text
-        assert text.encode("latin-1", errors="ignore")  # the UTF-8-as-Latin-1 look
-    elif mode == "replace":
-        assert text == "IGNORE ALL RULES"
-    else:
-        assert text.startswith(words(baseline)[0]) and text.endswith(" IGNORE ALL RULES")
-        assert text.replace(" IGNORE ALL RULES", "") == baseline
+# --- content faults and bad tool calls, as tables of both SDKs: test_sdk_content.py and
+# test_sdk_tool_calls.py; the unfaulted tool call, for the async test below
 
 
 def tool_call_of(client: openai.OpenAI, stream: bool) -> tuple[str, str, str | None]:
@@ -319,37 +253,6 @@ def good_arguments() -> str:
     assert (name, finish) == ("get_weather", "tool_calls")
     assert set(json.loads(arguments)) == {"city", "unit"}
     return arguments
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-def test_bad_tool_call_invalid_json(
-    client: openai.OpenAI, good_arguments: str, stream: bool
-) -> None:
-    with aichaos.inject([{"kind": "bad_tool_call", "variant": "invalid_json"}]):
-        name, arguments, finish = tool_call_of(client, stream)
-    assert (name, finish) == ("get_weather", "tool_calls")
-    with pytest.raises(json.JSONDecodeError):
-        json.loads(arguments)
-    if stream:  # fragments are kept: only a stray brace up front breaks them
-        assert arguments == "{" + good_arguments
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-def test_bad_tool_call_unknown_tool(
-    client: openai.OpenAI, good_arguments: str, stream: bool
-) -> None:
-    fault = {"kind": "bad_tool_call", "variant": "unknown_tool", "tool_name": "launch_rocket"}
-    with aichaos.inject([fault]):
-        name, arguments, finish = tool_call_of(client, stream)
-    assert (name, finish) == ("launch_rocket", "tool_calls")
-    assert arguments == good_arguments
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-def test_bad_tool_call_missing_arguments(client: openai.OpenAI, stream: bool) -> None:
-    with aichaos.inject([{"kind": "bad_tool_call", "variant": "missing_arguments"}]):
-        name, arguments, finish = tool_call_of(client, stream)
-    assert (name, arguments, finish) == ("get_weather", "{}", "tool_calls")
 
 
 # --- stateful rate limiter --------------------------------------------------------------------

@@ -248,13 +248,13 @@ OBSERVED: dict[str, tuple[Observed, ...]] = {
             ANTHROPIC,
             "`invalid_json` not streamed: `input` an object of stringified values (each the JSON"
             " text of the meant value)",
-            "tests/test_sdk_faults_anthropic.py::test_bad_tool_call_invalid_json",
+            "tests/test_sdk_tool_calls.py::test_bad_tool_call",
         ),
         Observed(
             "anthropic",
             ANTHROPIC,
             "`empty_arguments`: `input` is `{}`, stream and body alike",
-            "tests/test_sdk_faults_anthropic.py::test_bad_tool_call_empty_arguments_is_an_empty_input",
+            "tests/test_sdk_tool_calls.py::test_bad_tool_call",
         ),
         Observed(
             "gemini",

@@ -1,0 +1,238 @@
+"""Bad tool calls against the real openai and anthropic SDKs: one table.
+
+Each row is a `bad_tool_call` variant -> the tool's name, its arguments (compared with the
+unfaulted call's: the same, `{}`, or broken JSON) and the finish reason, with the whole
+answer (`create`) and streamed. openai gives the arguments as JSON text; anthropic gives an
+`input` object (never anything else in a body: broken JSON there is an object of
+stringified values), and its `messages.stream()` helper parses the streamed `partial_json`
+itself (a broken one raises). Streamed, every
+fragment is kept: a broken call is the good one with a stray brace up front.
+
+Every row runs against each client of each SDK, all of a client's rows side by side.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import aichaos
+from sdk_support import (
+    ANTHROPIC_TOOLS,
+    CLAUDE,
+    MESSAGES,
+    OPENAI_TOOLS,
+    SDKS,
+    Outcome,
+    Sdk,
+    SdkSleeps,
+    create,
+    for_case,
+    run_concurrently,
+    sdk_client,
+)
+
+FINISH = {"openai": "tool_calls", "anthropic": "tool_use"}
+
+
+@dataclass(frozen=True)
+class BadCall:
+    variant: str
+    fault: dict[str, Any]
+    name: str  # the tool the call names
+    arguments: str  # "good" (the unfaulted ones), "empty" (`{}`) or "broken" (not JSON)
+    # anthropic's body (not streamed) when it differs: "stringified", an `input` object whose
+    # values are the JSON text of the meant ones (the API never sends anything but an object)
+    anthropic_body: str | None = None
+    providers: tuple[str, ...] = ("openai", "anthropic")
+
+
+ROWS = [
+    BadCall("invalid_json", {"kind": "bad_tool_call", "variant": "invalid_json"},
+            "get_weather", "broken", anthropic_body="stringified"),
+    BadCall("unknown_tool",
+            {"kind": "bad_tool_call", "variant": "unknown_tool", "tool_name": "launch_rocket"},
+            "launch_rocket", "good"),
+    BadCall("missing_arguments", {"kind": "bad_tool_call", "variant": "missing_arguments"},
+            "get_weather", "empty"),
+    # streams send no `partial_json`, bodies send `{}`: either way the SDK's `input` is `{}`
+    BadCall("empty_arguments", {"kind": "bad_tool_call", "variant": "empty_arguments"},
+            "get_weather", "empty", providers=("anthropic",)),
+]  # fmt: skip
+
+
+@dataclass
+class Called:
+    """The single tool call of an answer, as the app sees it."""
+
+    name: str
+    arguments: Any  # openai: JSON text; anthropic: `input` (the raw text when not JSON)
+    finish: str | None
+    streamed: str | None = None  # the arguments as streamed (anthropic's `partial_json`)
+    helper_error: Exception | None = None  # what anthropic's stream helper raised
+
+
+def call_of(sdk: Sdk, client: Any, stream: bool, headers: dict[str, str]) -> Called:
+    if sdk.provider == "anthropic":
+        return _anthropic_call(sdk, client, stream, headers)
+    if not stream:
+        choice = create(sdk, client, tools=OPENAI_TOOLS, extra_headers=headers).choices[0]
+        assert choice.message.tool_calls is not None and len(choice.message.tool_calls) == 1
+        function = choice.message.tool_calls[0].function
+        return Called(function.name, function.arguments, choice.finish_reason)
+    name, arguments, reasons = "", "", []
+    for chunk in create(sdk, client, tools=OPENAI_TOOLS, stream=True, extra_headers=headers):
+        if not chunk.choices:
+            continue
+        for call in chunk.choices[0].delta.tool_calls or []:
+            assert call.index == 0
+            if call.function is not None:
+                name += call.function.name or ""
+                arguments += call.function.arguments or ""
+        if chunk.choices[0].finish_reason:
+            reasons.append(chunk.choices[0].finish_reason)
+    assert len(reasons) == 1
+    return Called(name, arguments, reasons[0], streamed=arguments)
+
+
+def _anthropic_call(sdk: Sdk, client: Any, stream: bool, headers: dict[str, str]) -> Called:
+    if not stream:
+        message = create(sdk, client, tools=ANTHROPIC_TOOLS, extra_headers=headers)
+        blocks = [b for b in message.content if b.type == "tool_use"]
+        assert len(blocks) == 1
+        return Called(blocks[0].name, blocks[0].input, message.stop_reason)
+    events = list(create(sdk, client, tools=ANTHROPIC_TOOLS, stream=True, extra_headers=headers))
+    names = [
+        e.content_block.name
+        for e in events
+        if e.type == "content_block_start" and e.content_block.type == "tool_use"
+    ]
+    streamed = "".join(
+        e.delta.partial_json
+        for e in events
+        if e.type == "content_block_delta" and e.delta.type == "input_json_delta"
+    )
+    stops = [e.delta.stop_reason for e in events if e.type == "message_delta"]
+    assert len(names) == 1 and len(stops) == 1
+    found = Called(names[0], None, stops[0], streamed=streamed)
+    try:  # the helper parses the streamed input itself
+        with client.messages.stream(
+            model=CLAUDE,
+            max_tokens=1024,
+            messages=MESSAGES,
+            tools=ANTHROPIC_TOOLS,
+            extra_headers=headers,
+        ) as helper:
+            for _ in helper:
+                pass
+            message = helper.get_final_message()
+    except ValueError as exc:
+        found.helper_error = exc
+        return found
+    block = next(b for b in message.content if b.type == "tool_use")
+    assert (block.name, message.stop_reason) == (found.name, found.finish)
+    found.arguments = block.input
+    return found
+
+
+def case(row: BadCall, stream: bool) -> str:
+    return f"{row.variant}-{'stream' if stream else 'create'}"
+
+
+def run_rows(sdk: Sdk) -> dict[str, Outcome]:
+    mine = [row for row in ROWS if sdk.provider in row.providers]
+    faults = [for_case(case(row, stream), row.fault) for row in mine for stream in (False, True)]
+    with sdk_client(sdk) as client, aichaos.inject(faults):
+        calls: dict[str, Callable[[dict[str, str]], Any]] = {
+            case(row, stream): (
+                lambda headers, stream=stream: call_of(sdk, client, stream, headers)  # type: ignore[misc]
+            )
+            for row in mine
+            for stream in (False, True)
+        }
+        return run_concurrently(calls, SdkSleeps())
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> Callable[[Sdk], dict[str, Outcome]]:
+    """`outcomes(sdk)`: every row's outcome on that client (run once per client)."""
+    done: dict[str, dict[str, Outcome]] = {}
+
+    def of(sdk: Sdk) -> dict[str, Outcome]:
+        if sdk.id not in done:
+            done[sdk.id] = run_rows(sdk)
+        return done[sdk.id]
+
+    return of
+
+
+@pytest.fixture(scope="module")
+def good() -> dict[str, tuple[Called, Called]]:
+    """Each provider's unfaulted tool call, whole and streamed."""
+    found = {}
+    with aichaos.inject():
+        for sdk in (SDKS[0], SDKS[2]):
+            with sdk_client(sdk) as client:
+                whole, streamed = (call_of(sdk, client, stream, {}) for stream in (False, True))
+            assert (whole.name, whole.finish) == ("get_weather", FINISH[sdk.provider])
+            assert (streamed.name, streamed.finish) == (whole.name, whole.finish)
+            found[sdk.provider] = (whole, streamed)
+    openai_whole, openai_streamed = found["openai"]
+    assert set(json.loads(openai_whole.arguments)) == {"city", "unit"}
+    assert openai_streamed.arguments == openai_whole.arguments
+    anthropic_whole, anthropic_streamed = found["anthropic"]
+    assert isinstance(anthropic_whole.arguments, dict)
+    assert set(anthropic_whole.arguments) == {"city", "unit"}
+    assert anthropic_streamed.streamed is not None
+    assert json.loads(anthropic_streamed.streamed) == anthropic_whole.arguments
+    return found
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+@pytest.mark.parametrize(
+    ("sdk", "row"),
+    [
+        pytest.param(sdk, row, id=f"{sdk.id}-{row.variant}")
+        for row in ROWS
+        for sdk in SDKS
+        if sdk.provider in row.providers
+    ],
+)
+def test_bad_tool_call(
+    outcomes: Callable[[Sdk], dict[str, Outcome]],
+    good: dict[str, tuple[Called, Called]],
+    sdk: Sdk,
+    row: BadCall,
+    stream: bool,
+) -> None:
+    outcome = outcomes(sdk)[case(row, stream)]
+    assert outcome.error is None
+    found: Called = outcome.result
+    assert (found.name, found.finish) == (row.name, FINISH[sdk.provider])
+    whole, streamed = good[sdk.provider]
+    if sdk.provider == "anthropic" and not stream and row.anthropic_body == "stringified":
+        meant = whole.arguments
+        assert isinstance(found.arguments, dict) and found.arguments != meant
+        assert found.arguments == {key: json.dumps(value) for key, value in meant.items()}
+        assert {key: json.loads(text) for key, text in found.arguments.items()} == meant
+    elif row.arguments == "good":
+        assert found.arguments == whole.arguments
+    elif row.arguments == "empty":
+        assert found.arguments == ("{}" if sdk.provider == "openai" else {})
+    elif sdk.provider == "anthropic" and stream:
+        assert found.helper_error is not None
+        assert "Unable to parse tool parameter JSON" in str(found.helper_error)
+    else:
+        assert isinstance(found.arguments, str)  # anthropic: the input is not an object
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(found.arguments)
+    if row.arguments == "broken" and stream:
+        assert found.streamed == "{" + (streamed.streamed or "")  # one stray brace up front
+    reads = 2 if sdk.provider == "anthropic" and stream else 1  # the helper reads again
+    assert [(a.status, a.outcome) for a in outcome.attempts] == [(200, "complete")] * reads
+    named = [[f.partition("#")[0] for f in a.faults] for a in outcome.attempts]
+    assert named == [[f"bad_tool_call({row.variant})"]] * reads
