@@ -17,9 +17,14 @@ ANTHROPIC = "anthropic 2.14"
 GENAI = "google-genai 3.6"
 LITELLM = "litellm 1.110"
 
-# the per-SDK fault suites and the table of errors and retries run against both SDKs
-_OPENAI_SUITE = "tests/test_sdk_faults_openai*.py tests/test_sdk_retries.py"
-_ANTHROPIC_SUITE = "tests/test_sdk_faults_anthropic*.py tests/test_sdk_retries.py"
+# the per-SDK fault suites and the tables run against both SDKs (errors and retries, faults
+# inside a started stream, content faults, bad tool calls)
+_TABLES = (
+    "tests/test_sdk_retries.py tests/test_sdk_streams.py tests/test_sdk_content.py"
+    " tests/test_sdk_tool_calls.py"
+)
+_OPENAI_SUITE = f"tests/test_sdk_faults_openai*.py {_TABLES}"
+_ANTHROPIC_SUITE = f"tests/test_sdk_faults_anthropic*.py {_TABLES}"
 _CATALOG = "tests/test_sdk_catalog_openai.py"
 _GEMINI = "tests/test_sdk_gemini.py"
 _LITELLM = "tests/test_sdk_litellm.py"
