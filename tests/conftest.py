@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,17 @@ from toxiproxy_report import (  # noqa: F401
 # litellm fetches its model cost map from GitHub when imported (seconds of retries offline)
 # unless told to use the copy it ships: set before any test module imports it.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers() -> Iterator[None]:
+    """An interrupted run returns with SIGINT and SIGTERM ignored (the CLI is about to exit):
+    put this process's handlers back after each test."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in handlers.items():
+        if signal.getsignal(sig) is not handler:
+            signal.signal(sig, handler)
 
 
 @pytest.fixture

@@ -100,7 +100,9 @@ async def run_experiment(
     """Run every phase, judge the hypothesis, and return the result.
 
     `console` receives live events. With `handle_signals`, SIGINT/SIGTERM end the
-    run cleanly with status `interrupted` (use it from a main thread only). With `proxy`
+    run cleanly with status `interrupted` (use it from a main thread only); an interrupted
+    run returns with SIGINT and SIGTERM ignored (later ones are quiet while the caller
+    writes its outputs and exits; restore them to go on). With `proxy`
     (a running `aichaos proxy`'s URL, and its `admin_token`), the app's model calls go
     through that proxy, which the run follows (experiment/live_proxy.py).
     Raises `ExperimentError` (a `TargetError`, a `LiveProxyError`) when the target cannot
@@ -430,18 +432,27 @@ class _ExperimentRun:
                 return
 
     async def _signals(self) -> None:
+        """The first SIGINT/SIGTERM stops the run (status `interrupted`); a second one hurries
+        its cleanup (the app is killed at once); later ones are ignored, quietly: the outputs
+        of the calls made are still written. Once interrupted, the run returns with both
+        signals ignored (the program is stopping; the caller restores them to go on)."""
         if sys.platform == "win32":  # pragma: no cover
             return
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
-                if self.stopped and self.stopped[0] == "interrupted":
-                    if self.hurry.is_set():
-                        raise KeyboardInterrupt  # a third: stop waiting at all (outputs lost)
-                    # a second Ctrl-C: clean up without waiting (the app is killed at once);
-                    # the outputs of the calls already made are still written
-                    self.hurry.set()
-                    continue
-                self.stop("interrupted", f"interrupted by {signal.Signals(signum).name}")
+        try:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    if not (self.stopped and self.stopped[0] == "interrupted"):
+                        self.stop("interrupted", f"interrupted by {signal.Signals(signum).name}")
+                    elif not self.hurry.is_set():
+                        # clean up without waiting (the app is killed at once); the outputs
+                        # of the calls already made are still written
+                        self.hurry.set()
+        finally:
+            if self.stopped and self.stopped[0] == "interrupted":
+                # the receiver put the default handlers back: a late Ctrl-C would now raise
+                # KeyboardInterrupt in the middle of the verdict or the outputs
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     # --- the verdict --------------------------------------------------------------
     def _result(self, started_at: float) -> RunResult:

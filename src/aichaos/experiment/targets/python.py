@@ -5,18 +5,26 @@ its SDK makes (retries and fallbacks included, in threads or tasks) is
 attributed to it. Sync functions run in worker threads; async ones on the loop.
 A function may return a stream (a generator, or an SDK stream): it is read to
 the end and the time to its first text is the call's ttft.
+
+Sync calls run in daemon threads, one per call: a call cut off (its timeout, an interrupt)
+is abandoned, and nothing waits for its thread, neither the run nor the interpreter's exit
+(a pool's threads are joined at exit, which held an interrupted run for as long as its
+calls kept sleeping).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
+import functools
 import inspect
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
-import anyio.to_thread
 
 from aichaos.experiment.prompts import PromptRecord
 from aichaos.experiment.results import CallRecord
@@ -52,13 +60,8 @@ class PythonDriver:
                 if self.is_async:
                     text = await self._call_async(argument, call)
                 else:
-                    text = await anyio.to_thread.run_sync(
-                        self._call_sync,
-                        argument,
-                        call,
-                        abandon_on_cancel=True,
-                        limiter=self.limiter,
-                    )
+                    async with self.limiter:
+                        text = await in_daemon_thread(self._call_sync, argument, call)
             except Exception as exc:
                 call.ok, call.error, call.message = False, error_name(exc), first_line(exc)
                 call.status = status_of(exc)
@@ -98,6 +101,35 @@ class PythonDriver:
             if attempt.ok and attempt.stream and attempt.ttft is not None:
                 return attempt.started + attempt.ttft - self.origin - call.started
         return None
+
+
+T = TypeVar("T")
+
+
+async def in_daemon_thread(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` in a new daemon thread, in a copy of the caller's context (its call
+    scope); cancelling the wait abandons the thread, which ends on its own (or with the
+    process)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not done.done():  # not cancelled meanwhile
+            outcome()
+
+    def work() -> None:
+        try:
+            result = context.run(function, *args)
+        except BaseException as exc:  # handed to the waiting task as it is
+            report = functools.partial(settle, functools.partial(done.set_exception, exc))
+        else:
+            report = functools.partial(settle, functools.partial(done.set_result, result))
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(report)
+
+    threading.Thread(target=work, name="aichaos-call", daemon=True).start()
+    return await done
 
 
 @register_driver("python")
