@@ -123,6 +123,30 @@ def test_hostile_fault_bodies_get_a_json_400(proxy: RunningProxy, admin: str, bo
     assert proxy.session.engine.faults == []
 
 
+def test_a_bodiless_delete_needs_the_json_type_as_documented(admin: str) -> None:
+    """docs/proxy.md: a bare DELETE is refused; with `content-type: application/json` and no
+    body it removes the fault (the token header alone also does: see the token test)."""
+    fault_id = httpx.post(admin + "/faults", json={"kind": "outage"}).json()["added"][0]
+    assert httpx.delete(f"{admin}/faults/{fault_id}").status_code == 415
+    removed = httpx.delete(f"{admin}/faults/{fault_id}", headers=JSON)
+    assert removed.json() == {"removed": fault_id}
+    with serve_proxy_in_thread(make_session({"openai": "openai"}), admin_token="t0ken") as tokened:
+        bearer = {"authorization": "Bearer t0ken"}
+        url = tokened.admin_url + "/faults"
+        assert httpx.post(url, content='{"kind": "outage"}', headers=bearer).status_code == 201
+        assert httpx.delete(url, headers=bearer).json() == {"cleared": 1}
+
+
+def test_a_body_error_names_the_language_it_was_sent_in(admin: str) -> None:
+    deep = '{"kind": "latency", "x": ' + "[" * 100 + "]" * 100 + "}"
+    for media, language in (("application/json", "JSON"), ("application/yaml", "YAML")):
+        answer = httpx.post(admin + "/faults", content=deep, headers={"content-type": media})
+        message = answer.json()["error"]["message"]
+        assert answer.status_code == 400
+        assert message.startswith(f"not valid {language}: nested deeper than")
+        assert ({"JSON", "YAML"} - {language}).pop() not in message
+
+
 def test_fault_remove_escapes_the_id(
     proxy: RunningProxy, admin: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -54,12 +54,13 @@ def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
     return data
 
 
-def parse_yaml(text: str) -> list[dict[str, Any]]:
-    """One fault mapping, or a list of them, written as YAML (or JSON)."""
+def parse_yaml(text: str, language: str = "YAML") -> list[dict[str, Any]]:
+    """One fault mapping, or a list of them, written as YAML (or JSON: JSON is YAML);
+    `language` names what the sender meant to write, in errors."""
     try:
         data = safe_load(text)
     except yaml.YAMLError as exc:
-        raise FaultSpecError(f"not valid YAML: {exc}") from None
+        raise FaultSpecError(f"not valid {language}: {exc}") from None
     items = data if isinstance(data, list) else [data]
     for item in items:
         if not isinstance(item, dict):

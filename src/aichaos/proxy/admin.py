@@ -123,6 +123,20 @@ def _same_origin(origin: bytes, host: bytes | None) -> bool:
     )
 
 
+def _media_type(scope: Scope) -> str:
+    """The request's media type (`application/json`), lower-case, without parameters."""
+    for name, value in scope.get("headers", []):
+        if bytes(name).lower() == b"content-type":
+            return bytes(value).split(b";")[0].strip().lower().decode("latin-1")
+    return ""
+
+
+def _language(scope: Scope) -> str:
+    """What an admin body is written in, for its errors: JSON when sent as JSON."""
+    media = _media_type(scope)
+    return "JSON" if media == "application/json" or media.endswith("+json") else "YAML"
+
+
 def _error(message: str) -> dict[str, Any]:
     return {"error": {"message": message}}
 
@@ -171,7 +185,7 @@ class AdminAPI:
         origin = headers.get(b"origin")
         if origin is not None and not _same_origin(origin, headers.get(b"host")):
             return 403, "admin requests from another origin (a web page) are refused"
-        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode("latin-1")
+        media = _media_type(scope)
         tokened = b"x-aichaos-token" in headers or b"authorization" in headers
         if media not in _STATE_CHANGE_TYPES and not tokened:
             return 415, (
@@ -204,7 +218,7 @@ class AdminAPI:
             await self._metrics(send)
             return
         query = bytes(scope.get("query_string", b"")).decode("latin-1")
-        status, payload = self.handle(method, path, bytes(body), query)
+        status, payload = self.handle(method, path, bytes(body), query, _language(scope))
         await _json_reply(send, status, payload)
 
     async def _metrics(self, send: Send) -> None:
@@ -217,14 +231,17 @@ class AdminAPI:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
-    def handle(self, method: str, path: str, body: bytes, query: str = "") -> tuple[int, Any]:
-        """One admin request (already authorized): `path` is relative to the prefix."""
+    def handle(
+        self, method: str, path: str, body: bytes, query: str = "", language: str = "YAML"
+    ) -> tuple[int, Any]:
+        """One admin request (already authorized): `path` is relative to the prefix;
+        `language`: what the body is written in (JSON or YAML), as errors name it."""
         engine = self.session.engine
         if path == "/faults":
             if method == "GET":
                 return 200, self.faults()
             if method == "POST":
-                return self._add(body)
+                return self._add(body, language)
             if method == "DELETE":
                 held = [(armed.id, armed.tag) for armed in engine.faults]
                 engine.clear()
@@ -272,9 +289,9 @@ class AdminAPI:
             for name, spec in self.session.backends.items()
         }
 
-    def _add(self, body: bytes) -> tuple[int, Any]:
+    def _add(self, body: bytes, language: str) -> tuple[int, Any]:
         try:
-            items = parse_yaml(body.decode("utf-8", "replace"))
+            items = parse_yaml(body.decode("utf-8", "replace"), language)
             faults = [build_fault(item, backends=self.session.backends) for item in items]
         except FaultSpecError as exc:
             return 400, _error(str(exc))
