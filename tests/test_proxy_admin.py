@@ -28,7 +28,7 @@ from aichaos.proxy.config import ProxyConfigError, infer_provider, parse_upstrea
 from aichaos.proxy.stats import BoundedRecorder, ProxyStats
 from aichaos.proxy.view import LineView, LiveView
 from aichaos.records import Attempt
-from proxy_helpers import make_session
+from proxy_helpers import make_session, wait_for
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 YAML = {"content-type": "application/yaml"}
@@ -353,6 +353,29 @@ def test_line_view_and_live_view_show_no_secrets() -> None:
     console.print(LiveView(stats, session.engine, console).render())
     text = console.export_text()
     assert "openai" in text and "PAUSED" in text and "outage" in text
+
+
+def test_line_view_and_stats_show_a_cut_streams_outcome() -> None:
+    cut = {"kind": "stream_cut", "after": 2, "mode": "no_terminator"}
+    session = make_session({"openai": "openai"}, faults=[cut])
+    out = io.StringIO()
+    with serve_proxy_in_thread(session) as proxy:
+        LineView(proxy.stats, Console(file=out, width=200))
+        body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        url = proxy.backend_url("openai") + "/v1/chat/completions"
+        with httpx.stream("POST", url, json=body) as answer:
+            assert answer.status_code == 200
+            answer.read()
+        wait_for(lambda: proxy.stats.inflight == 0 and out.getvalue())
+        snapshot = proxy.stats.snapshot()["backends"]["openai"]
+    assert " POST /v1/chat/completions 200 stream_incomplete " in out.getvalue()
+    assert snapshot["outcomes"] == {"stream_incomplete": 1}
+    console = Console(file=io.StringIO(), width=200, record=True)
+    console.print(LiveView(proxy.stats, session.engine, console).render())
+    lines = console.export_text().splitlines()
+    header = [cell.strip() for cell in lines[1].split("┃")]
+    row = [cell.strip() for cell in lines[3].split("│")]
+    assert (row[header.index("backend")], row[header.index("cut")]) == ("openai", "1")
 
 
 def test_bounded_recorder_keeps_the_latest() -> None:

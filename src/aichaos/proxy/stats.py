@@ -55,6 +55,7 @@ class BackendStats:
     requests: int = 0
     inflight: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     latency: Samples = field(default_factory=Samples)
@@ -66,6 +67,7 @@ class BackendStats:
             "requests": self.requests,
             "inflight": self.inflight,
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "outcomes": dict(self.outcomes),
             "errors": dict(self.errors),
             "faults": dict(self.faults),
             "latency_ms": {f"p{p}": _ms(percentile(latency, p)) for p in (50, 95, 99)},
@@ -100,6 +102,8 @@ class ProxyStats:
             stats.requests += 1
             if attempt.status is not None:
                 stats.statuses[attempt.status] += 1
+            if attempt.outcome is not None:
+                stats.outcomes[attempt.outcome] += 1
             if attempt.error is not None:
                 stats.errors[attempt.error] += 1
             for label in attempt.faults:

@@ -35,6 +35,8 @@ def attempt_line(attempt: Attempt) -> str:
     """One finished attempt as a plain line (no headers, no query string)."""
     clock = time.strftime("%H:%M:%S")
     status = str(attempt.status) if attempt.status is not None else "---"
+    if attempt.outcome not in (None, "complete"):  # a status alone hides a cut answer
+        status = f"{status} {attempt.outcome}"
     took = f"{attempt.duration * 1000:.1f}ms" if attempt.duration is not None else "-"
     parts = [clock, attempt.backend, attempt.method, attempt.path, status, took]
     if attempt.ttft is not None:
@@ -44,6 +46,10 @@ def attempt_line(attempt: Attempt) -> str:
     if attempt.error:
         parts.append(f"error={attempt.error}")
     return " ".join(parts)
+
+
+_CUT = frozenset({"stream_incomplete", "stream_error_event", "stalled"})
+"""Outcomes of answers whose head arrived and whose body did not end well (see `Outcome`)."""
 
 
 class LineView:
@@ -87,7 +93,8 @@ class LiveView:
     def render(self) -> RenderableType:
         snap = self.stats.snapshot()
         table = Table(title=self.title or None, title_justify="left", expand=False)
-        for column in ("backend", "requests", "inflight", "2xx", "4xx", "5xx", "dropped"):
+        columns = ("backend", "requests", "inflight", "2xx", "4xx", "5xx", "dropped", "cut")
+        for column in columns:
             table.add_column(column, justify="left" if column == "backend" else "right")
         for column in ("faults", "p50 ms", "p95 ms", "p99 ms", "ttft p50", "ttft p95"):
             table.add_column(column, justify="right")
@@ -104,6 +111,7 @@ class LiveView:
                 str(by_class["4"]),
                 str(by_class["5"]),
                 str(sum(row["errors"].values())),
+                str(sum(n for outcome, n in row["outcomes"].items() if outcome in _CUT)),
                 str(sum(row["faults"].values())),
                 _fmt_ms(row["latency_ms"]["p50"]),
                 _fmt_ms(row["latency_ms"]["p95"]),
