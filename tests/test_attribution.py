@@ -29,13 +29,14 @@ from aichaos.experiment.attribution import (
 )
 from aichaos.experiment.checks.base import CheckContext, bounded
 from aichaos.experiment.checks.kinds.attribution import Attempts, IncompleteAnswers, ServedBy
+from aichaos.experiment.metrics import phase_metrics
 from aichaos.experiment.results import CallRecord
 from aichaos.experiment.run_result import RunResult
 from aichaos.experiment.stopping import StopMonitor
 from aichaos.records import Attempt
 from aichaos.report.console import print_verdict
 from aichaos.report.html import render_html
-from aichaos.report.journal import journal_dict
+from aichaos.report.journal import call_dict, journal_dict
 from aichaos.report.junit import junit_xml
 from aichaos.report.markdown import render_markdown
 from aichaos.report.summary import phase_rows
@@ -170,6 +171,22 @@ def test_bounds_decide_what_every_way_of_tying_agrees_on() -> None:
     assert not bounded(0.6, 0.8, None, 0.5, "").passed
     assert bounded(0.4, 0.6, None, 0.5, "").inconclusive
     assert bounded(0.0, 1.0, 0.3, 0.6, "").inconclusive  # the value may be inside or not
+
+
+def test_the_journal_says_who_served_a_call_as_the_checks_count_it() -> None:
+    decided, undecided = call("1", 0, 1), call("2", 0, 1)
+    decided.possible = [attempt("claude", started=0.5)]  # its only possible answer
+    undecided.possible = [attempt("openai", started=0.2), attempt("claude", started=0.5)]
+    undecided.attempts = [attempt("openai", started=0.1)]  # a later answer may be Claude's
+    assert call_dict(decided, 0.0)["served_by"] == "claude"
+    entry = call_dict(undecided, 0.0)
+    assert (entry["served_by"], entry["served_by_candidates"]) == ("unknown", ["claude", "openai"])
+    assert phase_metrics([decided, undecided])["served_by"] == {"claude": 1, "unknown": 1}
+    check = ServedBy(check="served_by", backend="claude", min_share=1.0)
+    assert check.evaluate(CheckContext([decided, undecided])).verdict == "INCONCLUSIVE"
+    failed = call("3", 0, 1, ok=False)
+    assert "served_by_candidates" not in call_dict(failed, 0.0)
+    assert call_dict(failed, 0.0)["served_by"] is None
 
 
 def test_incomplete_answers_judges_the_last_answer_of_successful_calls() -> None:

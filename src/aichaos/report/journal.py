@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aichaos import __version__
+from aichaos.experiment.attribution import served_options
 from aichaos.experiment.results import CallRecord, PhaseResult
 from aichaos.experiment.run_result import RunResult
 from aichaos.records import Attempt
@@ -80,11 +81,22 @@ def call_dict(call: CallRecord, origin: float) -> dict[str, Any]:
         "message": call.message,
         "output": _clip(call.output),
         "ttft": _round(call.ttft),
-        "served_by": call.served_by,
+        **_served(call),
         "trace_id": call.trace_id,
         "attempts": [attempt_dict(a, origin) for a in call.attempts],
         "possible_attempts": len(call.possible),  # could be its own or another call's
     }
+
+
+def _served(call: CallRecord) -> dict[str, Any]:
+    """Who served a call, as the checks see it: a backend, None (failed, or no complete
+    answer), or `unknown` with `served_by_candidates` when attribution leaves several
+    backends possible (the checks judging it are then INCONCLUSIVE)."""
+    options = served_options(call)
+    if len(options) == 1:
+        return {"served_by": next(iter(options))}
+    candidates = sorted(option or "no complete answer" for option in options)
+    return {"served_by": "unknown", "served_by_candidates": candidates}
 
 
 def phase_dict(phase: PhaseResult) -> dict[str, Any]:
