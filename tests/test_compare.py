@@ -198,3 +198,27 @@ def test_trend_flags_drift_and_exits_1_on_a_regression(tmp_path: Path) -> None:
     assert "<polyline" in html_out.read_text()
     assert main(["trend", *map(str, paths[:3])]) == 0
     assert main(["trend", str(tmp_path / "missing.json")]) == 2
+
+
+def test_trend_charts_have_labelled_axes_and_show_a_flat_100_percent() -> None:
+    import re
+
+    from aichaos.report.trend import Series, _chart
+
+    runs = ["r0", "r1", "r2"]
+    flat = Series("inject: success rate", "success_rate", ["100%"] * 3, [1.0] * 3, [""] * 3)
+    svg = _chart(flat, runs)
+    heights = {float(y) for y in re.findall(r"<circle cx='[\d.]+' cy='([\d.]+)'", svg)}
+    ticks = re.findall(r"text-anchor='end'>([^<]+)<", svg)
+    assert ticks == ["0%", "50%", "100%"]
+    top_tick = float(
+        re.findall(r"<line x1='\d+' y1='([\d.]+)' x2='\d+' y2='[\d.]+' stroke", svg)[-1]
+    )
+    assert heights == {top_tick}  # the flat line is drawn at 100%, the top of the axis
+    assert all(f">{run}</text>" in svg for run in runs) and ">run</text>" in svg
+    latency = Series("inject: latency p95", "latency_p95", ["", "", ""], [0.2, 0.4, 0.3], [""] * 3)
+    assert re.findall(r"text-anchor='end'>([^<]+)<", _chart(latency, runs)) == [
+        "0 ms",
+        "230 ms",
+        "460 ms",
+    ]

@@ -8,6 +8,7 @@ self-contained SVG chart per figure.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ class Series:
     """One figure over the runs: shown values, numbers, and each run's drift verdict."""
 
     what: str
+    figure: str = ""  # success_rate, latency_pNN, attempts_per_call: its unit and scale
     shown: list[str] = field(default_factory=list)
     values: list[float | None] = field(default_factory=list)
     verdicts: list[str] = field(default_factory=list)  # run 0: "", then vs. earlier runs
@@ -66,7 +68,7 @@ def build_trend(
                 seed=seed, reps=reps,
             )  # fmt: skip
         for change in changes:
-            s = series.setdefault(change.what, Series(change.what))
+            s = series.setdefault(change.what, Series(change.what, change.figure))
             while len(s.shown) < i:  # a figure the earlier runs did not have
                 s.shown.append("-")
                 s.values.append(None)
@@ -99,22 +101,61 @@ def _number(samples: dict[str, PhaseSample], change: Change) -> float | None:
 _COLOURS = {"worse": "#c62828", "better": "#2e7d32", "changed": "#ef6c00"}
 
 
+def _axis(figure: str, values: list[float]) -> tuple[float, Callable[[float], str]]:
+    """The top of a figure's value axis (it starts at 0) and how its ticks read, with units:
+    a rate from 0 to 100% (a flat 100% is a line at the top), seconds in ms or s."""
+    if figure == "success_rate":
+        return 1.0, lambda v: f"{v:.0%}"
+    top = max(values) * 1.15 or 1.0
+    if figure.startswith("latency_p"):
+        if top < 10:
+            return top, lambda v: f"{v * 1000:.0f} ms"
+        return top, lambda v: f"{v:.1f} s"
+    return top, lambda v: f"{v:.2g}"
+
+
 def _chart(series: Series, labels: list[str]) -> str:
-    """An inline SVG line chart of one figure; drifting runs are coloured dots."""
-    width, height, pad = 360, 120, 24
+    """An inline SVG line chart of one figure, with a value axis (0 to the top, in the
+    figure's unit) and a run axis (labels); drifting runs are coloured dots."""
+    width, height = 360, 150
+    left, right, top_pad, bottom = 56, 12, 10, 34
     points = [(i, v) for i, v in enumerate(series.values) if v is not None]
     if not points:
         return "<p>no data</p>"
-    low = min(v for _, v in points)
-    high = max(v for _, v in points)
-    span = (high - low) or 1.0
+    top, tick = _axis(series.figure, [v for _, v in points])
     steps = max(len(series.values) - 1, 1)
+    plot_w, plot_h = width - left - right, height - top_pad - bottom
 
     def xy(i: int, v: float) -> tuple[float, float]:
-        x = pad + (width - 2 * pad) * i / steps
-        y = height - pad - (height - 2 * pad) * (v - low) / span
+        x = left + plot_w * i / steps
+        y = top_pad + plot_h * (1 - min(max(v / top, 0.0), 1.0))
         return round(x, 1), round(y, 1)
 
+    axes = [
+        f"<line x1='{left}' y1='{top_pad}' x2='{left}' y2='{top_pad + plot_h}' stroke='#888'/>",
+        f"<line x1='{left}' y1='{top_pad + plot_h}' x2='{left + plot_w}' y2='{top_pad + plot_h}'"
+        " stroke='#888'/>",
+    ]
+    for fraction in (0.0, 0.5, 1.0):
+        y = round(top_pad + plot_h * (1 - fraction), 1)
+        axes.append(
+            f"<line x1='{left - 3}' y1='{y}' x2='{left}' y2='{y}' stroke='#888'/>"
+            f"<text x='{left - 5}' y='{y + 3}' font-size='9' text-anchor='end'>"
+            f"{html.escape(tick(top * fraction))}</text>"
+        )
+    every = max(1, -(-len(labels) // 6))  # at most about six run labels
+    for i, label in enumerate(labels):
+        if i % every and i != len(labels) - 1:
+            continue
+        x = round(left + plot_w * i / steps, 1)
+        axes.append(
+            f"<text x='{x}' y='{top_pad + plot_h + 13}' font-size='9' text-anchor='middle'>"
+            f"{html.escape(label[:14])}</text>"
+        )
+    axes.append(
+        f"<text x='{left + plot_w / 2}' y='{height - 4}' font-size='9' text-anchor='middle'"
+        " fill='#555'>run</text>"
+    )
     line = " ".join(f"{x},{y}" for x, y in (xy(i, v) for i, v in points))
     dots = []
     for i, v in points:
@@ -127,7 +168,8 @@ def _chart(series: Series, labels: list[str]) -> str:
     return (
         f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}'"
         f" width='{width}' height='{height}' role='img' aria-label='{html.escape(series.what)}'>"
-        f"<polyline points='{line}' fill='none' stroke='#1565c0' stroke-width='2'/>"
+        + "".join(axes)
+        + f"<polyline points='{line}' fill='none' stroke='#1565c0' stroke-width='2'/>"
         + "".join(dots)
         + "</svg>"
     )
