@@ -309,3 +309,41 @@ def test_apps_building_sdk_clients_at_import_are_collected_without_keys(
     else:
         result.assert_outcomes(errors=1)
         result.stdout.fnmatch_lines(["*OPENAI_API_KEY*"])
+
+
+def test_fault_mistakes_fail_the_test_with_a_suggestion_not_a_traceback(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(
+        test_mistakes="""
+        import pytest
+
+        @pytest.mark.chaos("outage")  # a kind name, as chaos.inject takes it
+        def test_marker_kind_name(chaos):
+            assert [a.fault.kind for a in chaos.injection.engine.faults] == ["outage"]
+
+        @pytest.mark.chaos(kind="latency", delay="1s")  # written like keyword arguments
+        def test_marker_keywords(chaos):
+            pass
+
+        @pytest.mark.chaos({"kind": "latency", "dealy": "1s"})
+        def test_marker_key_typo():
+            pass
+
+        def test_inject_kind_typo(chaos):
+            chaos.inject("latncy", delay="1s")
+
+        def test_inject_backend_typo(chaos):
+            chaos.inject("outage", backend="opnai")
+        """
+    )
+    result = pytester.runpytest_inprocess("-q", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=2, errors=2)
+    out = result.stdout.str()
+    assert "unknown argument 'kind'" in out and "@pytest.mark.chaos({'kind': 'latency'" in out
+    assert "unknown key 'dealy'" in out and "(did you mean 'delay'?)" in out
+    assert "unknown fault kind 'latncy' (did you mean 'latency'?)" in out
+    assert "unknown backend 'opnai' (did you mean 'openai'?)" in out
+    for noise in ("Traceback", "KeyError", "ValidationError", "During handling"):
+        assert noise not in out

@@ -55,10 +55,16 @@ class Chaos:
 
     # --- declaring -------------------------------------------------------------------
     def inject(self, kind: str | Fault | Mapping[str, Any], **params: Any) -> str:
-        """Add a fault now, e.g. `chaos.inject("outage", backend="openai")`; returns its id."""
-        if isinstance(kind, str):
-            return self.injection.add({"kind": kind, **params})
-        return self.injection.add(kind)
+        """Add a fault now, e.g. `chaos.inject("outage", backend="openai")`; returns its id.
+        A mistake (an unknown kind or key, an undeclared backend) fails the test with the
+        message `aichaos validate` gives, "did you mean" included."""
+        fault = {"kind": kind, **params} if isinstance(kind, str) else kind
+        checked = _checked_fault(fault, "chaos.inject")
+        try:
+            return self.injection.add(checked)
+        except ValueError as exc:  # a backend the test did not declare
+            problem = str(exc)
+        pytest.fail(f"chaos.inject: {problem}", pytrace=False)  # outside `except`: no chain
 
     def remove(self, fault_id: str) -> None:
         self.injection.engine.remove(fault_id)
@@ -145,16 +151,57 @@ class _TrackedCall:
         self.__exit__(*exc)
 
 
+_MARKER = "@pytest.mark.chaos"
+_MARKER_OPTIONS = ("faults", "backends", "seed")
+
+
+def _checked_fault(fault: object, where: str) -> Fault:
+    """A fault as a test gave it (a `Fault`, a mapping, or a kind name), validated as
+    `aichaos validate` does; a mistake fails the test with that message, no traceback."""
+    from aichaos.faults.base import Fault
+    from aichaos.faults.spec import FaultSpecError, build_fault
+
+    if isinstance(fault, Fault):
+        return fault
+    if isinstance(fault, str):
+        fault = {"kind": fault}
+    if not isinstance(fault, Mapping):
+        pytest.fail(
+            f"{where}: a fault is a kind name or a mapping such as"
+            f" {{'kind': 'outage', 'backend': 'openai'}}, not {fault!r}",
+            pytrace=False,
+        )
+    try:
+        return build_fault(fault)
+    except FaultSpecError as exc:
+        problem = str(exc)
+    pytest.fail(f"{where}: {problem}", pytrace=False)  # outside `except`: no chained trace
+
+
 def _from_marker(item: pytest.Item) -> Chaos:
+    from aichaos.suggest import suggest
+
     faults: list[FaultLike] = []
     backends: Mapping[str, object] | None = None
     seed: int | str = 0
     for marker in reversed(list(item.iter_markers("chaos"))):  # closest marker wins
-        faults.extend(marker.args)
-        faults.extend(marker.kwargs.get("faults", []))
+        for key in marker.kwargs:
+            if key not in _MARKER_OPTIONS:
+                pytest.fail(
+                    f"{_MARKER}: unknown argument {key!r}{suggest(key, _MARKER_OPTIONS)};"
+                    " it takes faults, backends= and seed=. A fault is a mapping or a kind name:"
+                    f" {_MARKER}({{'kind': 'latency', 'delay': '1s'}}) or {_MARKER}('outage')",
+                    pytrace=False,
+                )
+        given = [*marker.args, *marker.kwargs.get("faults", [])]
+        faults.extend(_checked_fault(fault, _MARKER) for fault in given)
         backends = marker.kwargs.get("backends", backends)
         seed = marker.kwargs.get("seed", seed)
-    return Chaos(item.nodeid, faults, backends, seed)
+    try:
+        return Chaos(item.nodeid, faults, backends, seed)
+    except ValueError as exc:  # a backend the marker did not declare, a bad backend spec
+        problem = str(exc)
+    pytest.fail(f"{_MARKER}: {problem}", pytrace=False)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
