@@ -3,6 +3,8 @@ per backend, `--upstream` serving only what it names, JUnit's `file`, aligned su
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from aichaos.proxy import serve_proxy_in_thread
 from aichaos.pytest_plugin import Chaos
 from aichaos.records import Attempt
 from aichaos.report.junit import write_junit
+from conftest import Cli
 from proxy_helpers import make_session
 from test_engine import chat_request
 
@@ -105,3 +108,31 @@ def test_pytest_summary_columns_line_up() -> None:
     _, first, second = chaos.summary().splitlines()
     assert first.index("POST") == second.index("POST")
     assert first.index("->") == second.index("->")
+
+
+def test_mock_options_of_replay_need_replay(cli: Cli) -> None:
+    for flags in (["--on-miss", "mock"], ["--speed", "2"]):
+        run = cli("mock", *flags, "--port", "0")
+        assert run.returncode == 2
+        assert f"{flags[0]} only apply with --replay DIR" in run.stderr
+
+
+def test_mock_on_port_0_prints_the_port_it_listens_on() -> None:
+    """A real `aichaos mock` process (only a process shows what it prints before serving)."""
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "aichaos", "mock", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert mock.stdout is not None
+        banner = mock.stdout.readline()
+        base = banner.split()[4]  # "aichaos mock backend on http://127.0.0.1:PORT ..."
+        assert not base.endswith(":0") and int(base.rsplit(":", 1)[1]) > 0
+        chat = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+        answer = httpx.post(f"{base}/v1/chat/completions", json=chat, timeout=30)
+        assert answer.status_code == 200
+    finally:
+        mock.terminate()
+        mock.wait(30)

@@ -38,22 +38,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--on-miss",
         choices=("error", "mock"),
-        default="error",
+        default=None,
         help="with --replay, a request the cassette does not hold: the provider's 404 naming"
         " the closest recorded request (error, the default) or the mock's answer",
     )
     parser.add_argument(
         "--speed",
         type=positive_number,
-        default=1.0,
+        default=None,
         help="with --replay, play recorded timing this many times faster (default 1)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    given = [flag for flag in ("on_miss", "speed") if getattr(args, flag) is not None]
+    if given and args.replay is None:
+        flags = " and ".join("--" + flag.replace("_", "-") for flag in given)
+        print(f"aichaos mock: {flags} only apply with --replay DIR", file=sys.stderr)
+        return 2
+
     import uvicorn
 
     from aichaos.mock import MockConfig, create_app
+    from aichaos.proxy.server import bind_socket
 
     config = MockConfig(
         seed=args.seed,
@@ -70,12 +77,18 @@ def run(args: argparse.Namespace) -> int:
         from aichaos.cassette import CassetteError, ReplaySource
 
         try:
-            replay = ReplaySource(Path(args.replay), speed=args.speed)
+            replay = ReplaySource(Path(args.replay), speed=args.speed or 1.0)
         except CassetteError as exc:
             print(f"aichaos mock: {exc}", file=sys.stderr)
             return 2
 
-    base = f"http://{args.host}:{args.port}"
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as exc:
+        print(f"aichaos mock: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    base = f"http://{host}:{sock.getsockname()[1]}"  # the port bound (for --port 0 too)
     source = (
         ""
         if replay is None
@@ -86,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         sdk = provider.sdk_env
         if sdk is not None:
             print(f"  {provider.name:<10} {sdk.base_url}={base}{sdk.base_path}")
-    app = create_app(config, replay, args.on_miss)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    sys.stdout.flush()
+    app = create_app(config, replay, args.on_miss or "error")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0

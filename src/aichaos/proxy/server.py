@@ -103,7 +103,8 @@ def check_admin_binding(host: str, *, admin: bool, admin_token: str | None) -> N
         )
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on `host:port` (0: any free port); raises `OSError`."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     family, kind, _, _, address = infos[0]
     # proto=TCP: asyncio sets TCP_NODELAY on accepted sockets only when the listener says TCP
@@ -163,7 +164,7 @@ async def serve_proxy(
         max_body=max_body,
         inspect_body=inspect_body,
     )
-    sock = _bind(host, port)
+    sock = bind_socket(host, port)
     config = uvicorn.Config(
         app if middleware is None else middleware(app),
         http=app.connections.tracking_protocol(AutoHTTPProtocol, header_timeout),
@@ -264,6 +265,7 @@ def serve_proxy_in_thread(
 __all__ = [
     "AdminExposedError",
     "RunningProxy",
+    "bind_socket",
     "check_admin_binding",
     "release_memory",
     "release_memory_when_idle",
