@@ -99,6 +99,9 @@ def test_proxy_metrics_count_what_the_records_hold(proxy: RunningProxy) -> None:
     assert ttft[("claude",)] == 1  # the stream's first token
     assert values(samples, "aichaos_upstream_attempts_in_flight", "backend") == {}
     assert ("aichaos_upstream_attempts_in_flight", frozenset({("backend", "openai")})) in samples
+    # a proxy sees requests, not a run's calls: none of the run's series (docs/observability)
+    run_only = ("aichaos_calls", "aichaos_call_duration_seconds", "aichaos_phase")
+    assert not [name for name, _ in samples if name.startswith(run_only)]
 
 
 def test_proxy_metrics_follow_the_admin_rules() -> None:

@@ -155,7 +155,7 @@ class AdminAPI:
         check_admin_token(token)
         self.session, self.stats, self.token = session, stats, token
         self.base_url = base_url  # filled in once the server knows its port
-        self.metrics = Metrics(in_flight=stats.inflight_by_backend)
+        self.metrics = Metrics(in_flight=stats.inflight_by_backend, run=False)
         self.metrics.attach(session.recorder)
         self.feeds = ProxyFeeds()
         session.request_hooks.append(self.feeds.request_hook)

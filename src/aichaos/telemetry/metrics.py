@@ -59,11 +59,14 @@ class Metrics:
 
     `in_flight` gives the attempts in flight by backend at scrape time (the proxy reads its
     counters); without it, the metrics count what `track(session)` sees begin and finish.
+    `run`: also the metrics of a run's calls and phases (`aichaos_calls_*`, `aichaos_phase`);
+    a proxy sees requests, not calls, and exposes none of them.
     """
 
-    def __init__(self, in_flight: InFlight | None = None) -> None:
+    def __init__(self, in_flight: InFlight | None = None, *, run: bool = True) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
+        runs = registry if run else None  # kept, never exposed, without a run
         self.attempts = Counter(
             "aichaos_upstream_attempts",
             "Upstream attempts (requests to a backend) finished, by HTTP status code"
@@ -95,25 +98,25 @@ class Metrics:
             "aichaos_calls",
             "Calls to the target finished during a run, by phase and result (ok, failed).",
             ["phase", "result"],
-            registry=registry,
+            registry=runs,
         )
         self.call_duration = Histogram(
             "aichaos_call_duration_seconds",
             "Duration of the target's calls during a run.",
             ["phase"],
             buckets=LATENCY_BUCKETS,
-            registry=registry,
+            registry=runs,
         )
         self.calls_in_flight = Gauge(
             "aichaos_calls_in_flight",
             "Calls to the target begun and not yet finished during a run.",
-            registry=registry,
+            registry=runs,
         )
         self.phase = Gauge(
             "aichaos_phase",
             "1 for the run's current phase, 0 for the phases it has been through.",
             ["phase"],
-            registry=registry,
+            registry=runs,
         )
         self._lock = threading.Lock()
         self._phase: str | None = None
