@@ -149,8 +149,8 @@ class ScriptedUpstream:
         )
         chunks = [chat_chunk(0, w + " ") for w in words] + [chat_chunk(0, "", "stop")]
         for chunk in [*chunks, b"data: [DONE]\n\n"]:
+            self.sent_at.append(time.monotonic())  # stamped first: the client may read it at once
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            self.sent_at.append(time.monotonic())
             if gap:
                 await asyncio.sleep(gap)
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -20,10 +20,12 @@ import pytest
 
 import aichaos
 from aichaos.cassette import CassetteError, ReplaySource, read_cassette_dir
+from aichaos.cassette.format import Interaction
 from aichaos.cassette.har import import_har
 from aichaos.experiment import ExperimentError, parse_experiment
 from aichaos.mock import MockConfig, create_app
 from aichaos.proxy.server import serve_proxy_in_thread
+from aichaos.wire.exchange import RequestInfo
 from conftest import Cli
 from proxy_helpers import make_session
 from servers import serve
@@ -334,3 +336,35 @@ def test_a_redacted_prompt_still_replays(tmp_path: Path) -> None:
             model="gpt-4o", messages=messages
         )
     assert again.id == first.id and [a.replay for a in chaos.attempts] == ["hit"]
+
+
+def test_a_backend_replays_only_what_was_recorded_for_it(tmp_path: Path) -> None:
+    """One directory recorded from several backends: each replays its own exchanges."""
+
+    def exchange(backend: str, provider: str, path: str, text: str) -> str:
+        body = json.dumps({"answer": text}).encode()
+        headers = [("content-type", "application/json")]
+        recorded = Interaction("POST", path, 200, headers, body=body)
+        recorded.backend, recorded.provider = backend, provider
+        recorded.request_body = {"model": "m", "messages": [{"role": "user", "content": "q"}]}
+        return recorded.to_line() + "\n"
+
+    chat = "/v1/chat/completions"
+    (tmp_path / "primary.jsonl").write_text(exchange("primary", "openai", chat, "primary"))
+    (tmp_path / "fallback.jsonl").write_text(exchange("fallback", "openai", chat, "fallback"))
+    (tmp_path / "claude.jsonl").write_text(exchange("claude", "anthropic", "/v1/messages", "c"))
+    request = RequestInfo(
+        "POST", "http://x" + chat, "x", chat, "", {},
+        json.dumps({"model": "m", "messages": [{"role": "user", "content": "q"}]}).encode(),
+    )  # fmt: skip
+    for backend in ("primary", "fallback"):
+        source = ReplaySource(tmp_path, provider="openai", backend=backend)
+        found = source.answer(request)
+        assert found is not None and len(source.matcher) == 1
+        assert json.loads(b"".join(p for p in found[1].parts() if isinstance(p, bytes))) == {
+            "answer": backend
+        }
+    assert len(ReplaySource(tmp_path, provider="openai", backend="gpt").matcher) == 2
+    assert len(ReplaySource(tmp_path).matcher) == 3  # the stand-alone mock serves them all
+    with pytest.raises(CassetteError, match=r"no exchange recorded for provider 'gemini'"):
+        ReplaySource(tmp_path, provider="gemini", backend="g")

@@ -8,10 +8,11 @@ answer recorded as cut short is replayed cut short (its connection reset after i
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from aichaos.cassette.format import Interaction, read_cassette_dir
+from aichaos.cassette.format import CassetteError, Interaction, read_cassette_dir
 from aichaos.cassette.matching import DEFAULT_IGNORE, Matcher
 from aichaos.providers.base import Provider
 from aichaos.wire.exchange import Abort, Part, Pause, Reply, RequestInfo
@@ -20,10 +21,31 @@ MISS_HEADER = "x-aichaos-replay"
 """Set to `miss` on the error answer to a request the cassette does not hold."""
 
 
+def _recorded_for(
+    recorded: list[Interaction], directory: Path, provider: str, backend: str | None
+) -> list[Interaction]:
+    """The exchanges for `provider` (those recorded without one count for any), narrowed to
+    `backend`'s own when it has some."""
+    mine = [i for i in recorded if i.provider in ("", provider)]
+    if not mine:
+        held = Counter(i.provider for i in recorded)
+        listed = ", ".join(f"{name} ({count})" for name, count in sorted(held.items()))
+        raise CassetteError(
+            f"{directory}: no exchange recorded for provider {provider!r}; it holds {listed}"
+        )
+    own = [i for i in mine if i.backend == backend]
+    return own or mine
+
+
 class ReplaySource:
     """Answers requests from the cassette in `directory` (read once, at construction).
 
-    Raises `CassetteError` when the directory holds no readable cassette.
+    For one backend (`provider`, `backend` given) only the exchanges recorded for that
+    provider are kept, and of those, the ones recorded through a backend of the same name
+    when there are any: a directory recorded from several backends replays each to its own.
+    (The stand-alone mock, which serves every provider, gives neither and keeps them all.)
+    Raises `CassetteError` when the directory holds no readable cassette, or none for the
+    provider.
     """
 
     def __init__(
@@ -32,12 +54,17 @@ class ReplaySource:
         *,
         speed: float = 1.0,
         ignore: Iterable[str] = DEFAULT_IGNORE,
+        provider: str | None = None,
+        backend: str | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be above 0")
         self.directory = directory
         self.speed = speed
-        self.matcher = Matcher(read_cassette_dir(directory), ignore)
+        recorded = read_cassette_dir(directory)
+        if provider is not None:
+            recorded = _recorded_for(recorded, directory, provider, backend)
+        self.matcher = Matcher(recorded, ignore)
 
     def answer(self, info: RequestInfo) -> tuple[float, Reply] | None:
         """(seconds before the head, the recorded answer), or None when nothing matches."""

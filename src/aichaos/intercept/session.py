@@ -61,7 +61,13 @@ class Session:
         self.request_hooks: list[Callable[[RequestInfo, Attempt], None]] = []
         # Cassettes are read now, so a bad one fails here (CassetteError), not mid-run.
         self.replays: dict[str, ReplaySource] = {
-            name: ReplaySource(directory, speed=spec.speed, **_ignore(spec))
+            name: ReplaySource(
+                directory,
+                speed=spec.speed,
+                provider=spec.provider,
+                backend=name,
+                **_ignore(spec),
+            )
             for name, spec in backends.items()
             if (directory := spec.replay_dir) is not None
         }
