@@ -106,6 +106,8 @@ def test_mutated_experiments_load_or_are_refused(example: Path) -> None:
                 parse_experiment(text, file=example.name, base_dir=example.parent)
             except ExperimentError as exc:
                 assert exc.problems, f"{example.name} mutation {n}: an error with no problem"
+                shown = exc.format()  # what the CLI prints: it must render, with a place
+                assert example.name in shown and "Traceback" not in shown, shown
             except Exception as exc:  # pragma: no cover - the failure being looked for
                 raise AssertionError(
                     f"{example.name} mutation {n} raised {type(exc).__name__}: {exc}\n{text}"
@@ -125,14 +127,18 @@ def test_mutated_admin_bodies_get_201_or_400() -> None:
         '[{"kind": "error", "status": 503, "match": {"model": "gpt-4*"}}]',
     ]
     rng = random.Random("fuzz:admin")
+    before = _peak_mb()
 
     def run() -> None:
         for n in range(1500):
             body = mutate(rng.choice(seeds), rng).encode("utf-8", "surrogatepass")
-            status, payload = api.handle("POST", "/faults", body)
+            language = rng.choice(["JSON", "YAML"])
+            status, payload = api.handle("POST", "/faults", body, language=language)
             assert status in (201, 400), f"mutation {n}: {status} {payload}\n{body!r}"
             if status == 400:
                 assert payload["error"]["message"]
+                assert "Traceback" not in payload["error"]["message"]
             session.engine.clear()
 
     _within_deadline(run, "admin bodies")
+    assert _peak_mb() - before < PEAK_GROWTH_MB

@@ -52,6 +52,7 @@ from aichaos.proxy.headers import (
 )
 from aichaos.proxy.stats import ProxyStats
 from aichaos.records import call_scope
+from aichaos.secret_shapes import scrub
 from aichaos.wire.asgi import Message, Receive, Scope, Send, read_request
 from aichaos.wire.exchange import Reply, RequestInfo
 
@@ -254,7 +255,8 @@ class ProxyApp:
         if info.path == "/" and info.method == "GET":
             reply = Reply.json(200, {"aichaos": "proxy", "backends": list(self.session.backends)})
         else:
-            message = f"aichaos proxy: no backend for {info.path}; route as /<backend>/<path>"
+            path = scrub(info.path)  # a key a client put in the path is not echoed
+            message = f"aichaos proxy: no backend for {path}; route as /<backend>/<path>"
             reply = closest_provider(info.path).error(
                 info, 404, message=f"{message} with a backend among: {names}"
             )

@@ -18,6 +18,7 @@ from rich.text import Text
 from aichaos.faults.engine import FaultEngine
 from aichaos.proxy.stats import ProxyStats
 from aichaos.records import Attempt
+from aichaos.secret_shapes import scrub
 
 ViewMode = Literal["auto", "live", "lines", "quiet"]
 
@@ -38,7 +39,8 @@ def attempt_line(attempt: Attempt) -> str:
     if attempt.outcome not in (None, "complete"):  # a status alone hides a cut answer
         status = f"{status} {attempt.outcome}"
     took = f"{attempt.duration * 1000:.1f}ms" if attempt.duration is not None else "-"
-    parts = [clock, attempt.backend, attempt.method, attempt.path, status, took]
+    # a gateway may take its key in the path: shown only with key-shaped strings removed
+    parts = [clock, attempt.backend, attempt.method, scrub(attempt.path), status, took]
     if attempt.ttft is not None:
         parts.append(f"ttft={attempt.ttft * 1000:.1f}ms")
     if attempt.faults:
