@@ -168,14 +168,14 @@ def test_in_process_headers_keep_case_order_and_repeats() -> None:
 Head = list[tuple[bytes, bytes]]
 
 
-def _exchange(proxied: Any, fault: dict[str, Any]) -> tuple[bytes, Head, bytes]:
+def _exchange(proxied: Any, fault: dict[str, Any], extra: str = "") -> tuple[bytes, Head, bytes]:
     """One request on a raw socket through the proxy: the status line, headers and body bytes."""
     proxied.session.engine.clear()
     proxied.session.engine.add(aichaos.fault(**fault))
     body = json.dumps({"model": GPT, "messages": MESSAGES}).encode()
     request = (
         f"POST /openai/v1/chat/completions HTTP/1.1\r\nhost: {proxied.host}:{proxied.port}\r\n"
-        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n{extra}\r\n"
     ).encode() + body  # a keep-alive request: the answer is read by its own framing
     received = b""
     try:
@@ -227,4 +227,13 @@ def test_a_given_content_length_is_not_doubled(proxied: Any) -> None:
     fault = {**CASED, "headers": [["content-length", str(len(CASED["body"]))]]}
     _, headers, body = _exchange(proxied, fault)
     assert headers == [(b"content-length", str(len(CASED["body"])).encode())]
+    assert body == CASED["body"].encode()
+
+
+def test_a_client_closing_gets_connection_close_and_nothing_else(proxied: Any) -> None:
+    """The one hop-by-hop addition: uvicorn answers a client's `connection: close` in kind."""
+    _, headers, body = _exchange(proxied, CASED, "connection: close\r\n")
+    given = [(k.lower().encode(), v.encode()) for k, v in CASED["headers"]]
+    length = str(len(CASED["body"])).encode()
+    assert headers == [*given, (b"content-length", length), (b"connection", b"close")]
     assert body == CASED["body"].encode()

@@ -101,8 +101,9 @@ class Raw(Fault, RawAnswer):
     optional `delay` before it, and how the connection ends (`clean`, or `reset` after the
     last byte). In-process the client sees exactly the headers given (case, order and repeats
     kept). Through the proxy, HTTP/1.1 framing is the one addition: `content-length` for a
-    `body` (unless given), `transfer-encoding: chunked` for `events`; names go out in lower
-    case, and no `date` or `server` is added. Any shape copied from a bug report or a capture
+    `body` (unless given), `transfer-encoding: chunked` for `events`, and `connection: close`
+    when the client asked to close; names go out in lower case, and no `date` or `server` is
+    added. Any shape copied from a bug report or a capture
     is replayed without new code; what the client then does is the client's own behaviour
     under that shape. A `file` is read when the fault is loaded (relative to the experiment);
     a file that cannot be read or does not fit is an error naming the file and line.
