@@ -287,6 +287,38 @@ async def test_a_silent_toxiproxy_gives_an_error_not_a_hang(
         await net.check()  # not answered after 6 s: the deadline ended the wait first
 
 
+TOXIC = "aichaos_f0_latency_downstream"
+ADDED = ("toxic added", "network(latency 500ms downstream)")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("window", "slow", "removed"),
+    [
+        ({"start": "50ms"}, "POST /proxies/openai/toxics", "inject phase over"),
+        (
+            {"start": "0s", "duration": "50ms"},
+            f"DELETE /proxies/openai/toxics/{TOXIC}",
+            "window closed",
+        ),
+    ],
+    ids=["add", "remove"],
+)
+async def test_a_toxic_change_under_way_when_the_phase_ends_is_finished_and_recorded(
+    fake: tuple[FakeToxiproxy, str], window: dict[str, str], slow: str, removed: str
+) -> None:
+    # On a loaded machine the phase may end while a window's change is on its way to
+    # Toxiproxy, which makes it all the same: the events must say so (they did not).
+    app, url = fake
+    app.slow_paths[slow] = 0.3
+    net = NetworkFaults.from_faults([latency(url, window=window)])
+    async with net.injecting():
+        await until(lambda: any(f"{m} {p}" == slow for _, m, p in app.requests))
+    changes = [(e.action, e.detail) for e in net.events if e.toxic == TOXIC]
+    assert changes == [ADDED, ("toxic removed", removed)]
+    assert app.toxic_names("openai") == []
+
+
 @pytest.mark.anyio
 async def test_cleanup_that_cannot_finish_is_reported_with_the_command_to_finish_it(
     fake: tuple[FakeToxiproxy, str],

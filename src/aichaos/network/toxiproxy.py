@@ -357,14 +357,19 @@ class NetworkFaults:
         try:
             if not added:
                 await anyio.sleep_until(self._origin + spec.start)
-                await self._add(spec, run)
+                # A call begun is finished and recorded (each has its deadline) even if the
+                # phase ends meanwhile: given up on, it would still run in its thread, and
+                # the journal would miss a change Toxiproxy made.
+                with anyio.CancelScope(shield=True):
+                    await self._add(spec, run)
             end = spec.end
             if end is None:
                 return
             await anyio.sleep_until(self._origin + end)
-            await api.remove_toxic(spec.proxy, spec.name)
-            run.removed.add(spec.name)
-            self._event("toxic removed", spec.api, spec.proxy, spec.name, "window closed")
+            with anyio.CancelScope(shield=True):
+                await api.remove_toxic(spec.proxy, spec.name)
+                run.removed.add(spec.name)
+                self._event("toxic removed", spec.api, spec.proxy, spec.name, "window closed")
         except NetworkError as exc:
             if run.failure is None:
                 run.failure = exc
