@@ -36,6 +36,7 @@ def fake() -> Iterator[tuple[FakeToxiproxy, str]]:
     app = FakeToxiproxy()
     with serve(app) as url:
         yield app, url
+        app.answer_now()  # a request the test left waiting does not hold the server's stop
 
 
 def network(url: str, **params: Any) -> Network:

@@ -29,7 +29,8 @@ port 0 is answered with a made-up port nothing listens on) and carries no
 traffic, so no toxic has any effect on a connection. It does not implement
 `POST /populate`, nor validate attribute values as strictly as Toxiproxy does.
 
-Test knobs: `delay` (seconds before every answer; `slow_paths` per `METHOD path`),
+Test knobs: `delay` (seconds before every answer; `slow_paths` per `METHOD path`;
+`answer_now()` ends the waits, so a test's end need not wait them out),
 `fail(method, path, status, message, times, skip)` (answer an error instead), and
 `requests` (every request seen).
 """
@@ -80,8 +81,13 @@ class FakeToxiproxy:
         self._failures: list[_Failure] = []
         self._ports = itertools.count(26000)
         self._lock = threading.Lock()
+        self._answer_now = threading.Event()
 
     # --- knobs for tests -------------------------------------------------------
+    def answer_now(self) -> None:
+        """Answer the requests still waiting out a `delay` at once, and the later ones too."""
+        self._answer_now.set()
+
     def fail(
         self,
         method: str,
@@ -136,8 +142,9 @@ class FakeToxiproxy:
         with self._lock:
             self.requests.append((time.monotonic(), method, path))
             delay = self.slow_paths.get(f"{method} {path}", self.delay)
-        if delay:
-            await asyncio.sleep(delay)
+        deadline = time.monotonic() + delay
+        while not self._answer_now.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.02, deadline - time.monotonic()))
         with self._lock:
             status, payload = self._failure(method, path) or self._handle(method, path, body)
         if payload is None:
