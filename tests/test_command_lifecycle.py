@@ -93,9 +93,10 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_second_ctrl_c_during_cleanup_keeps_the_outputs(tmp_path: Path) -> None:
-    pid_file = tmp_path / "app.pid"
+    pid_file, events = tmp_path / "app.pid", tmp_path / "app.events"
     path = tmp_path / "e.yaml"
-    text = _experiment(f"{{{{port}}}} --pid-file {pid_file} --ignore-term", requests=100_000)
+    run = f"{{{{port}}}} --pid-file {pid_file} --ignore-term --events {events}"
+    text = _experiment(run, requests=100_000)
     path.write_text(text.replace("    ready:", "    stop_timeout: 3s\n    ready:"))
     journal = tmp_path / "journal.json"
     runner = subprocess.Popen(
@@ -104,13 +105,16 @@ def test_a_second_ctrl_c_during_cleanup_keeps_the_outputs(tmp_path: Path) -> Non
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while not pid_file.exists() or not pid_file.read_text():
-        assert runner.poll() is None and time.monotonic() < deadline, "the app never started"
-        time.sleep(0.05)
-    time.sleep(0.5)  # some calls are made
+
+    def wait_for(line: str) -> None:
+        deadline = time.monotonic() + 60
+        while not events.exists() or line not in events.read_text().split():
+            assert runner.poll() is None and time.monotonic() < deadline, f"no {line!r}"
+            time.sleep(0.05)
+
+    wait_for("answered")  # the app started and calls are made
     runner.send_signal(signal.SIGINT)  # stop: the app ignores SIGTERM, cleanup waits 3 s
-    time.sleep(0.5)
+    wait_for("term")  # the cleanup is under way
     runner.send_signal(signal.SIGINT)  # impatient: a second Ctrl-C during that cleanup
     _, err = runner.communicate(timeout=60)
     assert runner.returncode == 3, err

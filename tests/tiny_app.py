@@ -1,10 +1,12 @@
 """A stdlib HTTP app for command-target tests: /health, and /chat answering "ok".
 
-    python tiny_app.py PORT [--die-after N] [--pid-file PATH] [--ignore-term]
+    python tiny_app.py PORT [--die-after N] [--pid-file PATH] [--ignore-term] [--events PATH]
 
 With `--die-after N` it prints a last line and exits (code 3) after N chat answers, as an
 app that crashes mid-run; with `--pid-file` it writes its pid there once listening;
-`--ignore-term` makes it ignore SIGTERM (an app slow to stop).
+`--ignore-term` makes it ignore SIGTERM (an app slow to stop); `--events PATH` gets a line
+`answered` after its first chat answer and `term` for each SIGTERM ignored, for a test to
+wait on.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 PORT = int(sys.argv[1])
 DIE_AFTER = int(sys.argv[sys.argv.index("--die-after") + 1]) if "--die-after" in sys.argv else 0
 PID_FILE = sys.argv[sys.argv.index("--pid-file") + 1] if "--pid-file" in sys.argv else None
+EVENTS = sys.argv[sys.argv.index("--events") + 1] if "--events" in sys.argv else None
 answered = 0
 lock = threading.Lock()
 
@@ -32,6 +35,8 @@ class Handler(BaseHTTPRequestHandler):
         self._reply(b'{"answer": "ok"}')
         with lock:
             answered += 1
+            if answered == 1:
+                event("answered")
             if DIE_AFTER and answered >= DIE_AFTER:
                 print("tiny app: out of memory, giving up", flush=True)
                 os._exit(3)
@@ -46,8 +51,14 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+def event(line: str) -> None:
+    if EVENTS:
+        with open(EVENTS, "a") as handle:
+            handle.write(line + "\n")
+
+
 if "--ignore-term" in sys.argv:  # an app slow to stop: aichaos waits, then kills it
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: event("term"))
 server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
 if PID_FILE:
     with open(PID_FILE, "w") as handle:
