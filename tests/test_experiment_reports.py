@@ -22,6 +22,7 @@ from aichaos.report.console import PlainConsole, print_verdict
 from aichaos.report.journal import journal_dict, read_journal, write_journal
 from aichaos.report.junit import write_junit
 from aichaos.report.redact import REDACTED, Redactor
+from conftest import Cli
 from experiment_targets import PLANTED_AZURE_KEY, PLANTED_URL_PASSWORD
 
 TESTS = Path(__file__).parent
@@ -140,7 +141,7 @@ PLANTED_HEADER = "planted-header-token-Zq9Xw8Vu7"
 PLANTED_UPSTREAM_PASSWORD = "planted-upstream-pass-Kd8"
 
 
-def test_planted_keys_never_appear_in_any_output(tmp_path: Path) -> None:
+def test_planted_keys_never_appear_in_any_output(tmp_path: Path, cli: Cli) -> None:
     command = tmp_path / "command.yaml"
     command.write_text(
         textwrap.dedent(
@@ -177,7 +178,6 @@ def test_planted_keys_never_appear_in_any_output(tmp_path: Path) -> None:
             """
         )
     )
-    env = {**os.environ, "OPENAI_API_KEY": PLANTED_ENV, "PYTHONPATH": str(TESTS)}
     outputs = []
     upstream = tmp_path / "upstream.yaml"  # refused, without repeating the password
     upstream.write_text(
@@ -189,38 +189,36 @@ def test_planted_keys_never_appear_in_any_output(tmp_path: Path) -> None:
         )
     )
     for argv in (["validate", str(upstream)], ["run", "--dry-run", str(upstream)]):
-        refused = subprocess.run(
-            [sys.executable, "-m", "aichaos", *argv], capture_output=True, text=True, timeout=60
-        )
+        refused = cli(*argv)
         assert refused.returncode == 2 and "carries credentials" in refused.stderr + refused.stdout
         outputs += [refused.stdout, refused.stderr]
-    for extra in ([], ["--dry-run"]):
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "aichaos",
-                "run",
-                str(command),
-                str(leaky),
-                "--journal",
-                str(tmp_path / "journal.json"),
-                "--junit",
-                str(tmp_path / "junit.xml"),
-                "--html",
-                str(tmp_path / "report.html"),
-                "--markdown",
-                str(tmp_path / "report.md"),
-                *extra,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT / "experiments",
-            env=env,
-        )
-        outputs += [done.stdout, done.stderr]
-        assert done.returncode == (0 if extra else 1), done.stdout + done.stderr
+    run = [
+        "run",
+        str(command),
+        str(leaky),
+        "--journal",
+        str(tmp_path / "journal.json"),
+        "--junit",
+        str(tmp_path / "junit.xml"),
+        "--html",
+        str(tmp_path / "report.html"),
+        "--markdown",
+        str(tmp_path / "report.md"),
+    ]
+    # The run itself as a user runs it: everything the process prints, logs included.
+    done = subprocess.run(
+        [sys.executable, "-m", "aichaos", *run],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT / "experiments",
+        env={**os.environ, "OPENAI_API_KEY": PLANTED_ENV, "PYTHONPATH": str(TESTS)},
+    )
+    outputs += [done.stdout, done.stderr]
+    assert done.returncode == 1, done.stdout + done.stderr
+    planned = cli(*run, "--dry-run", cwd=ROOT / "experiments", env={"OPENAI_API_KEY": PLANTED_ENV})
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    outputs += [planned.stdout, planned.stderr]
     written = [*sorted(tmp_path.glob("journal.*.json")), tmp_path / "junit.xml"]
     assert [p.name for p in written] == ["journal.command.json", "journal.leaky.json", "junit.xml"]
     written += [*tmp_path.glob("report*.html"), *tmp_path.glob("report*.md")]
