@@ -36,7 +36,7 @@ AZURE_KEY = "0123456789abcdef0123456789abcdef"
 BODY_KEY = "AIzaSyPLANTEDgoogleKEY0123456789abcdefg"
 SECRETS = (OPENAI_KEY, ANTHROPIC_KEY, AZURE_KEY, BODY_KEY, "PLANTED", "hunter2")
 PROMPT = "What is 2+2?"
-GAP = 0.02  # the stand-in's seconds between streamed tokens (50 tokens/s)
+GAP = 0.01  # the stand-in's seconds between streamed tokens (100 tokens/s)
 
 
 def _record(directory: Path) -> dict[str, Any]:
