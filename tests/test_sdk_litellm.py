@@ -10,18 +10,18 @@ snake_case `function_declarations`; a stream line that is not JSON ends the answ
 
 from __future__ import annotations
 
-import os
 import time
+from types import ModuleType
 from typing import Any
 
 import openai
 import pytest
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch on import
-import litellm
-
 import aichaos
 from sdk_support import API_KEY, MESSAGES, OPENAI_TOOLS
+
+# The tests that import litellm run on one xdist worker: its import costs seconds of CPU.
+pytestmark = pytest.mark.xdist_group("litellm")
 
 AZURE = "https://example-resource.openai.azure.com"
 BACKENDS = {"azure": "azure", "openai": "openai", "gemini": "gemini"}
@@ -33,6 +33,15 @@ AZURE_PARAMS: dict[str, Any] = {
 }
 
 
+@pytest.fixture(scope="module")
+def litellm() -> ModuleType:
+    """litellm, imported by the tests that use it, not at collection (every xdist worker
+    collects every module). conftest.py keeps it from fetching its cost map on import."""
+    import litellm
+
+    return litellm
+
+
 def prompt_filter(reason: str | None) -> dict[str, Any]:
     return {"kind": "content_filter", "on": "prompt", "reason": reason, "backend": "azure"}
 
@@ -40,23 +49,25 @@ def prompt_filter(reason: str | None) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("reason", "expected"),
     [
-        (None, litellm.ContentPolicyViolationError),
-        ("ResponsibleAIPolicyViolation", litellm.ContentPolicyViolationError),
-        ("ContentFiltered", litellm.BadRequestError),
+        (None, "ContentPolicyViolationError"),
+        ("ResponsibleAIPolicyViolation", "ContentPolicyViolationError"),
+        ("ContentFiltered", "BadRequestError"),
     ],
 )
-def test_azure_prompt_filter_mapping(reason: str | None, expected: type[Exception]) -> None:
+def test_azure_prompt_filter_mapping(
+    litellm: ModuleType, reason: str | None, expected: str
+) -> None:
     with (
         aichaos.inject([prompt_filter(reason)], backends=BACKENDS) as chaos,
         pytest.raises(litellm.BadRequestError) as info,
     ):
         litellm.completion(messages=MESSAGES, **AZURE_PARAMS)
-    assert type(info.value) is expected
+    assert type(info.value) is getattr(litellm, expected)
     assert info.value.status_code == 400
     assert len(chaos.attempts) == 1
 
 
-def test_router_falls_back_only_for_the_shape_litellm_recognises() -> None:
+def test_router_falls_back_only_for_the_shape_litellm_recognises(litellm: ModuleType) -> None:
     """The ContentFiltered variant is a real bug: the Router's content-policy fallback never
     fires for it, and the app gets a BadRequestError instead of the fallback's answer."""
     router = litellm.Router(
@@ -97,7 +108,7 @@ def test_azure_content_filtered_variant_with_the_openai_sdk() -> None:
     assert "OpenAI\u2019s content management policy" in body["message"]
 
 
-def test_gemini_snake_case_tools_get_a_tool_call() -> None:
+def test_gemini_snake_case_tools_get_a_tool_call(litellm: ModuleType) -> None:
     """litellm sends `function_declarations` (snake_case), which the API accepts."""
     with aichaos.inject(backends=BACKENDS) as chaos:
         answer = litellm.completion(
@@ -111,7 +122,7 @@ def test_gemini_snake_case_tools_get_a_tool_call() -> None:
     assert chaos.attempts[0].backend == "gemini"
 
 
-def test_gemini_stall_with_keepalive_keeps_the_whole_answer() -> None:
+def test_gemini_stall_with_keepalive_keeps_the_whole_answer(litellm: ModuleType) -> None:
     """Google sends no keep-alive lines; one would end litellm's answer early, silently."""
     fault = {"kind": "stream_stall", "after": 1, "stall": 0.3, "keepalive": 0.05}
     with aichaos.inject(backends=BACKENDS):
