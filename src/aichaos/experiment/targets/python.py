@@ -104,6 +104,12 @@ class PythonDriver:
 
 
 T = TypeVar("T")
+_THREAD = "aichaos-call"
+
+
+def abandoned_calls() -> int:
+    """Sync calls still running in their threads (after the run that made them, abandoned)."""
+    return sum(1 for thread in threading.enumerate() if thread.name == _THREAD)
 
 
 async def in_daemon_thread(function: Callable[..., T], *args: Any) -> T:
@@ -128,7 +134,7 @@ async def in_daemon_thread(function: Callable[..., T], *args: Any) -> T:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
             loop.call_soon_threadsafe(report)
 
-    threading.Thread(target=work, name="aichaos-call", daemon=True).start()
+    threading.Thread(target=work, name=_THREAD, daemon=True).start()
     return await done
 
 
