@@ -18,6 +18,7 @@ import sys
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from aichaos.commands.options import add_admin_token
 from aichaos.commands.proxy import DEFAULT_HOST, DEFAULT_PORT
 
 DEFAULT_ADMIN = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
@@ -43,11 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
             help=f"the proxy's URL (env AICHAOS_ADMIN; default {DEFAULT_ADMIN},"
             " where `aichaos proxy` listens by default)",
         )
-        sub.add_argument(
-            "--token",
-            default=os.environ.get("AICHAOS_ADMIN_TOKEN"),
-            help="admin token (env AICHAOS_ADMIN_TOKEN)",
-        )
+        add_admin_token(sub, "admin token", flag="--token", metavar="TOKEN")
         sub.add_argument("--json", action="store_true", help="print the API's JSON answer")
         if name == "add":
             sub.add_argument("--yaml", help="the fault as YAML/JSON: '{kind: outage, backend: x}'")

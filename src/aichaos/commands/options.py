@@ -19,6 +19,22 @@ MAX_DURATION = 7 * 24 * 3600.0
 """A week: longer than any timeout or pause anyone means on a command line."""
 
 
+ADMIN_TOKEN_ENV = "AICHAOS_ADMIN_TOKEN"
+
+
+def add_admin_token(
+    parser: argparse.ArgumentParser, help: str, flag: str = "--admin-token", metavar: str = "T"
+) -> None:
+    """The proxy admin API's token option (`aichaos proxy`, `run --proxy`, `fault`): `flag`,
+    read from the environment's `AICHAOS_ADMIN_TOKEN` when not given."""
+    parser.add_argument(
+        flag,
+        default=os.environ.get(ADMIN_TOKEN_ENV),
+        metavar=metavar,
+        help=f"{help} (env {ADMIN_TOKEN_ENV})",
+    )
+
+
 def port(text: str) -> int:
     """A TCP port, 0 (any free port) to 65535."""
     try:

@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aichaos.commands.options import port, positive_duration, positive_int, seed, size
+from aichaos.commands.options import (
+    add_admin_token,
+    port,
+    positive_duration,
+    positive_int,
+    seed,
+    size,
+)
 
 if TYPE_CHECKING:
     from aichaos.proxy.config import ProxySettings
@@ -41,11 +47,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="a backend and its upstream (repeatable): openai=https://api.openai.com,"
         " fallback=anthropic@https://api.anthropic.com, claude=mock",
     )
-    parser.add_argument(
-        "--admin-token",
-        default=os.environ.get("AICHAOS_ADMIN_TOKEN"),
-        help="token every admin request must carry (env AICHAOS_ADMIN_TOKEN);"
-        " required when binding beyond loopback",
+    add_admin_token(
+        parser,
+        "token every admin request must carry, required when binding beyond loopback",
+        metavar="TOKEN",
     )
     parser.add_argument(
         "--record",

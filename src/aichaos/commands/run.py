@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import functools
 import importlib
-import os
 import signal
 import sys
 import threading
@@ -18,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aichaos.commands.options import port, seed, writable_path
+from aichaos.commands.options import add_admin_token, port, seed, writable_path
 
 if TYPE_CHECKING:
     from aichaos.experiment.model import Experiment
@@ -59,12 +58,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="follow an already running `aichaos proxy` the app goes through: its attempts and"
         " live fault changes go into the journal, the run's faults are applied there",
     )
-    parser.add_argument(
-        "--admin-token",
-        default=os.environ.get("AICHAOS_ADMIN_TOKEN"),
-        metavar="T",
-        help="the --proxy's admin token (env AICHAOS_ADMIN_TOKEN)",
-    )
+    add_admin_token(parser, "the --proxy's admin token")
     parser.add_argument(
         "--metrics-host",
         default="127.0.0.1",

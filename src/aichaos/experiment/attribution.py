@@ -19,7 +19,7 @@ import json
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 from aichaos.experiment.results import CallRecord
 from aichaos.records import Attempt
@@ -114,17 +114,11 @@ class Tally:
     startup: int = 0  # started before the run's first call: the app's start-up traffic
 
     def add(self, other: Tally) -> None:
-        for name in ("exact", "inferred", "ambiguous", "outside", "startup"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for count in fields(self):
+            setattr(self, count.name, getattr(self, count.name) + getattr(other, count.name))
 
     def to_dict(self) -> dict[str, int]:
-        return {
-            "exact": self.exact,
-            "inferred": self.inferred,
-            "ambiguous": self.ambiguous,
-            "outside": self.outside,
-            "startup": self.startup,
-        }
+        return asdict(self)
 
 
 def attribute(

@@ -166,3 +166,20 @@ def with_typed_text(event: SSEEvent, at: str | None, type_: str, key: str, text:
         return event
     obj[key] = text
     return event.replaced(payload)
+
+
+def typed_items(body: Any, key: str, type_: str) -> list[dict[str, Any]]:
+    """The objects of the list `body[key]` whose `type` is `type_` (a body's tool calls)."""
+    items = (as_dict(item) for item in as_list(as_dict(body).get(key)))
+    return [item for item in items if item.get("type") == type_]
+
+
+def with_typed_items(body: Any, key: str, type_: str, items: list[dict[str, Any]]) -> Any:
+    """A copy of `body` whose list `body[key]` ends with `items` instead of its objects of
+    type `type_`; `body` itself is never mutated."""
+    new = clone(body)
+    if not isinstance(new, dict):
+        return new
+    kept = [item for item in as_list(new.get(key)) if as_dict(item).get("type") != type_]
+    new[key] = kept + items
+    return new

@@ -21,7 +21,9 @@ from aichaos.providers._common import (
     positive_int,
     rfc3339_in,
     split_arguments,
+    typed_items,
     typed_text,
+    with_typed_items,
     with_typed_text,
 )
 from aichaos.providers.base import (
@@ -255,17 +257,11 @@ class Messages(Dialect):
             ToolCall(
                 str(b.get("id", "")), str(b.get("name", "")), dump_arguments(b.get("input", {}))
             )
-            for b in as_list(as_dict(body).get("content"))
-            if as_dict(b).get("type") == "tool_use"
+            for b in typed_items(body, "content", "tool_use")
         ]
 
     def with_tool_calls(self, body: Any, calls: list[ToolCall]) -> Any:
-        new = clone(body)
-        if not isinstance(new, dict):
-            return new
-        kept = [b for b in as_list(new.get("content")) if as_dict(b).get("type") != "tool_use"]
-        new["content"] = kept + [_tool_block(c) for c in calls]
-        return new
+        return with_typed_items(body, "content", "tool_use", [_tool_block(c) for c in calls])
 
     # --- stream edits ---------------------------------------------------------
     def classify(self, event: SSEEvent) -> EventRole:

@@ -16,9 +16,11 @@ from aichaos.providers._common import (
     new_id,
     positive_int,
     split_arguments,
+    typed_items,
     typed_text,
     usage_from,
     usage_with_output,
+    with_typed_items,
     with_typed_text,
 )
 from aichaos.providers.base import (
@@ -283,18 +285,12 @@ class Responses(Dialect):
                 str(item.get("name", "")),
                 str(item.get("arguments", "")),
             )
-            for item in as_list(as_dict(body).get("output"))
-            if as_dict(item).get("type") == "function_call"
+            for item in typed_items(body, "output", "function_call")
         ]
 
     def with_tool_calls(self, body: Any, calls: list[ToolCall]) -> Any:
-        new = clone(body)
-        if not isinstance(new, dict):
-            return new
-        kept = [i for i in as_list(new.get("output")) if as_dict(i).get("type") != "function_call"]
-        kept += [_call_item(new_id("fc_"), c, c.arguments, "completed") for c in calls]
-        new["output"] = kept
-        return new
+        items = [_call_item(new_id("fc_"), c, c.arguments, "completed") for c in calls]
+        return with_typed_items(body, "output", "function_call", items)
 
     # --- stream edits ---------------------------------------------------------
     def classify(self, event: SSEEvent) -> EventRole:
