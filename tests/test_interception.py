@@ -634,3 +634,35 @@ def test_gemini_stream_bad_tool_call_edits_the_whole_call(variant: str | None) -
         assert name == "no_such_tool" and set(args) == {"city", "unit"}
     else:
         assert (name, args) == ("get_weather", {})
+
+
+def test_an_async_stream_the_sdk_stops_reading_closes_without_an_error() -> None:
+    """The openai SDK stops reading after `[DONE]`; the event loop then closes the answer's
+    generator, which must end cleanly (no "error occurred during closing" per stream)."""
+    import asyncio
+    import gc
+
+    errors: list[dict[str, Any]] = []
+
+    async def main() -> list[str]:
+        asyncio.get_running_loop().set_exception_handler(lambda _, context: errors.append(context))
+        texts: list[str] = []
+        with aichaos.inject(seed=1):
+            http = httpx.AsyncClient()  # the openai SDK's own default (httpx2) closes differently
+            async with openai.AsyncOpenAI(
+                api_key=API_KEY, max_retries=0, http_client=http
+            ) as client:
+                for _ in range(3):
+                    stream = await client.chat.completions.create(
+                        model=GPT, messages=MESSAGES, stream=True
+                    )
+                    texts.append("".join([c.choices[0].delta.content or "" async for c in stream]))
+                    del stream
+                    gc.collect()
+                    for _ in range(5):  # the loop's finalizer closes the generator in a task
+                        await asyncio.sleep(0)
+        return texts
+
+    texts = asyncio.run(main())
+    assert all(texts) and len(texts) == 3
+    assert errors == []
