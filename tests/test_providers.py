@@ -538,3 +538,31 @@ def test_keepalives() -> None:
 def test_providers_are_singletons() -> None:
     assert all(isinstance(p, Provider) for p in PROVIDERS.values())
     assert get_provider("openai") is get_provider("openai")
+
+
+@pytest.mark.parametrize("azure", [False, True])
+def test_chat_chunks_read_without_parsing_get_the_role_parsing_gives(azure: bool) -> None:
+    """Text deltas are told apart from the other chunks without parsing their JSON; every
+    chunk (text, role, tool calls, finish, usage, error, n=2) gets the role a parse gives."""
+    from aichaos.providers.openai_chat import ChatCompletions
+
+    dialect = ChatCompletions(azure=azure)
+    body = {"model": "gpt-4o", "stream": True, "stream_options": {"include_usage": True}}
+    req = RequestInfo(
+        "POST", "http://x/v1/chat/completions", "x", "/v1/chat/completions", "", {}, b""
+    )
+    req.body = json.dumps(body).encode()
+    call = ToolCall("call_1", "get_weather", '{"city": "Paris", "note": "\\"role\\": x"}')
+    events = [
+        *dialect.render_stream(req, Completion("gpt-4o", 'say "usage":{ or "error" ok')),
+        *dialect.render_stream(req, Completion("gpt-4o", "", "tool_calls", [call])),
+        SSEEvent.of({"error": {"message": "boom", "type": "server_error"}}),
+        SSEEvent.of({"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None},
+                                 {"index": 1, "delta": {}, "finish_reason": "stop"}]}),
+    ]  # fmt: skip
+    roles = [dialect.classify(SSEEvent(data=event.data)) for event in events]
+    parsed = [dialect.classify(SSEEvent(data=json.dumps(event.json))) if event.json else None
+              for event in events]  # fmt: skip
+    for event, role, full in zip(events, roles, parsed, strict=True):
+        assert full is None or role == full, event.data
+    assert roles.count(EventRole.TEXT) >= 5  # the text deltas (read without parsing)

@@ -81,6 +81,23 @@ def _tool_json(call: ToolCall) -> dict[str, Any]:
     }
 
 
+_TEXT_ENDINGS = ('"finish_reason":null}]}', '"finish_reason":null}],"usage":null}')
+"""How a one-choice chunk ends, as OpenAI encodes it (compact), when it finishes nothing."""
+_NOT_TEXT = ('"tool_calls"', '"role"', '"error"', '"usage":{', '"function_call"')
+
+
+def _plain_text_delta(data: str) -> bool:
+    """Whether a chunk is certainly a text delta of its one choice: `classify` says TEXT for
+    it. Keys are matched with their quotes, which JSON escapes inside strings, so text never
+    matches them; anything less certain (other spacing, several choices) is parsed."""
+    return (
+        data.startswith('{"')
+        and '"delta":{"content":"' in data
+        and data.count('"finish_reason":') == 1
+        and not any(key in data for key in _NOT_TEXT)
+    )
+
+
 class ChatCompletions(Dialect):
     """Chat Completions; `azure=True` adds Azure's content filter annotations."""
 
@@ -286,6 +303,8 @@ class ChatCompletions(Dialect):
     def classify(self, event: SSEEvent) -> EventRole:
         if event.data.strip() == "[DONE]":
             return EventRole.TERMINATOR
+        if event.data.endswith(_TEXT_ENDINGS) and _plain_text_delta(event.data):
+            return EventRole.TEXT  # most events of a stream: read without parsing the JSON
         payload = event.json
         if not isinstance(payload, dict) or "error" in payload:
             return EventRole.OTHER

@@ -105,6 +105,9 @@ def _find_event_end(buffer: bytes) -> tuple[int, int]:
 
 
 def _parse_event(raw: bytes) -> SSEEvent:
+    one_line = raw.count(b"\n") == 2 and raw.endswith(b"\n\n") and b"\r" not in raw
+    if one_line and raw.startswith(b"data: "):  # the common case, read at once
+        return SSEEvent(data=raw[6:-2].decode("utf-8", errors="replace"), raw=raw)
     text = raw.decode("utf-8", errors="replace")
     event: str | None = None
     data_lines: list[str] = []
