@@ -20,8 +20,12 @@ calls/s with aichaos.inject() vs respx for the same answer; `aichaos --version` 
 wall time; memory: 1,000 open streams through the proxy and through the mock, RSS and open
 fds back to their warm level.
 
-Peers (--peers): mitmdump (pip mitmproxy) in its own virtualenv under /tmp, never a project
-dependency; a peer whose install fails is skipped with a printed line.
+Beside the proxy rows, its floor: a bare ASGI app forwarding with the proxy's own upstream
+client and nothing else (benchmarks/peers.py), measured in the same interleaved runs.
+
+Peers (--peers): llmock (PyPI `llmock`) beside the mock, mitmdump (PyPI `mitmproxy`, reverse
+mode) beside the proxy, each in its own virtualenv under /tmp, never a project dependency;
+a peer that cannot be installed or started is skipped with a printed line saying why.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
 
 import bench_proxy as bp  # noqa: E402  (the shared load client and process helpers)
+import peers  # noqa: E402  (llmock, and the proxy's floor)
 
 TWO = (os.cpu_count() or 1) >= 2
 SERVER_CPUS: set[int] | None = {0} if TWO else None
@@ -112,7 +117,17 @@ async def bare_sse(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-def serve(role: str) -> None:
+async def bare_sse_once(scope: Any, receive: Any, send: Any) -> None:
+    """The same 24 SSE events in one write (a stream whose events are all ready at once)."""
+    if scope["type"] != "http":
+        return
+    await _read_body(receive)
+    headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"".join(SSE_EVENTS)})
+
+
+def serve(role: str, upstream: str | None = None) -> None:
     import socket
 
     import uvicorn
@@ -122,6 +137,9 @@ def serve(role: str) -> None:
     apps: dict[str, Callable[[], Any]] = {
         "bare-json": lambda: bare_json,
         "bare-sse": lambda: bare_sse,
+        "bare-sse-once": lambda: bare_sse_once,
+        "bare-proxy": lambda: peers.bare_proxy(str(upstream)),
+        "bare-proxy-httpx": lambda: peers.bare_proxy_httpx(str(upstream)),
         "mock": lambda: create_app(MockConfig(seed=1)),
         # ~24 tokens at 4/s: each stream stays open about 6 s (the memory soak)
         "mock-slow": lambda: create_app(MockConfig(seed=1, tokens_per_second=4.0)),
@@ -137,8 +155,11 @@ def serve(role: str) -> None:
 
 
 @contextmanager
-def server(role: str, cpus: set[int] | None = SERVER_CPUS) -> Iterator[tuple[int, str]]:
+def server(
+    role: str, cpus: set[int] | None = SERVER_CPUS, upstream: str | None = None
+) -> Iterator[tuple[int, str]]:
     command = [sys.executable, str(HERE), "--role", role]
+    command += ["--upstream", upstream] if upstream else []
     ready: Callable[[str], str | None] = lambda line: (  # noqa: E731
         line.split()[1] if line.startswith("READY") else None
     )
@@ -158,8 +179,9 @@ def proxy(upstream_url: str, view: str = "quiet") -> Iterator[tuple[int, str]]:
 
 # --- measuring ----------------------------------------------------------------------------
 class Settings:
-    def __init__(self, quick: bool) -> None:
-        self.rounds = 3 if quick else 5
+    def __init__(self, quick: bool, rounds: int | None = None) -> None:
+        self.quick = quick
+        self.rounds = rounds or (3 if quick else 5)
         self.seconds = 1.5 if quick else 3.0
         self.concurrency = 16
         self.calls = 600 if quick else 2000
@@ -212,32 +234,70 @@ def row(path: str, ours: str, base: str, ratio: float, goal: str, met: bool | No
     print(f"  {path}: {ours} | {base} | {ratio:.2f}x | goal {goal} {verdict}", flush=True)
 
 
-def bench_mock(s: Settings) -> None:
+def _peer(stack: ExitStack, name: str, start: Callable[[], Any]) -> tuple[int, str] | None:
+    """A peer's server pinned like ours, or None (with the reason printed) if it cannot run."""
+    try:
+        pid, url = stack.enter_context(start())
+    except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
+        print(f"  peer {name} skipped: {exc}", flush=True)
+        return None
+    if SERVER_CPUS is not None:
+        os.sched_setaffinity(pid, SERVER_CPUS)
+    return pid, url
+
+
+def bench_mock(s: Settings, with_peers: bool) -> None:
     print("== mock vs a bare ASGI app (same uvicorn + httptools) ==", flush=True)
     for label, body, bare_role, goal in (
         ("mock non-stream", CHAT, "bare-json", 2.0),
         (f"mock stream (~{EVENTS} events)", STREAM, "bare-sse", 1.5),
     ):
-        with server(bare_role) as (bare_pid, bare_url), server("mock") as (mock_pid, mock_url):
-            m = interleaved(
-                {
-                    "bare": partial(cpu_run, bare_url, body, [bare_pid], s),
-                    "mock": partial(cpu_run, mock_url, body, [mock_pid], s),
-                },
-                s.rounds,
-            )
-        ratio = m["mock"]["us"][0] / m["bare"]["us"][0]
+        with ExitStack() as stack:
+            bare_pid, bare_url = stack.enter_context(server(bare_role))
+            mock_pid, mock_url = stack.enter_context(server("mock"))
+            runs = {
+                "bare": partial(cpu_run, bare_url, body, [bare_pid], s),
+                "mock": partial(cpu_run, mock_url, body, [mock_pid], s),
+            }
+            if body is STREAM:  # the same events in one write: what the mock does unpaced
+                once_pid, once_url = stack.enter_context(server("bare-sse-once"))
+                runs["once"] = partial(cpu_run, once_url, body, [once_pid], s)
+            llmock = _peer(stack, "llmock", peers.llmock) if with_peers else None
+            if llmock is not None:
+                runs["llmock"] = partial(cpu_run, llmock[1], body, [llmock[0]], s)
+            m = interleaved(runs, s.rounds)
+        mock_us, bare_us = m["mock"]["us"][0], m["bare"]["us"][0]
         row(
             label,
-            f"{m['mock']['us'][0]:.0f} us/req, {m['mock']['rps']:.0f} req/s",
-            f"{m['bare']['us'][0]:.0f} us/req, {m['bare']['rps']:.0f} req/s",
-            ratio,
+            f"{mock_us:.0f} us/req, {m['mock']['rps']:.0f} req/s",
+            f"{bare_us:.0f} us/req, {m['bare']['rps']:.0f} req/s",
+            mock_us / bare_us,
             f"<= {goal}x",
-            ratio <= goal,
+            mock_us / bare_us <= goal,
         )
+        if "once" in m:
+            once_us = m["once"]["us"][0]
+            row(
+                "  mock stream vs the bare stream in one write",
+                f"{mock_us:.0f} us/req",
+                f"{once_us:.0f} us/req, {m['once']['rps']:.0f} req/s",
+                mock_us / once_us,
+                "-",
+                None,
+            )
+        if "llmock" in m:
+            peer_us = m["llmock"]["us"][0]
+            row(
+                f"  peer llmock {'stream' if body is STREAM else 'non-stream'}",
+                f"{peer_us:.0f} us/req, {m['llmock']['rps']:.0f} req/s",
+                f"bare {bare_us:.0f} us/req",
+                peer_us / bare_us,
+                "-",
+                None,
+            )
 
 
-def bench_proxy_cpu(s: Settings, peers: bool) -> None:
+def bench_proxy_cpu(s: Settings, with_peers: bool) -> None:
     print("== proxy pass-through vs its bare upstream's own CPU ==", flush=True)
     for label, body, bare_role in (
         ("proxy non-stream", CHAT, "bare-json"),
@@ -246,11 +306,16 @@ def bench_proxy_cpu(s: Settings, peers: bool) -> None:
         with ExitStack() as stack:
             up_pid, up_url = stack.enter_context(server(bare_role, LOAD_CPUS))
             px_pid, px_url = stack.enter_context(proxy(up_url))
+            fl_pid, fl_url = stack.enter_context(server("bare-proxy", upstream=up_url))
+            hx_pid, hx_url = stack.enter_context(server("bare-proxy-httpx", upstream=up_url))
             runs = {
                 "direct": partial(cpu_run, up_url, body, [up_pid], s),
                 "proxy": partial(cpu_run, px_url, body, [px_pid, up_pid], s),
+                "floor": partial(cpu_run, fl_url, body, [fl_pid, up_pid], s),
+                "httpx": partial(cpu_run, hx_url, body, [hx_pid, up_pid], s),
             }
-            mitm = _mitm(stack, up_url) if peers and body is CHAT else None
+            start = partial(bp.mitmdump, Path("/tmp/aichaos-bench-mitm"), up_url)
+            mitm = _peer(stack, "mitmdump", start) if with_peers else None
             if mitm is not None:
                 runs["mitmdump"] = partial(cpu_run, mitm[1], body, [mitm[0], up_pid], s)
             m = interleaved(runs, s.rounds)
@@ -265,32 +330,29 @@ def bench_proxy_cpu(s: Settings, peers: bool) -> None:
             "<= 2.0x",
             ratio <= 2.0,
         )
-        if "mitmdump" in m:
-            mitm_us = m["mitmdump"]["us"][0]
-            row(
-                "  peer mitmdump non-stream",
-                f"{mitm_us:.0f} us/req, {m['mitmdump']['rps']:.0f} req/s",
-                f"upstream {m['mitmdump']['us'][1]:.0f} us/req",
-                mitm_us / m["mitmdump"]["us"][1],
-                "-",
-                None,
-            )
-
-
-def _mitm(stack: ExitStack, upstream_url: str) -> tuple[int, str] | None:
-    try:
-        pid, url = stack.enter_context(bp.mitmdump(Path("/tmp/aichaos-bench-mitm"), upstream_url))
-    except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
-        print(f"  peer mitmdump skipped: {exc}", flush=True)
-        return None
-    if SERVER_CPUS is not None:
-        os.sched_setaffinity(pid, SERVER_CPUS)
-    return pid, url
+        kind = "stream" if body is STREAM else "non-stream"
+        for name, title in (
+            ("floor", "floor: bare forwarding app"),
+            ("httpx", "the same with httpx.AsyncClient"),
+            ("mitmdump", "peer mitmdump"),
+        ):
+            if name in m:
+                ours, theirs = m[name]["us"]
+                row(
+                    f"  {title} {kind}",
+                    f"{ours:.0f} us/req, {m[name]['rps']:.0f} req/s",
+                    f"upstream {theirs:.0f} us/req",
+                    ours / theirs,
+                    "-",
+                    None,
+                )
 
 
 def bench_ttfb(s: Settings) -> None:
-    print("== added time to first streamed byte (p50) ==", flush=True)
-    opts = {"streams": 40 if s.rounds == 3 else 100, "events": 3, "gap": 0.002}
+    """Low load: one client, streams one after another on one keep-alive connection, direct
+    and through the proxy in turn; the first body byte of each stream is timed."""
+    print("== added time to first streamed byte (p50, sequential streams) ==", flush=True)
+    opts = {"streams": 100 if s.quick else 200, "events": 3, "gap": 0.002}
     with server("stream-stamped", LOAD_CPUS) as (_, up_url), proxy(up_url) as (_, px_url):
         direct: list[float] = []
         proxied: list[float] = []
@@ -303,13 +365,12 @@ def bench_ttfb(s: Settings) -> None:
     added = (p - d) * 1000
     row(
         "proxy added time to first byte p50",
-        f"{p * 1000:.3f} ms",
+        f"+{added:.3f} ms (proxied {p * 1000:.3f} ms)",
         f"direct {d * 1000:.3f} ms",
         p / d,
         "added < 0.3 ms",
         added < 0.3,
     )
-    print(f"    added {added:.3f} ms", flush=True)
 
 
 def bench_view(s: Settings) -> None:
@@ -420,7 +481,7 @@ def inprocess(s: Settings) -> None:
 # --- CLI ------------------------------------------------------------------------------------
 def bench_cli(s: Settings) -> None:
     print("== CLI wall time (median) ==", flush=True)
-    runs = 5 if s.rounds == 3 else 11
+    runs = 5 if s.quick else 11
     commands = {
         "python -c pass": ["-c", "pass"],
         "aichaos --version": ["-m", "aichaos", "--version"],
@@ -513,17 +574,21 @@ SECTIONS = ("mock", "proxy", "ttfb", "view", "inprocess", "cli", "memory")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--role", help=argparse.SUPPRESS)
+    parser.add_argument("--upstream", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="shorter runs, 3 rounds")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3 quick, 5)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=",".join(SECTIONS))
-    parser.add_argument("--peers", action="store_true", help="add mitmdump (own venv in /tmp)")
+    parser.add_argument(
+        "--peers", action="store_true", help="add llmock and mitmdump (own virtualenvs in /tmp)"
+    )
     args = parser.parse_args()
     if args.role in ("stream", "stream-stamped"):
         bp.serve_role("stream")
         return
     if args.role:
-        serve(args.role)
+        serve(args.role, args.upstream)
         return
-    s = Settings(args.quick)
+    s = Settings(args.quick, args.rounds)
     load = Path("/proc/loadavg").read_text().split()[:3]
     print(
         f"hotpaths on {os.cpu_count()} CPUs (servers on {SERVER_CPUS}, load on {LOAD_CPUS}),"
@@ -532,7 +597,7 @@ def main() -> None:
     )
     only = set(args.only.split(","))
     jobs: dict[str, Callable[[], None]] = {
-        "mock": lambda: bench_mock(s),
+        "mock": lambda: bench_mock(s, args.peers),
         "proxy": lambda: bench_proxy_cpu(s, args.peers),
         "ttfb": lambda: bench_ttfb(s),
         "view": lambda: bench_view(s),
@@ -543,8 +608,8 @@ def main() -> None:
     for name in SECTIONS:
         if name in only:
             jobs[name]()
-    if "proxy" in only and args.peers is False:
-        print("(peers: run with --peers to add mitmdump; llmock is not wired in)")
+    if args.peers is False:
+        print("(peers: run with --peers to add llmock and mitmdump)")
     print("\n| path | aichaos | bare baseline | ratio | goal | |")
     print("|---|---|---|---|---|---|")
     for path, ours, base, ratio, goal, met in ROWS:
