@@ -101,5 +101,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {provider.name:<10} {sdk.base_url}={base}{sdk.base_path}")
     sys.stdout.flush()
     app = create_app(config, replay, args.on_miss or "error")
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    # no access log: uvicorn would format every request for a logger that drops it
+    server_config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(server_config).run(sockets=[sock])
     return 0
