@@ -58,14 +58,28 @@ CHAT = json.dumps({"model": "gpt-4o", "messages": MESSAGES})
 STREAM = json.dumps({"model": "gpt-4o", "messages": MESSAGES, "stream": True})
 EVENTS = 24
 ANSWER = json.dumps(
-    {"id": "chatcmpl-0123456789abcdef01234567", "object": "chat.completion",
-     "created": 1764460800, "model": "gpt-4o-2024-08-06",
-     "choices": [{"index": 0, "message": {"role": "assistant", "content": " ".join(
-         f"word{i}" for i in range(EVENTS - 2)), "refusal": None}, "logprobs": None,
-         "finish_reason": "stop"}],
-     "usage": {"prompt_tokens": 12, "completion_tokens": 22, "total_tokens": 34},
-     "system_fingerprint": "fp_aichaos"}
-).encode()  # fmt: skip
+    {
+        "id": "chatcmpl-0123456789abcdef01234567",
+        "object": "chat.completion",
+        "created": 1764460800,
+        "model": "gpt-4o-2024-08-06",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": " ".join(f"word{i}" for i in range(EVENTS - 2)),
+                    "refusal": None,
+                },
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 22, "total_tokens": 34},
+        "system_fingerprint": "fp_aichaos",
+    },
+    separators=(",", ":"),
+).encode()  # fmt: skip  (compact, as the provider sends it: provider-wire-formats.md)
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -77,7 +91,7 @@ def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         "system_fingerprint": "fp_aichaos",
         "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
     }
-    return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+    return b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
 
 
 SSE_EVENTS = (
