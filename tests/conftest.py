@@ -84,6 +84,14 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.fixture(scope="session")
+def baselines() -> dict[str, str]:
+    """Each provider's mock answer to the SDK tables' prompt when no fault acts."""
+    from sdk_support import baseline_texts  # the SDKs, only for the tests that use them
+
+    return baseline_texts()
+
+
+@pytest.fixture(scope="session")
 def toxiproxy_url(
     pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:

@@ -7,11 +7,12 @@ attempts the SDK makes with its default `max_retries=2`, and how long it waits i
 
 from __future__ import annotations
 
+import functools
 import importlib
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -302,10 +303,62 @@ def answer_text(sdk: Sdk, client: Any, stream: bool, headers: dict[str, str]) ->
 
 
 def rows_for(table: list[Any]) -> list[Any]:
-    """Each row of `table` with each client of its SDK, as pytest params."""
+    """Each row of `table` with each client of its SDK (`row.provider`), or of each of its
+    SDKs (`row.providers`), as pytest params."""
     return [
         pytest.param(sdk, row, id=f"{sdk.id}-{row.name}")
         for row in table
         for sdk in SDKS
-        if sdk.provider == row.provider
+        if sdk.provider in getattr(row, "providers", (getattr(row, "provider", None),))
     ]
+
+
+Call = Callable[[Any, dict[str, str]], Any]
+"""One case's call: `call(client, headers)`, the headers being the case's."""
+
+
+def run_side_by_side(
+    sdk: Sdk,
+    cases: Mapping[str, tuple[Sequence[dict[str, Any]], Call]],
+    sleeps: SdkSleeps | None = None,
+) -> dict[str, Outcome]:
+    """Every case of a table on one client of `sdk`, in one `inject()`: a case's faults act on
+    its requests only (matched by its header), its call runs in its own thread and call scope
+    (`run_concurrently`), so the table takes as long as its slowest case."""
+    faults = [for_case(name, fault) for name, (mine, _) in cases.items() for fault in mine]
+    with sdk_client(sdk) as client, aichaos.inject(faults):
+        calls: dict[str, Callable[[dict[str, str]], Any]] = {
+            name: functools.partial(call, client) for name, (_, call) in cases.items()
+        }
+        return run_concurrently(calls, sleeps or SdkSleeps())
+
+
+Outcomes = Callable[[Sdk], dict[str, Outcome]]
+"""`outcomes(sdk)`: the outcome of every case of a table on that client, by name."""
+
+
+def outcomes_fixture(run: Outcomes) -> Any:
+    """A table module's `outcomes` fixture: `run(sdk)` done once per client, and kept."""
+    done: dict[str, dict[str, Outcome]] = {}
+
+    def of(sdk: Sdk) -> dict[str, Outcome]:
+        if sdk.id not in done:
+            done[sdk.id] = run(sdk)
+        return done[sdk.id]
+
+    @pytest.fixture(scope="module", name="outcomes")
+    def outcomes() -> Outcomes:
+        return of
+
+    return outcomes
+
+
+def baseline_texts() -> dict[str, str]:
+    """Each provider's mock answer to the prompt when no fault acts (deterministic)."""
+    found = {}
+    with aichaos.inject():
+        for sdk in (SDKS[0], SDKS[2]):
+            with sdk_client(sdk) as client:
+                found[sdk.provider] = answer_text(sdk, client, False, {})
+    assert all(len(words(text)) >= 8 for text in found.values())
+    return found

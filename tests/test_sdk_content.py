@@ -12,26 +12,23 @@ with its own fault, matched by a header).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-import aichaos
 from sdk_support import (
     CLAUDE,
     MESSAGES,
-    SDKS,
     Outcome,
     Sdk,
-    SdkSleeps,
-    answer_text,
     create,
-    for_case,
     looks_scrambled,
-    run_concurrently,
-    sdk_client,
+    outcomes_fixture,
+    rows_for,
+    run_side_by_side,
     words,
 )
 
@@ -89,7 +86,7 @@ class Answer:
     finish: list[str | None]  # every finish reason the answer gave
 
 
-def answer_of(sdk: Sdk, client: Any, stream: bool, headers: dict[str, str]) -> Answer:
+def answer_of(sdk: Sdk, client: Any, headers: dict[str, str], *, stream: bool) -> Answer:
     if sdk.provider == "anthropic":
         if stream:
             with client.messages.stream(
@@ -117,59 +114,25 @@ def case(row: Changed, stream: bool) -> str:
 
 
 def run_rows(sdk: Sdk) -> dict[str, Outcome]:
-    mine = [row for row in ROWS if sdk.provider in row.providers]
-    faults = [
-        for_case(case(row, stream), fault)
-        for row in mine
-        for stream in (False, True)
-        for fault in (row.fault, *row.extra)
-    ]
-    with sdk_client(sdk) as client, aichaos.inject(faults):
-        calls: dict[str, Callable[[dict[str, str]], Any]] = {
+    return run_side_by_side(
+        sdk,
+        {
             case(row, stream): (
-                lambda headers, stream=stream: answer_of(sdk, client, stream, headers)  # type: ignore[misc]
+                [row.fault, *row.extra],
+                functools.partial(answer_of, sdk, stream=stream),
             )
-            for row in mine
+            for row in ROWS
+            if sdk.provider in row.providers
             for stream in (False, True)
-        }
-        return run_concurrently(calls, SdkSleeps())
+        },
+    )
 
 
-@pytest.fixture(scope="module")
-def outcomes() -> Callable[[Sdk], dict[str, Outcome]]:
-    """`outcomes(sdk)`: every row's outcome on that client (run once per client)."""
-    done: dict[str, dict[str, Outcome]] = {}
-
-    def of(sdk: Sdk) -> dict[str, Outcome]:
-        if sdk.id not in done:
-            done[sdk.id] = run_rows(sdk)
-        return done[sdk.id]
-
-    return of
-
-
-@pytest.fixture(scope="module")
-def baselines() -> dict[str, str]:
-    """Each provider's mock answer to the prompt when no fault acts (deterministic)."""
-    found = {}
-    with aichaos.inject():
-        for sdk in (SDKS[0], SDKS[2]):
-            with sdk_client(sdk) as client:
-                found[sdk.provider] = answer_text(sdk, client, False, {})
-    assert all(len(words(text)) >= 8 for text in found.values())
-    return found
+outcomes = outcomes_fixture(run_rows)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-@pytest.mark.parametrize(
-    ("sdk", "row"),
-    [
-        pytest.param(sdk, row, id=f"{sdk.id}-{row.name}")
-        for row in ROWS
-        for sdk in SDKS
-        if sdk.provider in row.providers
-    ],
-)
+@pytest.mark.parametrize(("sdk", "row"), rows_for(ROWS))
 def test_content_fault(
     outcomes: Callable[[Sdk], dict[str, Outcome]],
     baselines: dict[str, str],

@@ -14,6 +14,7 @@ subclasses such as `OverloadedError` or `ServiceUnavailableError`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,12 +38,11 @@ from sdk_support import (
     assert_backoff,
     assert_retry_after,
     create,
-    for_case,
+    outcomes_fixture,
     rows_for,
-    run_concurrently,
+    run_side_by_side,
     sdk_client,
     transport_module,
-    words,
 )
 
 
@@ -75,18 +75,6 @@ def assert_error_body(sdk: Sdk, exc: Any, type_: str, code: str | None) -> None:
         assert_whole_error_body(exc, type_)
     else:
         assert_inner_error_body(exc, type_, code)
-
-
-@pytest.fixture(scope="module")
-def baselines() -> dict[str, str]:
-    """Each provider's mock answer to the prompt when no fault acts (deterministic)."""
-    found = {}
-    with aichaos.inject():
-        for sdk in (SDKS[0], SDKS[2]):
-            with sdk_client(sdk) as client:
-                found[sdk.provider] = answer_text(sdk, client, False, {})
-    assert all(len(words(text)) >= 8 for text in found.values())
-    return found
 
 
 def test_plain_httpx_clients_are_rejected_by_anthropic() -> None:
@@ -336,30 +324,19 @@ def run_scenarios(sdk: Sdk) -> dict[str, Outcome]:
     mine = [row for row in SCENARIOS if row.provider == sdk.provider]
     assert len({row.name for row in mine}) == len(mine)
 
-    def call(client: Any, row: Retried) -> Callable[[dict[str, str]], Any]:
+    def call(client: Any, headers: dict[str, str], *, row: Retried) -> Any:
         if row.timeout is not None:
             client = client.with_options(timeout=row.timeout)
         if row.max_retries is not None:
             client = client.with_options(max_retries=row.max_retries)
-        return lambda headers: answer_text(sdk, client, row.stream, headers)
+        return answer_text(sdk, client, row.stream, headers)
 
-    faults = [for_case(row.name, row.fault) for row in mine]
-    with pytest.MonkeyPatch.context() as patch, sdk_client(sdk) as client, aichaos.inject(faults):
-        calls = {row.name: call(client, row) for row in mine}
-        return run_concurrently(calls, SdkSleeps(SCALE).install(patch))
+    cases = {row.name: ([row.fault], functools.partial(call, row=row)) for row in mine}
+    with pytest.MonkeyPatch.context() as patch:
+        return run_side_by_side(sdk, cases, SdkSleeps(SCALE).install(patch))
 
 
-@pytest.fixture(scope="module")
-def outcomes() -> Callable[[Sdk], dict[str, Outcome]]:
-    """`outcomes(sdk)`: every scenario's outcome on that client (run once per client)."""
-    done: dict[str, dict[str, Outcome]] = {}
-
-    def of(sdk: Sdk) -> dict[str, Outcome]:
-        if sdk.id not in done:
-            done[sdk.id] = run_scenarios(sdk)
-        return done[sdk.id]
-
-    return of
+outcomes = outcomes_fixture(run_scenarios)
 
 
 def outcome_of(outcomes: Callable[[Sdk], dict[str, Outcome]], sdk: Sdk, row: Retried) -> Outcome:

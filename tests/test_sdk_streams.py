@@ -14,6 +14,7 @@ long as its slowest row.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -22,7 +23,6 @@ from typing import Any
 
 import pytest
 
-import aichaos
 from aichaos.records import Attempt
 from sdk_support import (
     CLAUDE,
@@ -32,13 +32,10 @@ from sdk_support import (
     SLACK,
     Outcome,
     Sdk,
-    SdkSleeps,
-    answer_text,
     create,
-    for_case,
+    outcomes_fixture,
     rows_for,
-    run_concurrently,
-    sdk_client,
+    run_side_by_side,
     transport_module,
     words,
 )
@@ -154,7 +151,7 @@ def text_and_finish(sdk: Sdk, event: Any) -> tuple[str | None, bool, str | None]
     return (choice.delta.content or None) if choice else None, reason is not None, reason
 
 
-def read(sdk: Sdk, client: Any, row: Streamed, headers: dict[str, str]) -> Read:
+def read(sdk: Sdk, client: Any, headers: dict[str, str], *, row: Streamed) -> Read:
     if row.timeout is not None:
         client = client.with_options(timeout=row.timeout)
     extra: dict[str, Any] = {"extra_headers": headers}
@@ -206,38 +203,12 @@ def final_message(client: Any, headers: dict[str, str]) -> Any:
 
 def run_rows(sdk: Sdk) -> dict[str, Outcome]:
     mine = [row for row in ROWS if row.provider == sdk.provider]
-    faults = [for_case(row.name, row.fault) for row in mine]
-    with sdk_client(sdk) as client, aichaos.inject(faults):
-        calls: dict[str, Callable[[dict[str, str]], Any]] = {
-            row.name: (lambda headers, row=row: read(sdk, client, row, headers))  # type: ignore[misc]
-            for row in mine
-        }
-        return run_concurrently(calls, SdkSleeps())
+    return run_side_by_side(
+        sdk, {row.name: ([row.fault], functools.partial(read, sdk, row=row)) for row in mine}
+    )
 
 
-@pytest.fixture(scope="module")
-def outcomes() -> Callable[[Sdk], dict[str, Outcome]]:
-    """`outcomes(sdk)`: every row's outcome on that client (run once per client)."""
-    done: dict[str, dict[str, Outcome]] = {}
-
-    def of(sdk: Sdk) -> dict[str, Outcome]:
-        if sdk.id not in done:
-            done[sdk.id] = run_rows(sdk)
-        return done[sdk.id]
-
-    return of
-
-
-@pytest.fixture(scope="module")
-def baselines() -> dict[str, str]:
-    """Each provider's mock answer to the prompt when no fault acts (deterministic)."""
-    found = {}
-    with aichaos.inject():
-        for sdk in (SDKS[0], SDKS[2]):
-            with sdk_client(sdk) as client:
-                found[sdk.provider] = answer_text(sdk, client, False, {})
-    assert all(len(words(text)) >= 8 for text in found.values())
-    return found
+outcomes = outcomes_fixture(run_rows)
 
 
 def row_of(name: str, provider: str) -> Streamed:

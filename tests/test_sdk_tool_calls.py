@@ -13,6 +13,7 @@ Every row runs against each client of each SDK, all of a client's rows side by s
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,10 +30,10 @@ from sdk_support import (
     SDKS,
     Outcome,
     Sdk,
-    SdkSleeps,
     create,
-    for_case,
-    run_concurrently,
+    outcomes_fixture,
+    rows_for,
+    run_side_by_side,
     sdk_client,
 )
 
@@ -43,12 +44,16 @@ FINISH = {"openai": "tool_calls", "anthropic": "tool_use"}
 class BadCall:
     variant: str
     fault: dict[str, Any]
-    name: str  # the tool the call names
+    tool: str  # the tool the call names
     arguments: str  # "good" (the unfaulted ones), "empty" (`{}`) or "broken" (not JSON)
     # anthropic's body (not streamed) when it differs: "stringified", an `input` object whose
     # values are the JSON text of the meant ones (the API never sends anything but an object)
     anthropic_body: str | None = None
     providers: tuple[str, ...] = ("openai", "anthropic")
+
+    @property
+    def name(self) -> str:
+        return self.variant
 
 
 ROWS = [
@@ -76,9 +81,9 @@ class Called:
     helper_error: Exception | None = None  # what anthropic's stream helper raised
 
 
-def call_of(sdk: Sdk, client: Any, stream: bool, headers: dict[str, str]) -> Called:
+def call_of(sdk: Sdk, client: Any, headers: dict[str, str], *, stream: bool) -> Called:
     if sdk.provider == "anthropic":
-        return _anthropic_call(sdk, client, stream, headers)
+        return _anthropic_call(sdk, client, headers, stream=stream)
     if not stream:
         choice = create(sdk, client, tools=OPENAI_TOOLS, extra_headers=headers).choices[0]
         assert choice.message.tool_calls is not None and len(choice.message.tool_calls) == 1
@@ -99,7 +104,7 @@ def call_of(sdk: Sdk, client: Any, stream: bool, headers: dict[str, str]) -> Cal
     return Called(name, arguments, reasons[0], streamed=arguments)
 
 
-def _anthropic_call(sdk: Sdk, client: Any, stream: bool, headers: dict[str, str]) -> Called:
+def _anthropic_call(sdk: Sdk, client: Any, headers: dict[str, str], *, stream: bool) -> Called:
     if not stream:
         message = create(sdk, client, tools=ANTHROPIC_TOOLS, extra_headers=headers)
         blocks = [b for b in message.content if b.type == "tool_use"]
@@ -144,30 +149,18 @@ def case(row: BadCall, stream: bool) -> str:
 
 
 def run_rows(sdk: Sdk) -> dict[str, Outcome]:
-    mine = [row for row in ROWS if sdk.provider in row.providers]
-    faults = [for_case(case(row, stream), row.fault) for row in mine for stream in (False, True)]
-    with sdk_client(sdk) as client, aichaos.inject(faults):
-        calls: dict[str, Callable[[dict[str, str]], Any]] = {
-            case(row, stream): (
-                lambda headers, stream=stream: call_of(sdk, client, stream, headers)  # type: ignore[misc]
-            )
-            for row in mine
+    return run_side_by_side(
+        sdk,
+        {
+            case(row, stream): ([row.fault], functools.partial(call_of, sdk, stream=stream))
+            for row in ROWS
+            if sdk.provider in row.providers
             for stream in (False, True)
-        }
-        return run_concurrently(calls, SdkSleeps())
+        },
+    )
 
 
-@pytest.fixture(scope="module")
-def outcomes() -> Callable[[Sdk], dict[str, Outcome]]:
-    """`outcomes(sdk)`: every row's outcome on that client (run once per client)."""
-    done: dict[str, dict[str, Outcome]] = {}
-
-    def of(sdk: Sdk) -> dict[str, Outcome]:
-        if sdk.id not in done:
-            done[sdk.id] = run_rows(sdk)
-        return done[sdk.id]
-
-    return of
+outcomes = outcomes_fixture(run_rows)
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +170,9 @@ def good() -> dict[str, tuple[Called, Called]]:
     with aichaos.inject():
         for sdk in (SDKS[0], SDKS[2]):
             with sdk_client(sdk) as client:
-                whole, streamed = (call_of(sdk, client, stream, {}) for stream in (False, True))
+                whole, streamed = (
+                    call_of(sdk, client, {}, stream=stream) for stream in (False, True)
+                )
             assert (whole.name, whole.finish) == ("get_weather", FINISH[sdk.provider])
             assert (streamed.name, streamed.finish) == (whole.name, whole.finish)
             found[sdk.provider] = (whole, streamed)
@@ -193,15 +188,7 @@ def good() -> dict[str, tuple[Called, Called]]:
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-@pytest.mark.parametrize(
-    ("sdk", "row"),
-    [
-        pytest.param(sdk, row, id=f"{sdk.id}-{row.variant}")
-        for row in ROWS
-        for sdk in SDKS
-        if sdk.provider in row.providers
-    ],
-)
+@pytest.mark.parametrize(("sdk", "row"), rows_for(ROWS))
 def test_bad_tool_call(
     outcomes: Callable[[Sdk], dict[str, Outcome]],
     good: dict[str, tuple[Called, Called]],
@@ -212,7 +199,7 @@ def test_bad_tool_call(
     outcome = outcomes(sdk)[case(row, stream)]
     assert outcome.error is None
     found: Called = outcome.result
-    assert (found.name, found.finish) == (row.name, FINISH[sdk.provider])
+    assert (found.name, found.finish) == (row.tool, FINISH[sdk.provider])
     whole, streamed = good[sdk.provider]
     if sdk.provider == "anthropic" and not stream and row.anthropic_body == "stringified":
         meant = whole.arguments
