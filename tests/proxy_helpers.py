@@ -17,7 +17,7 @@ from aichaos.faults.engine import FaultEngine
 from aichaos.intercept.backends import parse_backends
 from aichaos.intercept.session import Session
 from aichaos.mock import MockBackend, MockConfig
-from aichaos.records import Recorder
+from aichaos.records import Attempt, Recorder
 from aichaos.wire.asgi import Receive, Scope, Send
 
 
@@ -37,6 +37,13 @@ def wait_for(condition: Any, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.01)
+
+
+def settled(session: Session, timeout: float = 30.0) -> list[Attempt]:
+    """The session's attempts once each has finished: a client of the proxy has its
+    answer when the last byte is sent, a moment before the proxy records how it ended."""
+    assert session.recorder.settle(timeout), "attempts still open"
+    return session.recorder.attempts
 
 
 def chat_chunk(index: int, text: str, finish: str | None = None) -> bytes:

@@ -26,7 +26,7 @@ from aichaos.proxy import RunningProxy, serve_proxy_in_thread
 from aichaos.records import Attempt, CallScope, call_scope
 from aichaos.wire.asgi import Receive, Scope, Send, read_request
 from aichaos.wire.exchange import Reply
-from proxy_helpers import make_session, wait_for
+from proxy_helpers import make_session, settled, wait_for
 from servers import serve
 
 GPT, CLAUDE = "gpt-4o", "claude-sonnet-4-6"
@@ -220,7 +220,7 @@ def test_proxy_outcome(proxy: RunningProxy, session: Session, sdk: str, case: st
     raised = call(read, proxy_client(proxy, sdk, backend))
     assert raised is expected.raises
     wait_for(lambda: [a.duration is not None for a in session.recorder.attempts] == [True])
-    check(session.recorder.attempts[0], expected.outcome)
+    check(settled(session)[0], expected.outcome)
 
 
 # --- delivered by a real upstream -----------------------------------------------------------
@@ -248,7 +248,7 @@ def test_upstream_answer_through_the_proxy(
     client = proxy_client(proxy, sdk, "up-openai" if sdk == "openai" else "up-claude")
     assert call(read, client, extra_headers={ENDING: ending}) is raises
     wait_for(lambda: [a.duration is not None for a in session.recorder.attempts] == [True])
-    check(session.recorder.attempts[0], outcome)
+    check(settled(session)[0], outcome)
 
 
 # --- served by the last complete answer -------------------------------------------------------

@@ -21,7 +21,7 @@ import aichaos
 from aichaos.experiment import ExperimentError
 from aichaos.experiment.loader import parse_experiment
 from aichaos.proxy import serve_proxy_in_thread
-from proxy_helpers import make_session
+from proxy_helpers import make_session, settled
 from sdk_support import API_KEY, GPT, MESSAGES, read_until_error
 
 
@@ -105,7 +105,7 @@ def test_raw_through_the_proxy(proxied: Any) -> None:
         proxied.session.engine.clear()
     assert [c.choices[0].delta.content for c in received] == ["Hel", "lo"]
     assert isinstance(error, openai.APIConnectionError)
-    assert proxied.session.recorder.attempts[0].faults == ["raw(200)"]
+    assert settled(proxied.session)[0].faults == ["raw(200)"]
 
 
 def _experiment(fault: str) -> str:

@@ -20,7 +20,7 @@ import aichaos
 from aichaos.faults.base import parse_fault
 from aichaos.proxy import RunningProxy, serve_proxy_in_thread
 from aichaos.records import call_scope
-from proxy_helpers import make_session
+from proxy_helpers import make_session, settled
 from socket_clients import CHAT, CLIENTS, OPENAI
 
 BACKENDS = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini"}
@@ -69,7 +69,7 @@ def proxy() -> Iterator[RunningProxy]:
 
 def _through_proxy(proxy: RunningProxy, client: str, *options: float) -> tuple[str, int]:
     seen = outcome(lambda: CLIENTS[client][1](proxy.backend_url(client), *options))
-    return seen, sum(a.backend == client for a in proxy.session.recorder.attempts)
+    return seen, sum(a.backend == client for a in settled(proxy.session))
 
 
 def _in_process(chaos: aichaos.Injection, client: str, *options: float) -> tuple[str, int]:

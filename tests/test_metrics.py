@@ -24,7 +24,7 @@ from aichaos.experiment.observer import Observers
 from aichaos.experiment.telemetry import MetricsObserver
 from aichaos.proxy import RunningProxy, serve_proxy_in_thread
 from aichaos.telemetry.metrics import Metrics, fault_kind
-from proxy_helpers import make_session, wait_for
+from proxy_helpers import make_session, settled, wait_for
 
 TESTS = Path(__file__).parent
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -79,7 +79,7 @@ def test_proxy_metrics_count_what_the_records_hold(proxy: RunningProxy) -> None:
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/plain; version=")
     samples = parse(reply.text)
-    attempts = proxy.session.recorder.attempts
+    attempts = settled(proxy.session)
     assert len(attempts) == 9
     expected = Counter((a.backend, str(a.status), a.outcome or "unknown") for a in attempts)
     got = values(samples, "aichaos_upstream_attempts_total", "backend", "code", "outcome")

@@ -23,7 +23,7 @@ import pytest
 from aichaos.intercept.session import Session
 from aichaos.mock import MockConfig, create_app
 from aichaos.proxy import RunningProxy, serve_proxy, serve_proxy_in_thread
-from proxy_helpers import ScriptedUpstream, make_session, wait_for
+from proxy_helpers import ScriptedUpstream, make_session, settled, wait_for
 from servers import serve
 
 CLAUDE = "claude-sonnet-4-6"
@@ -109,7 +109,7 @@ def test_openai_sdk_through_the_proxy(
     expected = chat(direct).choices[0].message.content
     assert answer.choices[0].message.content == expected  # same seed, same prompt, same text
     assert streamed == expected
-    attempts = session.recorder.attempts
+    attempts = settled(session)
     assert [(a.backend, a.status, a.error, a.stream) for a in attempts] == [
         (backend, 200, None, False),
         (backend, 200, None, True),
@@ -128,14 +128,14 @@ def test_anthropic_sdk_through_the_proxy(
         final = stream.get_final_message()
     assert message.content[0].text == text  # type: ignore[union-attr]
     assert final.stop_reason == "end_turn"
-    assert [a.status for a in session.recorder.attempts] == [200, 200]
+    assert [a.status for a in settled(session)] == [200, 200]
 
 
 def test_responses_api_stream_through_the_proxy(proxy: RunningProxy, session: Session) -> None:
     client = oai(proxy, "up-openai")
     events = [e.type for e in client.responses.create(model="gpt-4.1", input="hi", stream=True)]
     assert events[0] == "response.created" and events[-1] == "response.completed"
-    assert session.recorder.attempts[0].path == "/v1/responses"
+    assert settled(session)[0].path == "/v1/responses"
 
 
 def test_gemini_stream_through_the_proxy(proxy: RunningProxy, session: Session) -> None:
@@ -145,7 +145,7 @@ def test_gemini_stream_through_the_proxy(proxy: RunningProxy, session: Session) 
         events = [line for line in response.iter_lines() if line.startswith("data: ")]
     assert response.status_code == 200 and len(events) >= 2
     assert json.loads(events[-1][6:])["candidates"][0]["finishReason"] == "STOP"
-    attempt = session.recorder.attempts[0]
+    attempt = settled(session)[0]
     assert attempt.provider == "gemini" and attempt.stream and attempt.ttft is not None
     assert "sk-in-query" not in json.dumps(attempt.to_dict())  # the path is kept, not the query
 
@@ -157,7 +157,7 @@ def test_error_fault_retried_by_the_sdk(proxy: RunningProxy, session: Session) -
         chat(oai(proxy, "up-openai", max_retries=1))
     assert caught.value.status_code == 503
     assert caught.value.body["type"] == "server_error"  # type: ignore[index]
-    attempts = session.recorder.attempts
+    attempts = settled(session)
     assert [(a.status, a.faults) for a in attempts] == [(503, ["error(503)"])] * 2
 
 
@@ -174,7 +174,7 @@ def test_rate_limit_retry_after_is_honoured(proxy: RunningProxy, session: Sessio
     started = time.monotonic()
     answer = chat(oai(proxy, max_retries=2))
     elapsed = time.monotonic() - started
-    first, second = session.recorder.attempts
+    first, second = settled(session)
     assert (first.status, second.status) == (429, 200)
     assert answer.choices[0].message.content
     assert second.started - first.started >= 0.39  # the SDK waited as told, not its backoff
@@ -186,7 +186,7 @@ def test_latency_fault_delays_the_answer(proxy: RunningProxy, session: Session) 
     started = time.monotonic()
     chat(oai(proxy))
     assert time.monotonic() - started >= 0.3
-    assert session.recorder.attempts[0].faults == ["latency"]
+    assert settled(session)[0].faults == ["latency"]
 
 
 def _raw_exchange(proxy: RunningProxy, path: str, body: bytes, timeout: float = 5.0) -> bytes:
@@ -212,7 +212,7 @@ def test_connection_reset_closes_the_tcp_connection(proxy: RunningProxy, session
         chat(oai(proxy, "up-openai", max_retries=1))
     assert not isinstance(caught.value, openai.APITimeoutError)
     wait_for(lambda: [a.duration is not None for a in session.recorder.attempts] == [True] * 3)
-    assert all(a.error == "connection_reset" for a in session.recorder.attempts)
+    assert all(a.error == "connection_reset" for a in settled(session))
     assert proxy.stats.inflight == 0
 
 
@@ -221,7 +221,7 @@ def test_connection_refused_closes_without_an_answer(proxy: RunningProxy, sessio
     body = json.dumps({"model": "gpt-4o", "messages": MESSAGES}).encode()
     assert _raw_exchange(proxy, "/openai/v1/chat/completions", body) == b""
     wait_for(lambda: session.recorder.attempts[0].duration is not None)
-    assert session.recorder.attempts[0].error == "connection_refused"
+    assert settled(session)[0].error == "connection_refused"
 
 
 def test_connection_reset_after_bytes_cuts_the_body(proxy: RunningProxy, session: Session) -> None:
@@ -243,7 +243,7 @@ def test_timeout_holds_the_connection_until_the_client_gives_up(
         chat(oai(proxy, timeout=0.5))
     assert time.monotonic() - started >= 0.5
     wait_for(lambda: session.recorder.attempts[0].duration is not None)
-    assert session.recorder.attempts[0].error == "timeout"
+    assert settled(session)[0].error == "timeout"
     assert proxy.stats.inflight == 0
 
 
@@ -265,7 +265,7 @@ def test_stream_cut_drop_mid_stream(proxy: RunningProxy, session: Session) -> No
                 received.append(chunk.choices[0].delta.content)
     assert len(received) == 2
     wait_for(lambda: session.recorder.attempts[0].duration is not None)
-    attempt = session.recorder.attempts[0]
+    attempt = settled(session)[0]
     assert (attempt.status, attempt.error, attempt.faults) == (
         200,
         "connection_reset",
@@ -288,7 +288,7 @@ def test_slow_stream_paces_tokens(proxy: RunningProxy, session: Session) -> None
         if first is None and chunk.choices and chunk.choices[0].delta.content:
             first = time.monotonic() - started
     assert first is not None and first >= 0.3
-    assert session.recorder.attempts[0].ttft >= 0.3  # type: ignore[operator]
+    assert settled(session)[0].ttft >= 0.3  # type: ignore[operator]
 
 
 def test_body_edit_on_a_compressing_upstream(proxy: RunningProxy, session: Session) -> None:
@@ -313,7 +313,7 @@ def test_upstream_down_is_a_provider_shaped_502(proxy: RunningProxy, session: Se
         )
     assert claude_caught.value.body["error"]["type"] == "api_error"  # type: ignore[index]
     assert chat(oai(proxy, "up-openai")).choices  # the proxy stays up
-    assert [a.status for a in session.recorder.attempts] == [502, 502, 200]
+    assert [a.status for a in settled(session)] == [502, 502, 200]
     assert proxy.stats.upstream_errors >= 2
 
 
@@ -355,7 +355,7 @@ def test_request_forwarded_unchanged_and_call_header_stripped(
     assert b"x-aichaos-call" not in names and b"x-hop" not in names
     host = dict(seen["headers"])[b"host"].decode()
     assert host == scripted[1].removeprefix("http://")
-    attempt = session.recorder.attempts[-1]
+    attempt = settled(session)[-1]
     assert attempt.call_id == "call-42"
     assert "sk-secret-1" not in json.dumps(attempt.to_dict())
     assert "sk-secret-1" not in json.dumps(proxy.stats.snapshot())
@@ -392,7 +392,7 @@ async def test_serve_proxy_seam_records_attempts_per_call(mock_upstream: str) ->
         await client.close()
         await other.close()
     assert answer.choices[0].message.content
-    calls = [(a.call_id, a.backend, a.status) for a in session.recorder.attempts]
+    calls = [(a.call_id, a.backend, a.status) for a in settled(session)]
     assert calls == [("call-1", "real", 500), ("call-1", "real", 200), ("call-2", "openai", 200)]
     with pytest.raises(KeyError):
         proxy.backend_url("nope")
@@ -446,7 +446,7 @@ def test_subprocess_app_through_the_proxy(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ANSWER ")
-    assert [a.status for a in session.recorder.attempts] == [500, 200]  # the SDK retried
+    assert [a.status for a in settled(session)] == [500, 200]  # the SDK retried
 
 
 def _fault(kind: str, **params: Any) -> Any:

@@ -15,7 +15,7 @@ import pytest
 
 from aichaos.intercept.backends import BackendSpec
 from aichaos.proxy import serve_proxy_in_thread
-from proxy_helpers import make_session, wait_for
+from proxy_helpers import make_session, settled, wait_for
 from servers import serve
 
 INSPECT = 4096
@@ -106,7 +106,7 @@ def test_a_large_body_streams_upstream_as_it_arrives(
         # a small body is read whole first, as before, and sent with its length
         small = httpx.post(url, json={"model": "gpt-x", "messages": []}).json()
         assert small["content-length"] == str(small["length"])
-    attempts = session.recorder.attempts
+    attempts = settled(session)
     assert [a.status for a in attempts] == [200, 200, 200]
     assert app.completed == 3
 
@@ -125,7 +125,7 @@ def test_a_body_over_the_limit_midway_aborts_the_upstream_request_with_a_413(
         wait_for(lambda: app.aborted == 1)
         assert app.completed == 0
         assert answer.headers["connection"] == "close"  # the rest of the body is never read
-    assert [a.status for a in session.recorder.attempts] == [413]
+    assert [a.status for a in settled(session)] == [413]
 
 
 def test_a_fault_that_may_act_gets_the_whole_body(upstream: tuple[CountingUpstream, str]) -> None:
@@ -141,7 +141,7 @@ def test_a_fault_that_may_act_gets_the_whole_body(upstream: tuple[CountingUpstre
         session.engine.paused = True  # no fault may act: streamed, the model not seen
         paced = _paced(_body(50_000), app, 3 * INSPECT)
         assert httpx.post(url, content=paced, timeout=60).status_code == 200
-    assert [a.model for a in session.recorder.attempts] == ["gpt-x", None]
+    assert [a.model for a in settled(session)] == ["gpt-x", None]
 
 
 def test_a_client_leaving_midway_aborts_the_upstream_request(

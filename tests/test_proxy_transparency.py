@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from aichaos.proxy import RunningProxy, serve_proxy_in_thread
-from proxy_helpers import ScriptedUpstream, make_session, wait_for
+from proxy_helpers import ScriptedUpstream, make_session, settled, wait_for
 from servers import serve
 
 _IGNORED = {"date", "transfer-encoding", "connection", "keep-alive"}
@@ -111,7 +111,7 @@ def test_byte_for_byte_over_many_mixed_requests(
         length = dict(got["headers"]).get("content-length")  # framing is per hop
         assert length is None or int(length) == len(got["body"]), path
     assert kinds >= {"v1", "status", "bytes", "gzip", "echo"}
-    attempts = proxy.session.recorder.attempts
+    attempts = settled(proxy.session)
     assert len(attempts) >= len(plan) and all(a.error is None for a in attempts)
 
 

@@ -115,6 +115,8 @@ class Recorder:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
+        self._open: set[int] = set()  # ids of attempts begun and not yet finished
         self.attempts: list[Attempt] = []
         self.listeners: list[Callable[[Attempt], None]] = []
 
@@ -125,10 +127,24 @@ class Recorder:
             scope.attempts.append(attempt)
         with self._lock:
             self.attempts.append(attempt)
+            self._open.add(id(attempt))
 
     def finish(self, attempt: Attempt) -> None:
         for listener in list(self.listeners):
             listener(attempt)
+        with self._lock:
+            self._open.discard(id(attempt))
+            if not self._open:
+                self._settled.notify_all()
+
+    def settle(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds until every attempt begun so far has finished.
+
+        For readers outside the exchange's thread: a client of the proxy has its answer
+        as soon as the last byte is sent, a moment before the proxy records how it
+        ended. Returns False if attempts are still open when the time is up."""
+        with self._settled:
+            return self._settled.wait_for(lambda: not self._open, timeout)
 
     def clear(self) -> None:
         with self._lock:
