@@ -60,7 +60,7 @@ class TracingObserver(Observer):
         self.spans = RunSpans(tracer)
         self.experiment: Experiment | None = None
         self.session: Session | None = None
-        self.faults_since: float | None = None
+        self.phase_since = 0.0  # perf_counter() at the current phase's start
 
     def run_started(self, experiment: Experiment, seed: int, plans: list[PhasePlan]) -> None:
         self.experiment = experiment
@@ -71,18 +71,19 @@ class TracingObserver(Observer):
         self.tracing.attach(session)
 
     def phase_started(self, plan: PhasePlan) -> None:
-        self.spans.phase_started(plan.name)
-        self.faults_since = time.perf_counter() if plan.faults else None
+        self.phase_since = time.perf_counter()
+        self.spans.phase_started(plan.name, at=self.phase_since)
 
     def phase_finished(self, phase: PhaseResult) -> None:
-        if self.faults_since is not None:
-            shift = self.faults_since - phase.started  # run seconds to perf_counter
-            self.spans.fault_windows(
-                (w.label, w.kind, w.backend, w.start + shift, w.end + shift)
-                for w in phase.fault_windows
-            )
-        self.faults_since = None
-        self.spans.phase_finished(failed=not phase.completed)
+        # The phase's own times (run seconds) map to perf_counter by one shift, so its fault
+        # windows fall inside its span.
+        shift = self.phase_since - phase.started
+        self.spans.fault_windows(
+            (w.label, w.kind, w.backend, w.start + shift, w.end + shift)
+            for w in phase.fault_windows
+        )
+        ended = phase.ended + shift if phase.ended is not None else time.perf_counter()
+        self.spans.phase_finished(failed=not phase.completed, at=ended)
 
     def run_finished(self, result: RunResult) -> None:
         self.spans.run_finished(result.status)

@@ -40,9 +40,14 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 SCOPE = "aichaos"
 
 
+# One reading of both clocks: every conversion uses the same offset, so times taken in
+# order stay in order (two readings per conversion could be preempted apart).
+_EPOCH_NS = time.time_ns() - time.perf_counter_ns()
+
+
 def _ns(perf: float) -> int:
     """A `time.perf_counter()` reading as wall-clock nanoseconds."""
-    return time.time_ns() - int((time.perf_counter() - perf) * 1e9)
+    return _EPOCH_NS + int(perf * 1e9)
 
 
 class Tracing:
@@ -136,12 +141,16 @@ class RunSpans:
             f"aichaos run {title}", attributes={"aichaos.experiment": title, "aichaos.seed": seed}
         )
 
-    def phase_started(self, name: str) -> None:
+    def phase_started(self, name: str, at: float) -> None:
+        """`at`: the phase's start, in `perf_counter` seconds (as its fault windows)."""
         if self.run is None:
             return
         context = trace.set_span_in_context(self.run)
         self.phase = self.tracer.start_span(
-            f"phase {name}", context=context, attributes={"aichaos.phase": name}
+            f"phase {name}",
+            context=context,
+            attributes={"aichaos.phase": name},
+            start_time=_ns(at),
         )
 
     def fault_windows(self, windows: Iterable[tuple[str, str, str, float, float]]) -> None:
@@ -158,11 +167,12 @@ class RunSpans:
             self.phase.add_event("fault_window_opened", attributes, timestamp=_ns(opened))
             self.phase.add_event("fault_window_closed", attributes, timestamp=_ns(closed))
 
-    def phase_finished(self, failed: bool) -> None:
+    def phase_finished(self, failed: bool, at: float) -> None:
+        """`at`: the phase's end, in `perf_counter` seconds."""
         if self.phase is not None:
             if failed:
                 self.phase.set_status(Status(StatusCode.ERROR))
-            self.phase.end()
+            self.phase.end(end_time=_ns(at))
             self.phase = None
 
     def run_finished(self, status: str) -> None:
