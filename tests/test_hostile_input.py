@@ -19,6 +19,7 @@ import pytest
 from aichaos.cli import build_parser, main
 from aichaos.experiment.errors import ExperimentError
 from aichaos.experiment.loader import load_experiment, parse_experiment
+from aichaos.faults.spec import FaultSpecError, parse_yaml
 from aichaos.intercept.injection import Injection
 
 TESTS = Path(__file__).parent
@@ -60,8 +61,18 @@ def _finishes(job: Callable[[], Any], seconds: float = 60.0) -> Any:
         (HEAD + "tags: " + "[" * 5_000 + "]" * 5_000 + "\n", 4, "nested deeper than"),
         (HEAD + "title: bad \x07 bell\n", 4, "is not allowed"),
         (HEAD + "title: " + "[a, " * 70 + "b" + "]" * 70 + "\n", 4, "nested deeper than"),
+        # PyYAML's constructors raise ValueError for these, not a YAMLError
+        (HEAD + "seed: " + "9" * 5_000 + "\n", 4, "cannot read the value"),
+        (HEAD + "title: 2024-13-45\n", 4, "cannot read the value '2024-13-45'"),
     ],
-    ids=["alias-bomb", "deep-nesting", "control-character", "nesting-just-over"],
+    ids=[
+        "alias-bomb",
+        "deep-nesting",
+        "control-character",
+        "nesting-just-over",
+        "5000-digit-integer",
+        "no-such-date",
+    ],
 )
 def test_hostile_yaml_is_a_problem_with_a_line(
     tmp_path: Path, text: str, line: int, message: str, capsys: pytest.CaptureFixture[str]
@@ -95,6 +106,49 @@ def test_pipes_and_devices_are_refused_at_once(tmp_path: Path) -> None:
         handle.truncate(9 * 1024 * 1024)  # sparse: no disk used
     with pytest.raises(ExperimentError, match="larger than"):
         load_experiment(big)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+@pytest.mark.parametrize(
+    "key, text",
+    [
+        ("raw file", HEAD + "faults: [{kind: raw, file: NAMED}]"),
+        ("raw recorded", HEAD + "faults: [{kind: raw, recorded: 'NAMED:1'}]"),
+        ("prompts file", HEAD.replace("{requests: 1}", "{requests: 1, prompts_file: NAMED}")),
+    ],
+)
+def test_files_an_experiment_names_are_no_pipes_or_devices(
+    tmp_path: Path, key: str, text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every file an experiment names is read like the experiment itself: a named pipe
+    blocked `validate` forever, `/dev/zero` filled memory."""
+    pipe = tmp_path / "pipe.jsonl"
+    os.mkfifo(pipe)
+    for named in (pipe, Path("/dev/zero")):
+        path = tmp_path / "names.yaml"
+        path.write_text(text.replace("NAMED", str(named)) + "\n")
+        assert _finishes(lambda p=path: main(["validate", str(p)])) == 2, key  # type: ignore[misc]
+        err = capsys.readouterr().err
+        assert "not a regular file" in err and "Traceback" not in err, err
+
+
+def test_a_raw_answer_file_is_read_within_the_yaml_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer = tmp_path / "answer.yaml"
+    answer.write_text(alias_bomb() + "status: 500\n")
+    path = tmp_path / "raw.yaml"
+    path.write_text(HEAD + f"faults: [{{kind: raw, file: {answer}}}]\n")
+    assert _finishes(lambda: main(["validate", str(path)])) == 2
+    err = capsys.readouterr().err
+    assert "expands to more than" in err and "Traceback" not in err
+
+
+def test_live_fault_values_python_cannot_build_are_spec_errors() -> None:
+    """The admin API and `aichaos fault add --yaml` share `parse_yaml`: a 5,000-digit
+    number gave the admin API a 500 and the CLI a traceback."""
+    with pytest.raises(FaultSpecError, match="cannot read the value"):
+        parse_yaml('{"kind": "latency", "delay": ' + "9" * 5_000 + "}", "JSON")
 
 
 def test_output_paths_are_checked_before_the_run(

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from aichaos.safe_yaml import MAX_DOCUMENT_BYTES, safe_load
+
 if TYPE_CHECKING:
     from aichaos.experiment.run_result import RunResult
 
@@ -60,8 +62,10 @@ def _wanted(config: pytest.Config, path: Path) -> bool:
 def _looks_like_experiment(path: Path) -> bool:
     """Only YAML files that are experiments (docker-compose and friends are not)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        if not path.is_file() or path.stat().st_size > MAX_DOCUMENT_BYTES:
+            return True  # a pipe would block collection: the loader refuses it with a message
+        data = safe_load(path.read_text(encoding="utf-8"))  # within limits: may be hostile
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return True  # let the loader report it as the broken experiment it probably is
     return isinstance(data, dict) and "version" in data and ("target" in data or "faults" in data)
 

@@ -7,7 +7,10 @@ refuses both while composing, with the position of the offending node:
 
 * nesting deeper than `MAX_DEPTH` collections;
 * more than `MAX_ALIASES` aliases, or a document that would expand to more than
-  `MAX_VALUES` values once every alias is followed.
+  `MAX_VALUES` values once every alias is followed;
+* a scalar its constructor cannot build (a 5,000-digit integer is over Python's
+  `int_max_str_digits`, `2024-13-45` is no date): PyYAML raises `ValueError` there, here
+  it is a `ConstructorError` with the scalar's position.
 
     data = safe_load(text)          # raises yaml.YAMLError (LimitError for a limit)
 """
@@ -62,6 +65,14 @@ class BoundedLoader(yaml.SafeLoader):
             check_expansion(node)
         return node
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            reason = str(exc).split(";")[0]  # not Python's advice to change its limit
+            problem = f"cannot read the value {_short(node)}: {reason}"
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+
     def _mark(self) -> yaml.Mark | None:
         event = self.peek_event()  # type: ignore[no-untyped-call]
         return event.start_mark if event is not None else None
@@ -111,6 +122,11 @@ def check_flow_nesting(text: str) -> None:
         raise LimitError(problem=f"nested deeper than {MAX_DEPTH} levels", problem_mark=mark)
 
 
+def _short(node: yaml.Node) -> str:
+    value = node.value if isinstance(node, yaml.ScalarNode) else ""
+    return repr(value if len(value) <= 20 else value[:20] + "...")
+
+
 def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
         return list(node.value)
@@ -119,11 +135,26 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def safe_load(text: str) -> Any:
-    """`yaml.safe_load` within the limits; raises `yaml.YAMLError` (also for bad characters)."""
+def compose(text: str) -> yaml.Node | None:
+    """`yaml.compose` within the limits (for callers that want positions); raises
+    `yaml.YAMLError`."""
+    _check_size(text)
+    loader = BoundedLoader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
+def _check_size(text: str) -> None:
     if len(text) > MAX_DOCUMENT_BYTES:
         raise LimitError(problem=f"the document is larger than {MAX_DOCUMENT_BYTES} bytes")
     check_flow_nesting(text)
+
+
+def safe_load(text: str) -> Any:
+    """`yaml.safe_load` within the limits; raises `yaml.YAMLError` (also for bad characters)."""
+    _check_size(text)
     loader = BoundedLoader(text)
     try:
         return loader.get_single_data()
@@ -140,5 +171,6 @@ __all__ = [
     "LimitError",
     "check_expansion",
     "check_flow_nesting",
+    "compose",
     "safe_load",
 ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -14,6 +12,7 @@ from aichaos.experiment.model import Experiment
 from aichaos.experiment.rawchecks import duration_warnings, merge, raw_problems, stage_problems
 from aichaos.experiment.semantics import check_experiment, resolve_functions
 from aichaos.experiment.yamlpos import Positions, load_yaml
+from aichaos.paths import UnreadableFile, read_text_file
 from aichaos.safe_yaml import MAX_DOCUMENT_BYTES
 
 _TOP_LEVEL_HINT = "an experiment is a mapping that starts with `version: 1`"
@@ -38,39 +37,11 @@ def read_document(file: Path) -> str:
     Opened without blocking, so a named pipe or a device (`/dev/zero`) is refused at
     once instead of hanging or filling memory.
     """
-    name = str(file)
     try:
-        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise ExperimentError(f"file {name!r} does not exist", file=name) from None
-    except IsADirectoryError:
-        raise ExperimentError(f"{name!r} is a directory", file=name) from None
-    except OSError as exc:
-        raise ExperimentError(f"cannot read {name!r}: {exc.strerror or exc}", file=name) from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise ExperimentError(f"{name!r} is a directory", file=name)
-        raise ExperimentError(
-            f"{name!r} is not a regular file (a pipe, socket or device): give a YAML file",
-            file=name,
-        )
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            data = handle.read(MAX_DOCUMENT_BYTES + 1)
-        except OSError as exc:
-            message = f"cannot read {name!r}: {exc.strerror or exc}"
-            raise ExperimentError(message, file=name) from None
-    if len(data) > MAX_DOCUMENT_BYTES:
-        limit = MAX_DOCUMENT_BYTES // (1024 * 1024)
-        raise ExperimentError(f"{name!r} is larger than {limit} MiB: not an experiment", file=name)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ExperimentError(
-            f"cannot read {name!r}: not UTF-8 text ({exc.reason} at byte {exc.start})", file=name
-        ) from None
+        text = read_text_file(file, MAX_DOCUMENT_BYTES)
+    except UnreadableFile as exc:
+        raise ExperimentError(str(exc), file=str(file)) from None
+    return text
 
 
 def parse_experiment(

@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aichaos.paths import UnreadableFile, read_text_file
+
+MAX_PROMPTS_BYTES = 256 * 2**20
+
 DEFAULT_PROMPT = "Say hello in one short sentence."
 
 
@@ -49,11 +53,9 @@ def record_from(value: Any, source: str) -> PromptRecord:
 def read_prompts_file(path: Path) -> list[PromptRecord]:
     """Records from `.jsonl` (one JSON string or object per line) or `.csv` (a `prompt` column)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PromptFileError(f"prompts file {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PromptFileError(f"cannot read prompts file {str(path)!r}: {exc}") from None
+        text = read_text_file(path, MAX_PROMPTS_BYTES, "prompts file")
+    except UnreadableFile as exc:  # also a pipe or a device, refused instead of a hang
+        raise PromptFileError(str(exc)) from None
     if path.suffix.lower() == ".csv":
         records = _read_csv(text, path.name)
     else:

@@ -31,7 +31,9 @@ from aichaos.experiment.target_specs import HttpTarget, PythonTarget
 from aichaos.experiment.templating import name_problem, template_names
 from aichaos.faults.spec import unknown_backend, unknown_backends
 from aichaos.intercept.backends import Router
+from aichaos.paths import UnreadableFile, read_text_file
 from aichaos.providers import get_provider
+from aichaos.safe_yaml import MAX_DOCUMENT_BYTES
 
 
 class Findings:
@@ -170,9 +172,9 @@ def _target(experiment: Experiment, base_dir: Path, found: Findings) -> None:
         for name, template in command.files.items():
             where = (*path, "files", name)
             try:
-                text = (base_dir / template).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                found.add(where, f"cannot read template {template!r}: {exc}")
+                text = read_text_file(base_dir / template, MAX_DOCUMENT_BYTES, "template")
+            except UnreadableFile as exc:
+                found.add(where, str(exc))
                 continue
             _templates(text, where, backends, True, False, found, files)
         if command.cwd is not None and not (base_dir / command.cwd).is_dir():

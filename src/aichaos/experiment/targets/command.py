@@ -34,7 +34,9 @@ from aichaos.experiment.targets.http import (
     template_variables,
 )
 from aichaos.experiment.templating import lookup, render
+from aichaos.paths import UnreadableFile, read_text_file
 from aichaos.providers import PROVIDERS
+from aichaos.safe_yaml import MAX_DOCUMENT_BYTES
 
 _LONGEST_LINE = 64 * 1024
 
@@ -216,9 +218,9 @@ def _render_files(
     """Render each `files:` template to its path."""
     for name, template in templates.items():
         try:
-            text = (base / template).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            why = f"target.command.files.{name}: cannot read {template!r}: {exc}"
+            text = read_text_file(base / template, MAX_DOCUMENT_BYTES, "template")
+        except UnreadableFile as exc:
+            why = f"target.command.files.{name}: {exc}"
             raise TargetError(why) from None
         Path(paths[name]).write_text(render(text, resolve), encoding="utf-8")
 

@@ -22,6 +22,8 @@ from aichaos.cassette.format import CassetteError, Interaction
 from aichaos.cassette.replay import answer_parts
 from aichaos.faults.base import Fault
 from aichaos.faults.plan import Plan
+from aichaos.paths import UnreadableFile, open_regular_file, read_text_file
+from aichaos.safe_yaml import compose, safe_load
 from aichaos.units import Duration
 from aichaos.wire.exchange import Abort, Part, Pause, Reply
 
@@ -174,10 +176,13 @@ def _load_recorded(where: str, base: Path | None) -> Interaction:
     if not path.is_absolute() and base is not None:
         path = base / path
     try:
-        with path.open(encoding="utf-8", errors="replace") as lines:
-            for index, line in enumerate(lines, 1):
+        with open_regular_file(path, "cassette") as lines:  # not a pipe: it would block
+            for index, raw in enumerate(lines, 1):
                 if index == int(number):
+                    line = raw.decode("utf-8", "replace")
                     return Interaction.from_line(line, f"{path}:{index}")
+    except UnreadableFile as exc:
+        raise ValueError(str(exc)) from None
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
     except CassetteError as exc:
@@ -188,18 +193,12 @@ def _load_recorded(where: str, base: Path | None) -> Interaction:
 def _load_answer(path: Path) -> dict[str, Any]:
     """The answer in a file, checked; every problem names the file and line."""
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(_MAX_FILE + 1)
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(raw) > _MAX_FILE:
-        raise ValueError(f"{path} is larger than 4 MiB")
+        text = read_text_file(path, _MAX_FILE)
+    except UnreadableFile as exc:
+        raise ValueError(str(exc)) from None
     try:
-        text = raw.decode("utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)  # JSON is YAML too
-        data = yaml.safe_load(text)
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text") from None
+        node = compose(text)  # JSON is YAML too; within the limits: the file may be hostile
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
