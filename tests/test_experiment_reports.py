@@ -22,6 +22,7 @@ from aichaos.report.console import PlainConsole, print_verdict
 from aichaos.report.journal import journal_dict, read_journal, write_journal
 from aichaos.report.junit import write_junit
 from aichaos.report.redact import REDACTED, Redactor
+from aichaos.secret_shapes import scrub
 from conftest import Cli
 from experiment_targets import PLANTED_AZURE_KEY, PLANTED_URL_PASSWORD
 
@@ -132,6 +133,38 @@ def test_redactor_scrubs_keys_by_name_value_and_shape() -> None:
     assert clean["env"] == {"OPENAI_API_KEY": REDACTED, "max_tokens": 5}
     assert "sk-proj" not in clean["note"] and "my-very-secret-value" not in clean["note"]
     assert redactor.text("Bearer eyJhbGciOi.abc") == REDACTED
+
+
+AZURE_84 = "7Jk2mN9pQ4rS6tV8wX1yZ3aB5cD7eF9gH2iJ4kL6mN8oP0qR2sT4JQQJ99BDACYeBjFXJ3w3AAAYACOGx1y2"
+
+
+@pytest.mark.parametrize(
+    "text, secret",
+    [
+        (f"azure key {AZURE_84} in a prompt", AZURE_84),
+        ("export MISTRAL_API_KEY=Xk2mN9pQ4rS6tV8wX1yZ3aB5", "Xk2mN9pQ4rS6tV8wX1yZ3aB5"),
+        ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCY", "wJalrXUtnFEMI/K7MDENG"),
+        ('{"client_secret": "c1i3nt-s3cr3t-value"}', "c1i3nt-s3cr3t-value"),
+        ("AZURE_OPENAI_API_KEY: q8w7e6r5t4y3", "q8w7e6r5t4y3"),
+    ],
+)
+def test_key_shapes_and_prefixed_labels_are_scrubbed(text: str, secret: str) -> None:
+    """Keys with no `sk-` style prefix are caught by their label, also when the label has
+    a prefix (env-variable names), or by Azure's 84-character shape."""
+    assert secret not in scrub(text) and REDACTED in scrub(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "max_tokens: 500",
+        "the secret is out",
+        "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "x-ratelimit-remaining-tokens: 100",
+    ],
+)
+def test_ordinary_text_is_not_scrubbed(text: str) -> None:
+    assert scrub(text) == text
 
 
 CHAT_SERVER = ROOT / "experiments" / "apps" / "chat_server.py"
