@@ -33,7 +33,6 @@ from sdk_support import (
     assert_backoff,
     assert_retry_after,
     for_case,
-    read_until_error,
     words,
 )
 
@@ -176,85 +175,7 @@ def test_latency(client: anthropic.Anthropic, baseline: str, stream: bool) -> No
     assert headers_at is not None and headers_at >= 0.3 - SLACK
 
 
-# --- malformed 200s -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("variant", ["invalid_json", "truncated_json", "empty_body"])
-def test_malformed_json_body(client: anthropic.Anthropic, variant: str) -> None:
-    with (
-        aichaos.inject([{"kind": "malformed", "variant": variant}]) as chaos,
-        pytest.raises(json.JSONDecodeError),
-    ):  # raw, not an AnthropicError, not retried
-        create(client)
-    assert [a.status for a in chaos.attempts] == [200]
-
-
-def test_malformed_wrong_schema(client: anthropic.Anthropic) -> None:
-    with aichaos.inject([{"kind": "malformed", "variant": "wrong_schema"}]):
-        message = create(client)
-    assert isinstance(message, Message)  # built without validation
-    assert message.content is None and message.stop_reason is None
-
-
-def test_malformed_html_error_page(client: anthropic.Anthropic) -> None:
-    with aichaos.inject([{"kind": "malformed", "variant": "html_error_page"}]):
-        message = create(client)
-    assert isinstance(message, str) and message.startswith("<html>")
-
-
-def test_malformed_wrong_content_type(client: anthropic.Anthropic, baseline: str) -> None:
-    with aichaos.inject([{"kind": "malformed", "variant": "wrong_content_type"}]):
-        raw = client.messages.with_raw_response.create(
-            model=CLAUDE,
-            max_tokens=1024,
-            messages=MESSAGES,  # type: ignore[arg-type]
-        )
-    assert raw.headers["content-type"].startswith("text/plain")
-    message = raw.parse()  # the body is valid JSON, and the SDK tries JSON anyway
-    assert isinstance(message, Message) and text_of_message(message) == baseline
-
-
-@pytest.mark.parametrize("variant", ["invalid_json", "truncated_json"])
-def test_malformed_stream_event(client: anthropic.Anthropic, variant: str) -> None:
-    with aichaos.inject([{"kind": "malformed", "variant": variant}]) as chaos:
-        received, exc = read_until_error(create(client, stream=True))
-    assert type(exc) is json.JSONDecodeError
-    assert received == []
-    assert len(chaos.attempts) == 1
-
-
-def test_malformed_stream_empty_body(client: anthropic.Anthropic) -> None:
-    with aichaos.inject([{"kind": "malformed", "variant": "empty_body"}]):
-        assert events_of(client) == []
-        with pytest.raises(AssertionError):  # the helper has no message to give
-            final_message(client)
-
-
-def test_malformed_stream_html_error_page(client: anthropic.Anthropic) -> None:
-    with aichaos.inject([{"kind": "malformed", "variant": "html_error_page"}]) as chaos:
-        assert events_of(client) == []  # no `event:` lines: nothing is yielded, no error
-    assert [a.status for a in chaos.attempts] == [200]
-
-
-def test_malformed_stream_wrong_schema(client: anthropic.Anthropic, baseline: str) -> None:
-    with aichaos.inject([{"kind": "malformed", "variant": "wrong_schema"}]):
-        events = events_of(client)
-    assert events[0].type is None  # message_start lost its shape
-    assert getattr(events[0], "message", "missing") is None
-    assert text_of(events) == baseline
-
-
-def test_malformed_stream_wrong_content_type(client: anthropic.Anthropic, baseline: str) -> None:
-    with aichaos.inject([{"kind": "malformed", "variant": "wrong_content_type"}]):
-        raw = client.messages.with_raw_response.create(
-            model=CLAUDE,
-            max_tokens=1024,
-            messages=MESSAGES,  # type: ignore[arg-type]
-            stream=True,
-        )
-        assert raw.headers["content-type"].startswith("text/plain")
-        events: list[Any] = list(raw.parse())
-    assert text_of(events) == baseline
+# --- malformed 200s, as one table of both SDKs: test_sdk_malformed.py ------------------------
 
 
 # --- content faults and bad tool calls, as tables of both SDKs: test_sdk_content.py and

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletionChunk
 
 import aichaos
 from aichaos.records import Attempt
@@ -36,7 +36,6 @@ from sdk_support import (
     assert_backoff,
     assert_retry_after,
     for_case,
-    read_until_error,
     transport_module,
     words,
 )
@@ -146,81 +145,7 @@ def test_stream_faults_leave_non_streaming_calls_alone(
     assert chaos.attempts[0].faults == []
 
 
-# --- malformed 200s -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("variant", ["invalid_json", "truncated_json", "empty_body"])
-def test_malformed_json_body(client: openai.OpenAI, variant: str) -> None:
-    with (
-        aichaos.inject([{"kind": "malformed", "variant": variant}]) as chaos,
-        pytest.raises(json.JSONDecodeError),
-    ):  # raw, not an OpenAIError, and not retried
-        create(client)
-    assert [a.status for a in chaos.attempts] == [200]
-
-
-def test_malformed_wrong_schema(client: openai.OpenAI) -> None:
-    with aichaos.inject([{"kind": "malformed", "variant": "wrong_schema"}]):
-        completion = create(client)
-    assert isinstance(completion, ChatCompletion)  # built without validation
-    assert completion.choices is None
-    assert completion.id is None
-
-
-def test_malformed_html_error_page(client: openai.OpenAI) -> None:
-    with aichaos.inject([{"kind": "malformed", "variant": "html_error_page"}]):
-        completion = create(client)
-    assert isinstance(completion, str)  # a non-JSON 200 comes back as its text
-    assert completion.startswith("<html>") and "502 Bad Gateway" in completion
-
-
-def test_malformed_wrong_content_type(client: openai.OpenAI, baseline: str) -> None:
-    with aichaos.inject([{"kind": "malformed", "variant": "wrong_content_type"}]):
-        raw = client.chat.completions.with_raw_response.create(
-            model=GPT,
-            messages=MESSAGES,  # type: ignore[arg-type]
-        )
-    assert raw.headers["content-type"].startswith("text/plain")
-    # The SDK still tries JSON on a non-JSON content type, and the body is valid JSON.
-    completion = raw.parse()
-    assert isinstance(completion, ChatCompletion)
-    assert completion.choices[0].message.content == baseline
-
-
-@pytest.mark.parametrize("variant", ["invalid_json", "truncated_json"])
-def test_malformed_stream_event(client: openai.OpenAI, variant: str) -> None:
-    with aichaos.inject([{"kind": "malformed", "variant": variant}]) as chaos:
-        received, exc = read_until_error(create(client, stream=True))
-    assert type(exc) is json.JSONDecodeError
-    assert received == []  # the first event is the broken one
-    assert len(chaos.attempts) == 1
-
-
-@pytest.mark.parametrize("variant", ["empty_body", "html_error_page"])
-def test_malformed_stream_without_events(client: openai.OpenAI, variant: str) -> None:
-    with aichaos.inject([{"kind": "malformed", "variant": variant}]) as chaos:
-        chunks = chunks_of(client)
-    assert chunks == []  # no SSE event at all: zero chunks, and no error
-    assert [a.status for a in chaos.attempts] == [200]
-
-
-def test_malformed_stream_wrong_schema(client: openai.OpenAI, baseline: str) -> None:
-    with aichaos.inject([{"kind": "malformed", "variant": "wrong_schema"}]):
-        chunks = chunks_of(client)
-    assert chunks[0].choices is None  # the first chunk lost its shape
-    assert text_of(chunks[1:]) == baseline
-
-
-def test_malformed_stream_wrong_content_type(client: openai.OpenAI, baseline: str) -> None:
-    with aichaos.inject([{"kind": "malformed", "variant": "wrong_content_type"}]):
-        raw = client.chat.completions.with_raw_response.create(
-            model=GPT,
-            messages=MESSAGES,  # type: ignore[arg-type]
-            stream=True,
-        )
-        assert raw.headers["content-type"].startswith("text/plain")
-        chunks: list[Any] = list(raw.parse())
-    assert text_of(chunks) == baseline  # the SDK reads SSE whatever the content type says
+# --- malformed 200s, as one table of both SDKs: test_sdk_malformed.py ------------------------
 
 
 # --- content faults and bad tool calls, as tables of both SDKs: test_sdk_content.py and

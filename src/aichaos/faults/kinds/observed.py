@@ -18,10 +18,10 @@ GENAI = "google-genai 3.6"
 LITELLM = "litellm 1.110"
 
 # the per-SDK fault suites and the tables run against both SDKs (errors and retries, faults
-# inside a started stream, content faults, bad tool calls)
+# inside a started stream, content faults, bad tool calls, malformed 200s)
 _TABLES = (
     "tests/test_sdk_retries.py tests/test_sdk_streams.py tests/test_sdk_content.py"
-    " tests/test_sdk_tool_calls.py"
+    " tests/test_sdk_tool_calls.py tests/test_sdk_malformed.py"
 )
 _OPENAI_SUITE = f"tests/test_sdk_faults_openai*.py {_TABLES}"
 _ANTHROPIC_SUITE = f"tests/test_sdk_faults_anthropic*.py {_TABLES}"
