@@ -67,6 +67,16 @@ def llmock() -> Iterator[tuple[int, str]]:
         process.wait(10)
 
 
+async def read_body(receive: Any) -> bytes:
+    """An ASGI request's whole body."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
 def bare_proxy(upstream: str) -> Any:
     """The proxy's floor: forward with the proxy's upstream client, nothing else."""
     from aichaos.proxy.forwarding import Forwarder
@@ -77,12 +87,7 @@ def bare_proxy(upstream: str) -> Any:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         response = await forwarder.request(
             scope["method"],
             upstream,
@@ -120,12 +125,7 @@ def bare_proxy_httpx(upstream: str) -> Any:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = [(k, v) for k, v in request_headers(scope["headers"]) if k != b"host"]
         request = client.build_request(
             scope["method"], scope["path"], headers=headers, content=body

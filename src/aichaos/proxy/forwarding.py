@@ -1,9 +1,10 @@
 """Forwarding to real upstreams: a lean HTTP/1.1 client with a keep-alive pool, raw bytes.
 
-Why not `httpx.AsyncClient`: the proxy sits on every request's hot path. httpx's pool
-(httpcore 1.0) probes every pooled connection's socket for every request it places,
-which cost ~6 ms of CPU per request at 50 concurrent clients, and the rest of the stack
-(h11, anyio streams, client defaults) another ~0.4 ms; a client also adds what a
+Why not `httpx.AsyncClient`: the proxy sits on every request's hot path. Forwarding with
+httpx costs 14-20x the CPU per request of this client on the same server (measured by
+benchmarks/hotpaths.py, see docs/performance.md): its pool (httpcore 1.0) probes every
+pooled connection's socket for every request it places, and h11, anyio streams and the
+client's defaults add the rest; a client also adds what a
 transparent proxy must not: default headers, a cookie jar fed by upstream `set-cookie`,
 decoding of compressed bodies. This client is an `asyncio.Protocol` around the C parser
 uvicorn uses (`httptools`): one write per request, bodies handed on chunk by chunk as
