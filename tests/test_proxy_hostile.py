@@ -61,6 +61,46 @@ def test_half_sent_request_heads_are_dropped_with_a_408() -> None:
                 assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
 
 
+async def _drain(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An upstream that reads the whole body before answering (after a pause on `/slow`)."""
+    if scope["type"] != "http":
+        return
+    if scope["path"].endswith("/slow"):
+        await asyncio.sleep(1.0)  # longer than the proxy's body timeout in the test
+    while (await receive()).get("more_body", False):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+def test_half_sent_request_bodies_are_dropped_with_a_408() -> None:
+    """A client that sends its head and then stops within its body held its connection
+    and its task forever: read whole (the mock) or streamed to a real upstream."""
+    head = (
+        b"POST /%s/v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
+        b"content-type: application/json\r\ncontent-length: 100000\r\n\r\n"
+    )
+    with serve(_drain) as base:
+        session = make_session(
+            {"openai": "openai", "up": BackendSpec(provider="openai", upstream=base)}
+        )
+        with serve_proxy_in_thread(session, header_timeout=0.2, inspect_body=1024) as proxy:
+            for backend in (b"openai", b"up"):
+                with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as sock:
+                    sock.sendall(head % backend + b'{"model": "gpt-4o", ' + b" " * 4096)
+                    answer = _read_until_closed(sock)
+                    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+                    assert answer.endswith(b"the request body came too slowly")
+            # a body sent in time is forwarded as usual, also one the upstream reads slower
+            # than it comes (the proxy stops reading it: that pause is not the client's)
+            with httpx.Client(base_url=proxy.backend_url("up")) as client:
+                big = {**CHAT, "messages": [{"role": "user", "content": "x" * 10_000}]}
+                assert client.post("/v1/chat/completions", json=big).status_code == 200
+                # 16 MB: more than the sockets buffer, so the proxy must stop reading
+                huge = b'{"model": "gpt-4o", "input": "' + b"x" * 16_000_000 + b'"}'
+                assert client.post("/v1/slow", content=huge).status_code == 200
+
+
 async def _bodiless(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return

@@ -96,7 +96,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=positive_duration,
         default=30.0,
         metavar="DURATION",
-        help="time a client has to send a request's head before a 408 (default 30s)",
+        help="time a client has to send a request's head, and longest pause within its"
+        " body, before a 408 (default 30s)",
     )
 
 

@@ -99,9 +99,12 @@ class ConnectionRegistry:
         """A subclass of uvicorn's HTTP protocol `base` that registers its connections here.
 
         With `header_timeout`, a request head must be complete that many seconds after the
-        connection opens or the head begins, else the client gets a 408 and the connection
-        is closed: half-sent requests (slowloris) cannot hold connections forever. uvicorn's
-        own keep-alive timeout covers idle connections between requests.
+        connection opens or the head begins, and its body may not pause that long before its
+        end, else the client gets a 408 and the connection is closed: half-sent requests
+        (slowloris, heads or bodies) cannot hold connections forever. A pause while the server
+        itself stopped reading (flow control: the app, or a slow upstream, has not taken the
+        body yet) does not count. uvicorn's own keep-alive timeout covers idle connections
+        between requests.
         """
         registry = self
 
@@ -116,8 +119,13 @@ class ConnectionRegistry:
             if getattr(self, "_aichaos_head_timer", None) is None:
                 self._aichaos_head_timer = loop.call_later(header_timeout, head_late, self)
 
-        def disarm(self: Any) -> None:  # the head is complete
+        def disarm(self: Any) -> None:  # the request is complete (head and body)
             self._aichaos_head_since = None
+            self._aichaos_in_body = False
+
+        def progress(self: Any) -> None:  # the head is complete, or body bytes came
+            if getattr(self, "_aichaos_head_since", None) is not None:
+                self._aichaos_head_since = asyncio.get_running_loop().time()
 
         def head_late(self: Any) -> None:
             self._aichaos_head_timer = None
@@ -125,14 +133,20 @@ class ConnectionRegistry:
             if since is None or header_timeout is None:
                 return  # no head in progress: the next one arms the timer again
             loop = asyncio.get_running_loop()
+            flow = getattr(self, "flow", None)
+            if flow is not None and flow.read_paused:  # the server is the slow one: not a stall
+                since = self._aichaos_head_since = loop.time()
             left = since + header_timeout - loop.time()
             if left > 0:
                 self._aichaos_head_timer = loop.call_later(left, head_late, self)
                 return
             transport = getattr(self, "transport", None)
             if transport is not None and not transport.is_closing():
-                transport.write(_REQUEST_TIMEOUT)
-                transport.close()
+                in_body = getattr(self, "_aichaos_in_body", False)
+                cycle = getattr(self, "cycle", None)
+                if not (in_body and cycle is not None and cycle.response_started):
+                    transport.write(_BODY_TIMEOUT if in_body else _REQUEST_TIMEOUT)
+                transport.close()  # the app sees the client leave
 
         def connection_made(self: Any, transport: asyncio.BaseTransport) -> None:
             connection = ClientConnection(transport)  # type: ignore[arg-type]
@@ -164,22 +178,37 @@ class ConnectionRegistry:
             "connection_lost": connection_lost,
         }
         # httptools' parser callbacks (uvicorn's default protocol): the head's start and end
-        begin, complete = (
+        begin, headers_done, body, done = (
             getattr(base, "on_message_begin", None),
             getattr(base, "on_headers_complete", None),
+            getattr(base, "on_body", None),
+            getattr(base, "on_message_complete", None),
         )
-        if header_timeout is not None and begin is not None and complete is not None:
+        if header_timeout is not None and None not in (begin, headers_done, body, done):
+            assert begin and headers_done and body and done  # for mypy
 
             def on_message_begin(self: Any) -> None:
                 arm(self)
                 begin(self)
 
             def on_headers_complete(self: Any) -> None:
+                progress(self)  # the body (if any) has its own pause limit from now on
+                self._aichaos_in_body = True
+                headers_done(self)
+
+            def on_body(self: Any, data: bytes) -> None:
+                progress(self)  # one clock read per chunk: no timer per request
+                body(self, data)
+
+            def on_message_complete(self: Any) -> None:
                 disarm(self)
-                complete(self)
+                done(self)
 
             methods.update(
-                on_message_begin=on_message_begin, on_headers_complete=on_headers_complete
+                on_message_begin=on_message_begin,
+                on_headers_complete=on_headers_complete,
+                on_body=on_body,
+                on_message_complete=on_message_complete,
             )
         return type(f"Tracking{base.__name__}", (base,), methods)
 
@@ -188,6 +217,7 @@ _REQUEST_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\ncontent-length: 32\r\n"
     b"connection: close\r\n\r\nthe request head came too slowly"
 )
+_BODY_TIMEOUT = _REQUEST_TIMEOUT.replace(b"head came", b"body came")  # the same length
 
 
 __all__ = ["ClientConnection", "ConnectionRegistry"]

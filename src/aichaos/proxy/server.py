@@ -145,7 +145,8 @@ async def serve_proxy(
     A request body longer than `inspect_body` bytes is streamed upstream as it arrives
     (see `ProxyApp`). Against hostile clients: a request body over `max_body` bytes gets a 413, a
     request head not complete `header_timeout` seconds after it began (or after the
-    connection opened) gets a 408 and the connection is closed; at most
+    connection opened), or a body that pauses that long before its end, gets a 408 and the
+    connection is closed; at most
     `max_connections` connections per upstream are open at once.
     Raises `AdminExposedError` when binding beyond loopback without `admin_token`,
     `OSError` when the address cannot be bound.
