@@ -122,6 +122,16 @@ def test_live_faults_from_a_second_process_reach_the_run(proxy: RunningProxy) ->
     actions = [e["fault_change"]["action"] for e in changes]
     assert actions == ["added", "paused", "removed", "resumed"]
     assert changes[0]["message"] == "proxy: fault f1 added: primary down on openai"
+    assert all(e["fault_change"]["at"] == e["at"] for e in changes)  # the run's clock
+    # the timeline shows the operator's fault where it was active: from its add to the pause
+    (phase,) = journal["phases"]
+    (window,) = phase["faults"]
+    assert (window["label"], window["backend"], window["name"]) == (
+        "f1 primary down (live)",
+        "openai",
+        None,
+    )
+    assert (window["start"], window["end"]) == (changes[0]["at"], changes[1]["at"])
     calls = result.calls
     assert calls[1].ended <= changes[0]["at"] <= calls[2].ended  # the proxy's clock agrees
     assert calls[4].ended <= changes[1]["at"] <= changes[3]["at"] <= calls[5].ended
@@ -384,3 +394,49 @@ def test_a_proxy_that_restarted_or_dropped_records_is_said() -> None:
         "the proxy restarted during the run (its attempts began again)",
         "the proxy restarted during the run (its events began again)",
     ]
+
+
+def test_fault_takes_the_proxy_and_token_flags_as_run_spells_them(
+    proxy: RunningProxy, cli: Cli
+) -> None:
+    # `run --proxy URL --admin-token T` and `fault ... --proxy URL --admin-token T`: one way
+    # to name the proxy in a game day's two terminals (`--admin`/`--token` still work)
+    words = ("--proxy", proxy.base_url, "--admin-token", TOKEN)
+    added = cli("fault", "add", "kind=outage", "backend=openai", "name=down", *words)
+    assert added.returncode == 0, added.stderr
+    assert [f["label"] for f in admin(proxy, "GET", "/faults")["faults"]] == ["down"]
+    wrong = cli("fault", "list", "--proxy", proxy.base_url, "--admin-token", "not-the-token")
+    assert wrong.returncode != 0 and "401" in wrong.stderr
+
+
+def test_a_dry_run_with_proxy_names_the_live_proxy_not_in_process_claims(
+    tmp_path: Path, cli: Cli
+) -> None:
+    text = ROUTER_LIVE.replace("{{dir}}", str(TESTS))
+    (tmp_path / "router.json").write_text((TESTS / "gameday" / "router.json").read_text())
+    (tmp_path / "e.yaml").write_text(text)
+    own = cli("run", "--dry-run", str(tmp_path / "e.yaml"))
+    assert own.returncode == 0, own.stderr
+    # two backends of one provider: host claims are an in-process rule, not a command's
+    assert "claims" not in own.stdout
+    assert "  primary: provider openai, upstream mock, through the run's proxy" in own.stdout
+    assert "recovery_time primary <= 1.00s" in own.stdout
+    url = "http://127.0.0.1:8800"
+    live = cli("run", "--dry-run", "--proxy", url, str(tmp_path / "e.yaml"))
+    assert live.returncode == 0, live.stderr
+    assert f"  secondary: provider openai, through the live proxy {url}" in live.stdout
+
+
+ROUTER_LIVE = """
+version: 1
+backends: {primary: openai, secondary: openai}
+target:
+  command:
+    run: "{{python}} {{dir}}/router_app.py --config {{files.config}} --port {{port}}"
+    files: {config: router.json}
+    ready: "http://127.0.0.1:{{port}}/health"
+    http: {url: "http://127.0.0.1:{{port}}/chat", json: {prompt: "{{prompt}}"}, output: answer}
+load: {requests: 2, concurrency: 1, prompts: ["hi"]}
+faults: [{backend: primary, kind: rate_limit, name: primary 429}]
+hypothesis: [{check: recovery_time, backend: primary, max: 1s}]
+"""

@@ -37,14 +37,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
     for name, help_text in _ACTIONS.items():
         sub = actions.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument(
+        sub.add_argument(  # --proxy, --admin-token: as `run --proxy URL --admin-token T`
             "--admin",
+            "--proxy",
+            dest="admin",
             default=os.environ.get("AICHAOS_ADMIN") or DEFAULT_ADMIN,
             metavar="URL",
             help=f"the proxy's URL (env AICHAOS_ADMIN; default {DEFAULT_ADMIN},"
             " where `aichaos proxy` listens by default)",
         )
-        add_admin_token(sub, "admin token", flag="--token", metavar="TOKEN")
+        add_admin_token(
+            sub, "admin token", flag="--token", metavar="TOKEN", aliases=("--admin-token",)
+        )
         sub.add_argument("--json", action="store_true", help="print the API's JSON answer")
         if name == "add":
             sub.add_argument("--yaml", help="the fault as YAML/JSON: '{kind: outage, backend: x}'")

@@ -23,12 +23,17 @@ ADMIN_TOKEN_ENV = "AICHAOS_ADMIN_TOKEN"
 
 
 def add_admin_token(
-    parser: argparse.ArgumentParser, help: str, flag: str = "--admin-token", metavar: str = "T"
+    parser: argparse.ArgumentParser,
+    help: str,
+    flag: str = "--admin-token",
+    metavar: str = "T",
+    aliases: tuple[str, ...] = (),
 ) -> None:
-    """The proxy admin API's token option (`aichaos proxy`, `run --proxy`, `fault`): `flag`,
-    read from the environment's `AICHAOS_ADMIN_TOKEN` when not given."""
+    """The proxy admin API's token option (`aichaos proxy`, `run --proxy`, `fault`): `flag`
+    (and `aliases`), read from the environment's `AICHAOS_ADMIN_TOKEN` when not given."""
     parser.add_argument(
         flag,
+        *aliases,
         default=os.environ.get(ADMIN_TOKEN_ENV),
         metavar=metavar,
         help=f"{help} (env {ADMIN_TOKEN_ENV})",

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"aichaos run: --admin-token: {exc}", file=sys.stderr)
             return EXIT_USAGE
     if args.dry_run:
-        return _dry_run(experiments, args.seed)
+        return _dry_run(experiments, args.seed, args.proxy)
     telemetry: list[Observer] = []
     provider = tracer_provider("run")
     if provider is not None:
@@ -185,14 +185,14 @@ def _outputs_writable(args: argparse.Namespace, experiments: list[Experiment]) -
     return not any(refusals)
 
 
-def _dry_run(experiments: list[Experiment], seed: int | None) -> int:
+def _dry_run(experiments: list[Experiment], seed: int | None, proxy: str | None) -> int:
     from aichaos.experiment.dry_run import describe
     from aichaos.experiment.runner import resolve_seed
     from aichaos.report.redact import Redactor
 
     for i, experiment in enumerate(experiments):
         origin = "--seed" if seed is not None else "the file" if experiment.seed else "random"
-        text = describe(experiment, resolve_seed(experiment, seed), origin)
+        text = describe(experiment, resolve_seed(experiment, seed), origin, proxy)
         spec = experiment.model_dump(mode="json", by_alias=True)
         print(("\n" if i else "") + Redactor.for_run(spec).text(text))
     print("dry run: nothing was sent")

@@ -40,16 +40,22 @@ def _fault_line(fault: Fault) -> str:
     return ", ".join(parts)
 
 
-def describe(experiment: Experiment, seed: int, seed_origin: str) -> str:
-    """What a run of this experiment would do."""
+def describe(experiment: Experiment, seed: int, seed_origin: str, proxy: str | None = None) -> str:
+    """What a run of this experiment would do (`proxy`: the live proxy of `run --proxy`)."""
     lines = [f"experiment: {experiment.name}"]
     if experiment.source is not None:
         lines.append(f"file: {experiment.source}")
     lines.append(f"seed: {seed} ({seed_origin})")
     lines.append("backends:")
     for name, spec in experiment.backends.items():
-        claims = f", claims {spec.claimed_host()} in-process"
-        lines.append(f"  {name}: provider {spec.provider}, upstream {spec.public_upstream}{claims}")
+        if proxy is not None:  # the live proxy's backend of that name, its upstream
+            lines.append(f"  {name}: provider {spec.provider}, through the live proxy {proxy}")
+            continue
+        # host claims are an in-process rule: an http or command target only uses the proxy
+        via = f"claims {spec.claimed_host()} in-process"
+        if experiment.target.python is None:
+            via = "through the run's proxy"
+        lines.append(f"  {name}: provider {spec.provider}, upstream {spec.public_upstream}, {via}")
     target = experiment.target
     if target.python is not None:
         fn = target.python.resolved

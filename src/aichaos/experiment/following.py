@@ -4,7 +4,9 @@
 run's `Recorder` as if the run's own proxy had carried it (listeners, attribution and
 reports see no difference) with its trace id and prompt noted for attribution; each fault
 change becomes a line of the run's events (with the record under `fault_change`) and a
-window the fault was active in, for `recovery_time`'s end of faults.
+window the fault was active in, for `recovery_time`'s end of faults and, for faults added by
+others (`aichaos fault add`, or held when the run began), for the phases' fault windows that
+reports show on the timeline (`live_windows`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from aichaos.experiment.attribution import RequestNotes
 from aichaos.experiment.errors import ExperimentError, Problem
 from aichaos.experiment.live_proxy import LiveProxy, Poll, describe_event
 from aichaos.experiment.model import Experiment
-from aichaos.experiment.results import CheckResult
+from aichaos.experiment.results import CheckResult, FaultWindow, PhaseResult
 from aichaos.faults.base import Fault
 from aichaos.records import Recorder
 
@@ -45,6 +47,7 @@ class Follower:
         self.live, self.recorder, self.notes, self.event = live, recorder, notes, event
         self.windows: dict[str, list[float | None]] = {}  # fault id -> [start, end] (perf)
         self.own: set[str] = set()
+        self.labels: dict[str, tuple[str, str, str]] = {}  # fault id -> label, kind, backends
         self.phase = ""  # the phase the run's own faults were added for
         self.paused: dict[str, float | None] = {}  # fault id -> its window's end before a pause
         self._lock = anyio.Lock()
@@ -108,6 +111,7 @@ class Follower:
             start = at + float(window.get("start") or 0.0)
             end = window.get("end")
             self.windows[fault_id] = [start, None if end is None else at + float(end)]
+            self.labels[fault_id] = _label(change)
         elif action in ("removed", "cleared"):
             gone = [fault_id] if action == "removed" else [f["id"] for f in change["faults"]]
             for name in gone:
@@ -134,6 +138,7 @@ class Follower:
             backends = ", ".join(backend) if isinstance(backend, list) else backend
             state = "paused" if fault.get("paused") else fault.get("state")
             self.windows[str(fault.get("id"))] = [at, None]
+            self.labels[str(fault.get("id"))] = _label(fault)
             self.event(
                 at, f"proxy: fault {fault.get('id')} {label} on {backends} held ({state})", {}
             )
@@ -147,6 +152,23 @@ class Follower:
             return own
         live = max(ends) - origin
         return live if own is None else max(own, live)
+
+    def live_windows(self, phases: list[PhaseResult], origin: float) -> None:
+        """Add to each phase's `fault_windows` the windows, cut to the phase, of the faults
+        others added to the proxy (or it held at the start): the timeline shows them as the
+        run's own. Their `name` stays None: `during:` names only the experiment's faults."""
+        now = time.perf_counter()
+        for fault_id, (start, end) in self.windows.items():
+            if fault_id in self.own or fault_id not in self.labels or start is None:
+                continue
+            label, kind, backend = self.labels[fault_id]
+            opens, closes = start - origin, (now if end is None else end) - origin
+            for phase in phases:
+                ended = phase.ended if phase.ended is not None else closes
+                lo, hi = max(opens, phase.started), min(closes, ended)
+                if lo < hi:
+                    window = FaultWindow(f"{fault_id} {label} (live)", kind, backend, lo, hi)
+                    phase.fault_windows.append(window)
 
     def lost(self) -> list[str]:
         """Why the records are incomplete, once each."""
@@ -175,6 +197,13 @@ class Follower:
             if check.check in READS_ATTEMPTS:
                 check.passed, check.inconclusive = False, True
                 check.detail = f"records were lost, the verdict is INCONCLUSIVE: {why}"
+
+
+def _label(fault: dict[str, Any]) -> tuple[str, str, str]:
+    """A proxy fault's (label, kind, backends as people read them) from its record."""
+    backend = fault.get("backend")
+    backends = ", ".join(backend) if isinstance(backend, list) else str(backend)
+    return str(fault.get("label")), str(fault.get("kind")), backends
 
 
 def refusals(experiment: Experiment) -> list[str]:

@@ -190,8 +190,8 @@ class _ExperimentRun:
 
     def _live_event(self, at: float, message: str, record: dict[str, Any]) -> None:
         entry: dict[str, Any] = {"at": round(at - self.origin, 6), "message": message}
-        if record:
-            entry["fault_change"] = record
+        if record:  # its time as every time of the journal: seconds from the run's start
+            entry["fault_change"] = {**record, "at": entry["at"]}
         self.events.append(entry)
         self.observer.event(message)
 
@@ -469,6 +469,7 @@ class _ExperimentRun:
         fault_end = self.switch.fault_end
         if self.follower is not None:  # live fault windows end faults too (recovery_time)
             fault_end = self.follower.fault_end(fault_end, self.origin)
+            self.follower.live_windows(self.phases, self.origin)
             for why in self.follower.lost():
                 self.note(f"records were lost, checks on attempts are INCONCLUSIVE: {why}")
             self.events.sort(key=lambda event: float(event["at"]))

@@ -78,8 +78,9 @@ class RecoveryTime(Check):
         None, description="Count only calls served by this backend (its last complete answer)."
     )
 
-    def bound(self) -> str:
-        return f"<= {fmt(self.max, 's')}"
+    def bound(self) -> str:  # as served_by's: the backend first
+        backend = f"{self.backend} " if self.backend is not None else ""
+        return f"{backend}<= {fmt(self.max, 's')}"
 
     def _served(self, call: CallRecord) -> bool:
         return call.ok and (self.backend is None or call.served_by == self.backend)
