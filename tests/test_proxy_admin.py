@@ -21,6 +21,7 @@ from rich.console import Console
 
 from aichaos.cli import main
 from aichaos.commands.proxy import build_settings, load_experiment_settings
+from aichaos.experiment import ExperimentError, load_experiment
 from aichaos.faults.spec import FaultSpecError, build_fault, parse_assignments, parse_yaml
 from aichaos.proxy import AdminExposedError, RunningProxy, serve_proxy, serve_proxy_in_thread
 from aichaos.proxy.admin import AdminAPI
@@ -334,6 +335,26 @@ def test_settings_from_experiment_and_upstreams(tmp_path: Path) -> None:
     )
     with pytest.raises(ProxyConfigError, match="'z'"):
         load_experiment_settings(path)
+
+
+def test_proxy_experiment_does_not_import_the_app(tmp_path: Path) -> None:
+    """The proxy takes backends and faults; the app it serves runs elsewhere, so its python
+    target (and python checks) are not imported: no import-time code runs in the proxy, and
+    a module the proxy cannot import is not a reason to refuse (validate still checks it)."""
+    (tmp_path / "app_seen_by_proxy.py").write_text(
+        "raise RuntimeError('imported by the proxy')\ndef answer(prompt): return prompt\n"
+    )
+    path = tmp_path / "e.yaml"
+    path.write_text(
+        "version: 1\nbackends: {a: openai}\nfaults:\n  - {kind: outage, backend: a}\n"
+        "target:\n  python: app_seen_by_proxy:answer\nload: {requests: 1}\n"
+        "hypothesis:\n  - {check: python, function: 'missing_module_xyz:check'}\n"
+    )
+    settings = load_experiment_settings(path)
+    assert [f.kind for f in settings.faults] == ["outage"]
+    assert "app_seen_by_proxy" not in sys.modules
+    with pytest.raises(ExperimentError, match="imported by the proxy"):
+        load_experiment(path)  # run and validate still import it
 
 
 def test_line_view_and_live_view_show_no_secrets() -> None:

@@ -103,12 +103,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def load_experiment_settings(path: Path) -> ProxySettings:
     """Backends, faults, mock settings and seed of an experiment file, through the
-    experiment loader (full validation; its file/line errors become `ProxyConfigError`)."""
+    experiment loader (full validation; its file/line errors become `ProxyConfigError`).
+
+    The target and python checks are not imported: the proxy serves an app running
+    elsewhere, and importing it here ran its import-time code, took the SDKs' import time
+    (about 1 s for anthropic) and seconds more at exit, and refused an app module the
+    proxy's machine cannot import."""
     from aichaos.experiment import ExperimentError, load_experiment
     from aichaos.proxy.config import ProxyConfigError, ProxySettings
 
     try:
-        experiment = load_experiment(path)
+        experiment = load_experiment(path, resolve=False)
     except ExperimentError as exc:
         raise ProxyConfigError(str(exc)) from None
     if any(stage.faults for stage in experiment.stages or []):

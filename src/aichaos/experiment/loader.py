@@ -18,16 +18,21 @@ from aichaos.safe_yaml import MAX_DOCUMENT_BYTES
 _TOP_LEVEL_HINT = "an experiment is a mapping that starts with `version: 1`"
 
 
-def load_experiment(path: str | Path) -> Experiment:
+def load_experiment(path: str | Path, *, resolve: bool = True) -> Experiment:
     """Read, validate and resolve an experiment file.
 
     Raises `ExperimentError` (exit code 2) listing every problem with its file,
     line, column and key path. Resolving imports the python target and reads the
-    prompts file, so a file that loads is a file that can run.
+    prompts file, so a file that loads is a file that can run. `resolve=False` skips
+    the imports (the python target and checks stay unbound): for a reader of the
+    experiment's backends and faults that runs no load, the proxy, so importing the
+    app there neither runs its import-time code nor is refused when it cannot.
     """
     file = Path(path)
     text = read_document(file)
-    return parse_experiment(text, file=str(file), base_dir=file.parent, source=file)
+    return parse_experiment(
+        text, file=str(file), base_dir=file.parent, source=file, resolve=resolve
+    )
 
 
 def read_document(file: Path) -> str:
@@ -50,6 +55,7 @@ def parse_experiment(
     file: str | None = None,
     base_dir: Path | None = None,
     source: Path | None = None,
+    resolve: bool = True,
 ) -> Experiment:
     """Like `load_experiment`, from text (`base_dir` resolves relative paths and imports).
 
@@ -79,7 +85,8 @@ def parse_experiment(
         raise ExperimentError(merge(problems_from(exc, data, positions, file), extra)) from None
     semantic, prompts = check_experiment(experiment, base)
     semantic += stage_problems(data)
-    semantic += resolve_functions(experiment, base)
+    if resolve:
+        semantic += resolve_functions(experiment, base)
     if semantic:
         raise ExperimentError([_place(p, positions, file) for p in semantic])
     warnings = [_place(w, positions, file) for w in duration_warnings(experiment, data)]
