@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -339,6 +340,26 @@ def test_call_scopes_in_threads_do_not_mix() -> None:
     for name, attempts in scopes.items():
         assert {a.call_id for a in attempts} == {name}
         assert attempts[-1].status == 200
+
+
+def test_fault_mistakes_are_validate_messages() -> None:
+    """`aichaos.inject` and `add` say what `aichaos validate` says (the key, what is wrong,
+    "did you mean"), as a `FaultSpecError` (a `ValueError`), not pydantic's raw report."""
+    from aichaos.faults.spec import FaultSpecError
+
+    cases = [
+        ({"kind": "slow_stream", "delay": "1s"}, "unknown key 'delay'; expected one of"),
+        ({"kind": "outag"}, "did you mean 'outage'"),
+        ({"kind": "error", "status": "abc"}, "fault 'error': status: "),
+        ({"kind": "outage", "backend": "opneai"}, "did you mean 'openai'"),
+    ]
+    for fault, message in cases:
+        with pytest.raises(FaultSpecError, match=re.escape(message)) as refused:
+            aichaos.inject([fault])
+        assert "pydantic" not in str(refused.value)
+    injection = aichaos.inject()
+    with pytest.raises(FaultSpecError, match="unknown key 'after'"):
+        injection.add({"kind": "outage", "after": 3})
 
 
 # --- secrets -------------------------------------------------------------------------------

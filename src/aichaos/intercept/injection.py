@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from aichaos.faults.base import Fault, parse_fault
+from aichaos.faults.base import Fault
 from aichaos.faults.engine import FaultEngine
-from aichaos.faults.spec import unknown_backends
+from aichaos.faults.spec import FaultSpecError, build_fault, unknown_backends
 from aichaos.intercept import patch
 from aichaos.intercept.backends import DEFAULT_BACKENDS, BackendSpec, parse_backends
 from aichaos.intercept.session import Session
@@ -18,7 +18,9 @@ FaultLike = Fault | Mapping[str, Any]
 
 
 def _to_fault(fault: FaultLike) -> Fault:
-    return fault if isinstance(fault, Fault) else parse_fault(dict(fault))
+    """A fault as given; a mapping with a mistake raises `FaultSpecError` (a `ValueError`)
+    with `aichaos validate`'s message: the key, what is wrong, "did you mean"."""
+    return fault if isinstance(fault, Fault) else build_fault(fault)
 
 
 class Injection:
@@ -65,7 +67,7 @@ class Injection:
     def _checked(self, fault: Fault) -> Fault:
         """A fault on a backend nobody declared would never act: a typo would pass a test."""
         for unknown in unknown_backends(fault, self.backends):
-            raise ValueError(f"fault {fault.kind!r}: {unknown}")
+            raise FaultSpecError(f"fault {fault.kind!r}: {unknown}")
         return fault
 
     def start(self) -> Injection:
