@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -82,6 +83,27 @@ def test_headers_are_exactly_as_given_in_process() -> None:
     assert [n for n in names if n in given] == given  # in order, once each
     assert "x-request-id" not in names and "openai-version" not in names  # no defaults
     assert len(chaos.attempts) == 3  # 5xx: the SDK retries twice
+
+
+def test_mappings_go_out_as_compact_json_in_process() -> None:
+    """A `body` or event `data` written as a mapping is sent as the providers write JSON (no
+    spaces, UTF-8 kept); the openai SDK reads the body's error as from the real API."""
+    error = {"error": {"message": "Überlastet", "type": "server_error", "param": None}}
+    fault = {"kind": "raw", "status": 400, "headers": [["content-type", "application/json"]]}
+    with (
+        aichaos.inject([{**fault, "body": error}]),
+        openai.OpenAI(api_key=API_KEY) as sdk,
+        pytest.raises(openai.BadRequestError) as info,
+    ):
+        sdk.chat.completions.create(model=GPT, messages=MESSAGES)  # type: ignore[arg-type]
+    assert info.value.body == error["error"]  # the SDK's `.body` is the inner error
+    assert info.value.response.content == (
+        '{"error":{"message":"Überlastet","type":"server_error","param":null}}'.encode()
+    )
+    events = {**STREAM_THEN_RESET, "end": "clean", "events": [{"data": {"a": [1, "é"]}}]}
+    with aichaos.inject([events]), httpx.Client() as client:
+        answer = client.post("https://api.openai.com/v1/chat/completions", json={})
+    assert answer.content == 'data: {"a":[1,"é"]}\n\n'.encode()
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +242,7 @@ def test_through_the_proxy_events_are_chunked_and_nothing_else(proxied: Any) -> 
     assert status == b"HTTP/1.1 200 OK"
     given = [(k.encode(), v.encode()) for k, v in fault["headers"]]
     assert headers == [*given, (b"transfer-encoding", b"chunked")]
-    assert b'data: {"id": "chatcmpl-raw"' in body
+    assert b'data: {"id":"chatcmpl-raw",' in body  # compact, as providers write JSON
 
 
 def test_a_given_content_length_is_not_doubled(proxied: Any) -> None:

@@ -30,12 +30,18 @@ from aichaos.wire.exchange import Abort, Part, Pause, Reply
 _MAX_FILE = 4 * 1024 * 1024
 
 
+def _compact_json(value: Any) -> str:
+    """JSON as the providers write it (no spaces after `,` and `:`, UTF-8 kept): a mapping
+    written in YAML comes out as a capture of the provider's own bytes would have it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 class RawEvent(BaseModel):
     """One SSE event of a raw answer, written out as given."""
 
     model_config = ConfigDict(extra="forbid")
 
-    data: Any = Field(None, description="The data: a string as is, anything else as JSON.")
+    data: Any = Field(None, description="The data: a string as is, anything else as compact JSON.")
     event: str | None = Field(None, description="The `event:` field.")
     id: str | None = Field(None, description="The `id:` field.")
     comment: str | None = Field(None, description="A comment line (`: ...`).")
@@ -48,7 +54,7 @@ class RawEvent(BaseModel):
         if self.event is not None:
             lines.append(f"event: {self.event}")
         if self.data is not None:
-            text = self.data if isinstance(self.data, str) else json.dumps(self.data)
+            text = self.data if isinstance(self.data, str) else _compact_json(self.data)
             lines += [f"data: {line}" for line in text.split("\n")]
         return ("\n".join(lines) + "\n\n").encode()
 
@@ -64,7 +70,9 @@ class RawAnswer(BaseModel):
         description="Headers as given, in order (a list of [name, value] pairs allows repeats);"
         " nothing is added.",
     )
-    body: str | None = Field(None, description="The body, as given.")
+    body: str | dict[str, Any] | list[Any] | None = Field(
+        None, description="The body: text as given, a mapping or list as compact JSON."
+    )
     events: list[RawEvent] | None = Field(
         None, description="SSE events instead of a body, each with an optional `delay`."
     )
@@ -81,7 +89,8 @@ class RawAnswer(BaseModel):
     def parts(self) -> list[Part]:
         parts: list[Part] = []
         if self.body is not None:
-            parts.append(self.body.encode())
+            text = self.body if isinstance(self.body, str) else _compact_json(self.body)
+            parts.append(text.encode())
         for event in self.events or ():
             if event.delay > 0:
                 parts.append(Pause(event.delay))
