@@ -61,3 +61,25 @@ def test_ctrl_c_under_overload_exits_at_once_with_its_outputs(tmp_path: Path, si
     record = json.loads(journal.read_text())
     assert record["status"] == "interrupted"
     assert record["calls"]  # the calls made before the interrupt are kept
+
+
+def test_ctrl_c_while_the_command_loads_is_quiet(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while the command's modules still load (seconds on a loaded machine, before the
+    command handles signals itself): "interrupted" and exit 3, not a KeyboardInterrupt
+    traceback. A real SIGINT, delivered in the middle of that import, in-process."""
+    from aichaos import cli
+
+    def interrupted_import(name: str) -> object:
+        signal.raise_signal(signal.SIGINT)  # Python's own handler raises KeyboardInterrupt
+        raise AssertionError("the SIGINT did not interrupt the import")
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    monkeypatch.setattr(cli.importlib, "import_module", interrupted_import)
+    try:
+        code = cli.main(["run", "whatever.yaml"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert code == 3
+    assert capsys.readouterr().err == "interrupted\n"

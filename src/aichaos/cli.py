@@ -66,6 +66,14 @@ def _lazy(module: str, attr: str) -> Callable[..., object]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # also while the command's modules load (seconds under load)
+        print("interrupted", file=sys.stderr)
+        return EXIT_ABORTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not args_list or args_list[0] in ("-h", "--help"):
         # Help without importing any command module: starts in milliseconds.
@@ -79,12 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    run = _lazy(modules[args.command], "run")
-    try:
-        result = run(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_ABORTED
+    result = _lazy(modules[args.command], "run")(args)
     code = int(result) if isinstance(result, int) else EXIT_OK
     if argv is None:  # the process itself (not a call from Python): it ends here
         _exit_if_calls_were_abandoned(code)
