@@ -21,6 +21,7 @@ from aichaos.experiment.errors import ExperimentError
 from aichaos.experiment.loader import load_experiment, parse_experiment
 from aichaos.faults.spec import FaultSpecError, parse_yaml
 from aichaos.intercept.injection import Injection
+from aichaos.pytest_experiments import _looks_like_experiment
 
 TESTS = Path(__file__).parent
 HEAD = "version: 1\ntarget: {python: 'experiment_targets:echo'}\nload: {requests: 1}\n"
@@ -142,6 +143,18 @@ def test_a_raw_answer_file_is_read_within_the_yaml_limits(
     assert _finishes(lambda: main(["validate", str(path)])) == 2
     err = capsys.readouterr().err
     assert "expands to more than" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_pytest_collection_sniffs_yaml_files_within_the_limits(tmp_path: Path) -> None:
+    """The plugin peeks into every YAML file under its roots: an alias bomb filled memory
+    and a named pipe blocked collection. Both are handed to the loader, which refuses them."""
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(HEAD + alias_bomb())
+    pipe = tmp_path / "pipe.yaml"
+    os.mkfifo(pipe)
+    for path in (bomb, pipe):
+        assert _finishes(lambda p=path: _looks_like_experiment(p)) is True  # type: ignore[misc]
 
 
 def test_live_fault_values_python_cannot_build_are_spec_errors() -> None:
