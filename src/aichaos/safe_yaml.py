@@ -18,6 +18,7 @@ refuses both while composing, with the position of the offending node:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -138,26 +139,22 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 def compose(text: str) -> yaml.Node | None:
     """`yaml.compose` within the limits (for callers that want positions); raises
     `yaml.YAMLError`."""
-    _check_size(text)
-    loader = BoundedLoader(text)
-    try:
-        return loader.get_single_node()
-    finally:
-        loader.dispose()
-
-
-def _check_size(text: str) -> None:
-    if len(text) > MAX_DOCUMENT_BYTES:
-        raise LimitError(problem=f"the document is larger than {MAX_DOCUMENT_BYTES} bytes")
-    check_flow_nesting(text)
+    node: yaml.Node | None = _with_loader(text, BoundedLoader.get_single_node)
+    return node
 
 
 def safe_load(text: str) -> Any:
     """`yaml.safe_load` within the limits; raises `yaml.YAMLError` (also for bad characters)."""
-    _check_size(text)
+    return _with_loader(text, BoundedLoader.get_single_data)
+
+
+def _with_loader(text: str, step: Callable[[BoundedLoader], Any]) -> Any:
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise LimitError(problem=f"the document is larger than {MAX_DOCUMENT_BYTES} bytes")
+    check_flow_nesting(text)
     loader = BoundedLoader(text)
     try:
-        return loader.get_single_data()
+        return step(loader)
     finally:
         loader.dispose()
 
