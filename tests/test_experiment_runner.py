@@ -449,8 +449,9 @@ def test_command_is_stopped_after_the_run(tmp_path: Path) -> None:
                     self.end_headers()
                     self.wfile.write(body)
                 def log_message(self, *args): pass
-            print("listening", flush=True)
-            HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+            server = HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+            print("listening", flush=True)  # once it is: the run starts on this line
+            server.serve_forever()
             """
         )
     )

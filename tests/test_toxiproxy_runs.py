@@ -187,8 +187,9 @@ def test_a_crash_of_the_target(
                     self.end_headers()
                     self.wfile.write(b"ok")
                 def log_message(self, *args): pass
-            print("listening", flush=True)
-            HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+            server = HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+            print("listening", flush=True)  # once it is: the run starts on this line
+            server.serve_forever()
             """
         )
     )
