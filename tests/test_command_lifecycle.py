@@ -116,7 +116,7 @@ def test_a_second_ctrl_c_during_cleanup_keeps_the_outputs(tmp_path: Path) -> Non
     runner.send_signal(signal.SIGINT)  # stop: the app ignores SIGTERM, cleanup waits 3 s
     wait_for("term")  # the cleanup is under way
     runner.send_signal(signal.SIGINT)  # impatient: a second Ctrl-C during that cleanup
-    _, err = runner.communicate(timeout=60)
+    _, err = runner.communicate(timeout=600)
     assert runner.returncode == 3, err
     assert "Traceback" not in err
     assert journal.exists() and '"interrupted"' in journal.read_text()

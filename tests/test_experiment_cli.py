@@ -60,7 +60,7 @@ def test_help_lists_the_commands_and_imports_no_command() -> None:
         "print('HEAVY', heavy, code)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr
     for name in ("run", "validate", "schema"):

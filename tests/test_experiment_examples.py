@@ -125,7 +125,7 @@ def _aichaos(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "aichaos", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # a hang guard only: a loaded machine is slow
         cwd=cwd,
     )
 

@@ -24,8 +24,6 @@ from proxy_helpers import make_session, settled
 from socket_clients import CHAT, CLIENTS, OPENAI
 
 BACKENDS = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini"}
-# litellm (one of CLIENTS) costs seconds of CPU to import: its tests share one xdist worker.
-pytestmark = pytest.mark.xdist_group("litellm")
 
 # fault, the SDKs' max_retries and the clients' read timeout: short only where the fault
 # hangs (then no retries: each attempt waits it out); long elsewhere, so load cannot time out

@@ -76,7 +76,7 @@ def aichaos_fault(proxy: RunningProxy, *words: str) -> None:
         env={"AICHAOS_ADMIN_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
 

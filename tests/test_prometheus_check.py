@@ -29,10 +29,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-# One worker runs them all, so the server (seconds to start) is started once.
-pytestmark = pytest.mark.xdist_group("prometheus")
-
-
 @dataclass
 class Server:
     url: str

@@ -88,7 +88,7 @@ def test_chromium_renders_the_charts_without_console_errors(
     done = subprocess.run(
         [binary, *CHROMIUM_FLAGS, "--enable-logging=stderr", "--v=0",
          f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
@@ -111,6 +111,6 @@ def test_a_console_error_would_be_seen(tmp_path: Path) -> None:
     done = subprocess.run(
         [binary, *CHROMIUM_FLAGS, "--enable-logging=stderr", "--v=0",
          f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert any(":CONSOLE" in line and "broken chart" in line for line in done.stderr.splitlines())

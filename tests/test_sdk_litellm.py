@@ -20,9 +20,6 @@ import pytest
 import aichaos
 from sdk_support import API_KEY, MESSAGES, OPENAI_TOOLS
 
-# The tests that import litellm run on one xdist worker: its import costs seconds of CPU.
-pytestmark = pytest.mark.xdist_group("litellm")
-
 AZURE = "https://example-resource.openai.azure.com"
 BACKENDS = {"azure": "azure", "openai": "openai", "gemini": "gemini"}
 AZURE_PARAMS: dict[str, Any] = {
