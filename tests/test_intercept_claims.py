@@ -11,8 +11,6 @@ from typing import Any
 
 import openai
 import pytest
-from google import genai
-from google.oauth2.credentials import Credentials
 
 import aichaos
 from aichaos.intercept.guard import UncoveredClientError
@@ -62,6 +60,9 @@ def test_azure_on_any_resource_name_is_intercepted_without_host(endpoint: str) -
 
 
 def test_gemini_on_vertex_ai_regional_hosts_is_intercepted() -> None:
+    from google import genai  # here, not at collection (every xdist worker collects)
+    from google.oauth2.credentials import Credentials
+
     token = Credentials(token="test-token")  # Vertex AI asks for OAuth credentials
     client = genai.Client(vertexai=True, project="p", location="europe-west4", credentials=token)
     with aichaos.inject() as chaos:

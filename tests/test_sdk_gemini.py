@@ -9,31 +9,52 @@ one attempt; every stream line that is not `data:` is parsed as JSON).
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from google import genai
-from google.genai import errors, types
 
 import aichaos
 
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import errors, types
+else:
+
+    class _OnFirstUse:
+        """A module imported when first used, not at collection: every xdist worker collects
+        every test file, and google-genai costs most of a second of CPU to import."""
+
+        def __init__(self, name: str) -> None:
+            self._name = name
+
+        def __getattr__(self, attribute: str) -> Any:
+            return getattr(importlib.import_module(self._name), attribute)
+
+    genai = _OnFirstUse("google.genai")
+    errors = _OnFirstUse("google.genai.errors")
+    types = _OnFirstUse("google.genai.types")
+
 MODEL = "gemini-2.5-flash"
 PROMPT = "Describe the weather in Paris today"
-WEATHER_TOOL = types.Tool(
-    function_declarations=[
-        types.FunctionDeclaration(
-            name="get_weather",
-            description="Current weather",
-            parameters=types.Schema(
-                type=types.Type.OBJECT,
-                properties={"city": types.Schema(type=types.Type.STRING)},
-                required=["city"],
-            ),
-        )
-    ]
-)
+
+
+def weather_tool() -> types.Tool:
+    return types.Tool(
+        function_declarations=[
+            types.FunctionDeclaration(
+                name="get_weather",
+                description="Current weather",
+                parameters=types.Schema(
+                    type=types.Type.OBJECT,
+                    properties={"city": types.Schema(type=types.Type.STRING)},
+                    required=["city"],
+                ),
+            )
+        ]
+    )
 
 
 @pytest.fixture
@@ -112,9 +133,9 @@ def test_invalid_tool_arguments_are_a_malformed_function_call(
 ) -> None:
     with aichaos.inject([{"kind": "bad_tool_call", "variant": "invalid_json"}]) as chaos:
         chunks = (
-            stream(client, tools=[WEATHER_TOOL])
+            stream(client, tools=[weather_tool()])
             if streamed
-            else [generate(client, tools=[WEATHER_TOOL])]
+            else [generate(client, tools=[weather_tool()])]
         )
     assert all(chunk.function_calls is None for chunk in chunks)
     last = (chunks[-1].candidates or [])[0]
@@ -124,7 +145,7 @@ def test_invalid_tool_arguments_are_a_malformed_function_call(
 
 def test_tool_call_without_fault_parses(client: genai.Client) -> None:
     with aichaos.inject():
-        response = generate(client, tools=[WEATHER_TOOL])
+        response = generate(client, tools=[weather_tool()])
     calls = response.function_calls or []
     assert [(c.name, sorted(c.args or {})) for c in calls] == [("get_weather", ["city"])]
 
