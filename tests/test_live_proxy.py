@@ -29,6 +29,7 @@ from aichaos.experiment.run_result import RunResult
 from aichaos.proxy.feed import Feed
 from aichaos.proxy.server import RunningProxy, serve_proxy_in_thread
 from aichaos.report.journal import journal_dict
+from aichaos.report.summary import timeline_rows
 from conftest import Cli
 from proxy_helpers import make_session
 from servers import serve
@@ -132,6 +133,8 @@ def test_live_faults_from_a_second_process_reach_the_run(proxy: RunningProxy) ->
         None,
     )
     assert (window["start"], window["end"]) == (changes[0]["at"], changes[1]["at"])
+    (row,) = timeline_rows(journal)
+    assert row.faults.startswith("f1 primary down (live): outage on openai ")
     calls = result.calls
     assert calls[1].ended <= changes[0]["at"] <= calls[2].ended  # the proxy's clock agrees
     assert calls[4].ended <= changes[1]["at"] <= changes[3]["at"] <= calls[5].ended

@@ -149,7 +149,10 @@ def _window_text(window: dict[str, Any]) -> str:
     backend = window.get("backend")
     backend = ", ".join(backend) if isinstance(backend, list) else backend
     what = f"{window.get('kind')} on {backend}"
-    name = window.get("name")
+    # its name; else a label that says more than its kind (a live proxy's `f3 slow (live)`)
+    label = window.get("label")
+    telling = label and not str(label).startswith(str(window.get("kind")))
+    name = window.get("name") or (label if telling else "")
     text = f"{name}: {what}" if name else what
     if window.get("start") is not None:
         text += f" {duration(window['start'])}-{duration(window.get('end'))}"
