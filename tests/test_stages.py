@@ -210,6 +210,7 @@ hypothesis:
   - {check: success_rate, min: 1, stage: outgae}
   - {check: success_rate, min: 1, during: dwon}
   - {check: success_rate, min: 1, stage: outage, phase: inject}
+  - {check: success_rate, min: 1, phase: outage}
 stop_when:
   - {check: success_rate, min: 1, during: down}
 """
@@ -231,7 +232,8 @@ def test_every_stage_mistake_is_reported_at_once_with_its_place() -> None:
         ("hypothesis[0].stage", 14),
         ("hypothesis[1].during", 15),
         ("hypothesis[2]", 16),
-        ("stop_when[0].during", 18),
+        ("hypothesis[3].phase", 17),  # in place of the schema's "not a valid choice"
+        ("stop_when[0].during", 19),
     ]:
         assert (path, line) in found, f"{path} (line {line}) not in:\n{text}"
     assert "stage name 'outage' is already used at stages[0].name" in text
@@ -239,6 +241,8 @@ def test_every_stage_mistake_is_reported_at_once_with_its_place() -> None:
     assert "no stage is named 'outgae'" in text and "did you mean 'outage'" in text
     assert "no fault is named 'dwon'" in text and "did you mean 'down'" in text
     assert "'recovery' names a phase" in text
+    assert "'outage' is a stage, not a phase; expected `stage: outage`" in text
+    assert "'outage' is not a valid choice" not in text
     assert "give one of `phase`, `stage` or `during`" in text
     assert "the stages take the inject phase's place" in text
     assert "with `stages`, faults belong to a stage" in text

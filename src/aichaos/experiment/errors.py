@@ -34,6 +34,9 @@ class Problem:
     column: int | None = None  # 1-based
     expected: str | None = None
     suggestion: str | None = None
+    # a reading of a value the schema also refuses that knows more (the experiment's own
+    # names): shown in the schema's place (`rawchecks.merge`)
+    replaces: bool = False
 
     def format(self) -> str:
         """One line: `file:line:column: key.path: message; expected ... (did you mean ...?)`."""

@@ -32,6 +32,9 @@ _PLAUSIBLE_LONG_SECONDS = 7 * 24 * 3600.0
 _LONG_FIELDS = ("duration", "window", "start", "within", "every", "after", "for")
 
 
+_PHASES = ("baseline", "inject", "recovery")
+
+
 def raw_problems(data: dict[str, Any]) -> list[Problem]:
     """Backend references and exclusive keys, checked on data the schema refused."""
     problems: list[Problem] = []
@@ -130,6 +133,16 @@ def stage_problems(data: dict[str, Any]) -> list[Problem]:
             if not isinstance(check, dict):
                 continue
             stage, during = check.get("stage"), check.get("during")
+            phase = check.get("phase")
+            if isinstance(phase, str) and phase in names and phase not in _PHASES:
+                problems.append(
+                    Problem(
+                        f"{phase!r} is a stage, not a phase",
+                        (section, i, "phase"),
+                        expected=f"`stage: {phase}` (a phase is one of {', '.join(_PHASES)})",
+                        replaces=True,
+                    )
+                )
             if isinstance(stage, str) and stage not in names:
                 problems.append(_unknown("stage", stage, names, (section, i, "stage"), staged))
             if isinstance(during, str) and section == "stop_when":
@@ -173,9 +186,12 @@ def _unknown(what: str, name: str, known: list[str], path: KeyPath, exists: bool
 
 
 def merge(schema_problems: list[Problem], extra: list[Problem]) -> list[Problem]:
-    """The schema's problems plus those it could not see (not at a path it already reports)."""
+    """The schema's problems plus those it could not see (not at a path it already reports,
+    unless the extra one `replaces` the schema's there)."""
+    better = {problem.path: problem for problem in extra if problem.replaces}
     seen = {problem.path for problem in schema_problems}
-    return [*schema_problems, *(p for p in extra if p.path not in seen)]
+    kept = [better.pop(p.path, p) for p in schema_problems]
+    return [*kept, *(p for p in extra if p.path not in seen and not p.replaces), *better.values()]
 
 
 def duration_warnings(model: BaseModel, data: Any, path: KeyPath = ()) -> list[Problem]:
