@@ -154,3 +154,10 @@ def test_an_output_that_fails_to_write_after_the_run_is_reported_and_the_rest_ke
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "--markdown /dev/full: cannot write it" in done.stderr
     assert json.loads(journal.read_text())["format"] == "aichaos-journal"
+
+
+def test_validate_counts_in_words(tmp_path: Path, aichaos: Cli) -> None:
+    one = write(tmp_path / "one.yaml", PASSING + "faults: [{backend: openai, kind: outage}]\n")
+    done = aichaos("validate", str(one))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith("; 1 fault, 1 check)\n"), done.stdout

@@ -26,10 +26,15 @@ def run(args: argparse.Namespace) -> int:
         for warning in experiment.warnings:
             print(f"warning: {warning.format()}", file=sys.stderr)
         if not args.quiet:
-            checks = len(experiment.hypothesis)
-            faults = len(experiment.all_faults())
-            stages = f"{len(experiment.stages)} stages, " if experiment.stages else ""
-            print(f"{path}: ok ({experiment.name}; {stages}{faults} faults, {checks} checks)")
+            checks = _count(len(experiment.hypothesis), "check")
+            faults = _count(len(experiment.all_faults()), "fault")
+            stages = f"{_count(len(experiment.stages), 'stage')}, " if experiment.stages else ""
+            print(f"{path}: ok ({experiment.name}; {stages}{faults}, {checks})")
     if bad:
         print(f"{bad} of {len(args.files)} files have problems", file=sys.stderr)
     return 2 if bad else 0
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 fault`, `2 faults`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
