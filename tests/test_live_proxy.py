@@ -34,6 +34,7 @@ from conftest import Cli
 from proxy_helpers import make_session
 from servers import serve
 from sse_relay_app import RelayApp
+from test_gameday import ROUTER
 
 TESTS = Path(__file__).parent
 TOKEN = "s3cret-admin-token"
@@ -415,9 +416,12 @@ def test_fault_takes_the_proxy_and_token_flags_as_run_spells_them(
 def test_a_dry_run_with_proxy_names_the_live_proxy_not_in_process_claims(
     tmp_path: Path, cli: Cli
 ) -> None:
-    text = ROUTER_LIVE.replace("{{dir}}", str(TESTS))
+    text = ROUTER + textwrap.dedent("""
+        faults: [{backend: primary, kind: rate_limit, name: primary 429}]
+        hypothesis: [{check: recovery_time, backend: primary, max: 1s}]
+        """)
     (tmp_path / "router.json").write_text((TESTS / "gameday" / "router.json").read_text())
-    (tmp_path / "e.yaml").write_text(text)
+    (tmp_path / "e.yaml").write_text(text)  # a dry run: its command is never started
     own = cli("run", "--dry-run", str(tmp_path / "e.yaml"))
     assert own.returncode == 0, own.stderr
     # two backends of one provider: host claims are an in-process rule, not a command's
@@ -428,18 +432,3 @@ def test_a_dry_run_with_proxy_names_the_live_proxy_not_in_process_claims(
     live = cli("run", "--dry-run", "--proxy", url, str(tmp_path / "e.yaml"))
     assert live.returncode == 0, live.stderr
     assert f"  secondary: provider openai, through the live proxy {url}" in live.stdout
-
-
-ROUTER_LIVE = """
-version: 1
-backends: {primary: openai, secondary: openai}
-target:
-  command:
-    run: "{{python}} {{dir}}/router_app.py --config {{files.config}} --port {{port}}"
-    files: {config: router.json}
-    ready: "http://127.0.0.1:{{port}}/health"
-    http: {url: "http://127.0.0.1:{{port}}/chat", json: {prompt: "{{prompt}}"}, output: answer}
-load: {requests: 2, concurrency: 1, prompts: ["hi"]}
-faults: [{backend: primary, kind: rate_limit, name: primary 429}]
-hypothesis: [{check: recovery_time, backend: primary, max: 1s}]
-"""
