@@ -145,12 +145,18 @@ def test_readme_runs_the_outage_experiment(tmp_path: Path) -> None:
         "--junit",
         str(tmp_path / "j.xml"),
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "PASSED" in done.stdout and "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr
     journal = json.loads((tmp_path / "j.json").read_text())
-    assert journal["status"] == "passed" and journal["seed"] == 7
+    # Its p95 latency and recovery time are wall-clock upper bounds, which a loaded machine
+    # may miss (see test_example_reaches_its_verdict); every other check must pass.
+    failed = [c for c in journal["checks"] if c["result"] != "PASS"]
+    untimed = [c for c in failed if c["check"] not in TIMING | {"recovery_time"}]
+    assert not untimed, done.stdout + done.stderr
+    assert done.returncode == (1 if failed else 0), done.stdout + done.stderr
+    assert ("FAILED" if failed else "PASSED") in done.stdout
+    assert journal["status"] == ("failed" if failed else "passed") and journal["seed"] == 7
     suite = ET.parse(tmp_path / "j.xml").getroot()[0]
-    assert suite.get("failures") == "0" and len(suite.findall("testcase")) == 6
+    assert suite.get("failures") == str(len(failed)) and len(suite.findall("testcase")) == 6
 
 
 def test_the_fragile_experiment_fails_and_says_why(cli: Cli) -> None:
