@@ -17,7 +17,7 @@ from aichaos.experiment import ExperimentError, parse_experiment, run_experiment
 from aichaos.experiment.checks.base import CheckContext
 from aichaos.experiment.checks.kinds.outcomes import SuccessRate
 from aichaos.experiment.observer import Observer
-from aichaos.experiment.results import CallRecord
+from aichaos.experiment.results import CallRecord, PhaseResult
 from aichaos.experiment.run_result import RunResult
 from aichaos.experiment.timeline import fault_windows
 from aichaos.faults.kinds.http_errors import Outage
@@ -126,7 +126,20 @@ def test_during_takes_the_calls_that_overlap_the_faults_active_window() -> None:
     assert result.value == pytest.approx(1 / 3)
     assert result.detail.startswith("1 of 3 calls succeeded")
     never = SuccessRate(check="success_rate", min=0.5, during="other").evaluate(ctx)
-    assert never.verdict == "FAIL" and never.value is None  # never active: nothing to judge
+    # never active: the records cannot tell how the app does during it
+    assert never.verdict == "INCONCLUSIVE" and never.value is None
+    assert "fault 'other' was never active" in never.detail
+
+
+def test_a_stage_the_run_never_reached_is_inconclusive_not_failed() -> None:
+    ran = PhaseResult("baseline", started=0.0, ended=1.0)
+    record = CallRecord("b-1", "baseline", 1, "hi", started=0.1, ended=0.2, ok=True)
+    ctx = CheckContext([record], phases={"baseline": ran}, stages=frozenset({"storm"}))
+    unreached = SuccessRate(check="success_rate", min=0.5, stage="storm").evaluate(ctx)
+    assert unreached.verdict == "INCONCLUSIVE" and unreached.value is None
+    assert "stage 'storm' did not run" in unreached.detail
+    reached = SuccessRate(check="success_rate", min=0.5, phase="baseline").evaluate(ctx)
+    assert reached.verdict == "PASS"
 
 
 def test_a_window_opens_late_and_closes_at_its_duration_or_when_faults_go_off() -> None:

@@ -147,6 +147,18 @@ class Check(BaseModel):
     def evaluate(self, ctx: CheckContext) -> CheckResult:
         """The verdict over the calls in this check's scope."""
         chosen = [c for c in ctx.calls if ctx.selects(self, c)]
+        unrun = None if chosen else self._unrun_scope(ctx)
+        if unrun is not None:  # nothing happened there to judge: not a failure of the app
+            return CheckResult(
+                check=self.check,
+                name=self.label(),
+                phase=self.scope(),
+                value=None,
+                bound=self.bound(),
+                passed=False,
+                detail=unrun,
+                inconclusive=True,
+            )
         calls = judged(chosen)
         result = self.measure(calls, ctx)
         detail = result.detail
@@ -163,6 +175,19 @@ class Check(BaseModel):
             detail=detail,
             inconclusive=result.inconclusive and not result.passed,
         )
+
+    def _unrun_scope(self, ctx: CheckContext) -> str | None:
+        """Why the check's phase, stage or `during` fault never ran (the run ended before
+        it, or the fault never became active), or None when it ran."""
+        if self.during is not None:
+            if ctx.windows.get(self.during):
+                return None
+            return f"fault {self.during!r} was never active: nothing ran during it to judge"
+        name = self.stage or self.phase
+        if name is None or ctx.span(name) is not None:
+            return None
+        what = "stage" if self.stage is not None else "phase"
+        return f"{what} {name!r} did not run (the run ended before it): run it to judge this"
 
 
 def check_kinds() -> dict[str, type[Check]]:
