@@ -62,7 +62,8 @@ class ScriptedUpstream:
     """An upstream whose every answer is a pure function of the request (no ids, no clocks).
 
         Paths: `/v1/chat/completions` (JSON, or SSE with `n` events `gap` seconds apart
-        when the body says `"stream": true`), `/status/<code>`, `/bytes/<n>`, `/gzip`,
+        when the body says `"stream": true`; `"hold": true` ends the body only once the
+        client has left), `/status/<code>`, `/bytes/<n>`, `/gzip`,
         `/echo` (what it received), `/forever` (an SSE event every 50 ms until the
         client leaves). Records every request and every disconnect it notices, and when
     (`time.monotonic()`) it sent each event of its streamed chat answers (`sent_at`).
@@ -103,7 +104,7 @@ class ScriptedUpstream:
         if path == "/forever":
             await self._forever(receive, send)
         elif path.endswith("/chat/completions"):
-            await self._chat(body, send)
+            await self._chat(body, receive, send)
         elif path.startswith("/status/"):
             status = int(path.rsplit("/", 1)[1])
             error = {"error": {"message": f"status {status}", "type": "x", "code": None}}
@@ -126,7 +127,7 @@ class ScriptedUpstream:
             }
             await _whole(send, 200, json.dumps(echo).encode(), b"application/json")
 
-    async def _chat(self, body: bytes, send: Send) -> None:
+    async def _chat(self, body: bytes, receive: Receive, send: Send) -> None:
         request = json.loads(body or b"{}")
         words = str(request.get("messages", [{}])[-1].get("content", "hello")).split() or ["hi"]
         if not request.get("stream"):
@@ -160,6 +161,10 @@ class ScriptedUpstream:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
             if gap:
                 await asyncio.sleep(gap)
+        if request.get("hold"):  # the body's end only once the client has left
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            self.disconnects += 1
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _forever(self, receive: Receive, send: Send) -> None:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from aichaos.proxy import RunningProxy, serve_proxy_in_thread
@@ -113,6 +114,26 @@ def test_byte_for_byte_over_many_mixed_requests(
     assert kinds >= {"v1", "status", "bytes", "gzip", "echo"}
     attempts = settled(proxy.session)
     assert len(attempts) >= len(plan) and all(a.error is None for a in attempts)
+
+
+def test_a_client_leaving_after_the_final_event_had_the_whole_answer(
+    proxy: RunningProxy, upstream: tuple[ScriptedUpstream, str]
+) -> None:
+    """The openai SDK closes its response as soon as it reads `data: [DONE]`, before the
+    body's last chunk: the attempt is complete, with no error."""
+    app, _ = upstream
+    disconnects = app.disconnects
+    client = openai.OpenAI(base_url=proxy.backend_url("up") + "/v1", api_key="x", max_retries=0)
+    chunks = client.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "one two"}],
+        stream=True,
+        extra_body={"hold": True},
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "one two "
+    wait_for(lambda: app.disconnects > disconnects)  # only the client's leaving ended it
+    last = settled(proxy.session)[-1]
+    assert (last.outcome, last.error, last.ok) == ("complete", None, True)
 
 
 def test_stream_events_are_forwarded_as_they_arrive(

@@ -207,7 +207,10 @@ class ExchangeLife:
         """
         ended = self.shaper is not None and self.shaper.meter.ending is not None
         if error is None or ended:
-            self._end(self.outcome(), error)
+            outcome = self.outcome()
+            # A client may close as soon as it has the final event (the openai SDK does,
+            # before the body's last chunk): it saw the whole answer, not an error.
+            self._end(outcome, None if outcome == "complete" else error)
         else:
             self._end("stalled" if self._waiting else "cancelled", error)
 
