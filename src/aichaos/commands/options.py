@@ -10,13 +10,17 @@ import argparse
 import math
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from aichaos.paths import creation_problem
 from aichaos.units import parse_duration
 
 MAX_DURATION = 7 * 24 * 3600.0
 """A week: longer than any timeout or pause anyone means on a command line."""
+
+T = TypeVar("T")
 
 
 ADMIN_TOKEN_ENV = "AICHAOS_ADMIN_TOKEN"
@@ -40,34 +44,75 @@ def add_admin_token(
     )
 
 
-def port(text: str) -> int:
-    """A TCP port, 0 (any free port) to 65535."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0 to 65535 (0 = any free port), got {value}")
-    return value
+def _checked(read: Callable[[str], T], ok: Callable[[T], bool], problem: str) -> Callable[[str], T]:
+    """An argument type: `read` the text, then refuse the value unless `ok(value)`, saying
+    `problem` (which may name `{text}`, the text as given, quoted, and `{value}`)."""
+
+    def parse(text: str) -> T:
+        value = read(text)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(problem.format(text=repr(text), value=value))
+        return value
+
+    return parse
 
 
-def duration(text: str) -> float:
-    """Seconds from `200ms`, `2s`, `1m` (a bare number is seconds), 0 up to a week."""
+def _reader(convert: Callable[[str], T], expected: str) -> Callable[[str], T]:
+    """`convert`, its `ValueError` said as `{expected}, got '...'`."""
+
+    def read(text: str) -> T:
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
+
+    return read
+
+
+def _seconds(text: str) -> float:
     try:
-        seconds = parse_duration(text)
+        return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    if seconds > MAX_DURATION:
-        raise argparse.ArgumentTypeError(f"{text!r} is longer than a week")
-    return seconds
 
 
-def positive_duration(text: str) -> float:
-    """Like `duration`, above 0 (a timeout of 0 would fail everything at once)."""
-    seconds = duration(text)
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"expected a duration above 0 like 30s, got {text!r}")
-    return seconds
+_number = _reader(float, "expected a number")
+_whole = _reader(int, "expected a whole number")
+
+port = _checked(
+    _reader(int, "expected a port number"),
+    lambda value: 0 <= value <= 65535,
+    "a port is 0 to 65535 (0 = any free port), got {value}",
+)
+"""A TCP port, 0 (any free port) to 65535."""
+
+duration = _checked(
+    _seconds, lambda seconds: seconds <= MAX_DURATION, "{text} is longer than a week"
+)
+"""Seconds from `200ms`, `2s`, `1m` (a bare number is seconds), 0 up to a week."""
+
+positive_duration = _checked(
+    duration, lambda seconds: seconds > 0, "expected a duration above 0 like 30s, got {text}"
+)
+"""Like `duration`, above 0 (a timeout of 0 would fail everything at once)."""
+
+positive_number = _checked(
+    _number,
+    lambda value: math.isfinite(value) and value > 0,
+    "expected a positive number, got {text}",
+)
+"""A finite number above 0."""
+
+fraction = _checked(
+    _number, lambda value: 0 <= value <= 1, "expected a number from 0 to 1, got {text}"
+)
+"""A number from 0 to 1 (a share, a significance level)."""
+
+positive_int = _checked(_whole, lambda value: value > 0, "expected a number above 0, got {value}")
+"""A whole number above 0."""
+
+seed = _checked(_whole, lambda value: value >= 0, "a seed is 0 or more, got {value}")
+"""A non-negative integer seed."""
 
 
 def writable_path(flag: str, path: Path) -> str | None:
@@ -78,30 +123,6 @@ def writable_path(flag: str, path: Path) -> str | None:
         return None if os.access(path, os.W_OK) else f"{flag} {str(path)!r} is not writable"
     problem = creation_problem(path.parent)
     return f"{flag} {str(path)!r}: {problem}" if problem else None
-
-
-def positive_number(text: str) -> float:
-    """A finite number above 0."""
-    value = _number(text)
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """A number from 0 to 1 (a share, a significance level)."""
-    value = _number(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """A whole number above 0."""
-    value = _whole(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {value}")
-    return value
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
@@ -118,28 +139,6 @@ def size(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"a size must be above 0, got {text!r}")
     return value
-
-
-def seed(text: str) -> int:
-    """A non-negative integer seed."""
-    value = _whole(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a seed is 0 or more, got {value}")
-    return value
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-
-
-def _whole(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
 __all__ = [

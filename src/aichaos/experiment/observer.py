@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from aichaos.records import Attempt
 
@@ -53,47 +54,21 @@ class Observer:
 
 
 class Observers(Observer):
-    """Tells every one of `observers`, in order (the console and the metrics, say)."""
+    """Tells every one of `observers`, in order (the console and the metrics, say): each
+    method of `Observer` is passed on as it is called (set below, one fan-out for all)."""
 
     def __init__(self, *observers: Observer) -> None:
         self.observers = observers
 
-    def run_started(self, experiment: Experiment, seed: int, plans: list[PhasePlan]) -> None:
-        for o in self.observers:
-            o.run_started(experiment, seed, plans)
 
-    def session_ready(self, session: Session) -> None:
+def _fan_out(name: str) -> Callable[..., None]:
+    def tell_each(self: Observers, *args: Any, **kwargs: Any) -> None:
         for o in self.observers:
-            o.session_ready(session)
+            getattr(o, name)(*args, **kwargs)
 
-    def phase_started(self, plan: PhasePlan) -> None:
-        for o in self.observers:
-            o.phase_started(plan)
+    tell_each.__name__, tell_each.__qualname__ = name, f"Observers.{name}"
+    return tell_each
 
-    def call_started(self, call: CallRecord) -> None:
-        for o in self.observers:
-            o.call_started(call)
 
-    def call_finished(self, call: CallRecord) -> None:
-        for o in self.observers:
-            o.call_finished(call)
-
-    def attempt_finished(self, attempt: Attempt) -> None:
-        for o in self.observers:
-            o.attempt_finished(attempt)
-
-    def phase_finished(self, phase: PhaseResult) -> None:
-        for o in self.observers:
-            o.phase_finished(phase)
-
-    def event(self, message: str) -> None:
-        for o in self.observers:
-            o.event(message)
-
-    def run_finished(self, result: RunResult) -> None:
-        for o in self.observers:
-            o.run_finished(result)
-
-    def close(self) -> None:
-        for o in self.observers:
-            o.close()
+for _name in [name for name in vars(Observer) if not name.startswith("_")]:
+    setattr(Observers, _name, _fan_out(_name))

@@ -86,16 +86,8 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The verdict as JSON-ready data."""
-        return {
-            "check": self.check,
-            "name": self.name,
-            "phase": self.phase,
-            "value": self.value,
-            "bound": self.bound,
-            "passed": self.passed,
-            "result": self.verdict,
-            "detail": self.detail,
-        }
+        named = _named(self, "check", "name", "phase", "value", "bound", "passed")
+        return {**named, "result": self.verdict, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -112,14 +104,13 @@ class FaultWindow:
 
     def to_dict(self) -> dict[str, Any]:
         """The window as JSON-ready data (the journal's phase `faults`)."""
-        return {
-            "label": self.label,
-            "name": self.name,
-            "kind": self.kind,
-            "backend": self.backend,
-            "start": round(self.start, 6),
-            "end": round(self.end, 6),
-        }
+        named = _named(self, "label", "name", "kind", "backend")
+        return {**named, "start": round(self.start, 6), "end": round(self.end, 6)}
+
+
+def _named(record: object, *names: str) -> dict[str, Any]:
+    """`{name: record.name}` for each of `names`, in that order (the journal's)."""
+    return {name: getattr(record, name) for name in names}
 
 
 @dataclass
