@@ -209,6 +209,18 @@ def share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
+def needs_some(check: Check, first: str, second: str) -> None:
+    """Refuse a check that gives neither of two optional keys (a bound, a list)."""
+    if getattr(check, first) is None and getattr(check, second) is None:
+        raise ValueError(f"{check.check} needs `{first}`, `{second}` or both")
+
+
+def range_text(least: float | None, most: float | None) -> str:
+    """A bound in words, `>= 0.5 and <= 0.9`, leaving out an end that is None."""
+    ends = ((">=", least), ("<=", most))
+    return " and ".join(f"{op} {value:g}" for op, value in ends if value is not None)
+
+
 def fmt(value: float | None, unit: str = "") -> str:
     """A figure for messages: seconds as ms/s, shares as plain numbers."""
     if value is None:

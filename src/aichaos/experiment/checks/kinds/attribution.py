@@ -23,7 +23,9 @@ from aichaos.experiment.checks.base import (
     Measurement,
     bounded,
     fmt,
+    needs_some,
     no_calls,
+    range_text,
     share,
 )
 from aichaos.experiment.metrics import percentile
@@ -41,17 +43,11 @@ class ServedBy(Check):
 
     @model_validator(mode="after")
     def _a_bound(self) -> ServedBy:
-        if self.min_share is None and self.max_share is None:
-            raise ValueError("served_by needs `min_share`, `max_share` or both")
+        needs_some(self, "min_share", "max_share")
         return self
 
     def bound(self) -> str:
-        parts = []
-        if self.min_share is not None:
-            parts.append(f">= {self.min_share:g}")
-        if self.max_share is not None:
-            parts.append(f"<= {self.max_share:g}")
-        return f"{self.backend} " + " and ".join(parts)
+        return f"{self.backend} {range_text(self.min_share, self.max_share)}"
 
     def measure(self, calls: Sequence[CallRecord], ctx: CheckContext) -> Measurement:
         if not calls:

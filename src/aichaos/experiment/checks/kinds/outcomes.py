@@ -9,7 +9,14 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from aichaos.experiment.checks.base import Check, CheckContext, Measurement, no_calls, share
+from aichaos.experiment.checks.base import (
+    Check,
+    CheckContext,
+    Measurement,
+    needs_some,
+    no_calls,
+    share,
+)
 from aichaos.experiment.results import CallRecord
 from aichaos.experiment.statuses import StatusPattern, any_matches
 
@@ -110,8 +117,7 @@ class StatusCheck(Check):
 
     @model_validator(mode="after")
     def _one_list(self) -> StatusCheck:
-        if self.allowed is None and self.forbidden is None:
-            raise ValueError("status needs `allowed`, `forbidden` or both")
+        needs_some(self, "allowed", "forbidden")
         return self
 
     def bound(self) -> str:

@@ -15,7 +15,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from aichaos.experiment.checks.base import Check, CheckContext, Measurement, fmt
+from aichaos.experiment.checks.base import Check, CheckContext, Measurement, fmt, range_text
 from aichaos.experiment.results import CallRecord
 from aichaos.telemetry.promql import PrometheusClient, PrometheusError, Sample, public_url
 from aichaos.units import Duration
@@ -74,10 +74,8 @@ class PrometheusCheck(Check):
     def bound(self) -> str:
         if self.alert is not None:
             return f"alert {self.alert} firing within {fmt(self.within, 's')} of inject"
-        parts = [f">= {self.min:g}" if self.min is not None else ""]
-        parts.append(f"<= {self.max:g}" if self.max is not None else "")
         where = " throughout" if self.at == "throughout" else ""
-        return f"{self.query} " + " and ".join(p for p in parts if p) + where
+        return f"{self.query} {range_text(self.min, self.max)}{where}"
 
     def measure(self, calls: Sequence[CallRecord], ctx: CheckContext) -> Measurement:
         client = PrometheusClient(self.url, timeout=self.timeout)
