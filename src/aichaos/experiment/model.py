@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from aichaos.experiment.checks.base import Check, check_kinds
 from aichaos.experiment.errors import KeyPath, Problem
+from aichaos.experiment.section import Section
 from aichaos.experiment.target_specs import Target
 from aichaos.faults.base import Fault, fault_kinds
 from aichaos.intercept.backends import BackendSpec, check_backend_name, default_backends
@@ -34,11 +35,7 @@ MESSY_KINDS = ("empty", "long", "unicode", "injection")
 MessyKind = Literal["empty", "long", "unicode", "injection"]
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class Load(_Spec):
+class Load(Section):
     """How many requests, how fast, with which prompts."""
 
     requests: int | None = Field(None, ge=1, description="Requests in the inject phase.")
@@ -83,7 +80,7 @@ class Load(_Spec):
         return self
 
 
-class LoadOverride(_Spec):
+class LoadOverride(Section):
     """How fast a phase or stage drives load; anything not given comes from `load`."""
 
     concurrency: int | None = Field(None, ge=1, le=100_000, description="Closed loop override.")
@@ -91,8 +88,7 @@ class LoadOverride(_Spec):
 
     @model_validator(mode="after")
     def _one_mode(self) -> LoadOverride:
-        if self.concurrency is not None and self.rate is not None:
-            raise ValueError("give `concurrency` or `rate`, not both")
+        self.refuse_both("concurrency", "rate")
         return self
 
 
@@ -106,7 +102,7 @@ class PhaseSpec(LoadOverride):
 RESERVED_STAGE_NAMES = ("baseline", "inject", "recovery", "all")
 
 
-class Stage(_Spec):
+class Stage(Section):
     """One step of a game day's timeline: its own faults and load, run after the previous
     stage against the same running target (state carries over)."""
 
@@ -138,7 +134,7 @@ class Stage(_Spec):
         return value
 
 
-class Phases(_Spec):
+class Phases(Section):
     """baseline (no faults), inject (faults on), recovery (faults off). `false` skips one."""
 
     baseline: PhaseSpec | None = Field(
@@ -163,7 +159,7 @@ class Phases(_Spec):
         return None if value is False else value
 
 
-class MockSettings(_Spec):
+class MockSettings(Section):
     """How the embedded mock answers when no fault acts."""
 
     latency: Duration = Field(0.0, description="Delay before each answer's headers.")
@@ -188,7 +184,7 @@ def _backends_shorthand(value: object) -> object:
     return value
 
 
-class Experiment(_Spec):
+class Experiment(Section):
     """One experiment file (version 1)."""
 
     version: Literal[1] = Field(description="The format version: 1.")

@@ -6,20 +6,17 @@ import re
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from aichaos.experiment.functions import FunctionSpec
+from aichaos.experiment.section import Section
 from aichaos.experiment.statuses import StatusPattern
 from aichaos.units import Duration, Regex
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class PythonTarget(_Spec):
+class PythonTarget(Section):
     """A function called in-process once per request, under the interception."""
 
     function: FunctionSpec = Field(description="`module:function` (sync or async) to call.")
@@ -45,7 +42,7 @@ class PythonTarget(_Spec):
 StreamFormat = Literal["openai", "anthropic", "gemini"]
 
 
-class OutputSpec(_Spec):
+class OutputSpec(Section):
     """Where the answer text is in an http target's answer: by a provider's format, or by a
     dotted JSON path (in each SSE event when the answer is an event stream)."""
 
@@ -76,7 +73,7 @@ class OutputSpec(_Spec):
         return self
 
 
-class HttpTarget(_Spec):
+class HttpTarget(Section):
     """An HTTP endpoint aichaos sends each request to. Strings may use `{{...}}` templates."""
 
     url: str = Field(description="Where to send each request, e.g. http://127.0.0.1:8000/chat.")
@@ -120,12 +117,11 @@ class HttpTarget(_Spec):
 
     @model_validator(mode="after")
     def _one_body(self) -> HttpTarget:
-        if self.json_body is not None and self.body is not None:
-            raise ValueError("give `json` or `body`, not both")
+        self.refuse_both("json_body", "body")
         return self
 
 
-class ReadySpec(_Spec):
+class ReadySpec(Section):
     """When a started command is ready: a URL that answers, or a line on its output."""
 
     url: str | None = Field(None, description="Ready once a GET of this URL answers (any status).")
@@ -139,7 +135,7 @@ class ReadySpec(_Spec):
         return self
 
 
-class CommandTarget(_Spec):
+class CommandTarget(Section):
     """A command aichaos starts, waits for, drives over HTTP and always stops."""
 
     run: str | list[str] = Field(description="The command line (split like a shell would).")
@@ -171,7 +167,7 @@ class CommandTarget(_Spec):
         return value
 
 
-class Target(_Spec):
+class Target(Section):
     """The system under test: exactly one of `python`, `http` or `command`."""
 
     python: PythonTarget | None = Field(
