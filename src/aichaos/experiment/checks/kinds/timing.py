@@ -8,31 +8,30 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from aichaos.experiment.checks.base import Check, CheckContext, Measurement, fmt, no_calls
-from aichaos.experiment.metrics import latencies, percentile, ttfts
+from aichaos.experiment.metrics import percentile
 from aichaos.experiment.results import CallRecord
 from aichaos.units import Duration
 
 
 class _PercentileCheck(Check):
-    """A percentile of one timing series is at most `max`."""
+    """A percentile of one timing of the calls is at most `max`."""
 
     percentile: float = Field(95.0, gt=0, le=100, description="Which percentile, e.g. 95 or 99.")
-    max: Duration
+    max: Duration = Field(description="Highest acceptable value at that percentile, e.g. 2s.")
 
-    counted: ClassVar[str]  # what the series is measured over, for the detail line
-
-    def series(self, calls: Sequence[CallRecord]) -> list[float]:
-        raise NotImplementedError
+    measures: ClassVar[tuple[str, str]]
+    """The `CallRecord` field measured, and what has one (for the detail line)."""
 
     def bound(self) -> str:
         return f"p{self.percentile:g} <= {fmt(self.max, 's')}"
 
     def measure(self, calls: Sequence[CallRecord], ctx: CheckContext) -> Measurement:
-        values = self.series(calls)
+        field, counted = self.measures
+        values = [value for c in calls if (value := getattr(c, field)) is not None]
         value = percentile(values, self.percentile)
         if value is None:
-            return no_calls() if self.counted == "calls" else no_calls(self.counted)
-        detail = f"p{self.percentile:g} of {len(values)} {self.counted} = {fmt(value, 's')}"
+            return no_calls(counted)
+        detail = f"p{self.percentile:g} of {len(values)} {counted} = {fmt(value, 's')}"
         return Measurement(value, value <= self.max, detail)
 
 
@@ -41,11 +40,7 @@ class Latency(_PercentileCheck):
 
     summary: ClassVar[str] = "call latency percentile (percentile, max)"
     check: Literal["latency"] = "latency"
-    max: Duration = Field(description="Highest acceptable latency at that percentile.")
-    counted: ClassVar[str] = "calls"
-
-    def series(self, calls: Sequence[CallRecord]) -> list[float]:
-        return latencies(calls)
+    measures: ClassVar[tuple[str, str]] = ("duration", "calls")
 
 
 class Ttft(_PercentileCheck):
@@ -53,11 +48,7 @@ class Ttft(_PercentileCheck):
 
     summary: ClassVar[str] = "time to first token of streamed answers (percentile, max)"
     check: Literal["ttft"] = "ttft"
-    max: Duration = Field(description="Highest acceptable time to first token.")
-    counted: ClassVar[str] = "streamed answers"
-
-    def series(self, calls: Sequence[CallRecord]) -> list[float]:
-        return ttfts(calls)
+    measures: ClassVar[tuple[str, str]] = ("ttft", "streamed answers")
 
 
 class RecoveryTime(Check):
