@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-compact_json = json.JSONEncoder(separators=(",", ":")).encode
-"""`json.dumps(value, separators=(",", ":"))` without building an encoder per call."""
+from aichaos.wire.jsoncodec import compact_json as compact_json  # the hot paths' JSON
+from aichaos.wire.jsoncodec import json_bytes, load_json
 
 
 class JSONBytes(bytes):
@@ -19,7 +18,7 @@ class JSONBytes(bytes):
 
     @classmethod
     def of(cls, value: Any) -> JSONBytes:
-        data = cls(compact_json(value).encode())
+        data = cls(json_bytes(value))
         data.value = value
         return data
 
@@ -68,7 +67,7 @@ class ParsedOnce:
             self._parsed = True
             text = self._json_text()
             try:
-                self._json = json.loads(text) if text else None
+                self._json = load_json(text) if text else None
             except ValueError:
                 self._json = None
         return self._json
