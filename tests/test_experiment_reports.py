@@ -121,6 +121,20 @@ def test_plain_console_lines_and_verdict() -> None:
     assert "FAILED" in out2.getvalue()
 
 
+def test_phase_line_and_timeline_print_one_share() -> None:
+    # 7 of 13 is 53.8%: the live line once printed 54% where the timeline printed 53.8%
+    from aichaos.experiment.phases import PhasePlan
+    from aichaos.report.console import LiveConsole, PhaseStats
+    from aichaos.report.summary import share
+
+    stats = PhaseStats(PhasePlan("inject", requests=13, duration=None, concurrency=1, rate=None))
+    stats.settle({"requests": 13, "ok": 7})
+    assert "13 calls, 7 ok (53.8%)" in stats.line()
+    assert share(7 / 13) == "53.8%"
+    row = LiveConsole._row(stats)  # the live table's cell
+    assert row[3].plain == "53.8%"  # type: ignore[union-attr]
+
+
 def test_redactor_scrubs_keys_by_name_value_and_shape() -> None:
     redactor = Redactor(["my-very-secret-value"])
     data = {

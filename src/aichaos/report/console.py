@@ -31,7 +31,7 @@ from aichaos.experiment.run_result import RunResult
 from aichaos.records import Attempt
 from aichaos.report.journal import phase_dict
 from aichaos.report.redact import Redactor
-from aichaos.report.summary import calls_figure, check_value, phase_rows, timeline_rows
+from aichaos.report.summary import calls_figure, check_value, phase_rows, share, timeline_rows
 
 _STYLE = {"PASS": "green", "FAIL": "bold red", "INCONCLUSIVE": "bold yellow"}
 _VERDICT = {
@@ -93,7 +93,7 @@ class PhaseStats:
         ), self.plan.duration or 1
 
     def line(self) -> str:
-        rate = f"{self.ok / self.done:.0%}" if self.done else "-"
+        rate = share(self.ok / self.done) if self.done else "-"
         lat = self.latencies
         parts = [
             # done: the judged calls once settled (all calls before), cancelled apart
@@ -237,7 +237,7 @@ class LiveConsole(_Base):
     def _row(phase: PhaseStats) -> list[RenderableType]:
         done, total = phase.progress()
         lat = list(phase.latencies)
-        ok = f"{phase.ok / phase.done:.0%}" if phase.done else "-"
+        ok = share(phase.ok / phase.done) if phase.done else "-"
         return [
             phase.plan.name,
             ProgressBar(total=total, completed=done, width=18),
