@@ -89,6 +89,10 @@ def test_faults_act_only_in_the_inject_phase() -> None:
     assert result.fault_end == pytest.approx(inject.ended, abs=0.01)
     assert inject.metrics["faults"] == {"outage": 5}
     assert result.faults[0]["injected"] == 5
+    assert (result.faults[0]["state"], result.faults[0]["state_at_removal"]) == (
+        "removed",
+        "active",
+    )
     assert observer.calls == 11
     assert observer.seen == [
         "start baseline",

@@ -180,6 +180,11 @@ def test_the_runs_own_faults_are_applied_through_the_proxy_and_removed(
     ]
     assert [f["label"] for f in result.faults] == ["run outage"]
     assert result.faults[0]["injected"] == 2
+    # removed from the proxy at the end of inject, and the journal says so
+    assert (result.faults[0]["state"], result.faults[0]["state_at_removal"]) == (
+        "removed",
+        "active",
+    )
     assert result.checks[0].verdict == "FAIL"  # inferred: the relay forwards nothing
     assert result.attribution["inferred"] == 4
 

@@ -24,6 +24,7 @@ from aichaos.experiment.errors import ExperimentError, Problem
 from aichaos.experiment.live_proxy import LiveProxy, Poll, describe_event
 from aichaos.experiment.model import Experiment
 from aichaos.experiment.results import CheckResult, FaultWindow, PhaseResult
+from aichaos.experiment.timeline import removed
 from aichaos.faults.base import Fault
 from aichaos.records import Recorder
 
@@ -183,10 +184,16 @@ class Follower:
         if not self.live.held:
             return [], []
         try:
-            stats = [{**entry, "phase": self.phase} for entry in await self.live.fault_stats()]
+            stats = await self.live.fault_stats()
         except Exception:
             stats = []
-        return stats, await self.live.remove()
+        failed = await self.live.remove()
+        return [
+            {**entry, "phase": self.phase}
+            if entry.get("id") in self.live.held  # could not be removed: as the proxy has it
+            else removed(entry, self.phase)
+            for entry in stats
+        ], failed
 
     def judge(self, checks: list[CheckResult]) -> None:
         """Checks that read attempts cannot be decided on records the proxy lost."""

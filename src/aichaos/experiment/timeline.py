@@ -74,7 +74,7 @@ class FaultSwitch:
         self.engine.clear()
         if not faults:
             return None
-        self.stats += [{**entry, "phase": phase.name} for entry in stats]
+        self.stats += [removed(entry, phase.name) for entry in stats]
         ended = self.now() if at is None else at
         phase.fault_windows, self.fault_end = fault_windows(faults, started, ended)
         return f"faults off ({phase.name})" if phase.stage else "faults off"
@@ -87,3 +87,9 @@ class FaultSwitch:
                 if window.name is not None:
                     found.setdefault(window.name, []).append((window.start, window.end))
         return found
+
+
+def removed(entry: dict[str, Any], phase: str) -> dict[str, Any]:
+    """A fault's counters as the journal keeps them once its phase removed it: `state` is
+    `removed`, and `state_at_removal` where its window stood then (pending, active, expired)."""
+    return {**entry, "state": "removed", "state_at_removal": entry.get("state"), "phase": phase}
