@@ -255,7 +255,7 @@ def test_records_the_proxy_dropped_make_attempt_checks_inconclusive(
     ("where", "token", "says"),
     [
         ("unreachable", TOKEN, "cannot reach the proxy's admin API"),
-        ("proxy", "wrong-token", "401: admin token required"),
+        ("proxy", "wrong-token", "401: admin token does not match the proxy's"),
         ("proxy", None, "give --admin-token or set AICHAOS_ADMIN_TOKEN"),
     ],
 )

@@ -125,8 +125,12 @@ def test_admin_token_required_beyond_loopback() -> None:
         pass
     with serve_proxy_in_thread(session, host="0.0.0.0", admin_token="s3cret") as proxy:
         url = proxy.admin_url + "/faults"
-        assert httpx.get(url).status_code == 401
-        assert httpx.get(url, headers={"authorization": "Bearer wrong"}).status_code == 401
+        missing = httpx.get(url)
+        assert missing.status_code == 401
+        assert missing.json()["error"]["message"] == "admin token required (Bearer TOKEN)"
+        wrong = httpx.get(url, headers={"authorization": "Bearer wrong"})
+        assert wrong.status_code == 401
+        assert wrong.json()["error"]["message"] == "admin token does not match the proxy's"
         assert httpx.get(url, headers={"authorization": "Bearer s3cret"}).status_code == 200
         assert httpx.get(url, headers={"x-aichaos-token": "s3cret"}).status_code == 200
         assert httpx.post(proxy.admin_url + "/pause").status_code == 401

@@ -178,8 +178,10 @@ class AdminAPI:
             auth = headers.get(b"authorization", b"")
             if not given and auth.lower().startswith(b"bearer "):
                 given = auth[7:].strip()
-            if not hmac.compare_digest(given, self.token.encode()):
+            if not given:
                 return 401, "admin token required (Bearer TOKEN)"
+            if not hmac.compare_digest(given, self.token.encode()):
+                return 401, "admin token does not match the proxy's"
         if method in _SAFE_METHODS:
             return None
         origin = headers.get(b"origin")
