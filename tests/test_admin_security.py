@@ -4,6 +4,7 @@ DNS rebinding, hostile bodies, and the `aichaos fault` client's own input."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -93,6 +94,18 @@ def test_dns_rebinding_is_refused_without_a_token(proxy: RunningProxy, admin: st
     assert proxy.session.engine.paused is False
     for host in (f"localhost:{proxy.port}", f"127.0.0.1:{proxy.port}", "[::1]", "app.localhost"):
         assert httpx.get(admin + "/faults", headers={"host": host}).status_code == 200, host
+
+
+def test_a_request_without_host_is_refused_without_a_token(proxy: RunningProxy) -> None:
+    # HTTP/1.0 may leave Host out; without one nothing shows the request was meant for loopback
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as sock:
+        sock.sendall(b"GET /_aichaos/faults HTTP/1.0\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == b"403", head
+    assert "loopback Host" in json.loads(body)["error"]["message"]
 
 
 def test_a_token_allows_any_host(proxy: RunningProxy) -> None:

@@ -170,8 +170,10 @@ class AdminAPI:
             client = scope.get("client")
             if not (client and is_loopback(str(client[0]))):
                 return 403, "admin API is served on loopback only"
+            # no Host at all is refused too: HTTP/1.1 requires one (RFC 9112, 3.2), and
+            # a request without it cannot show that it was meant for this loopback address
             host = headers.get(b"host")
-            if host is not None and not is_loopback(_hostname(host.decode("latin-1"))):
+            if host is None or not is_loopback(_hostname(host.decode("latin-1"))):
                 return 403, "admin API without a token answers only a loopback Host"
         else:
             given = headers.get(b"x-aichaos-token", b"")
