@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from aichaos.cassette.format import MAX_FILE_BYTES
 from aichaos.cli import build_parser, main
 from aichaos.experiment.errors import ExperimentError
 from aichaos.experiment.loader import load_experiment, parse_experiment
@@ -143,6 +144,21 @@ def test_a_raw_answer_file_is_read_within_the_yaml_limits(
     assert _finishes(lambda: main(["validate", str(path)])) == 2
     err = capsys.readouterr().err
     assert "expands to more than" in err and "Traceback" not in err
+
+
+def test_a_recorded_cassette_is_read_within_the_cassette_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cassette without newlines was read whole to find its line; it is refused as a
+    cassette directory refuses it."""
+    cassette = tmp_path / "huge.jsonl"
+    with cassette.open("wb") as handle:
+        handle.truncate(MAX_FILE_BYTES + 1)  # sparse: no disk used
+    path = tmp_path / "raw.yaml"
+    path.write_text(HEAD + f"faults: [{{kind: raw, recorded: '{cassette}:1'}}]\n")
+    assert _finishes(lambda: main(["validate", str(path)])) == 2
+    err = capsys.readouterr().err
+    assert "larger than 256 MiB" in err and "Traceback" not in err, err
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -18,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from aichaos.cassette.format import CassetteError, Interaction
+from aichaos.cassette.format import MAX_FILE_BYTES, CassetteError, Interaction
 from aichaos.cassette.replay import answer_parts
 from aichaos.faults.base import Fault
 from aichaos.faults.plan import Plan
@@ -186,6 +187,8 @@ def _load_recorded(where: str, base: Path | None) -> Interaction:
         path = base / path
     try:
         with open_regular_file(path, "cassette") as lines:  # not a pipe: it would block
+            if os.fstat(lines.fileno()).st_size > MAX_FILE_BYTES:  # as a cassette directory
+                raise ValueError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB")
             for index, raw in enumerate(lines, 1):
                 if index == int(number):
                     line = raw.decode("utf-8", "replace")
