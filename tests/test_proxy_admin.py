@@ -146,7 +146,8 @@ def test_admin_without_token_serves_loopback_clients_only() -> None:
 
     async def call(client: str) -> int:
         sent: list[dict[str, Any]] = []
-        scope = {"type": "http", "method": "GET", "path": "/_aichaos/faults", "headers": []}
+        headers = [(b"host", b"localhost:8800")]  # a loopback Host: the client is judged
+        scope = {"type": "http", "method": "GET", "path": "/_aichaos/faults", "headers": headers}
         scope["client"] = (client, 5000)
 
         async def receive() -> dict[str, Any]:
