@@ -302,6 +302,30 @@ def answer_text(sdk: Sdk, client: Any, stream: bool, headers: dict[str, str]) ->
     return "".join(c.choices[0].delta.content or "" for c in answer if c.choices)
 
 
+def error_message(sdk: Sdk, exc: Any) -> str:
+    """The error's own message: openai's `.message`; anthropic's inner `error.message` (its
+    `.message` is `Error code: N - {the whole body}`)."""
+    if sdk.provider == "anthropic":
+        return str(exc.body["error"]["message"])
+    return str(exc.message)
+
+
+AZURE_ENDPOINT = "https://example-resource.openai.azure.com"
+
+
+@contextmanager
+def azure_client(flavor: str) -> Iterator[openai.AzureOpenAI]:
+    """The openai SDK's Azure client, on its default client (httpx2) or a plain httpx one."""
+    http_client = httpx.Client() if flavor == "httpx" else None
+    with openai.AzureOpenAI(
+        api_key=API_KEY,
+        api_version="2024-10-21",
+        azure_endpoint=AZURE_ENDPOINT,
+        http_client=http_client,  # type: ignore[arg-type]
+    ) as client:
+        yield client
+
+
 def rows_for(table: list[Any]) -> list[Any]:
     """Each row of `table` with each client of its SDK (`row.provider`), or of each of its
     SDKs (`row.providers`), as pytest params."""

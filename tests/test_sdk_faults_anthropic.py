@@ -29,7 +29,6 @@ from sdk_support import (
     MESSAGES,
     SLACK,
     SdkSleeps,
-    SleepClock,
     assert_backoff,
     assert_retry_after,
     for_case,
@@ -117,47 +116,6 @@ def baseline() -> str:
 # --- retries: the rest, errors and retries of both SDKs as one table, is test_sdk_retries.py
 
 
-class _SleepRecorder:
-    """Stands in for the `time` module inside the SDK: records sleeps instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
-def test_any_retry_after_is_slept(
-    client: anthropic.Anthropic, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """anthropic >= 1 sleeps whatever retry-after says (an hour, twice); openai would refuse."""
-    recorder = _SleepRecorder()
-    monkeypatch.setattr(anthropic._base_client, "time", recorder)
-    with (
-        aichaos.inject([{"kind": "rate_limit", "retry_after": 3600}]) as chaos,
-        pytest.raises(anthropic.RateLimitError),
-    ):
-        create(client)
-    assert recorder.sleeps == [3600.0, 3600.0]
-    assert len(chaos.attempts) == 3
-
-
-def test_rate_limit_headers(client: anthropic.Anthropic) -> None:
-    fault = {"kind": "rate_limit", "retry_after": 2, "limit": 50}
-    with aichaos.inject([fault]), pytest.raises(anthropic.RateLimitError) as info:
-        create(client.with_options(max_retries=0))
-    headers = info.value.response.headers
-    assert headers["retry-after"] == "2"
-    assert "retry-after-ms" not in headers  # Anthropic sends whole seconds only
-    assert headers["anthropic-ratelimit-requests-limit"] == "50"
-    assert headers["anthropic-ratelimit-requests-remaining"] == "0"
-    assert headers["anthropic-ratelimit-requests-reset"].endswith("Z")  # RFC 3339
-    assert "50 requests per minute" in info.value.body["error"]["message"]  # type: ignore[index]
-
-
 # --- failures inside a started stream, as one table of both SDKs: test_sdk_streams.py ----------
 
 
@@ -217,39 +175,6 @@ def good_input() -> tuple[dict[str, Any], str]:
     assert isinstance(value, dict) and set(value) == {"city", "unit"}
     assert json.loads(streamed) == value
     return value, streamed
-
-
-# --- stateful rate limiter --------------------------------------------------------------------
-
-
-def test_rate_limiter_counts_requests(
-    client: anthropic.Anthropic,
-    baseline: str,
-    sleeps: SdkSleeps,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    SleepClock().install(monkeypatch, sleeps)  # the window moves by the SDK's sleeps only
-    with aichaos.inject([{"kind": "rate_limiter", "rpm": 1, "per": 0.4}]) as chaos:
-        assert text_of_message(create(client)) == baseline
-        assert text_of_message(create(client)) == baseline  # after one 429
-    assert [a.status for a in chaos.attempts] == [200, 429, 200]
-    assert chaos.attempts[1].faults == ["rate_limiter"]
-    # The window frees up in 0.4 s; Anthropic says so in whole seconds (`retry-after: 1`),
-    # and the SDK sleeps that second before its retry.
-    first, _, retry = chaos.attempts
-    assert sleeps.of() == [1.0]
-    assert retry.started - first.started >= 1.0 * SCALE - SLACK
-
-
-def test_rate_limiter_counts_streamed_tokens(client: anthropic.Anthropic) -> None:
-    with aichaos.inject([{"kind": "rate_limiter", "tpm": 10, "per": 60}]) as chaos:
-        message = final_message(client)
-        assert message.usage.input_tokens + message.usage.output_tokens > 10
-        with pytest.raises(anthropic.RateLimitError) as info:
-            create(client.with_options(max_retries=0))
-    assert "input tokens per minute" in info.value.body["error"]["message"]  # type: ignore[index]
-    assert chaos.attempts[0].output_tokens == message.usage.output_tokens
-    assert [a.status for a in chaos.attempts] == [200, 429]
 
 
 # --- async client (a representative subset) -----------------------------------------------------

@@ -32,7 +32,6 @@ from sdk_support import (
     SLACK,
     WEATHER,
     SdkSleeps,
-    SleepClock,
     assert_backoff,
     assert_retry_after,
     for_case,
@@ -101,19 +100,6 @@ def finish_reasons(chunks: list[ChatCompletionChunk]) -> list[str]:
 # --- retries: the rest, errors and retries of both SDKs as one table, is test_sdk_retries.py
 
 
-def test_rate_limit_headers(client: openai.OpenAI) -> None:
-    fault = {"kind": "rate_limit", "retry_after": 0.25, "limit": 60}
-    with aichaos.inject([fault]), pytest.raises(openai.RateLimitError) as info:
-        create(client.with_options(max_retries=0))
-    headers = info.value.response.headers
-    assert headers["retry-after"] == "0.25"  # the wait's precision kept; the SDK reads it
-    assert "retry-after-ms" not in headers  # api.openai.com sends none (Azure does)
-    assert headers["x-ratelimit-limit-requests"] == "60"
-    assert headers["x-ratelimit-remaining-requests"] == "0"
-    assert headers["x-ratelimit-reset-requests"] == "250ms"
-    assert "Limit 60" in info.value.message
-
-
 # --- failures inside a started stream, as one table of both SDKs: test_sdk_streams.py ----------
 
 
@@ -180,50 +166,6 @@ def good_arguments() -> str:
     return arguments
 
 
-# --- stateful rate limiter --------------------------------------------------------------------
-
-
-def test_rate_limiter_counts_requests(
-    client: openai.OpenAI, baseline: str, sleeps: SdkSleeps, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    SleepClock().install(monkeypatch, sleeps)  # the window moves by the SDK's sleeps only
-    with aichaos.inject([{"kind": "rate_limiter", "rpm": 1, "per": 0.4}]) as chaos:
-        assert create(client).choices[0].message.content == baseline
-        assert create(client).choices[0].message.content == baseline  # after one 429
-    assert [a.status for a in chaos.attempts] == [200, 429, 200]
-    assert chaos.attempts[1].faults == ["rate_limiter"]
-    # The 429's retry-after is the time left in the window: the retry comes once it frees up.
-    first, _, retry = chaos.attempts
-    assert sleeps.of() == [pytest.approx(0.4)]
-    assert retry.started - first.started >= 0.4 - SLACK
-
-
-def test_rate_limiter_counts_streamed_tokens(client: openai.OpenAI) -> None:
-    with aichaos.inject([{"kind": "rate_limiter", "tpm": 10, "per": 60}]) as chaos:
-        chunks = chunks_of(client, stream_options={"include_usage": True})
-        usage = chunks[-1].usage
-        assert usage is not None and usage.total_tokens > 10
-        with pytest.raises(openai.RateLimitError) as info:
-            create(client.with_options(max_retries=0))
-    assert info.value.type == "tokens"
-    assert chaos.attempts[0].output_tokens == usage.completion_tokens
-    assert [a.status for a in chaos.attempts] == [200, 429]
-
-
-def test_rate_limiter_counts_a_stream_that_reports_no_usage(client: openai.OpenAI) -> None:
-    """Streams do not carry usage unless asked (`include_usage`); the provider still counts
-    their tokens, and so does the limiter: one per streamed delta."""
-    with aichaos.inject([{"kind": "rate_limiter", "tpm": 10, "per": 60}]) as chaos:
-        chunks = chunks_of(client)
-        assert all(c.usage is None for c in chunks)
-        assert len(content_chunks(chunks)) > 10
-        with pytest.raises(openai.RateLimitError) as info:
-            create(client.with_options(max_retries=0))
-    assert info.value.type == "tokens"
-    assert [a.status for a in chaos.attempts] == [200, 429]
-    assert chaos.attempts[0].output_tokens is None  # nothing reported, nothing recorded
-
-
 # --- Azure OpenAI ------------------------------------------------------------------------------
 
 AZURE_ENDPOINT = "https://example-resource.openai.azure.com"
@@ -271,31 +213,6 @@ def test_azure_completion_content_filter(azure: openai.AzureOpenAI, stream: bool
             assert choice.finish_reason == "content_filter"
             filtered = choice.model_extra["content_filter_results"]
             assert filtered["violence"]["filtered"] is True
-
-
-def test_azure_rate_limit(azure: openai.AzureOpenAI, sleeps: SdkSleeps) -> None:
-    fault = {"kind": "rate_limit", "retry_after": 0.25}
-    with (
-        aichaos.inject([fault], backends={"azure": "azure"}) as chaos,
-        pytest.raises(openai.RateLimitError) as info,
-    ):
-        create(azure)
-    assert info.value.code == "429" and info.value.type is None
-    assert "Please retry after 1 seconds" in info.value.message
-    headers = info.value.response.headers
-    assert (headers["retry-after"], headers["retry-after-ms"]) == ("1", "250")  # whole, exact
-    assert len(chaos.attempts) == 3
-    assert_retry_after(chaos.attempts, 0.25, sleeps.of())  # the SDK reads retry-after-ms first
-
-
-def test_azure_quota_exhausted_is_not_retried(azure: openai.AzureOpenAI) -> None:
-    with (
-        aichaos.inject([{"kind": "quota_exhausted"}], backends={"azure": "azure"}) as chaos,
-        pytest.raises(openai.RateLimitError) as info,
-    ):
-        create(azure)
-    assert info.value.response.headers["retry-after"] == "86400"
-    assert len(chaos.attempts) == 1  # retry-after > 120 s: openai does not retry
 
 
 # --- the Responses API -------------------------------------------------------------------------
