@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+import aichaos
 from aichaos.records import Attempt
 from sdk_support import (
     CLAUDE,
@@ -32,10 +33,12 @@ from sdk_support import (
     SLACK,
     Outcome,
     Sdk,
+    answer_text,
     create,
     outcomes_fixture,
     rows_for,
     run_side_by_side,
+    sdk_client,
     transport_module,
     words,
 )
@@ -377,3 +380,15 @@ def test_keepalives_are_sent_and_not_yielded(
     assert [line for line in found.lines if line][-len(last) :] == last
     if sdk.provider == "anthropic":
         assert "ping" not in {e.type for e in found.events}  # the SDK skips pings
+
+
+@pytest.mark.parametrize("sdk", SDKS, ids=lambda sdk: sdk.id)
+def test_stream_faults_leave_whole_answers_alone(sdk: Sdk, baselines: dict[str, str]) -> None:
+    faults = [
+        {"kind": "slow_stream", "ttft": 5},
+        {"kind": "stream_cut", "after": 0},
+        {"kind": "stream_stall", "after": 0, "stall": 5},
+    ]
+    with sdk_client(sdk) as client, aichaos.inject(faults) as chaos:
+        assert answer_text(sdk, client, False, {}) == baselines[sdk.provider]
+    assert chaos.attempts[0].faults == []
