@@ -7,14 +7,16 @@ attempts the SDK makes with its default `max_retries=2`, and how long it waits i
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import functools
 import importlib
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -251,14 +253,15 @@ def run_concurrently(
 
 @dataclass(frozen=True)
 class Sdk:
-    """One SDK on one kind of HTTP client."""
+    """One SDK on one kind of HTTP client, sync or async."""
 
     provider: str  # "openai" | "anthropic"
     flavor: str  # "httpx2" | "httpx": the library whose exceptions its transport raises
+    aio: bool = False  # its async client (`AsyncOpenAI`, `AsyncAnthropic`), on asyncio
 
     @property
     def id(self) -> str:
-        return f"{self.provider}-{self.flavor}"
+        return f"{self.provider}-{self.flavor}{'-async' if self.aio else ''}"
 
     @property
     def module(self) -> ModuleType:
@@ -266,10 +269,12 @@ class Sdk:
 
 
 SDKS = (Sdk("openai", "httpx2"), Sdk("openai", "httpx"), Sdk("anthropic", "httpx2"))
+ASYNC_SDKS = tuple(dataclasses.replace(sdk, aio=True) for sdk in SDKS)
 
 
 @contextmanager
 def sdk_client(sdk: Sdk) -> Iterator[Any]:
+    assert not sdk.aio, "an async client is opened in its event loop: async_sdk_client"
     if sdk.provider == "anthropic":
         with anthropic.Anthropic(api_key=API_KEY) as client:
             yield client
@@ -280,15 +285,48 @@ def sdk_client(sdk: Sdk) -> Iterator[Any]:
         yield client
 
 
+@asynccontextmanager
+async def async_sdk_client(sdk: Sdk) -> AsyncIterator[Any]:
+    if sdk.provider == "anthropic":
+        async with anthropic.AsyncAnthropic(api_key=API_KEY) as client:
+            yield client
+        return
+    http_client = httpx.AsyncClient() if sdk.flavor == "httpx" else None
+    async with openai.AsyncOpenAI(api_key=API_KEY, http_client=http_client) as client:  # type: ignore[arg-type]
+        yield client
+
+
 def create(sdk: Sdk, client: Any, **kw: Any) -> Any:
+    """The SDK's create call (for an async client, the coroutine to await)."""
     if sdk.provider == "anthropic":
         return client.messages.create(model=CLAUDE, max_tokens=1024, messages=MESSAGES, **kw)
     return client.chat.completions.create(model=GPT, messages=MESSAGES, **kw)
 
 
-def answer_text(sdk: Sdk, client: Any, stream: bool, headers: dict[str, str]) -> str:
-    """The answer's text, read whole or from the stream's text deltas."""
+def then(sdk: Sdk, answer: Any, stream: bool, parse: Callable[[Any], Any]) -> Any:
+    """`parse(answer)`: the whole answer, or the stream of events. For an async client,
+    `answer` is a coroutine and this returns one: it awaits the answer, gathers a stream's
+    events into a list, and parses that."""
+    if not sdk.aio:
+        return parse(answer)
+
+    async def awaited() -> Any:
+        found = await answer
+        if stream:
+            found = [event async for event in found]
+        return parse(found)
+
+    return awaited()
+
+
+def answer_text(sdk: Sdk, client: Any, stream: bool, headers: dict[str, str]) -> Any:
+    """The answer's text, read whole or from the stream's text deltas (for an async client,
+    the coroutine that gives it)."""
     answer = create(sdk, client, stream=stream, extra_headers=headers)
+    return then(sdk, answer, stream, functools.partial(text_of_answer, sdk, stream))
+
+
+def text_of_answer(sdk: Sdk, stream: bool, answer: Any) -> str:
     if sdk.provider == "anthropic":
         if not stream:
             return "".join(b.text for b in answer.content if b.type == "text")
@@ -326,14 +364,20 @@ def azure_client(flavor: str) -> Iterator[openai.AzureOpenAI]:
         yield client
 
 
+def applies(row: Any, sdk: Sdk) -> bool:
+    """Whether a table's row runs on `sdk`: one of its providers (`row.provider` or
+    `row.providers`), and, for an async client, a row of the async subset (`row.aio`)."""
+    providers = getattr(row, "providers", (getattr(row, "provider", None),))
+    return sdk.provider in providers and (not sdk.aio or getattr(row, "aio", False))
+
+
 def rows_for(table: list[Any]) -> list[Any]:
-    """Each row of `table` with each client of its SDK (`row.provider`), or of each of its
-    SDKs (`row.providers`), as pytest params."""
+    """Each row of `table` with each client it applies to (`applies`), as pytest params."""
     return [
         pytest.param(sdk, row, id=f"{sdk.id}-{row.name}")
         for row in table
-        for sdk in SDKS
-        if sdk.provider in getattr(row, "providers", (getattr(row, "provider", None),))
+        for sdk in (*SDKS, *ASYNC_SDKS)
+        if applies(row, sdk)
     ]
 
 
@@ -348,13 +392,41 @@ def run_side_by_side(
 ) -> dict[str, Outcome]:
     """Every case of a table on one client of `sdk`, in one `inject()`: a case's faults act on
     its requests only (matched by its header), its call runs in its own thread and call scope
-    (`run_concurrently`), so the table takes as long as its slowest case."""
+    (`run_concurrently`), so the table takes as long as its slowest case.
+
+    On an async client the calls return coroutines: they run as tasks of one event loop
+    (`asyncio.gather`), each in its own call scope (the scope is a context variable, and each
+    task has its own context).
+    """
     faults = [for_case(name, fault) for name, (mine, _) in cases.items() for fault in mine]
+    if sdk.aio:
+        return asyncio.run(_gather(sdk, cases, faults, sleeps or SdkSleeps()))
     with sdk_client(sdk) as client, aichaos.inject(faults):
         calls: dict[str, Callable[[dict[str, str]], Any]] = {
             name: functools.partial(call, client) for name, (_, call) in cases.items()
         }
         return run_concurrently(calls, sleeps or SdkSleeps())
+
+
+async def _gather(
+    sdk: Sdk,
+    cases: Mapping[str, tuple[Sequence[dict[str, Any]], Call]],
+    faults: list[dict[str, Any]],
+    sleeps: SdkSleeps,
+) -> dict[str, Outcome]:
+    async def one(case: str, call: Call, client: Any) -> Outcome:
+        with aichaos.call_scope(case) as scope:
+            try:
+                result = await call(client, {CASE_HEADER: case})
+            except Exception as exc:
+                return Outcome(None, exc, scope.attempts, sleeps.of(case))
+            return Outcome(result, None, scope.attempts, sleeps.of(case))
+
+    async with async_sdk_client(sdk) as client, aichaos.inject(faults):
+        found = await asyncio.gather(
+            *(one(name, call, client) for name, (_, call) in cases.items())
+        )
+    return dict(zip(cases, found, strict=True))
 
 
 Outcomes = Callable[[Sdk], dict[str, Outcome]]

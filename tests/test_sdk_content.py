@@ -24,6 +24,7 @@ from sdk_support import (
     MESSAGES,
     Outcome,
     Sdk,
+    applies,
     create,
     looks_scrambled,
     outcomes_fixture,
@@ -122,7 +123,7 @@ def run_rows(sdk: Sdk) -> dict[str, Outcome]:
                 functools.partial(answer_of, sdk, stream=stream),
             )
             for row in ROWS
-            if sdk.provider in row.providers
+            if applies(row, sdk)
             for stream in (False, True)
         },
     )

@@ -9,9 +9,7 @@ passed as `http_client`: both must see exactly the same thing.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,20 +20,12 @@ import pytest
 from openai.types.chat import ChatCompletionChunk
 
 import aichaos
-from aichaos.records import Attempt
 from sdk_support import (
     API_KEY,
-    CASE_HEADER,
     GPT,
     MESSAGES,
-    OPENAI_TOOLS,
-    SLACK,
     WEATHER,
     SdkSleeps,
-    assert_backoff,
-    assert_retry_after,
-    for_case,
-    transport_module,
     words,
 )
 
@@ -107,38 +97,6 @@ def finish_reasons(chunks: list[ChatCompletionChunk]) -> list[str]:
 
 
 # --- malformed 200s, as one table of both SDKs: test_sdk_malformed.py ------------------------
-
-
-# --- content faults and bad tool calls, as tables of both SDKs: test_sdk_content.py and
-# test_sdk_tool_calls.py; the unfaulted tool call, for the async test below
-
-
-def tool_call_of(client: openai.OpenAI, stream: bool) -> tuple[str, str, str | None]:
-    """(name, arguments, finish_reason) of the single tool call the mock makes."""
-    if not stream:
-        choice = create(client, tools=OPENAI_TOOLS).choices[0]
-        assert choice.message.tool_calls is not None and len(choice.message.tool_calls) == 1
-        function = choice.message.tool_calls[0].function
-        return function.name, function.arguments, choice.finish_reason
-    name, arguments = "", ""
-    chunks = chunks_of(client, tools=OPENAI_TOOLS)
-    for chunk in chunks:
-        for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
-            assert call.index == 0
-            if call.function is not None:
-                name += call.function.name or ""
-                arguments += call.function.arguments or ""
-    reasons = finish_reasons(chunks)
-    return name, arguments, reasons[0] if reasons else None
-
-
-@pytest.fixture(scope="module")
-def good_arguments() -> str:
-    with aichaos.inject(), openai.OpenAI(api_key=API_KEY) as sdk:
-        name, arguments, finish = tool_call_of(sdk, stream=False)
-    assert (name, finish) == ("get_weather", "tool_calls")
-    assert set(json.loads(arguments)) == {"city", "unit"}
-    return arguments
 
 
 # --- Azure OpenAI ------------------------------------------------------------------------------
@@ -276,91 +234,3 @@ def test_responses_stream_bad_tool_call(client: openai.OpenAI, variant: str) -> 
         assert (item.name, deltas) == ("no_such_tool", good)
     else:
         assert (item.name, deltas) == ("get_weather", "{}")
-
-
-# --- async clients (a representative subset) --------------------------------------------------
-
-
-@pytest.fixture
-async def aclient(flavor: str) -> Any:
-    http_client = httpx.AsyncClient() if flavor == "httpx" else None
-    async with openai.AsyncOpenAI(api_key=API_KEY, http_client=http_client) as sdk:  # type: ignore[arg-type]
-        yield sdk
-
-
-async def acreate(client: openai.AsyncOpenAI, **kw: Any) -> Any:
-    return await client.chat.completions.create(model=GPT, messages=MESSAGES, **kw)  # type: ignore[arg-type]
-
-
-@pytest.mark.anyio
-async def test_async_rate_limit_then_success(
-    aclient: openai.AsyncOpenAI, baseline: str, sleeps: SdkSleeps
-) -> None:
-    async with aichaos.inject([{"kind": "rate_limit", "first": 2, "retry_after": 0.2}]) as chaos:
-        completion = await acreate(aclient)
-    assert completion.choices[0].message.content == baseline
-    assert [a.status for a in chaos.attempts] == [429, 429, 200]
-    assert_retry_after(chaos.attempts, 0.2, sleeps.of())
-
-
-@pytest.mark.anyio
-async def test_async_retries_in_concurrent_call_scopes(
-    aclient: openai.AsyncOpenAI, flavor: str, sleeps: SdkSleeps
-) -> None:
-    faults = [
-        for_case("outage", {"kind": "outage", "status": 503}),
-        for_case("timeout", {"kind": "timeout"}),
-    ]
-
-    async def call(case: str, sdk: openai.AsyncOpenAI) -> tuple[BaseException, list[Attempt]]:
-        with aichaos.call_scope(case) as scope:
-            with pytest.raises(openai.APIError) as info:
-                await acreate(sdk, extra_headers={CASE_HEADER: case})
-            return info.value, scope.attempts
-
-    async with aichaos.inject(faults) as chaos:
-        (outage, outage_attempts), (timeout, timeout_attempts) = await asyncio.gather(
-            call("outage", aclient), call("timeout", aclient.with_options(timeout=0.2))
-        )
-    assert type(outage) is openai.InternalServerError
-    assert [a.status for a in outage_attempts] == [503] * 3
-    assert_backoff(outage_attempts, sleeps.of("outage"))
-    assert type(timeout) is openai.APITimeoutError
-    assert isinstance(timeout.__cause__, transport_module(flavor).ReadTimeout)
-    assert [a.error for a in timeout_attempts] == [f"{flavor}.ReadTimeout"] * 3
-    assert all(a.duration is not None and a.duration >= 0.2 - SLACK for a in timeout_attempts)
-    assert_backoff(timeout_attempts, sleeps.of("timeout"))
-    assert sorted(a.call_id or "" for a in chaos.attempts) == ["outage"] * 3 + ["timeout"] * 3
-
-
-@pytest.mark.anyio
-async def test_async_stream_faults(aclient: openai.AsyncOpenAI, flavor: str, baseline: str) -> None:
-    faults = [
-        {"kind": "slow_stream", "ttft": 0.25, "inter_token": 0},
-        {"kind": "stream_cut", "mode": "drop", "after": 3},
-    ]
-    async with aichaos.inject(faults) as chaos:
-        started = time.perf_counter()
-        stream = await acreate(aclient, stream=True)
-        received: list[ChatCompletionChunk] = []
-        first_at = None
-        with pytest.raises(openai.APIConnectionError) as info:
-            async for chunk in stream:
-                received.append(chunk)
-                if first_at is None and chunk.choices and chunk.choices[0].delta.content:
-                    first_at = time.perf_counter()
-    assert first_at is not None and first_at - started >= 0.25 - SLACK
-    assert text_of(received) == " ".join(words(baseline)[:3])
-    assert isinstance(info.value.__cause__, transport_module(flavor).RemoteProtocolError)
-    assert chaos.attempts[0].faults == ["slow_stream", "stream_cut(drop)"]
-
-
-@pytest.mark.anyio
-async def test_async_bad_tool_call_stream(aclient: openai.AsyncOpenAI, good_arguments: str) -> None:
-    async with aichaos.inject([{"kind": "bad_tool_call", "variant": "invalid_json"}]):
-        stream = await acreate(aclient, tools=OPENAI_TOOLS, stream=True)
-        arguments = ""
-        async for chunk in stream:
-            for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
-                arguments += (call.function.arguments or "") if call.function else ""
-    assert arguments == "{" + good_arguments

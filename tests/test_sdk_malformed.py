@@ -27,6 +27,7 @@ from sdk_support import (
     Outcome,
     Outcomes,
     Sdk,
+    applies,
     create,
     outcomes_fixture,
     rows_for,
@@ -133,7 +134,7 @@ def run_rows(sdk: Sdk) -> dict[str, Outcome]:
             row.name: ([{"kind": "malformed", "variant": row.variant}],
                        functools.partial(get, sdk, row=row))
             for row in ROWS
-            if sdk.provider in row.providers
+            if applies(row, sdk)
         },
     )  # fmt: skip
 

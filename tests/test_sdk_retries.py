@@ -5,7 +5,9 @@ raises, its status and error body, how many attempts the SDK makes with its defa
 `max_retries=2`, and how it waits in between (the retry-after it honours, or its own
 backoff: the delays the SDK computes are recorded, the real waits bounded from below).
 Every row runs against each client of its SDK: openai on its default client (httpx2) and on
-a plain `httpx.Client`; anthropic on its default client (it refuses a plain one).
+a plain `httpx.Client`; anthropic on its default client (it refuses a plain one). The rows
+marked `aio` run on each SDK's async client too, as tasks of one event loop, each in its own
+call scope.
 
 What the rows expect comes from the provider reference and the SDKs' sources: openai's
 `.body` is the *inner* error object, anthropic's the *whole* error JSON; anthropic 2.x picks
@@ -35,6 +37,7 @@ from sdk_support import (
     Sdk,
     SdkSleeps,
     answer_text,
+    applies,
     assert_backoff,
     assert_retry_after,
     create,
@@ -216,6 +219,7 @@ class Retried:
     stream: bool = False
     max_retries: int | None = None
     header: str | None = None  # the retry-after header the error carries, when checked
+    aio: bool = False  # also on the SDK's async client (a representative subset)
 
 
 THREE_429 = (429, 429, 429)
@@ -267,10 +271,12 @@ RETRIED = [
     # no retry-after: the SDK's own backoff
     Retried("openai", "outage", {"kind": "outage"}, "InternalServerError", (500,) * 3,
             type_="server_error"),
+    Retried("openai", "outage-503", {"kind": "outage", "status": 503}, "InternalServerError",
+            (503,) * 3, type_="server_error", aio=True),
     Retried("openai", "quota_exhausted", {"kind": "quota_exhausted"}, "RateLimitError",
             THREE_429, type_="insufficient_quota", code="insufficient_quota"),
     Retried("anthropic", "outage", {"kind": "outage"}, "OverloadedError", (529,) * 3,
-            type_="overloaded_error"),
+            type_="overloaded_error", aio=True),
     Retried("anthropic", "outage-500", {"kind": "outage", "status": 500},
             "InternalServerError", (500,) * 3, type_="api_error"),
 ]  # fmt: skip
@@ -278,7 +284,7 @@ RETRIED = [
 CLEARS = [
     Retried(provider, f"rate_limit-clears{'-stream' * stream}",
             {"kind": "rate_limit", "first": 2, "retry_after": 0.2}, None, (429, 429, 200), wait,
-            stream=stream)
+            stream=stream, aio=True)
     for provider, wait in (("openai", 0.2), ("anthropic", 1.0))  # Anthropic: whole seconds
     for stream in (False, True)
 ]  # fmt: skip
@@ -299,7 +305,17 @@ _FAILURES: list[_FailureCase] = [
 ]  # fmt: skip
 
 CONNECTION = [
-    Retried(provider, name, fault, error, statuses, cause=cause, timeout=timeout, slowest=slowest)
+    Retried(
+        provider,
+        name,
+        fault,
+        error,
+        statuses,
+        cause=cause,
+        timeout=timeout,
+        slowest=slowest,
+        aio=name == "timeout",
+    )
     for provider in ("openai", "anthropic")
     for name, fault, error, statuses, cause, timeout, slowest in _FAILURES
 ]
@@ -321,7 +337,7 @@ SCENARIOS = [*RETRIED, *CLEARS, *CONNECTION, *BEYOND_120_SECONDS, SPEND_LIMIT]
 
 def run_scenarios(sdk: Sdk) -> dict[str, Outcome]:
     """The outcome of every scenario of `sdk`'s provider, all run side by side."""
-    mine = [row for row in SCENARIOS if row.provider == sdk.provider]
+    mine = [row for row in SCENARIOS if applies(row, sdk)]
     assert len({row.name for row in mine}) == len(mine)
 
     def call(client: Any, headers: dict[str, str], *, row: Retried) -> Any:

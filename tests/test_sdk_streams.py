@@ -9,7 +9,8 @@ after the 200 is never retried: every row makes one attempt a read.
 Every row runs against each client of its SDK (openai on httpx2 and on a plain
 `httpx.Client`, anthropic on its default httpx2 client); all the rows of one client run side
 by side, each with its own fault (matched by a header) and call scope, so the table takes as
-long as its slowest row.
+long as its slowest row. The rows marked `aio` run on each SDK's async client too (tasks of
+one event loop, each in its own call scope).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sdk_support import (
     Outcome,
     Sdk,
     answer_text,
+    applies,
     create,
     outcomes_fixture,
     rows_for,
@@ -65,6 +67,8 @@ class Streamed:
     inter_token: float = 0.0  # and each later one this long after the one before, at least
     error_type: str | None = None  # an in-band error event's type and message
     error_message: str | None = None
+    extra: tuple[dict[str, Any], ...] = ()  # faults acting alongside, in this order
+    aio: bool = False  # also on the SDK's async client (a representative subset)
 
 
 OVERLOADED = {"error_type": "overloaded", "message": "Try later."}
@@ -73,6 +77,7 @@ STALL = {"kind": "stream_stall", "after": 2, "stall": 0.3}
 STALL_PAST_TIMEOUT = {"kind": "stream_stall", "after": 2, "stall": 0.6}
 KEEPALIVE = {"kind": "stream_stall", "after": 2, "stall": 0.35, "keepalive": 0.08}
 SLOW = {"kind": "slow_stream", "ttft": 0.3, "inter_token": 0.015}
+SLOW_START = {"kind": "slow_stream", "ttft": 0.25, "inter_token": 0}
 
 
 def cut(mode: str, **params: Any) -> dict[str, Any]:
@@ -92,13 +97,17 @@ ROWS = [
     # an in-band error event: openai's base APIError (no status), anthropic's APIStatusError
     # with the stream's own 200
     Streamed("openai", "stream_cut-error_event", cut("error_event"), "APIError", None, 3, (),
-             "stream_error_event", error_type="server_error", error_message=SERVER_ERROR),
+             "stream_error_event", error_type="server_error", error_message=SERVER_ERROR,
+             aio=True),
     Streamed("openai", "stream_cut-error_event-custom", cut("error_event", **OVERLOADED),
              "APIError", None, 3, (), "stream_error_event", error_type="overloaded",
              error_message="Try later."),
     Streamed("anthropic", "stream_cut-error_event", cut("error_event"), "APIStatusError", None,
              3, (), "stream_error_event", helper=True, error_type="overloaded_error",
              error_message="Overloaded"),
+    Streamed("anthropic", "stream_cut-error_event-api_error",
+             cut("error_event", after=1, error_type="api_error"), "APIStatusError", None, 1, (),
+             "stream_error_event", error_type="api_error", error_message="Overloaded", aio=True),
     # no final event: no error, the stream just ends (and the usage chunk never comes)
     Streamed("openai", "stream_cut-no_terminator", cut("no_terminator"), None, None, 3, (),
              "stream_incomplete", usage=True),
@@ -121,6 +130,12 @@ ROWS = [
              inter_token=0.015),
     Streamed("anthropic", "slow_stream", SLOW, None, None, None, ("end_turn",), "complete",
              ttft=0.3, inter_token=0.015),
+    # a late first token, then the connection drops
+    Streamed("openai", "slow_stream-then-drop", SLOW_START, "APIConnectionError",
+             "RemoteProtocolError", 3, (), "connection_dropped", ttft=0.25, extra=(cut("drop"),),
+             aio=True),
+    Streamed("anthropic", "slow_stream-then-drop", SLOW_START, None, "RemoteProtocolError", 3,
+             (), "connection_dropped", ttft=0.25, extra=(cut("drop"),), aio=True),
 ]  # fmt: skip
 
 
@@ -140,6 +155,15 @@ class Read:
     lines: list[str] = field(default_factory=list)  # the raw SSE lines, when read
     helper: Any = None  # anthropic's `messages.stream()`: its final message or exception
 
+    def see(self, sdk: Sdk, event: Any) -> None:
+        self.events.append(event)
+        text, finished, reason = text_and_finish(sdk, event)
+        if text is not None:
+            self.texts.append(text)
+            self.stamps.append(time.perf_counter())
+        if finished:
+            self.finish.append(reason)
+
 
 def text_and_finish(sdk: Sdk, event: Any) -> tuple[str | None, bool, str | None]:
     """(text delta, whether the event says how the answer finished, the reason)."""
@@ -154,22 +178,19 @@ def text_and_finish(sdk: Sdk, event: Any) -> tuple[str | None, bool, str | None]
     return (choice.delta.content or None) if choice else None, reason is not None, reason
 
 
-def read(sdk: Sdk, client: Any, headers: dict[str, str], *, row: Streamed) -> Read:
+def read(sdk: Sdk, client: Any, headers: dict[str, str], *, row: Streamed) -> Any:
+    """The stream as the app saw it (`Read`); for an async client, the coroutine that reads it."""
     if row.timeout is not None:
         client = client.with_options(timeout=row.timeout)
     extra: dict[str, Any] = {"extra_headers": headers}
     if row.usage:
         extra["stream_options"] = {"include_usage": True}
     found = Read(started=time.perf_counter())
+    if sdk.aio:
+        return aread(sdk, create(sdk, client, stream=True, **extra), found, row)
     try:
         for event in create(sdk, client, stream=True, **extra):
-            found.events.append(event)
-            text, finished, reason = text_and_finish(sdk, event)
-            if text is not None:
-                found.texts.append(text)
-                found.stamps.append(time.perf_counter())
-            if finished:
-                found.finish.append(reason)
+            found.see(sdk, event)
     except Exception as exc:
         found.error = exc
     if row.raw:
@@ -179,6 +200,16 @@ def read(sdk: Sdk, client: Any, headers: dict[str, str], *, row: Streamed) -> Re
             found.helper = final_message(client, headers)
         except Exception as exc:
             found.helper = exc
+    return found
+
+
+async def aread(sdk: Sdk, answer: Any, found: Read, row: Streamed) -> Read:
+    assert not (row.raw or row.helper), "the async subset reads the stream itself only"
+    try:
+        async for event in await answer:
+            found.see(sdk, event)
+    except Exception as exc:
+        found.error = exc
     return found
 
 
@@ -205,9 +236,13 @@ def final_message(client: Any, headers: dict[str, str]) -> Any:
 
 
 def run_rows(sdk: Sdk) -> dict[str, Outcome]:
-    mine = [row for row in ROWS if row.provider == sdk.provider]
+    mine = [row for row in ROWS if applies(row, sdk)]
     return run_side_by_side(
-        sdk, {row.name: ([row.fault], functools.partial(read, sdk, row=row)) for row in mine}
+        sdk,
+        {
+            row.name: ([row.fault, *row.extra], functools.partial(read, sdk, row=row))
+            for row in mine
+        },
     )
 
 
@@ -262,7 +297,8 @@ def test_stream_fault(
     assert found.finish == list(row.finish)
     first = attempts[0]
     assert first.outcome == row.outcome
-    assert [f.partition("#")[0] for f in first.faults] == [label(row.fault)]
+    named = [f.partition("#")[0] for f in first.faults]
+    assert named == [label(fault) for fault in (row.fault, *row.extra)]
     if row.transport is not None:
         assert first.error == f"{sdk.flavor}.{row.transport}"
     if row.gap:
@@ -302,15 +338,19 @@ def test_openai_error_event_is_an_api_error_without_status(
     }
 
 
+@pytest.mark.parametrize(
+    ("sdk", "row"),
+    rows_for([r for r in ROWS if r.error_type is not None and r.provider == "anthropic"]),
+)
 def test_anthropic_error_event_has_the_stream_status_and_request_id(
-    outcomes: Callable[[Sdk], dict[str, Outcome]],
+    outcomes: Callable[[Sdk], dict[str, Outcome]], sdk: Sdk, row: Streamed
 ) -> None:
     import anthropic
 
-    sdk, row = SDKS[2], row_of("stream_cut-error_event", "anthropic")
     found, attempts = stream_of(outcomes, sdk, row)
-    assert type(found.helper) is anthropic.APIStatusError  # the helper raises it too
-    for exc in (found.error, found.helper):
+    if row.helper:
+        assert type(found.helper) is anthropic.APIStatusError  # the helper raises it too
+    for exc in (found.error, found.helper) if row.helper else (found.error,):
         assert isinstance(exc, anthropic.APIStatusError)
         assert exc.status_code == 200
         assert exc.type == row.error_type
@@ -323,7 +363,7 @@ def test_anthropic_error_event_has_the_stream_status_and_request_id(
         assert exc.request_id is not None
         assert re.fullmatch(r"req_011C[1-9A-HJ-NP-Za-km-z]{20}", exc.request_id)
         assert exc.details is None and exc.error_code is None
-    assert [a.outcome for a in attempts] == ["stream_error_event"] * 2
+    assert [a.outcome for a in attempts] == ["stream_error_event"] * (1 + row.helper)
 
 
 def test_anthropic_reset_arrives_after_message_start(

@@ -8,7 +8,8 @@ stringified values), and its `messages.stream()` helper parses the streamed `par
 itself (a broken one raises). Streamed, every
 fragment is kept: a broken call is the good one with a stray brace up front.
 
-Every row runs against each client of each SDK, all of a client's rows side by side.
+Every row runs against each client of each SDK, all of a client's rows side by side; the rows
+marked `aio` on each SDK's async client too.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ from sdk_support import (
     SDKS,
     Outcome,
     Sdk,
+    applies,
     create,
     outcomes_fixture,
     rows_for,
     run_side_by_side,
     sdk_client,
+    then,
 )
 
 FINISH = {"openai": "tool_calls", "anthropic": "tool_use"}
@@ -50,6 +53,7 @@ class BadCall:
     # values are the JSON text of the meant ones (the API never sends anything but an object)
     anthropic_body: str | None = None
     providers: tuple[str, ...] = ("openai", "anthropic")
+    aio: bool = False  # also on the SDK's async client (a representative subset)
 
     @property
     def name(self) -> str:
@@ -58,7 +62,7 @@ class BadCall:
 
 ROWS = [
     BadCall("invalid_json", {"kind": "bad_tool_call", "variant": "invalid_json"},
-            "get_weather", "broken", anthropic_body="stringified"),
+            "get_weather", "broken", anthropic_body="stringified", aio=True),
     BadCall("unknown_tool",
             {"kind": "bad_tool_call", "variant": "unknown_tool", "tool_name": "launch_rocket"},
             "launch_rocket", "good"),
@@ -81,16 +85,40 @@ class Called:
     helper_error: Exception | None = None  # what anthropic's stream helper raised
 
 
-def call_of(sdk: Sdk, client: Any, headers: dict[str, str], *, stream: bool) -> Called:
-    if sdk.provider == "anthropic":
-        return _anthropic_call(sdk, client, headers, stream=stream)
-    if not stream:
-        choice = create(sdk, client, tools=OPENAI_TOOLS, extra_headers=headers).choices[0]
-        assert choice.message.tool_calls is not None and len(choice.message.tool_calls) == 1
-        function = choice.message.tool_calls[0].function
-        return Called(function.name, function.arguments, choice.finish_reason)
+TOOLS = {"openai": OPENAI_TOOLS, "anthropic": ANTHROPIC_TOOLS}
+
+
+def call_of(sdk: Sdk, client: Any, headers: dict[str, str], *, stream: bool) -> Any:
+    """The answer's tool call (`Called`); for an async client, the coroutine that gives it.
+
+    anthropic's streamed call is read twice: as events, then through `messages.stream()`,
+    which parses the streamed input itself."""
+    answer = create(sdk, client, tools=TOOLS[sdk.provider], stream=stream, extra_headers=headers)
+    parse = PARSE[sdk.provider, stream]
+    helper = sdk.provider == "anthropic" and stream
+    if sdk.aio:
+        return _acall_of(sdk, client, headers, then(sdk, answer, stream, parse), helper)
+    found = parse(answer)
+    return _helped(found, _final(client, headers)) if helper else found
+
+
+async def _acall_of(
+    sdk: Sdk, client: Any, headers: dict[str, str], answer: Any, helper: bool
+) -> Called:
+    found = await answer
+    return _helped(found, await _afinal(client, headers)) if helper else found
+
+
+def _openai_whole(completion: Any) -> Called:
+    choice = completion.choices[0]
+    assert choice.message.tool_calls is not None and len(choice.message.tool_calls) == 1
+    function = choice.message.tool_calls[0].function
+    return Called(function.name, function.arguments, choice.finish_reason)
+
+
+def _openai_streamed(chunks: Any) -> Called:
     name, arguments, reasons = "", "", []
-    for chunk in create(sdk, client, tools=OPENAI_TOOLS, stream=True, extra_headers=headers):
+    for chunk in chunks:
         if not chunk.choices:
             continue
         for call in chunk.choices[0].delta.tool_calls or []:
@@ -104,13 +132,14 @@ def call_of(sdk: Sdk, client: Any, headers: dict[str, str], *, stream: bool) -> 
     return Called(name, arguments, reasons[0], streamed=arguments)
 
 
-def _anthropic_call(sdk: Sdk, client: Any, headers: dict[str, str], *, stream: bool) -> Called:
-    if not stream:
-        message = create(sdk, client, tools=ANTHROPIC_TOOLS, extra_headers=headers)
-        blocks = [b for b in message.content if b.type == "tool_use"]
-        assert len(blocks) == 1
-        return Called(blocks[0].name, blocks[0].input, message.stop_reason)
-    events = list(create(sdk, client, tools=ANTHROPIC_TOOLS, stream=True, extra_headers=headers))
+def _anthropic_whole(message: Any) -> Called:
+    blocks = [b for b in message.content if b.type == "tool_use"]
+    assert len(blocks) == 1
+    return Called(blocks[0].name, blocks[0].input, message.stop_reason)
+
+
+def _anthropic_streamed(answer: Any) -> Called:
+    events = list(answer)
     names = [
         e.content_block.name
         for e in events
@@ -123,23 +152,52 @@ def _anthropic_call(sdk: Sdk, client: Any, headers: dict[str, str], *, stream: b
     )
     stops = [e.delta.stop_reason for e in events if e.type == "message_delta"]
     assert len(names) == 1 and len(stops) == 1
-    found = Called(names[0], None, stops[0], streamed=streamed)
-    try:  # the helper parses the streamed input itself
-        with client.messages.stream(
-            model=CLAUDE,
-            max_tokens=1024,
-            messages=MESSAGES,
-            tools=ANTHROPIC_TOOLS,
-            extra_headers=headers,
-        ) as helper:
+    return Called(names[0], None, stops[0], streamed=streamed)
+
+
+PARSE: dict[tuple[str, bool], Callable[[Any], Called]] = {
+    ("openai", False): _openai_whole,
+    ("openai", True): _openai_streamed,
+    ("anthropic", False): _anthropic_whole,
+    ("anthropic", True): _anthropic_streamed,
+}
+
+
+def _helper(client: Any, headers: dict[str, str]) -> Any:
+    return client.messages.stream(
+        model=CLAUDE, max_tokens=1024, messages=MESSAGES, tools=ANTHROPIC_TOOLS,
+        extra_headers=headers,
+    )  # fmt: skip
+
+
+def _final(client: Any, headers: dict[str, str]) -> Any:
+    """The final message of anthropic's stream helper, or the ValueError it raised."""
+    try:
+        with _helper(client, headers) as helper:
             for _ in helper:
                 pass
-            message = helper.get_final_message()
+            return helper.get_final_message()
     except ValueError as exc:
-        found.helper_error = exc
+        return exc
+
+
+async def _afinal(client: Any, headers: dict[str, str]) -> Any:
+    try:
+        async with _helper(client, headers) as helper:
+            async for _ in helper:
+                pass
+            return await helper.get_final_message()
+    except ValueError as exc:
+        return exc
+
+
+def _helped(found: Called, final: Any) -> Called:
+    """`found`, with the input as anthropic's helper parsed it (or the error it raised)."""
+    if isinstance(final, ValueError):
+        found.helper_error = final
         return found
-    block = next(b for b in message.content if b.type == "tool_use")
-    assert (block.name, message.stop_reason) == (found.name, found.finish)
+    block = next(b for b in final.content if b.type == "tool_use")
+    assert (block.name, final.stop_reason) == (found.name, found.finish)
     found.arguments = block.input
     return found
 
@@ -154,7 +212,7 @@ def run_rows(sdk: Sdk) -> dict[str, Outcome]:
         {
             case(row, stream): ([row.fault], functools.partial(call_of, sdk, stream=stream))
             for row in ROWS
-            if sdk.provider in row.providers
+            if applies(row, sdk)
             for stream in (False, True)
         },
     )
