@@ -17,14 +17,16 @@ ANTHROPIC = "anthropic 2.14"
 GENAI = "google-genai 3.6"
 LITELLM = "litellm 1.110"
 
-# the per-SDK fault suites and the tables run against both SDKs (errors and retries, faults
-# inside a started stream, content faults, bad tool calls, malformed 200s)
+# the tables run against both SDKs, one file per concern (errors and retries, rate limits,
+# latency, faults inside a started stream, content faults, bad tool calls, malformed 200s),
+# and what is left of the per-SDK suites
 _TABLES = (
-    "tests/test_sdk_retries.py tests/test_sdk_streams.py tests/test_sdk_content.py"
-    " tests/test_sdk_tool_calls.py tests/test_sdk_malformed.py"
+    "tests/test_sdk_retries.py tests/test_sdk_rate_limits.py tests/test_sdk_latency.py"
+    " tests/test_sdk_streams.py tests/test_sdk_content.py tests/test_sdk_tool_calls.py"
+    " tests/test_sdk_malformed.py"
 )
 _OPENAI_SUITE = f"tests/test_sdk_faults_openai*.py {_TABLES}"
-_ANTHROPIC_SUITE = f"tests/test_sdk_faults_anthropic*.py {_TABLES}"
+_ANTHROPIC_SUITE = _TABLES
 _CATALOG = "tests/test_sdk_catalog_openai.py"
 _GEMINI = "tests/test_sdk_gemini.py"
 _LITELLM = "tests/test_sdk_litellm.py"
@@ -67,7 +69,7 @@ OBSERVED: dict[str, tuple[Observed, ...]] = {
             ANTHROPIC,
             "`retry_after`: only `retry-after`, whole seconds rounded up (0.2 s: `1`); the SDK"
             " sleeps it (1 s) between 3 attempts",
-            "tests/test_sdk_catalog_anthropic.py::test_error_retry_after_is_anthropics_header_only",
+            "tests/test_sdk_retries.py::test_status_error_is_retried",  # its row `error-500`
         ),
         Observed(
             "openai",
