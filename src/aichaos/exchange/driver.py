@@ -62,7 +62,7 @@ class Fail:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per answer, and frozen fields cost 3x to set
 class StartAnswer:
     """Send the status line and headers. `length`: the body's size when known in advance."""
 
@@ -71,7 +71,7 @@ class StartAnswer:
     length: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see StartAnswer
 class SendBytes:
     """Send body bytes; `last`: nothing follows them (FINISH comes next)."""
 
@@ -177,6 +177,7 @@ class ExchangeLife:
         self.ended = False
         self._waiting = False  # the last action was a wait (a client leaving gave up on it)
         self._steps = self._life()
+        self._held: list[Action] = []  # actions `at_once` took but did not carry out
 
     @classmethod
     def of_reply(cls, reply: Reply, header_delay: float = 0.0) -> ExchangeLife:
@@ -185,9 +186,30 @@ class ExchangeLife:
 
     def send(self, result: object = None) -> Action:
         """The next action, given the result of the last one (None for most)."""
-        action = self._steps.send(result)
+        action = self._held.pop(0) if self._held else self._steps.send(result)
         self._waiting = isinstance(action, Wait)
         return action
+
+    def at_once(self) -> tuple[StartAnswer, bytes] | None:
+        """The whole answer in one step, when the life's first actions are a `StartAnswer`
+        with its length and then the last `SendBytes` (no wait, fetch or failure before or
+        between them): (head, body), the life over and its attempt recorded (the outcome
+        and fields of playing them one by one; its duration ends before the bytes go out).
+        An interpreter then sends the head and body together, for the cost of one step.
+
+        Call it first, instead of `send(None)`. None: the life goes on step by step, and
+        `send(None)` returns the actions it read ahead first.
+        """
+        head = self.send(None)
+        if not isinstance(head, StartAnswer) or head.length is None:
+            self._held.append(head)
+            return None
+        body = self.send(None)
+        if not isinstance(body, SendBytes) or not body.last:
+            self._held += [head, body]
+            return None
+        self.send(None)  # FINISH: the life records its attempt
+        return head, body.data
 
     # --- how it ended ------------------------------------------------------------
     @property

@@ -57,7 +57,7 @@ class _Agreement(StreamEdit):
 def is_event_stream(headers: list[tuple[str, str]]) -> bool:
     """Whether the headers announce a Server-Sent Events stream."""
     for name, value in headers:
-        if name.lower() == "content-type" and "event-stream" in value:
+        if "event-stream" in value and name.lower() == "content-type":  # (cheaper test first)
             return True
     return False
 
