@@ -80,6 +80,14 @@ def _rng(*parts: object) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
+@functools.lru_cache(maxsize=256)
+def _route(method: str, path: str) -> tuple[Provider, Dialect, bool] | None:
+    """`resolve(method, path)` and whether the dialect is embeddings, remembered for the
+    paths a mock serves (a pure function of its arguments; an ABC's isinstance is slow)."""
+    found = resolve(method, path)
+    return None if found is None else (*found, isinstance(found[1], Embeddings))
+
+
 _CACHED_PROMPT = 4096  # longest prompt kept as a cache key (bounds the cache's memory)
 
 
@@ -151,15 +159,16 @@ class MockBackend:
 
     # --- entry point ------------------------------------------------------------
     def handle(self, req: RequestInfo) -> Reply:
-        found = resolve(req.method, req.path)
+        found = _route(req.method, req.path)
         if found is None:
             return self._not_found(req)
-        provider, dialect = found
+        provider, dialect, embeddings = found
         refused = provider.request_error(req)
         if refused is not None:
             return refused  # a malformed request gets the provider's 400, not an answer
         headers = provider.response_headers(req)
-        if isinstance(dialect, Embeddings):
+        if embeddings:
+            assert isinstance(dialect, Embeddings)
             vectors = dialect.embed(req, seed=self.config.seed, model=req.model)
             return Reply.json(200, vectors, headers)
         if not dialect.has_completion:

@@ -114,11 +114,18 @@ class ChatCompletions(Dialect):
 
     def read_prompt(self, body: dict[str, Any]) -> Prompt:
         messages = [as_dict(m) for m in as_list(body.get("messages"))]
-        users = [m for m in messages if m.get("role") == "user"]
-        fmt = as_dict(body.get("response_format"))
+        texts = [content_text(m.get("content")) for m in messages]
+        last_user = ""
+        for message, text in zip(messages, texts, strict=True):
+            if message.get("role") == "user":
+                last_user = text
+        # The optional fields are read only when present (the mock's hot path: most
+        # requests have none of them).
+        tools, choice, fmt = body.get("tools"), body.get("tool_choice"), body.get("response_format")
+        fmt = as_dict(fmt) if fmt else {}
         return Prompt(
-            last_user=content_text(users[-1].get("content")) if users else "",
-            all_text=" ".join(content_text(m.get("content")) for m in messages),
+            last_user=last_user,
+            all_text=" ".join(texts),
             max_tokens=positive_int(body.get("max_completion_tokens"))
             or positive_int(body.get("max_tokens")),
             tools=[
@@ -126,15 +133,19 @@ class ChatCompletions(Dialect):
                     str(as_dict(t.get("function")).get("name", "tool")),
                     as_dict(as_dict(t.get("function")).get("parameters")),
                 )
-                for t in map(as_dict, as_list(body.get("tools")))
+                for t in map(as_dict, as_list(tools))
                 if t.get("type", "function") == "function"
-            ],
+            ]
+            if tools
+            else [],
             tool_result_last=bool(messages) and messages[-1].get("role") in ("tool", "function"),
-            tools_disabled=body.get("tool_choice") == "none",
-            forced_tool=name_or_none(
-                as_dict(as_dict(body.get("tool_choice")).get("function")).get("name")
-            ),
-            json_schema=as_dict(as_dict(fmt.get("json_schema")).get("schema")) or None,
+            tools_disabled=choice == "none",
+            forced_tool=name_or_none(as_dict(as_dict(choice).get("function")).get("name"))
+            if choice
+            else None,
+            json_schema=as_dict(as_dict(fmt.get("json_schema")).get("schema")) or None
+            if fmt
+            else None,
             json_mode=fmt.get("type") in ("json_object", "json_schema"),
         )
 

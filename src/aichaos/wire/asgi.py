@@ -25,26 +25,32 @@ async def read_request(
     scope: Scope, receive: Receive, *, backend: str = "", provider: str = ""
 ) -> RequestInfo:
     """Read an ASGI HTTP request, body included, into a `RequestInfo`."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message.get("type") == "http.request":
-            chunks.append(bytes(message.get("body", b"")))
-            if not message.get("more_body", False):
+    message = await receive()
+    if message.get("type") == "http.request" and not message.get("more_body", False):
+        body = message.get("body", b"")  # the common case: the whole body in one message
+        body = body if type(body) is bytes else bytes(body)
+    else:
+        chunks: list[bytes] = []
+        while True:
+            if message.get("type") == "http.request":
+                chunks.append(bytes(message.get("body", b"")))
+                if not message.get("more_body", False):
+                    break
+            elif message.get("type") == "http.disconnect":
                 break
-        elif message.get("type") == "http.disconnect":
-            break
+            message = await receive()
+        body = b"".join(chunks)
     headers: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers", []):
-        name = bytes(raw_name).decode("latin-1").lower()
-        value = bytes(raw_value).decode("latin-1")
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").lower()  # (bytes or bytearray: both decode)
+        value = raw_value.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     host = headers.get("host")
     if not host:
         server = scope.get("server") or ("localhost", None)
         host = f"{server[0]}:{server[1]}" if server[1] else str(server[0])
     path = str(scope.get("path", "/"))
-    query = bytes(scope.get("query_string", b"")).decode("latin-1")
+    query = scope.get("query_string", b"").decode("latin-1")
     shown = path if _PLAIN_PATH.fullmatch(path) else quote(path)
     url = f"{scope.get('scheme', 'http')}://{host}{shown}" + (f"?{query}" if query else "")
     return RequestInfo(
@@ -54,7 +60,7 @@ async def read_request(
         path=path,
         query=query,
         headers=headers,
-        body=b"".join(chunks),
+        body=body,
         backend=backend,
         provider=provider,
     )
