@@ -8,12 +8,12 @@ meters what passes (usage, first token) for the records and rate limiters.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from aichaos.faults.plan import Plan, StreamEdit, StreamOut
 from aichaos.providers.base import Delivered, Dialect, EventRole, StreamEnd, Usage
 from aichaos.wire.exchange import Abort, Hang, JSONBytes, Part, Pause
+from aichaos.wire.jsoncodec import load_json
 from aichaos.wire.sse import SSEEvent, SSEParser
 
 _MAX_METERED_BODY = 4 * 1024 * 1024  # non-streaming bodies larger than this are not metered
@@ -226,7 +226,7 @@ class ResponseShaper:
             payload = body.value  # encoded here (the mock): no need to parse it back
         else:
             try:
-                payload = json.loads(body)
+                payload = load_json(body)
             except ValueError:
                 return
         self.meter.usage = self._dialect.usage_of_body(payload)

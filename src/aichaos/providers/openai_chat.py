@@ -83,7 +83,6 @@ def _tool_json(call: ToolCall) -> dict[str, Any]:
 
 _TEXT_ENDINGS = ('"finish_reason":null}]}', '"finish_reason":null}],"usage":null}')
 """How a one-choice chunk ends, as OpenAI encodes it (compact), when it finishes nothing."""
-_NOT_TEXT = ('"tool_calls"', '"role"', '"error"', '"usage":{', '"function_call"')
 
 
 def _plain_text_delta(data: str) -> bool:
@@ -94,7 +93,11 @@ def _plain_text_delta(data: str) -> bool:
         data.startswith('{"')
         and '"delta":{"content":"' in data
         and data.count('"finish_reason":') == 1
-        and not any(key in data for key in _NOT_TEXT)
+        and '"tool_calls"' not in data  # keys of events that are not plain text deltas
+        and '"role"' not in data
+        and '"error"' not in data
+        and '"usage":{' not in data
+        and '"function_call"' not in data
     )
 
 
@@ -243,6 +246,8 @@ class ChatCompletions(Dialect):
         return usage_from(as_dict(body).get("usage"), "prompt_tokens", "completion_tokens")
 
     def usage_of_event(self, event: SSEEvent) -> Usage | None:
+        if not event.data.lstrip().startswith("{"):
+            return None  # not an object (`[DONE]`): no usage, and no JSON to parse
         return usage_from(as_dict(event.json).get("usage"), "prompt_tokens", "completion_tokens")
 
     # --- non-streaming edits --------------------------------------------------
@@ -312,10 +317,11 @@ class ChatCompletions(Dialect):
         return delta if isinstance(delta, dict) else None
 
     def classify(self, event: SSEEvent) -> EventRole:
-        if event.data.strip() == "[DONE]":
-            return EventRole.TERMINATOR
-        if event.data.endswith(_TEXT_ENDINGS) and _plain_text_delta(event.data):
+        data = event.data
+        if data.endswith(_TEXT_ENDINGS) and _plain_text_delta(data):
             return EventRole.TEXT  # most events of a stream: read without parsing the JSON
+        if data.strip() == "[DONE]":
+            return EventRole.TERMINATOR
         payload = event.json
         if not isinstance(payload, dict) or "error" in payload:
             return EventRole.OTHER

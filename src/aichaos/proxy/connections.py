@@ -110,22 +110,23 @@ class ConnectionRegistry:
 
         # One timer per connection, not per request: it fires `header_timeout` after the
         # oldest unfinished head began and waits again for what is left of a newer one.
+        # The state lives on the protocol (set in connection_made): plain attribute reads on
+        # every request, no getattr defaults; `self.loop` is uvicorn's protocol's own loop.
         def arm(self: Any) -> None:  # a request head begins (or the connection opened)
             if header_timeout is None:
                 return
-            loop = asyncio.get_running_loop()
-            if getattr(self, "_aichaos_head_since", None) is None:
-                self._aichaos_head_since = loop.time()
-            if getattr(self, "_aichaos_head_timer", None) is None:
-                self._aichaos_head_timer = loop.call_later(header_timeout, head_late, self)
+            if self._aichaos_head_since is None:
+                self._aichaos_head_since = self.loop.time()
+            if self._aichaos_head_timer is None:
+                self._aichaos_head_timer = self.loop.call_later(header_timeout, head_late, self)
 
         def disarm(self: Any) -> None:  # the request is complete (head and body)
             self._aichaos_head_since = None
             self._aichaos_in_body = False
 
         def progress(self: Any) -> None:  # the head is complete, or body bytes came
-            if getattr(self, "_aichaos_head_since", None) is not None:
-                self._aichaos_head_since = asyncio.get_running_loop().time()
+            if self._aichaos_head_since is not None:
+                self._aichaos_head_since = self.loop.time()
 
         def head_late(self: Any) -> None:
             self._aichaos_head_timer = None
@@ -149,6 +150,8 @@ class ConnectionRegistry:
                 transport.close()  # the app sees the client leave
 
         def connection_made(self: Any, transport: asyncio.BaseTransport) -> None:
+            self._aichaos_head_since = self._aichaos_head_timer = None
+            self._aichaos_in_body = False
             connection = ClientConnection(transport)  # type: ignore[arg-type]
             base.connection_made(self, connection)  # type: ignore[arg-type]  # a transport to it
             peer = get_remote_addr(transport)  # type: ignore[arg-type]

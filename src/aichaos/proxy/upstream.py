@@ -124,8 +124,13 @@ class UpstreamResponse:
 
     async def __anext__(self) -> bytes:
         while True:
-            if self._chunks:
-                chunk = self._chunks.popleft()
+            chunks = self._chunks
+            if chunks:
+                if len(chunks) == 1:
+                    chunk = chunks.popleft()
+                else:  # what arrived together goes on together: one step, one write
+                    chunk = b"".join(chunks)
+                    chunks.clear()
                 self._buffered -= len(chunk)
                 if self._buffered < _HIGH_WATER // 4:
                     self._connection.resume()

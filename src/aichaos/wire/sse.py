@@ -72,8 +72,17 @@ class SSEParser:
         self._buffer = b""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        self._buffer += chunk
-        events: list[SSEEvent] = []
+        buffer = self._buffer + chunk if self._buffer else bytes(chunk)
+        if b"\r" not in buffer:  # the common case (LF only): every event ends at a blank line
+            events: list[SSEEvent] = []
+            start = 0
+            while (end := buffer.find(b"\n\n", start)) >= 0:
+                events.append(_parse_lf_event(buffer[start : end + 2]))
+                start = end + 2
+            self._buffer = buffer[start:]
+            return events
+        self._buffer = buffer
+        events = []
         while True:
             cut, sep_len = _find_event_end(self._buffer)
             if cut < 0:
@@ -102,6 +111,13 @@ def _find_event_end(buffer: bytes) -> tuple[int, int]:
     if match.end() == len(buffer) and buffer.endswith(b"\r"):
         return -1, 0  # a CR last may be the first half of a CRLF: wait for the next byte
     return match.start(), match.end() - match.start()
+
+
+def _parse_lf_event(raw: bytes) -> SSEEvent:
+    """`_parse_event` for an event with no CR in it."""
+    if raw.startswith(b"data: ") and raw.find(b"\n", 6) == len(raw) - 2:  # one data line
+        return SSEEvent(data=raw[6:-2].decode("utf-8", errors="replace"), raw=raw)
+    return _parse_event(raw)
 
 
 def _parse_event(raw: bytes) -> SSEEvent:
