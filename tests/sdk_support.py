@@ -340,6 +340,37 @@ def text_of_answer(sdk: Sdk, stream: bool, answer: Any) -> str:
     return "".join(c.choices[0].delta.content or "" for c in answer if c.choices)
 
 
+def assert_inner_error_body(
+    exc: openai.APIStatusError, type_: str | None, code: str | None
+) -> None:
+    """openai's `.body` is the inner `error` object; `.type`/`.code` are copied from it."""
+    assert isinstance(exc.body, dict)
+    assert "error" not in exc.body
+    assert exc.body["type"] == type_ and exc.body["code"] == code
+    assert exc.type == type_ and exc.code == code
+    assert str(exc) == f"Error code: {exc.status_code} - {exc.body['message']}"
+
+
+def assert_whole_error_body(exc: anthropic.APIStatusError, type_: str) -> None:
+    """anthropic's `.body` is the whole JSON; `.type` (2.x) and `.request_id` come from it."""
+    body = exc.body
+    assert isinstance(body, dict)
+    assert body["type"] == "error"
+    assert body["error"]["type"] == type_
+    assert isinstance(body["error"]["message"], str)
+    assert exc.type == type_
+    assert body["request_id"] == exc.request_id == exc.response.headers["request-id"]
+    assert exc.message == f"Error code: {exc.status_code} - {body}"
+
+
+def assert_error_body(sdk: Sdk, exc: Any, type_: str, code: str | None) -> None:
+    if sdk.provider == "anthropic":
+        assert code is None  # anthropic's errors carry a type only
+        assert_whole_error_body(exc, type_)
+    else:
+        assert_inner_error_body(exc, type_, code)
+
+
 def error_message(sdk: Sdk, exc: Any) -> str:
     """The error's own message: openai's `.message`; anthropic's inner `error.message` (its
     `.message` is `Error code: N - {the whole body}`)."""

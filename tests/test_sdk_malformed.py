@@ -20,18 +20,22 @@ import anthropic
 import openai
 import pytest
 
+import aichaos
 from sdk_support import (
     CLAUDE,
     GPT,
     MESSAGES,
+    SDKS,
     Outcome,
     Outcomes,
     Sdk,
+    SdkSleeps,
     applies,
     create,
     outcomes_fixture,
     rows_for,
     run_side_by_side,
+    sdk_client,
 )
 
 
@@ -181,3 +185,28 @@ def test_malformed(outcomes: Outcomes, baselines: dict[str, str], sdk: Sdk, row:
     else:
         assert isinstance(got.result, openai.types.chat.ChatCompletion)
         assert got.result.choices is None and got.result.id is None
+
+
+# --- faults that did not act are not hits ------------------------------------------------------
+
+
+@pytest.mark.parametrize("sdk", SDKS, ids=lambda sdk: sdk.id)
+def test_an_edit_of_an_error_answer_is_not_a_hit(sdk: Sdk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The body edit of `malformed` acts on a 2xx answer only: under an error it is not listed."""
+    SdkSleeps(0.1).install(monkeypatch)  # the SDK's backoff, a tenth of it slept
+    faults = [{"kind": "malformed"}, {"kind": "error", "status": 500}]
+    with (
+        sdk_client(sdk) as client,
+        aichaos.inject(faults) as chaos,
+        pytest.raises(sdk.module.InternalServerError) as info,
+    ):
+        create(sdk, client)
+    assert isinstance(info.value.body, dict)  # the provider's JSON error, unchanged
+    assert [a.faults for a in chaos.attempts] == [["error(500)"]] * 3
+    with (
+        sdk_client(sdk) as client,
+        aichaos.inject([faults[0]]) as chaos,
+        pytest.raises(json.JSONDecodeError),
+    ):
+        create(sdk, client)
+    assert chaos.attempts[0].faults == ["malformed(invalid_json)"]

@@ -1,7 +1,8 @@
-"""Error answers and retries against the real openai (3.x) and anthropic (2.x) SDKs: one table.
+"""Retries against the real openai (3.x) and anthropic (2.x) SDKs: one table.
 
-Each row is a scenario: the fault, the SDK, stream or not -> the exception class the SDK
-raises, its status and error body, how many attempts the SDK makes with its default
+Each row is a scenario the SDK retries (an error status, or a failed connection): the fault,
+the SDK, stream or not -> the exception class the SDK raises (or the answer, once a rate
+limit clears), its status and error body, how many attempts the SDK makes with its default
 `max_retries=2`, and how it waits in between (the retry-after it honours, or its own
 backoff: the delays the SDK computes are recorded, the real waits bounded from below).
 Every row runs against each client of its SDK: openai on its default client (httpx2) and on
@@ -11,7 +12,8 @@ call scope.
 
 What the rows expect comes from the provider reference and the SDKs' sources: openai's
 `.body` is the *inner* error object, anthropic's the *whole* error JSON; anthropic 2.x picks
-subclasses such as `OverloadedError` or `ServiceUnavailableError`.
+subclasses such as `OverloadedError` or `ServiceUnavailableError`. Errors the SDK does not
+retry, and the shapes of error bodies, are in test_sdk_errors.py.
 """
 
 from __future__ import annotations
@@ -22,15 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import anthropic
-import httpx
-import openai
 import pytest
 
-import aichaos
 from sdk_support import (
-    API_KEY,
-    CLAUDE,
-    GPT,
     SDKS,
     SLACK,
     Outcome,
@@ -39,159 +35,13 @@ from sdk_support import (
     answer_text,
     applies,
     assert_backoff,
+    assert_error_body,
     assert_retry_after,
-    create,
     outcomes_fixture,
     rows_for,
     run_side_by_side,
-    sdk_client,
     transport_module,
 )
-
-
-def assert_inner_error_body(
-    exc: openai.APIStatusError, type_: str | None, code: str | None
-) -> None:
-    """openai's `.body` is the inner `error` object; `.type`/`.code` are copied from it."""
-    assert isinstance(exc.body, dict)
-    assert "error" not in exc.body
-    assert exc.body["type"] == type_ and exc.body["code"] == code
-    assert exc.type == type_ and exc.code == code
-    assert str(exc) == f"Error code: {exc.status_code} - {exc.body['message']}"
-
-
-def assert_whole_error_body(exc: anthropic.APIStatusError, type_: str) -> None:
-    """anthropic's `.body` is the whole JSON; `.type` (2.x) and `.request_id` come from it."""
-    body = exc.body
-    assert isinstance(body, dict)
-    assert body["type"] == "error"
-    assert body["error"]["type"] == type_
-    assert isinstance(body["error"]["message"], str)
-    assert exc.type == type_
-    assert body["request_id"] == exc.request_id == exc.response.headers["request-id"]
-    assert exc.message == f"Error code: {exc.status_code} - {body}"
-
-
-def assert_error_body(sdk: Sdk, exc: Any, type_: str, code: str | None) -> None:
-    if sdk.provider == "anthropic":
-        assert code is None  # anthropic's errors carry a type only
-        assert_whole_error_body(exc, type_)
-    else:
-        assert_inner_error_body(exc, type_, code)
-
-
-def test_plain_httpx_clients_are_rejected_by_anthropic() -> None:
-    """Why anthropic runs on httpx2 only: anthropic >= 1 refuses a plain httpx.Client."""
-    with httpx.Client() as plain, pytest.raises(TypeError):
-        anthropic.Anthropic(api_key=API_KEY, http_client=plain)  # type: ignore[arg-type]
-
-
-# --- errors the SDK does not retry --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Refused:
-    """An error answer no retry clears: one attempt, the class, the body, the message."""
-
-    provider: str
-    name: str
-    fault: dict[str, Any]
-    error: str  # the exception class, in the SDK's module
-    type_: str
-    code: str | None
-    message: str  # part of the error's message
-    param: str | None = None  # openai's `.param`, when the answer names one
-
-
-NOT_RETRIED = [
-    Refused("openai", "error-400", {"kind": "error", "status": 400}, "BadRequestError",
-            "invalid_request_error", None, ""),
-    Refused("openai", "error-403", {"kind": "error", "status": 403}, "PermissionDeniedError",
-            "request_forbidden", "unsupported_country_region_territory",
-            "Country, region, or territory not supported"),
-    Refused("openai", "error-404", {"kind": "error", "status": 404}, "NotFoundError",
-            "invalid_request_error", None, ""),
-    Refused("openai", "error-422", {"kind": "error", "status": 422}, "UnprocessableEntityError",
-            "invalid_request_error", None, ""),
-    Refused("openai", "error-418", {"kind": "error", "status": 418}, "APIStatusError",
-            "invalid_request_error", None, ""),
-    Refused("openai", "error-custom",
-            {"kind": "error", "status": 400, "type": "my_type", "code": "my_code",
-             "message": "Mine."},
-            "BadRequestError", "my_type", "my_code", "Mine."),
-    Refused("openai", "context_length", {"kind": "context_length", "limit": 8192},
-            "BadRequestError", "invalid_request_error", "context_length_exceeded",
-            "maximum context length is 8192 tokens", param="messages"),
-    Refused("openai", "auth_error", {"kind": "auth_error"}, "AuthenticationError",
-            "invalid_request_error", "invalid_api_key", "Incorrect API key provided"),
-    Refused("openai", "model_not_found", {"kind": "model_not_found"}, "NotFoundError",
-            "invalid_request_error", "model_not_found", f"The model `{GPT}` does not exist"),
-    Refused("anthropic", "error-400", {"kind": "error", "status": 400}, "BadRequestError",
-            "invalid_request_error", None, ""),
-    Refused("anthropic", "error-401", {"kind": "error", "status": 401}, "AuthenticationError",
-            "authentication_error", None, ""),
-    Refused("anthropic", "error-402", {"kind": "error", "status": 402}, "PaymentRequiredError",
-            "billing_error", None, ""),
-    Refused("anthropic", "error-403", {"kind": "error", "status": 403}, "PermissionDeniedError",
-            "permission_error", None, ""),
-    Refused("anthropic", "error-404", {"kind": "error", "status": 404}, "NotFoundError",
-            "not_found_error", None, ""),
-    Refused("anthropic", "error-413", {"kind": "error", "status": 413}, "ContentTooLargeError",
-            "request_too_large", None, ""),
-    Refused("anthropic", "error-422", {"kind": "error", "status": 422},
-            "UnprocessableEntityError", "invalid_request_error", None, ""),
-    Refused("anthropic", "error-custom",
-            {"kind": "error", "status": 400, "type": "my_error", "message": "Mine."},
-            "BadRequestError", "my_error", None, "Mine."),
-    Refused("anthropic", "context_length",
-            {"kind": "context_length", "limit": 200000, "tokens": 210000}, "BadRequestError",
-            "invalid_request_error", None, "prompt is too long: 210000 tokens > 200000 maximum"),
-    Refused("anthropic", "auth_error", {"kind": "auth_error"}, "AuthenticationError",
-            "authentication_error", None, "x-api-key"),
-    Refused("anthropic", "model_not_found", {"kind": "model_not_found"}, "NotFoundError",
-            "not_found_error", None, f"model: {CLAUDE}"),
-    Refused("anthropic", "quota_exhausted-credit_balance",  # a 400 no retry clears
-            {"kind": "quota_exhausted", "variant": "credit_balance"}, "BadRequestError",
-            "invalid_request_error", None, "Your credit balance is too low"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
-@pytest.mark.parametrize(("sdk", "row"), rows_for(NOT_RETRIED))
-def test_error_is_not_retried(sdk: Sdk, row: Refused, stream: bool) -> None:
-    with (
-        sdk_client(sdk) as client,
-        aichaos.inject([row.fault]) as chaos,
-        pytest.raises(sdk.module.APIStatusError) as info,
-    ):
-        create(sdk, client, stream=stream)  # a stream's error status is raised by create()
-    exc = info.value
-    assert type(exc) is getattr(sdk.module, row.error)
-    assert_error_body(sdk, exc, row.type_, row.code)
-    if sdk.provider == "openai":
-        assert row.message in exc.message
-        assert exc.request_id is not None and exc.request_id.startswith("req_")
-    else:
-        assert row.message in exc.body["error"]["message"]
-    assert [a.status for a in chaos.attempts] == [exc.status_code]
-    assert chaos.attempts[0].stream is stream
-    if row.param is not None:
-        assert exc.param == row.param
-
-
-@pytest.mark.parametrize("status", [502, 503, 504])
-@pytest.mark.parametrize("sdk", SDKS[:2], ids=lambda sdk: sdk.id)
-def test_openai_outage_status_is_an_internal_server_error(sdk: Sdk, status: int) -> None:
-    with (
-        sdk_client(sdk) as client,
-        aichaos.inject([{"kind": "outage", "status": status}]) as chaos,
-        pytest.raises(openai.InternalServerError) as info,
-    ):
-        create(sdk, client.with_options(max_retries=0))
-    assert info.value.status_code == status
-    assert_inner_error_body(info.value, "server_error", None)
-    assert [a.status for a in chaos.attempts] == [status]
-
 
 # --- retried errors and connection failures ---------------------------------------------
 #

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ import aichaos
 from sdk_support import (
     ANTHROPIC_TOOLS,
     CLAUDE,
+    GPT,
     MESSAGES,
     OPENAI_TOOLS,
     SDKS,
@@ -52,6 +53,8 @@ class BadCall:
     # anthropic's body (not streamed) when it differs: "stringified", an `input` object whose
     # values are the JSON text of the meant ones (the API never sends anything but an object)
     anthropic_body: str | None = None
+    # openai's arguments when they differ: "blank", the empty string (not JSON either)
+    openai_arguments: str | None = None
     providers: tuple[str, ...] = ("openai", "anthropic")
     aio: bool = False  # also on the SDK's async client (a representative subset)
 
@@ -68,9 +71,10 @@ ROWS = [
             "launch_rocket", "good"),
     BadCall("missing_arguments", {"kind": "bad_tool_call", "variant": "missing_arguments"},
             "get_weather", "empty"),
-    # streams send no `partial_json`, bodies send `{}`: either way the SDK's `input` is `{}`
+    # openai: `arguments: ""`, as reported from the API (the SDK hands the string over as it
+    # is); anthropic: streams send no `partial_json`, bodies send `{}`: the SDK's `input` is `{}`
     BadCall("empty_arguments", {"kind": "bad_tool_call", "variant": "empty_arguments"},
-            "get_weather", "empty", providers=("anthropic",)),
+            "get_weather", "empty", openai_arguments="blank"),
 ]  # fmt: skip
 
 
@@ -259,14 +263,19 @@ def test_bad_tool_call(
     found: Called = outcome.result
     assert (found.name, found.finish) == (row.tool, FINISH[sdk.provider])
     whole, streamed = good[sdk.provider]
+    expected = (row.openai_arguments if sdk.provider == "openai" else None) or row.arguments
     if sdk.provider == "anthropic" and not stream and row.anthropic_body == "stringified":
         meant = whole.arguments
         assert isinstance(found.arguments, dict) and found.arguments != meant
         assert found.arguments == {key: json.dumps(value) for key, value in meant.items()}
         assert {key: json.loads(text) for key, text in found.arguments.items()} == meant
-    elif row.arguments == "good":
+    elif expected == "good":
         assert found.arguments == whole.arguments
-    elif row.arguments == "empty":
+    elif expected == "blank":
+        assert found.arguments == ""
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(found.arguments)
+    elif expected == "empty":
         assert found.arguments == ("{}" if sdk.provider == "openai" else {})
     elif sdk.provider == "anthropic" and stream:
         assert found.helper_error is not None
@@ -275,9 +284,77 @@ def test_bad_tool_call(
         assert isinstance(found.arguments, str)  # anthropic: the input is not an object
         with pytest.raises(json.JSONDecodeError):
             json.loads(found.arguments)
-    if row.arguments == "broken" and stream:
+    if expected == "broken" and stream:
         assert found.streamed == "{" + (streamed.streamed or "")  # one stray brace up front
     reads = 2 if sdk.provider == "anthropic" and stream else 1  # the helper reads again
     assert [(a.status, a.outcome) for a in outcome.attempts] == [(200, "complete")] * reads
     named = [[f.partition("#")[0] for f in a.faults] for a in outcome.attempts]
     assert named == [[f"bad_tool_call({row.variant})"]] * reads
+
+
+# --- openai only: what its JSON text arguments show ------------------------------------------
+
+
+@pytest.fixture(params=[sdk for sdk in SDKS if sdk.provider == "openai"], ids=lambda s: s.id)
+def client(request: pytest.FixtureRequest) -> Iterator[Any]:
+    with sdk_client(request.param) as found:
+        yield found
+
+
+@pytest.mark.parametrize("after", [2, 50])
+def test_truncated_stream_cuts_tool_arguments(client: Any, after: int) -> None:
+    """Cut by the token limit, a tool call's arguments end mid-JSON, however many fit."""
+    with aichaos.inject([{"kind": "truncated", "after": after}]):
+        chunks = list(
+            client.chat.completions.create(
+                model=GPT,
+                messages=MESSAGES,  # type: ignore[arg-type]
+                tools=OPENAI_TOOLS,  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+    fragments = [
+        call.function.arguments or ""
+        for c in chunks
+        for choice in c.choices
+        for call in choice.delta.tool_calls or []
+    ]
+    arguments = "".join(fragments)
+    assert arguments
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(arguments)
+    finishes = [
+        choice.finish_reason for c in chunks for choice in c.choices if choice.finish_reason
+    ]
+    assert finishes == ["length"]
+    usage = chunks[-1].usage
+    delivered = len([f for f in fragments if f])
+    assert usage is not None and usage.completion_tokens == min(after, delivered)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("variant", ["invalid_json", "empty_arguments"])
+def test_broken_tool_arguments(client: Any, stream: bool, variant: str) -> None:
+    """Both forms break the JSON the same way; `{}` arguments included (empty schema)."""
+    tools = [{"type": "function", "function": {"name": "ping", "parameters": {"type": "object"}}}]
+    with aichaos.inject([{"kind": "bad_tool_call", "variant": variant}]):
+        result = client.chat.completions.create(
+            model=GPT,
+            messages=MESSAGES,  # type: ignore[arg-type]
+            tools=tools,  # type: ignore[arg-type]
+            stream=stream,
+        )
+        if stream:
+            arguments = "".join(
+                call.function.arguments or ""
+                for c in result
+                for choice in c.choices
+                for call in choice.delta.tool_calls or []
+            )
+        else:
+            calls = result.choices[0].message.tool_calls or []
+            arguments = calls[0].function.arguments
+    assert arguments == ("{{}" if variant == "invalid_json" else "")
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(arguments)

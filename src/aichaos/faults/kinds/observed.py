@@ -17,17 +17,15 @@ ANTHROPIC = "anthropic 2.14"
 GENAI = "google-genai 3.6"
 LITELLM = "litellm 1.110"
 
-# the tables run against both SDKs, one file per concern (errors and retries, rate limits,
-# latency, faults inside a started stream, content faults, bad tool calls, malformed 200s),
-# and what is left of the per-SDK suites
+# the tables run against both SDKs, one file per concern (error answers, retries, rate limits,
+# latency, faults inside a started stream, content faults, bad tool calls, malformed 200s)
 _TABLES = (
-    "tests/test_sdk_retries.py tests/test_sdk_rate_limits.py tests/test_sdk_latency.py"
-    " tests/test_sdk_streams.py tests/test_sdk_content.py tests/test_sdk_tool_calls.py"
-    " tests/test_sdk_malformed.py"
+    "tests/test_sdk_errors.py tests/test_sdk_retries.py tests/test_sdk_rate_limits.py"
+    " tests/test_sdk_latency.py tests/test_sdk_streams.py tests/test_sdk_content.py"
+    " tests/test_sdk_tool_calls.py tests/test_sdk_malformed.py"
 )
-_OPENAI_SUITE = f"tests/test_sdk_faults_openai*.py {_TABLES}"
+_OPENAI_SUITE = f"{_TABLES} tests/test_sdk_responses.py"
 _ANTHROPIC_SUITE = _TABLES
-_CATALOG = "tests/test_sdk_catalog_openai.py"
 _GEMINI = "tests/test_sdk_gemini.py"
 _LITELLM = "tests/test_sdk_litellm.py"
 
@@ -62,7 +60,14 @@ OBSERVED: dict[str, tuple[Observed, ...]] = {
             OPENAI,
             "`body: html`/`nginx`: `InternalServerError`, the page as `.body`, `.code` None,"
             " 3 attempts with backoff",
-            f"{_CATALOG}::test_gateway_html_page_is_an_internal_server_error",
+            "tests/test_sdk_errors.py::test_gateway_html_page_is_an_internal_server_error",
+        ),
+        Observed(
+            "anthropic",
+            ANTHROPIC,
+            "`body: html`/`nginx`: `InternalServerError`, the page as `.body`, `.type` None,"
+            " 3 attempts with backoff",
+            "tests/test_sdk_errors.py::test_gateway_html_page_is_an_internal_server_error",
         ),
         Observed(
             "anthropic",
@@ -75,7 +80,7 @@ OBSERVED: dict[str, tuple[Observed, ...]] = {
             "openai",
             OPENAI,
             "integer `code` kept in `.body`; `x-should-retry: false` given in `headers`: 1 attempt",
-            f"{_CATALOG}::test_integer_code_and_replaced_headers",
+            "tests/test_sdk_errors.py::test_replaced_headers_and_an_integer_code",
         ),
     ),
     "outage": (
@@ -146,13 +151,13 @@ OBSERVED: dict[str, tuple[Observed, ...]] = {
             OPENAI,
             "Responses `failed`: `response.failed` yielded, sequence numbers contiguous,"
             " `get_final_response()` raises `RuntimeError`",
-            f"{_CATALOG}::test_responses_stream_fails_with_response_failed",
+            "tests/test_sdk_responses.py::test_responses_stream_fails_with_response_failed",
         ),
         Observed(
             "openai",
             OPENAI,
             "Responses `error_event`: the flat `error` event yielded with the next sequence number",
-            f"{_CATALOG}::test_responses_error_event_carries_the_next_sequence_number",
+            "tests/test_sdk_responses.py::test_responses_stream_error_event_is_yielded",
         ),
     ),
     "stream_stall": (
@@ -220,7 +225,7 @@ OBSERVED: dict[str, tuple[Observed, ...]] = {
             "openai",
             OPENAI,
             "streamed tool arguments no longer parse; usage counts the delivered tokens",
-            f"{_CATALOG}::test_truncated_stream_cuts_tool_arguments",
+            "tests/test_sdk_tool_calls.py::test_truncated_stream_cuts_tool_arguments",
         ),
         Observed(
             "gemini",
@@ -248,7 +253,7 @@ OBSERVED: dict[str, tuple[Observed, ...]] = {
             OPENAI,
             '`invalid_json` on `{}` gives `{{}`; `empty_arguments` gives `""`; stream and body'
             " alike",
-            f"{_CATALOG}::test_broken_tool_arguments",
+            "tests/test_sdk_tool_calls.py::test_broken_tool_arguments",
         ),
         Observed(
             "anthropic",
@@ -298,7 +303,7 @@ OBSERVED: dict[str, tuple[Observed, ...]] = {
             OPENAI,
             "`numbers`, `dates`, `names`: same shape of text, other facts, one replacement per"
             " value",
-            f"{_CATALOG}::test_corrupt_text_changes_facts_plausibly",
+            "tests/test_sdk_content.py::test_corrupt_text_changes_facts_plausibly",
         ),
     ),
 }
