@@ -28,7 +28,8 @@ from aichaos.intercept import BackendSpec, patch
 from aichaos.intercept.transports import AsyncInterceptTransport, InterceptTransport
 from aichaos.mock import MockConfig, create_app
 from aichaos.records import Attempt
-from sdk_support import API_KEY, CLAUDE, GPT, MESSAGES, SLACK, WEATHER, words
+from sdk_support import API_KEY, CLAUDE, GPT, MESSAGES, WEATHER, words
+from sdk_waits import SLACK
 from servers import serve
 
 CLIENT_CLASSES = [httpx.Client, httpx.AsyncClient, httpx2.Client, httpx2.AsyncClient]

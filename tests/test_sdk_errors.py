@@ -36,8 +36,6 @@ from sdk_support import (
     Outcome,
     Outcomes,
     Sdk,
-    SdkSleeps,
-    assert_backoff,
     assert_error_body,
     assert_inner_error_body,
     create,
@@ -46,6 +44,7 @@ from sdk_support import (
     run_side_by_side,
     sdk_client,
 )
+from sdk_waits import SdkSleeps, assert_backoff
 
 
 def test_plain_httpx_clients_are_rejected_by_anthropic() -> None:

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from sdk_support import (
-    SLACK,
     Outcome,
     Outcomes,
     Sdk,
@@ -27,6 +26,7 @@ from sdk_support import (
     rows_for,
     run_side_by_side,
 )
+from sdk_waits import SLACK
 
 DELAY = 0.3
 

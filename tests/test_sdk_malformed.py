@@ -29,7 +29,6 @@ from sdk_support import (
     Outcome,
     Outcomes,
     Sdk,
-    SdkSleeps,
     applies,
     create,
     outcomes_fixture,
@@ -37,6 +36,7 @@ from sdk_support import (
     run_side_by_side,
     sdk_client,
 )
+from sdk_waits import SdkSleeps
 
 
 @dataclass(frozen=True)

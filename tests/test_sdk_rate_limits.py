@@ -24,18 +24,15 @@ from sdk_support import (
     CLAUDE,
     MESSAGES,
     SDKS,
-    SLACK,
     Sdk,
-    SdkSleeps,
-    SleepClock,
     answer_text,
-    assert_retry_after,
     azure_client,
     create,
     error_message,
     rows_for,
     sdk_client,
 )
+from sdk_waits import SLACK, SdkSleeps, SleepClock, assert_retry_after
 
 OPENAI_FLAVORS = [sdk.flavor for sdk in SDKS if sdk.provider == "openai"]
 RFC_3339_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"

@@ -28,20 +28,17 @@ import pytest
 
 from sdk_support import (
     SDKS,
-    SLACK,
     Outcome,
     Sdk,
-    SdkSleeps,
     answer_text,
     applies,
-    assert_backoff,
     assert_error_body,
-    assert_retry_after,
     outcomes_fixture,
     rows_for,
     run_side_by_side,
     transport_module,
 )
+from sdk_waits import SLACK, SdkSleeps, assert_backoff, assert_retry_after
 
 # --- retried errors and connection failures ---------------------------------------------
 #

@@ -31,7 +31,6 @@ from sdk_support import (
     GPT,
     MESSAGES,
     SDKS,
-    SLACK,
     Outcome,
     Sdk,
     answer_text,
@@ -44,6 +43,7 @@ from sdk_support import (
     transport_module,
     words,
 )
+from sdk_waits import SLACK
 
 
 @dataclass(frozen=True)
