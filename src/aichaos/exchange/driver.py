@@ -16,6 +16,10 @@ delay, then its connection failure, else its reply, the mock or the upstream; th
 through the `ResponseShaper`; pauses and failures played as a socket would (the client's
 read timeout enforced over silence).
 
+Its commonest course (no fault acts, the answer known now as one body: the mock's) is also
+taken in one call, `at_once()`, the life's own shortcut over the same steps, for the
+interpreters where stepping costs as much as the answer (docs/performance.md).
+
 The life records its attempt once, however it ends: when it yields `FINISH` or `Fail`, or
 when the interpreter reports `failed(kind, error)` (its own I/O failed) or
 `abandoned(error)` (the client went away). Each ending is classified as the contract's
@@ -176,40 +180,78 @@ class ExchangeLife:
         self.shaper: ResponseShaper | None = None
         self.ended = False
         self._waiting = False  # the last action was a wait (a client leaving gave up on it)
-        self._steps = self._life()
-        self._held: list[Action] = []  # actions `at_once` took but did not carry out
+        self._known: tuple[float, Reply] | None = None  # see _answer_now
+        self._steps: Generator[Action, object, None] | None = None  # the life, once begun
 
     @classmethod
     def of_reply(cls, reply: Reply, header_delay: float = 0.0) -> ExchangeLife:
         """A bare reply played as it is (no plan, no record): the mock's own server."""
-        return cls(None, mock=lambda: (header_delay, reply))
+        life = cls(None)
+        life._known = (header_delay, reply)
+        return life
 
     def send(self, result: object = None) -> Action:
         """The next action, given the result of the last one (None for most)."""
-        action = self._held.pop(0) if self._held else self._steps.send(result)
+        if self._steps is None:
+            self._steps = self._life()
+        action = self._steps.send(result)
         self._waiting = isinstance(action, Wait)
         return action
 
     def at_once(self) -> tuple[StartAnswer, bytes] | None:
-        """The whole answer in one step, when the life's first actions are a `StartAnswer`
-        with its length and then the last `SendBytes` (no wait, fetch or failure before or
-        between them): (head, body), the life over and its attempt recorded (the outcome
-        and fields of playing them one by one; its duration ends before the bytes go out).
-        An interpreter then sends the head and body together, for the cost of one step.
+        """The life's shortcut for its commonest course, taken without stepping: no fault
+        acts (no delay, failure or edit), the answer is known now (a fault's reply, the
+        mock's with no header delay) and is one body, not a stream. Then the life is what
+        playing `StartAnswer(length)`, `SendBytes(body, last=True)`, `FINISH` would be,
+        and it returns (head, body): the attempt is recorded (the same fields and outcome;
+        its duration ends before the interpreter sends them, in one go).
 
-        Call it first, instead of `send(None)`. None: the life goes on step by step, and
-        `send(None)` returns the actions it read ahead first.
+        Call it before the first `send`. None: nothing was sent; play the life with `send`.
         """
-        head = self.send(None)
-        if not isinstance(head, StartAnswer) or head.length is None:
-            self._held.append(head)
+        plan = self.plan
+        if self._steps is not None or (
+            plan is not None and (plan.delay > 0 or plan.failure is not None or plan.edits_response)
+        ):
             return None
-        body = self.send(None)
-        if not isinstance(body, SendBytes) or not body.last:
-            self._held += [head, body]
+        known = self._answer_now()
+        if known is None:
+            return None  # the upstream's answer
+        delay, reply = known
+        parts = reply.body
+        if delay > 0 or type(parts) is not list or len(parts) != 1:
             return None
-        self.send(None)  # FINISH: the life records its attempt
-        return head, body.data
+        if is_event_stream(reply.headers):
+            return None
+        body = parts[0]
+        if not isinstance(body, bytes):
+            return None
+        status, headers = reply.status, reply.headers
+        self._heard(status)
+        if plan is not None:  # no fault edits the answer: the shaper only meters it
+            shaper = self.shaper = ResponseShaper(plan, status, headers)
+            status, headers = shaper.status, shaper.headers
+            assert _shaped(parts, shaper) == parts
+        self._delivered(isinstance(body, TokenBytes))
+        self._end(self.outcome(), None)
+        return StartAnswer(status, headers, len(body)), body
+
+    def _answer_now(self) -> tuple[float, Reply] | None:
+        """(seconds to wait before its head, the answer) when it comes without the upstream:
+        a fault's reply (no wait) or the mock's; None: the upstream answers. Asked once."""
+        if self._known is None:
+            plan = self.plan
+            if plan is not None and plan.reply is not None:
+                self._known = (0.0, plan.reply)
+            elif self._mock is not None:
+                self._known = self._mock()
+        return self._known
+
+    def _heard(self, status: int) -> None:
+        """The answer's head is known: the attempt's status and time to headers."""
+        attempt = self.attempt
+        if attempt is not None:
+            attempt.status = status
+            attempt.headers_at = time.perf_counter() - attempt.started
 
     # --- how it ended ------------------------------------------------------------
     @property
@@ -276,10 +318,9 @@ class ExchangeLife:
         if prelude and not (yield from self._play(prelude)):
             return
         parts: Iterable[Part] | None = None
-        if plan is not None and plan.reply is not None:
-            status, headers, parts = plan.reply.status, plan.reply.headers, plan.reply.parts()
-        elif self._mock is not None:
-            delay, reply = self._mock()
+        known = self._answer_now()
+        if known is not None:  # a fault's reply or the mock's
+            delay, reply = known
             if delay > 0:
                 yield Wait(delay)
             status, headers, parts = reply.status, reply.headers, reply.parts()
@@ -293,9 +334,7 @@ class ExchangeLife:
                 for chunk in answer.body or ():
                     self.tap.chunk(chunk)
             status, headers, parts = answer.status, answer.headers, answer.body
-        if self.attempt is not None:
-            self.attempt.status = status
-            self.attempt.headers_at = time.perf_counter() - self.attempt.started
+        self._heard(status)
         if plan is None:
             yield from self._answer(status, headers, parts, None)
             return
