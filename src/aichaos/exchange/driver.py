@@ -359,7 +359,8 @@ class ExchangeLife:
         shaper: ResponseShaper | None,
     ) -> Generator[Action, object, None]:
         """Send the answer: whole when it is one body known now, else part by part."""
-        if parts is not None and not is_event_stream(headers):
+        stream = shaper.sends_event_stream if shaper is not None else is_event_stream(headers)
+        if parts is not None and not stream:
             out = _shaped(parts, shaper)
             whole = _whole_body(out)
             if whole is not None:

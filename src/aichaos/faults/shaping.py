@@ -107,6 +107,13 @@ class ResponseShaper:
         self._body_size = 0
 
     @property
+    def sends_event_stream(self) -> bool:
+        """Whether the headers to send (`headers`) announce an event stream."""
+        if self.plan.header_edits:  # they may have changed the content type
+            return is_event_stream(self.headers)
+        return self._stream
+
+    @property
     def meters_events(self) -> bool:
         """Whether the answer is a 2xx event stream of a known dialect (its events are read)."""
         return self._parser is not None

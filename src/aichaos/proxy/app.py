@@ -32,7 +32,7 @@ from aichaos.proxy.body import (
     BodyTooLarge,
     ClientGone,
     RequestBody,
-    declared_length,
+    length_value,
 )
 from aichaos.proxy.connections import ConnectionRegistry
 from aichaos.proxy.forwarding import (
@@ -63,15 +63,29 @@ _LABELS: dict[driver.FailKind, str] = {
 }
 """How a failed connection is named in the proxy's records."""
 _CALL = CALL_HEADER.decode()
+_ADMIN = PREFIX + "/"
 
 
 class _Downstream:
     """The client's side of one exchange: the answer, its disconnect, dropping its connection."""
 
+    __slots__ = (
+        "_watcher",
+        "complete",
+        "connection",
+        "dropped",
+        "gone",
+        "head",
+        "holding",
+        "receive",
+        "send",
+        "unsupported_drop",
+    )
+
     def __init__(
         self, scope: Scope, receive: Receive, send: Send, connections: ConnectionRegistry
     ) -> None:
-        self.scope, self.receive, self.send, self.connections = scope, receive, send, connections
+        self.receive, self.send = receive, send
         self.connection = connections.transport_for(scope.get("client"))
         self.head: Message | None = None  # the status line and headers, not sent yet
         self.complete = False  # the whole answer went out
@@ -81,7 +95,7 @@ class _Downstream:
         self.unsupported_drop = False  # not served by serve_proxy: let the server close it
         self._watcher: asyncio.Future[None] | None = None
 
-    def watch(self, exchange: asyncio.Task[Any], body: asyncio.Future[bool]) -> None:
+    def watch(self, exchange: asyncio.Task[Any], body: RequestBody) -> None:
         """Cancel the exchange (and its upstream request) when the client goes away (once its
         body is read: the reader of a streamed body notices a disconnect before): told by the
         connection itself when `serve_proxy` tracks it, else by `http.disconnect`."""
@@ -96,15 +110,15 @@ class _Downstream:
         if self._watcher is not None:
             self._watcher.cancel()
 
-    async def _watch(self, exchange: asyncio.Task[Any], body: asyncio.Future[bool]) -> None:
-        if not await body:
+    async def _watch(self, exchange: asyncio.Task[Any], body: RequestBody) -> None:
+        if not await body.finished():
             return
         while (await self.receive())["type"] != "http.disconnect":
             pass
         self._lost(exchange, body)
 
-    def _lost(self, exchange: asyncio.Task[Any], body: asyncio.Future[bool]) -> None:
-        if not (body.done() and body.result()):
+    def _lost(self, exchange: asyncio.Task[Any], body: RequestBody) -> None:
+        if not body.outcome:
             return  # the body is still being read, and its reader sees the client leave
         if not self.complete:
             self.gone = True
@@ -162,6 +176,8 @@ class _Downstream:
 class _Upstream:
     """The real upstream's side of one exchange: its answer, once asked for."""
 
+    __slots__ = ("close_client", "length", "query", "raw_headers", "raw_path", "response", "rest")
+
     def __init__(self, raw_path: bytes, query: bytes, raw_headers: list[tuple[bytes, bytes]]):
         self.raw_path, self.query, self.raw_headers = raw_path, query, raw_headers
         self.response: UpstreamResponse | None = None
@@ -178,16 +194,26 @@ class _Upstream:
 _NO_BODY = frozenset({204, 304})
 
 
-def _info_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[dict[str, str], str | None]:
+def _info_headers(
+    raw: Iterable[tuple[bytes, bytes]],
+) -> tuple[dict[str, str], str | None, int | None]:
+    """The request's headers for its `RequestInfo`, its call id, its declared length (as
+    `declared_length` reads it): one pass over the headers."""
     headers: dict[str, str] = {}
     call_id = None
+    length: bytes | None = None
     for raw_name, raw_value in raw:
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
         if name == _CALL:
             call_id = value
             continue
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers, call_id
+        if name in headers:
+            headers[name] = f"{headers[name]}, {value}"
+            continue
+        headers[name] = value
+        if name == "content-length":
+            length = raw_value
+    return headers, call_id, None if length is None else length_value(length)
 
 
 class ProxyApp:
@@ -227,7 +253,7 @@ class ProxyApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
-            if path == PREFIX or path.startswith(PREFIX + "/"):
+            if path == PREFIX or path.startswith(_ADMIN):
                 if self.admin is not None:
                     await self.admin(scope, receive, send)
                     return
@@ -274,7 +300,7 @@ class ProxyApp:
     ) -> None:
         spec = self.session.backends[backend]
         raw_headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
-        headers, call_id = _info_headers(raw_headers)
+        headers, call_id, declared = _info_headers(raw_headers)
         query: bytes = scope.get("query_string", b"")
         base = spec.upstream if spec.is_remote else "http://mock"
         info = RequestInfo(
@@ -286,16 +312,9 @@ class ProxyApp:
             headers=headers,
             body=b"",
         )
-        read: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-
-        def body_read(ok: bool) -> None:
-            if not read.done():
-                read.set_result(ok)
-
-        body = RequestBody(receive, self.max_body, body_read)
+        body = RequestBody(receive, self.max_body)
         upstream = _Upstream(raw_rest, query, raw_headers)
         try:
-            declared = declared_length(raw_headers)
             if declared is not None and declared > self.max_body:
                 raise BodyTooLarge
             first = await body.head(self.inspect_body)
@@ -319,7 +338,7 @@ class ProxyApp:
         down = _Downstream(scope, receive, send, self.connections)
         task = asyncio.current_task()
         assert task is not None
-        down.watch(task, read)
+        down.watch(task, body)
         try:
             await self._play(life, exchange, down, upstream)
         except ClientGone:  # the client left while its body was being streamed upstream
@@ -425,8 +444,11 @@ class ProxyApp:
             headers.append((b"connection", b"close"))
         if head.status in _NO_BODY:  # RFC 9110 8.6: no content-length on 1xx and 204; a 304's
             return headers  # would describe the cached answer, which the proxy does not know
-        if head.length is not None and not any(name == b"content-length" for name, _ in headers):
-            headers.append((b"content-length", str(head.length).encode()))
+        if head.length is not None:
+            for name, _ in headers:
+                if name == b"content-length":
+                    return headers
+            headers.append((b"content-length", b"%d" % head.length))
         return headers
 
     async def _forward(self, exchange: Exchange, upstream: _Upstream) -> driver.UpstreamAnswer:

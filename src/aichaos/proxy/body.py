@@ -9,6 +9,7 @@ whole as before; a larger one is streamed upstream unless something needs all of
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
 
 from aichaos.wire.asgi import Receive
@@ -32,11 +33,16 @@ def declared_length(raw: Iterable[tuple[bytes, bytes]]) -> int | None:
     """The request's `content-length`, or None (chunked, or not a number)."""
     for name, value in raw:
         if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+            return length_value(value)
     return None
+
+
+def length_value(value: bytes) -> int | None:
+    """A `content-length` value as a number, or None (not a number)."""
+    try:
+        return int(value)
+    except ValueError:
+        return None
 
 
 class RequestBody:
@@ -46,7 +52,8 @@ class RequestBody:
     follows as it arrives, for streaming upstream. Both raise `BodyTooLarge` as soon as more
     than `limit` bytes came (nothing more is read), and `rest()` raises `ClientGone` when the
     client disconnects first (`head` returns None then). `on_end(ok)` is called once when the
-    body ends: ok True at its end, False on a disconnect or the limit.
+    body ends: ok True at its end, False on a disconnect or the limit; `outcome` is that `ok`
+    (None while the body is still coming), and `finished()` waits for it.
     """
 
     def __init__(
@@ -56,6 +63,8 @@ class RequestBody:
         self.size = 0
         self.ended = False  # the whole body was read
         self.gone = False  # the client disconnected before its end
+        self.outcome: bool | None = None
+        self._finished: asyncio.Future[bool] | None = None
 
     async def _next(self) -> bytes | None:
         """The next non-empty chunk; None at the end (or when the client left: see `gone`)."""
@@ -78,9 +87,21 @@ class RequestBody:
         return None
 
     def _end(self, ok: bool) -> None:
+        if self.outcome is not None:
+            return
+        self.outcome = ok
         if self.on_end is not None:
             on_end, self.on_end = self.on_end, None
             on_end(ok)
+        if self._finished is not None and not self._finished.done():
+            self._finished.set_result(ok)
+
+    async def finished(self) -> bool:
+        """Whether the body was read to its end (False: the client left, or the limit)."""
+        if self.outcome is None:
+            self._finished = asyncio.get_running_loop().create_future()
+            return await self._finished
+        return self.outcome
 
     async def head(self, size: int, before: bytes = b"") -> bytes | None:
         """`before`, then the body's next `size` bytes or more (all of it when it is shorter):
@@ -111,4 +132,5 @@ __all__ = [
     "ClientGone",
     "RequestBody",
     "declared_length",
+    "length_value",
 ]

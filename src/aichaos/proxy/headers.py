@@ -31,6 +31,7 @@ CALL_HEADER = b"x-aichaos-call"
 
 # `expect`: the proxy has the whole body already, so no 100-continue dance upstream.
 _REQUEST_DROP = HOP_BY_HOP | {b"host", b"content-length", b"expect", CALL_HEADER}
+_REQUEST_DROP_IDENTITY = _REQUEST_DROP | {b"accept-encoding"}  # asked for again, uncompressed
 
 
 def _named_in_connection(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
@@ -48,14 +49,12 @@ def request_headers(raw: Sequence[tuple[bytes, bytes]], *, identity: bool = Fals
     `identity`, the upstream is asked for an uncompressed answer (the proxy is
     about to edit it).
     """
-    extra = _named_in_connection(raw) if any(n == b"connection" for n, _ in raw) else ()
-    out = [
-        (name, value)
-        for name, value in raw
-        if (low := name.lower()) not in _REQUEST_DROP
-        and low not in extra
-        and not (identity and low == b"accept-encoding")
-    ]
+    drop = _REQUEST_DROP_IDENTITY if identity else _REQUEST_DROP
+    for name, _ in raw:
+        if name == b"connection":  # it names more hop-by-hop headers
+            drop = drop | _named_in_connection(raw)
+            break
+    out = [(name, value) for name, value in raw if name.lower() not in drop]
     if identity:
         out.append((b"accept-encoding", b"identity"))
     return out
@@ -68,9 +67,17 @@ def response_headers(headers: Iterable[tuple[str, str]]) -> HeaderList:
 
 def end_to_end(raw: Iterable[tuple[bytes, bytes]]) -> HeaderList:
     """Raw headers without the hop-by-hop ones (and those `connection` names), names lower-case."""
-    pairs = [(k.lower(), v) for k, v in raw]
-    extra = _named_in_connection(pairs) if any(k == b"connection" for k, _ in pairs) else ()
-    return [(k, v) for k, v in pairs if k not in HOP_BY_HOP and k not in extra]
+    out: HeaderList = []
+    named: set[bytes] | None = None
+    for name, value in raw:  # one pass: this runs for every answer
+        low = name.lower()
+        if low in HOP_BY_HOP:
+            if low == b"connection":
+                named = named or set()
+                named.update(token.strip().lower() for token in value.split(b","))
+            continue
+        out.append((low, value))
+    return out if not named else [(k, v) for k, v in out if k not in named]
 
 
 def upstream_url(base: str, raw_rest: bytes, query: bytes) -> str:
