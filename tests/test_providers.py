@@ -11,7 +11,8 @@ import pytest
 
 from aichaos.providers import PROVIDERS, get_provider, provider_names, resolve
 from aichaos.providers._common import go_duration
-from aichaos.providers.base import Completion, Dialect, EventRole, Provider, ToolCall, Usage
+from aichaos.providers.base import Completion, Dialect, EventRole, ToolCall, Usage
+from aichaos.providers.provider import Provider
 from aichaos.wire.exchange import Reply, RequestInfo
 from aichaos.wire.sse import SSEEvent, SSEParser
 

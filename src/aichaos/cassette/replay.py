@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aichaos.cassette.format import CassetteError, Interaction, read_cassette_dir
 from aichaos.cassette.matching import DEFAULT_IGNORE, Matcher
-from aichaos.providers.base import Provider
+from aichaos.providers.provider import Provider
 from aichaos.wire.exchange import Abort, Part, Pause, Reply, RequestInfo
 
 MISS_HEADER = "x-aichaos-replay"

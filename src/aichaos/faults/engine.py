@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from aichaos.faults.base import Fault
 from aichaos.faults.plan import Plan
-from aichaos.providers.base import Dialect, Provider
+from aichaos.providers.base import Dialect
+from aichaos.providers.provider import Provider
 from aichaos.wire.exchange import RequestInfo
 
 

@@ -10,7 +10,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from aichaos.providers.base import Dialect, Provider
+from aichaos.providers.base import Dialect
+from aichaos.providers.provider import Provider
 from aichaos.wire.exchange import Abort, Hang, Pause, Reply, RequestInfo
 from aichaos.wire.sse import SSEEvent
 

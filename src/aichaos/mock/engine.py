@@ -29,17 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aichaos.providers import closest_provider, resolve
 from aichaos.providers._common import split_words
-from aichaos.providers.base import (
-    Completion,
-    Dialect,
-    EventRole,
-    Finish,
-    Prompt,
-    Provider,
-    ToolCall,
-    Usage,
-)
+from aichaos.providers.base import Completion, Dialect, EventRole, Finish, Prompt, ToolCall, Usage
 from aichaos.providers.openai import Embeddings
+from aichaos.providers.provider import Provider
 from aichaos.wire.exchange import JSONBytes, Part, Pause, Reply, RequestInfo
 from aichaos.wire.sse import SSEEvent
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from aichaos.providers.anthropic import AnthropicProvider
-from aichaos.providers.base import Dialect, Provider
+from aichaos.providers.base import Dialect
 from aichaos.providers.gemini import GeminiProvider
 from aichaos.providers.openai import AzureOpenAIProvider, OpenAIProvider
+from aichaos.providers.provider import Provider
 
 PROVIDERS: dict[str, Provider] = {
     provider.name: provider

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from aichaos.providers.base import Completion, Usage, seconds_text
-from aichaos.wire.sse import SSEEvent
+from aichaos.providers._json import as_dict, as_int, as_list, clone
+from aichaos.providers.base import Completion
+from aichaos.providers.replies import seconds_text
 
 _ids = random.Random()  # seeded from the OS once: ids are unique, not secret
 
@@ -96,29 +96,6 @@ def dump_arguments(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
-def clone(value: Any) -> Any:
-    """Deep copy, so edits never mutate their input."""
-    return copy.deepcopy(value)
-
-
-def as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def as_int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def usage_from(data: Any, input_key: str, output_key: str) -> Usage | None:
-    if not isinstance(data, dict):
-        return None
-    return Usage(as_int(data.get(input_key)), as_int(data.get(output_key)))
-
-
 def content_text(content: Any) -> str:
     """Text of a message's content: a string, or a list of typed parts (`text`, `input_text`)."""
     if isinstance(content, str):
@@ -149,24 +126,6 @@ def usage_with_output(body: Any, input_key: str, output_key: str, tokens: int) -
         usage[output_key] = tokens
         usage["total_tokens"] = as_int(usage.get(input_key)) + tokens
     return new
-
-
-def typed_text(value: Any, type_: str, key: str) -> str | None:
-    """`value[key]` when `value` is an object whose `type` is `type_` and it is a string."""
-    obj = as_dict(value)
-    text = obj.get(key) if obj.get("type") == type_ else None
-    return text if isinstance(text, str) else None
-
-
-def with_typed_text(event: SSEEvent, at: str | None, type_: str, key: str, text: str) -> SSEEvent:
-    """`event` with `key` set to `text` in its JSON's object `at` (None: the JSON itself) when
-    that object's `type` is `type_`; else `event` unchanged. Its JSON is never mutated."""
-    payload = clone(event.json)
-    obj = as_dict(payload if at is None else as_dict(payload).get(at))
-    if obj.get("type") != type_:
-        return event
-    obj[key] = text
-    return event.replaced(payload)
 
 
 def typed_items(body: Any, key: str, type_: str) -> list[dict[str, Any]]:

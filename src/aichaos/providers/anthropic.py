@@ -7,12 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from aichaos.providers._common import (
-    as_dict,
-    as_int,
-    as_list,
     base58_id,
     chunks_of,
-    clone,
     content_text,
     dump_arguments,
     name_or_none,
@@ -22,35 +18,27 @@ from aichaos.providers._common import (
     rfc3339_in,
     split_arguments,
     typed_items,
-    typed_text,
     with_typed_items,
-    with_typed_text,
 )
+from aichaos.providers._json import TypedField, as_dict, as_list, clone
 from aichaos.providers.base import (
     Completion,
     Dialect,
-    ErrorAnswer,
     EventRole,
     Finish,
+    FinishWords,
     Headers,
     MalformedToolCall,
     Prompt,
-    Provider,
-    SdkEnvironment,
     StreamEnd,
     Tool,
     ToolCall,
     Usage,
 )
+from aichaos.providers.provider import Provider, SdkEnvironment
+from aichaos.providers.replies import ErrorAnswer
 from aichaos.wire.exchange import RequestInfo
 from aichaos.wire.sse import SSEEvent
-
-STOP_REASONS: dict[str, str] = {
-    "stop": "end_turn",
-    "length": "max_tokens",
-    "content_filter": "refusal",
-    "tool_calls": "tool_use",
-}
 
 
 def _usage_json(usage: Usage) -> dict[str, Any]:
@@ -89,6 +77,12 @@ class Messages(Dialect):
     malformed_tool_call: MalformedToolCall = "values"
     required_fields = ("model", "messages", "max_tokens")
 
+    finish_reasons = FinishWords("end_turn", "max_tokens", "refusal", "tool_use")
+    usage_at = ("usage", "input_tokens", "output_tokens")
+    text_field = TypedField("delta", "text_delta", "text")
+    tool_args_field = TypedField("delta", "input_json_delta", "partial_json")
+    tool_name_field = TypedField("content_block", "tool_use", "name")
+
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.endswith("/v1/messages")
 
@@ -125,7 +119,7 @@ class Messages(Dialect):
             "role": "assistant",
             "model": completion.model,
             "content": content,
-            "stop_reason": STOP_REASONS[completion.finish] if final else None,
+            "stop_reason": self.finish_reasons.of(completion.finish) if final else None,
             "stop_sequence": None,
             "usage": _usage_json(
                 completion.usage if final else Usage(completion.usage.input_tokens, 1)
@@ -192,7 +186,10 @@ class Messages(Dialect):
         yield _sse(
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": STOP_REASONS[completion.finish], "stop_sequence": None},
+                "delta": {
+                    "stop_reason": self.finish_reasons.of(completion.finish),
+                    "stop_sequence": None,
+                },
                 # Current API repeats cumulative input tokens here.
                 "usage": {
                     "input_tokens": completion.usage.input_tokens,
@@ -203,12 +200,6 @@ class Messages(Dialect):
         yield _sse({"type": "message_stop"})
 
     # --- reading --------------------------------------------------------------
-    def usage_of_body(self, body: Any) -> Usage | None:
-        usage = as_dict(body).get("usage")
-        if not isinstance(usage, dict):
-            return None
-        return Usage(as_int(usage.get("input_tokens")), as_int(usage.get("output_tokens")))
-
     def usage_of_event(self, event: SSEEvent) -> Usage | None:
         payload = as_dict(event.json)
         if payload.get("type") == "message_start":
@@ -236,7 +227,7 @@ class Messages(Dialect):
     def with_finish(self, body: Any, finish: Finish, reason: str | None = None) -> Any:
         new = clone(body)
         if isinstance(new, dict):
-            new["stop_reason"] = STOP_REASONS[finish]
+            new["stop_reason"] = self.finish_reasons.of(finish)
         return new
 
     def with_output_tokens(self, body: Any, tokens: int) -> Any:
@@ -294,28 +285,13 @@ class Messages(Dialect):
             return "error"
         return None
 
-    def event_text(self, event: SSEEvent) -> str | None:
-        return typed_text(as_dict(event.json).get("delta"), "text_delta", "text")
-
-    def event_with_text(self, event: SSEEvent, text: str) -> SSEEvent:
-        return with_typed_text(event, "delta", "text_delta", "text", text)
-
-    def event_tool_args(self, event: SSEEvent) -> str | None:
-        return typed_text(as_dict(event.json).get("delta"), "input_json_delta", "partial_json")
-
-    def event_with_tool_args(self, event: SSEEvent, arguments: str) -> SSEEvent:
-        return with_typed_text(event, "delta", "input_json_delta", "partial_json", arguments)
-
-    def event_with_tool_name(self, event: SSEEvent, name: str) -> SSEEvent:
-        return with_typed_text(event, "content_block", "tool_use", "name", name)
-
     def event_with_finish(
         self, event: SSEEvent, finish: Finish, reason: str | None = None
     ) -> SSEEvent:
         payload = clone(event.json)
         if as_dict(payload).get("type") != "message_delta":
             return event
-        payload.setdefault("delta", {})["stop_reason"] = STOP_REASONS[finish]
+        payload.setdefault("delta", {})["stop_reason"] = self.finish_reasons.of(finish)
         return event.replaced(payload)
 
     def keepalive_event(self) -> SSEEvent:

@@ -8,43 +8,33 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from aichaos.providers._common import (
-    as_dict,
-    as_int,
-    as_list,
     chunks_of,
-    clone,
     content_text,
     dump_arguments,
     new_id,
     parse_arguments,
     positive_int,
 )
+from aichaos.providers._json import as_dict, as_int, as_list, clone
 from aichaos.providers.base import (
     Completion,
     Dialect,
-    ErrorAnswer,
     EventRole,
     Finish,
+    FinishWords,
     Headers,
     MalformedToolCall,
     Prompt,
-    Provider,
-    SdkEnvironment,
     StreamEnd,
     Tool,
     ToolCall,
     Usage,
-    json_reply,
 )
+from aichaos.providers.provider import Provider, SdkEnvironment
+from aichaos.providers.replies import ErrorAnswer, json_reply
 from aichaos.wire.exchange import Part, Pause, Reply, RequestInfo
 from aichaos.wire.sse import SSEEvent
 
-FINISH_REASONS: dict[str, str] = {
-    "stop": "STOP",
-    "length": "MAX_TOKENS",
-    "content_filter": "SAFETY",
-    "tool_calls": "STOP",
-}
 FILTER_REASONS = ("SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "OTHER")
 """finishReason values (google-genai `types.FinishReason`) that end an answer as a filter does."""
 BLOCK_REASONS = ("SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY", "JAILBREAK")
@@ -157,6 +147,8 @@ class GenerateContent(Dialect):
 
     name = "generate_content"
     final_event = "a chunk with finishReason"
+    finish_reasons = FinishWords("STOP", "MAX_TOKENS", "SAFETY", "STOP")
+    usage_at = ("usageMetadata", "promptTokenCount", "candidatesTokenCount")
 
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and _PATH.search(path) is not None
@@ -210,7 +202,7 @@ class GenerateContent(Dialect):
         _set_parts(candidate, parts)
         body: dict[str, Any] = {"candidates": [candidate]}
         if final:
-            candidate["finishReason"] = FINISH_REASONS[completion.finish]
+            candidate["finishReason"] = self.finish_reasons.of(completion.finish)
             body["usageMetadata"] = _usage_json(completion.usage)
         body["modelVersion"] = completion.model
         body["responseId"] = response_id
@@ -241,12 +233,6 @@ class GenerateContent(Dialect):
         return "application/json", _json_array(events)
 
     # --- reading --------------------------------------------------------------
-    def usage_of_body(self, body: Any) -> Usage | None:
-        meta = as_dict(body).get("usageMetadata")
-        if not isinstance(meta, dict):
-            return None
-        return Usage(as_int(meta.get("promptTokenCount")), as_int(meta.get("candidatesTokenCount")))
-
     def usage_of_event(self, event: SSEEvent) -> Usage | None:
         return self.usage_of_body(event.json)
 
@@ -275,7 +261,7 @@ class GenerateContent(Dialect):
         new = clone(body)
         candidate = self._candidate(new)
         if candidate:
-            _finish_candidate(candidate, reason or FINISH_REASONS[finish])
+            _finish_candidate(candidate, reason or self.finish_reasons.of(finish))
         return new
 
     def with_output_tokens(self, body: Any, tokens: int) -> Any:

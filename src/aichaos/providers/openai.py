@@ -11,17 +11,12 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from aichaos.providers._common import go_duration, new_id, seconds_header
-from aichaos.providers.base import (
-    Dialect,
-    ErrorAnswer,
-    Headers,
-    Provider,
-    SdkEnvironment,
-    whole_seconds,
-)
+from aichaos.providers.base import Dialect, Headers
 from aichaos.providers.openai_chat import ChatCompletions
 from aichaos.providers.openai_embeddings import Embeddings, Models
 from aichaos.providers.openai_responses import Responses, failed_events
+from aichaos.providers.provider import Provider, SdkEnvironment
+from aichaos.providers.replies import ErrorAnswer, whole_seconds
 from aichaos.wire.exchange import Reply, RequestInfo
 from aichaos.wire.sse import SSEEvent
 

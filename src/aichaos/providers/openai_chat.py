@@ -7,18 +7,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from aichaos.providers._common import (
-    as_dict,
-    as_list,
     chunks_of,
-    clone,
     content_text,
     name_or_none,
     new_id,
     positive_int,
     split_arguments,
-    usage_from,
     usage_with_output,
 )
+from aichaos.providers._json import as_dict, as_list, clone
 from aichaos.providers.base import (
     Completion,
     Dialect,
@@ -32,13 +29,6 @@ from aichaos.providers.base import (
 )
 from aichaos.wire.exchange import RequestInfo
 from aichaos.wire.sse import SSEEvent, encode_basestring_ascii
-
-FINISH_REASONS: dict[str, str] = {
-    "stop": "stop",
-    "length": "length",
-    "content_filter": "content_filter",
-    "tool_calls": "tool_calls",
-}
 
 
 def usage_json(usage: Usage) -> dict[str, Any]:
@@ -106,6 +96,7 @@ class ChatCompletions(Dialect):
 
     name = "chat_completions"
     final_event = "data: [DONE]"
+    usage_at = ("usage", "prompt_tokens", "completion_tokens")
 
     def __init__(self, *, azure: bool = False) -> None:
         self.azure = azure
@@ -166,7 +157,7 @@ class ChatCompletions(Dialect):
             "index": 0,
             "message": message,
             "logprobs": None,
-            "finish_reason": FINISH_REASONS[completion.finish],
+            "finish_reason": self.finish_reasons.of(completion.finish),
         }
         body: dict[str, Any] = {
             **_head("chat.completion", completion),
@@ -236,19 +227,16 @@ class ChatCompletions(Dialect):
             )
             for fragment in split_arguments(call.arguments):
                 yield chunk({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
-        yield chunk({}, FINISH_REASONS[completion.finish])
+        yield chunk({}, self.finish_reasons.of(completion.finish))
         if include_usage:
             yield SSEEvent.of({**base, "choices": [], "usage": usage_json(completion.usage)})
         yield SSEEvent.of("[DONE]")
 
     # --- reading --------------------------------------------------------------
-    def usage_of_body(self, body: Any) -> Usage | None:
-        return usage_from(as_dict(body).get("usage"), "prompt_tokens", "completion_tokens")
-
     def usage_of_event(self, event: SSEEvent) -> Usage | None:
         if not event.data.lstrip().startswith("{"):
             return None  # not an object (`[DONE]`): no usage, and no JSON to parse
-        return usage_from(as_dict(event.json).get("usage"), "prompt_tokens", "completion_tokens")
+        return self.usage_of_body(event.json)
 
     # --- non-streaming edits --------------------------------------------------
     @staticmethod
@@ -271,7 +259,7 @@ class ChatCompletions(Dialect):
         new = clone(body)
         for choice in as_list(as_dict(new).get("choices")):
             if isinstance(choice, dict):
-                choice["finish_reason"] = FINISH_REASONS[finish]
+                choice["finish_reason"] = self.finish_reasons.of(finish)
                 if self.azure and finish == "content_filter":
                     choice["content_filter_results"] = azure_filter_results(True)
         return new
@@ -370,7 +358,7 @@ class ChatCompletions(Dialect):
         choices = as_list(as_dict(payload).get("choices"))
         if not choices or not isinstance(choices[0], dict):
             return event
-        choices[0]["finish_reason"] = FINISH_REASONS[finish]
+        choices[0]["finish_reason"] = self.finish_reasons.of(finish)
         return event.replaced(payload)
 
     def _tool_edit(self, event: SSEEvent, key: str, value: str) -> SSEEvent:

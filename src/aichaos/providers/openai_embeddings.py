@@ -9,8 +9,7 @@ import random
 import struct
 from typing import Any
 
-from aichaos.providers._common import as_dict, usage_from
-from aichaos.providers.base import Completion, Dialect, Usage
+from aichaos.providers.base import Completion, Dialect
 from aichaos.wire.exchange import RequestInfo
 
 DEFAULT_DIMENSIONS = 1536
@@ -48,6 +47,7 @@ class Embeddings(_DataSurface):
     """`/v1/embeddings`: honours `encoding_format` (the SDK asks for base64 by default)."""
 
     name = "embeddings"
+    usage_at = ("usage", "prompt_tokens", "completion_tokens")
 
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.endswith("/embeddings")
@@ -79,9 +79,6 @@ class Embeddings(_DataSurface):
             "model": model or req.model or "text-embedding-3-small",
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
-
-    def usage_of_body(self, body: Any) -> Usage | None:
-        return usage_from(as_dict(body).get("usage"), "prompt_tokens", "completion_tokens")
 
 
 class Models(_DataSurface):

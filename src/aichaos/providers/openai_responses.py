@@ -7,22 +7,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from aichaos.providers._common import (
-    as_dict,
-    as_list,
     chunks_of,
-    clone,
     content_text,
     name_or_none,
     new_id,
     positive_int,
     split_arguments,
     typed_items,
-    typed_text,
-    usage_from,
     usage_with_output,
     with_typed_items,
-    with_typed_text,
 )
+from aichaos.providers._json import TypedField, as_dict, as_list, clone
 from aichaos.providers.base import (
     Completion,
     Delivered,
@@ -85,6 +80,11 @@ class Responses(Dialect):
     final_event = "response.completed"
     repeats_deltas = True  # `*.done` events and the final response repeat the answer
     required_fields = ("model",)
+
+    usage_at = ("usage", "input_tokens", "output_tokens")
+    text_field = TypedField(None, "response.output_text.delta", "delta")
+    tool_args_field = TypedField(None, "response.function_call_arguments.delta", "delta")
+    tool_name_field = TypedField("item", "function_call", "name")
 
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.endswith("/responses")
@@ -230,12 +230,8 @@ class Responses(Dialect):
         yield ev(kind, response=final)
 
     # --- reading --------------------------------------------------------------
-    def usage_of_body(self, body: Any) -> Usage | None:
-        return usage_from(as_dict(body).get("usage"), "input_tokens", "output_tokens")
-
     def usage_of_event(self, event: SSEEvent) -> Usage | None:
-        response = as_dict(as_dict(event.json).get("response"))
-        return usage_from(response.get("usage"), "input_tokens", "output_tokens")
+        return self.usage_of_body(as_dict(event.json).get("response"))
 
     # --- non-streaming edits --------------------------------------------------
     @staticmethod
@@ -319,22 +315,6 @@ class Responses(Dialect):
         if kind in ("response.failed", "error"):
             return "error"
         return None
-
-    def event_text(self, event: SSEEvent) -> str | None:
-        return typed_text(event.json, "response.output_text.delta", "delta")
-
-    def event_with_text(self, event: SSEEvent, text: str) -> SSEEvent:
-        return with_typed_text(event, None, "response.output_text.delta", "delta", text)
-
-    def event_tool_args(self, event: SSEEvent) -> str | None:
-        return typed_text(event.json, "response.function_call_arguments.delta", "delta")
-
-    def event_with_tool_args(self, event: SSEEvent, arguments: str) -> SSEEvent:
-        kind = "response.function_call_arguments.delta"
-        return with_typed_text(event, None, kind, "delta", arguments)
-
-    def event_with_tool_name(self, event: SSEEvent, name: str) -> SSEEvent:
-        return with_typed_text(event, "item", "function_call", "name", name)
 
     def event_with_finish(
         self, event: SSEEvent, finish: Finish, reason: str | None = None

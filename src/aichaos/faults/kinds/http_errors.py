@@ -10,7 +10,7 @@ from pydantic import Field
 
 from aichaos.faults.base import Fault
 from aichaos.faults.plan import Plan
-from aichaos.providers.base import merge_headers
+from aichaos.providers.replies import merge_headers
 from aichaos.units import Duration
 from aichaos.wire.exchange import Reply
 
