@@ -1,12 +1,12 @@
-"""Faults that change what the model said: broken bodies, filtered, cut, empty or scrambled text.
+"""Faults that change what the model said: filtered, cut, empty or scrambled text.
 
 Non-streaming answers are edited as a whole (they are small and complete);
-streams are edited event by event through the provider's dialect.
+streams are edited event by event through the provider's dialect. Broken bodies are
+malformed.py, broken tool calls tool_calls.py.
 """
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
@@ -15,138 +15,11 @@ from pydantic import Field
 
 from aichaos.faults.base import Fault
 from aichaos.faults.facts import FactSwapper
+from aichaos.faults.kinds._edits import has_content, json_edit
 from aichaos.faults.plan import EditContext, Plan, StreamEdit, StreamOut
 from aichaos.providers._common import split_arguments
 from aichaos.providers.base import Dialect, EventRole, Finish, ToolCall
-from aichaos.wire.exchange import Reply
 from aichaos.wire.sse import SSEEvent
-
-Headers = list[tuple[str, str]]
-
-
-def _has_content(plan: Plan) -> bool:
-    return plan.dialect is not None and plan.dialect.has_completion
-
-
-def _json_edit(
-    edit: Callable[[Dialect, Any], Any],
-) -> Callable[[EditContext, int, Headers, bytes], tuple[int, Headers, bytes]]:
-    """A body edit that parses the JSON answer, edits it through the dialect, re-encodes it."""
-
-    def apply(
-        ctx: EditContext, status: int, headers: Headers, body: bytes
-    ) -> tuple[int, Headers, bytes]:
-        if ctx.dialect is None:
-            return status, headers, body
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return status, headers, body
-        edited = edit(ctx.dialect, payload)
-        return status, headers, json.dumps(edited, separators=(",", ":")).encode()
-
-    return apply
-
-
-def _set_content_type(value: str) -> Callable[[Headers], Headers]:
-    def apply(headers: Headers) -> Headers:
-        return [(k, v) for k, v in headers if k.lower() != "content-type"] + [
-            ("content-type", value)
-        ]
-
-    return apply
-
-
-# --- malformed ------------------------------------------------------------------
-
-_HTML_PAGE = (
-    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n"
-    b"</body>\r\n</html>\r\n"
-)
-
-
-class Malformed(Fault):
-    """A broken 200: the body does not parse or is not what the SDK expects.
-
-    `invalid_json` and `truncated_json`: the SDKs raise a raw `json.JSONDecodeError`, not an SDK
-    exception, and do not retry. `empty_body`: an empty 200 (a stream with no events).
-    `wrong_schema`: valid JSON of another shape; the SDKs build the object without validation
-    and its fields are `None`. `html_error_page`: a 200 `text/html` gateway page; the SDKs
-    return it as a `str`. `wrong_content_type`: the real body as `text/plain`; the SDKs still
-    parse it, so only code reading headers notices. On streams the first data event breaks.
-    """
-
-    summary: ClassVar[str] = (
-        "a broken 200 (invalid_json, truncated_json, empty_body, wrong_schema,"
-        " html_error_page, wrong_content_type)"
-    )
-    kind: Literal["malformed"] = "malformed"
-    variant: Literal[
-        "invalid_json",
-        "truncated_json",
-        "empty_body",
-        "wrong_schema",
-        "html_error_page",
-        "wrong_content_type",
-    ] = Field("invalid_json", description="How the answer is broken (see above).")
-
-    def apply(self, plan: Plan, rng: random.Random) -> bool:
-        variant = self.variant
-        if variant == "html_error_page":
-            if plan.terminal:
-                return False
-            plan.reply = Reply(200, [("content-type", "text/html")], [_HTML_PAGE])
-            return True
-        if variant == "wrong_content_type":
-            plan.header_edits.append(_set_content_type("text/plain; charset=utf-8"))
-            return True
-        if plan.req.stream:
-            plan.stream_edit_factories.append(lambda ctx: _MalformedStreamEdit(variant))
-        else:
-            plan.body_edits.append(_malformed_body(variant))
-        return True
-
-    def label(self) -> str:
-        return f"malformed({self.variant})"
-
-
-def _malformed_body(
-    variant: str,
-) -> Callable[[EditContext, int, Headers, bytes], tuple[int, Headers, bytes]]:
-    def apply(
-        ctx: EditContext, status: int, headers: Headers, body: bytes
-    ) -> tuple[int, Headers, bytes]:
-        if variant == "empty_body":
-            return status, headers, b""
-        if variant == "truncated_json":
-            return status, headers, body[: max(1, len(body) // 2)]
-        if variant == "wrong_schema":
-            return status, headers, b'{"status":"ok","result":null}'
-        return status, headers, body[: max(1, len(body) // 2)] + b"<!-- upstream -->}"
-
-    return apply
-
-
-class _MalformedStreamEdit(StreamEdit):
-    """Breaks the first data event; `empty_body` drops every event."""
-
-    def __init__(self, variant: str) -> None:
-        self.variant, self.done = variant, False
-
-    def on_event(self, event: SSEEvent) -> list[StreamOut]:
-        if self.variant == "empty_body":
-            return []
-        if self.done or event.comment_only or not event.data:
-            return [event]
-        self.done = True
-        if self.variant == "wrong_schema":
-            return [SSEEvent.of({"status": "ok", "result": None}, event.event)]
-        broken = event.data[: max(1, len(event.data) // 2)]
-        if self.variant == "invalid_json":
-            broken += "<!-- upstream -->}"
-        return [SSEEvent(data=broken, event=event.event)]
-
 
 # --- finish-reason faults ---------------------------------------------------------
 
@@ -235,12 +108,12 @@ def _finish_body(keep: int, finish: Finish, reason: str | None) -> Callable[[Dia
 
 
 def _finish_fault(plan: Plan, keep: int, finish: Finish, reason: str | None = None) -> bool:
-    if not _has_content(plan):
+    if not has_content(plan):
         return False
     if plan.req.stream:
         plan.stream_edit_factories.append(lambda ctx: _FinishEdit(ctx, keep, finish, reason))
     else:
-        plan.body_edits.append(_json_edit(_finish_body(keep, finish, reason)))
+        plan.body_edits.append(json_edit(_finish_body(keep, finish, reason)))
     return True
 
 
@@ -406,7 +279,7 @@ class CorruptText(Fault):
     )
 
     def apply(self, plan: Plan, rng: random.Random) -> bool:
-        if not _has_content(plan):
+        if not has_content(plan):
             return False
         local = random.Random(rng.random())  # one generator per request, for stream order
         rewrite = self._rewriter(local, plan.req.stream)
@@ -415,7 +288,7 @@ class CorruptText(Fault):
             plan.stream_edit_factories.append(lambda ctx: _TextEdit(ctx, rewrite, suffix))
         else:
             plan.body_edits.append(
-                _json_edit(lambda d, body: d.with_text(body, rewrite(d.text_of(body))))
+                json_edit(lambda d, body: d.with_text(body, rewrite(d.text_of(body))))
             )
         return True
 
@@ -450,141 +323,3 @@ def _scramble(word: str, rng: random.Random) -> str:
     middle = list(word[1:-1])
     rng.shuffle(middle)
     return word[0] + "".join(middle) + word[-1]
-
-
-class BadToolCall(Fault):
-    """Tool calls with invalid JSON arguments, unknown tool names or missing arguments.
-
-    Acts on the tool calls the model made (the mock makes one whenever tools are offered).
-    `invalid_json`: the arguments get one stray brace up front (`{` + the arguments), the same
-    in streams (on the first fragment) and bodies, so they never parse, `{}` included; the
-    openai SDK hands them over as they are and `json.loads` fails in the app. Gemini never sends
-    unparseable `args` (an object): the answer ends with `finishReason:
-    MALFORMED_FUNCTION_CALL` and no call (google-genai: `function_calls is None`,
-    `text is None`). Anthropic: streamed `partial_json` fragments (the SDK's
-    `messages.stream()` raises `ValueError` "Unable to parse tool parameter JSON"); a
-    non-streaming `input` stays an object, as the API always sends it (unparseable JSON exists
-    only in streams), with each value sent as its JSON text: the stringified parameters seen
-    from Claude (`{"city": "\\"Paris\\""}`, `[1, 2]` as `"[1, 2]"`), which the tool's schema
-    rejects or the app must decode; an input with no fields stays `{}`.
-    `empty_arguments`: the arguments are an empty string (OpenAI; Anthropic streams send no
-    `partial_json` and bodies send `{}`, so the SDK's `input` is `{}`).
-    `unknown_tool` renames the tool to `tool_name`, `missing_arguments` sends `{}`. Answers
-    without tool calls pass unchanged.
-    """
-
-    summary: ClassVar[str] = "tool calls with invalid JSON arguments, unknown names or no arguments"
-    kind: Literal["bad_tool_call"] = "bad_tool_call"
-    variant: Literal["invalid_json", "empty_arguments", "unknown_tool", "missing_arguments"] = (
-        Field(
-            "invalid_json",
-            description="invalid_json, empty_arguments, unknown_tool or missing_arguments.",
-        )
-    )
-    tool_name: str = Field("no_such_tool", description="unknown_tool: the name to call.")
-
-    def apply(self, plan: Plan, rng: random.Random) -> bool:
-        if not _has_content(plan):
-            return False
-        assert plan.dialect is not None
-        broken = self.variant in ("invalid_json", "empty_arguments")
-        if plan.req.stream:
-            how = plan.dialect.malformed_tool_call_stream
-            if broken and how == "never":
-                return False
-            plan.stream_edit_factories.append(lambda ctx: _ToolCallEdit(ctx, self, how))
-        else:
-            how = plan.dialect.malformed_tool_call
-            if broken and how == "never":
-                return False
-            if broken and how == "finish":
-                plan.body_edits.append(_json_edit(self._malformed_body))
-            elif broken and how == "values":
-                plan.body_edits.append(_json_edit(self._mangle_values))
-            else:
-                plan.body_edits.append(_json_edit(self._edit_body))
-        return True
-
-    @staticmethod
-    def _malformed_body(dialect: Dialect, body: Any) -> Any:
-        if not dialect.tool_calls_of(body):
-            return body
-        return dialect.with_malformed_tool_call(body)
-
-    def _edit_body(self, dialect: Dialect, body: Any) -> Any:
-        calls = dialect.tool_calls_of(body)
-        if not calls:
-            return body
-        return dialect.with_tool_calls(body, [self._mangle(call) for call in calls])
-
-    def _mangle_values(self, dialect: Dialect, body: Any) -> Any:
-        """`values` providers (Anthropic): the arguments stay an object. `invalid_json`: each
-        value is sent as its JSON text (`"Paris"` -> `"\\"Paris\\""`, `[1]` -> `"[1]"`), so
-        the tool's schema no longer holds; `empty_arguments`: `{}`, as the SDK's `input`
-        stays when a stream sends no `partial_json`."""
-        calls = dialect.tool_calls_of(body)
-        if not calls:
-            return body
-        return dialect.with_tool_calls(body, [_stringified(self.variant, c) for c in calls])
-
-    def _mangle(self, call: ToolCall) -> ToolCall:
-        if self.variant == "unknown_tool":
-            return ToolCall(call.id, self.tool_name, call.arguments)
-        if self.variant == "missing_arguments":
-            return ToolCall(call.id, call.name, "{}")
-        if self.variant == "empty_arguments":
-            return ToolCall(call.id, call.name, "")
-        return ToolCall(call.id, call.name, "{" + call.arguments)
-
-    def label(self) -> str:
-        return f"bad_tool_call({self.variant})"
-
-
-def _stringified(variant: str, call: ToolCall) -> ToolCall:
-    if variant == "empty_arguments":
-        return ToolCall(call.id, call.name, "{}")
-    try:
-        value = json.loads(call.arguments)
-    except ValueError:
-        return call
-    if not isinstance(value, dict):
-        return call
-    return ToolCall(call.id, call.name, json.dumps({k: json.dumps(v) for k, v in value.items()}))
-
-
-class _ToolCallEdit(StreamEdit):
-    def __init__(self, ctx: EditContext, fault: BadToolCall, how: str) -> None:
-        self.dialect, self.fault, self.args_sent = ctx.dialect, fault, False
-        self.malformed = how == "finish" and fault.variant in ("invalid_json", "empty_arguments")
-        self.saw_call = False
-
-    def on_event(self, event: SSEEvent) -> list[StreamOut]:
-        assert self.dialect is not None
-        role = self.dialect.classify(event)
-        variant = self.fault.variant
-        if self.malformed:
-            # The provider reports the call as malformed instead of sending it (Gemini).
-            if role is EventRole.TOOL_START:
-                self.saw_call = True
-            if role is EventRole.TOOL_START or (role is EventRole.FINISH and self.saw_call):
-                edited = self.dialect.event_with_malformed_tool_call(event)
-                return [] if edited is None else [edited]
-            return [event]
-        if role is EventRole.TOOL_START:
-            self.args_sent = False  # each tool call gets its own arguments
-            if variant == "unknown_tool":
-                return [self.dialect.event_with_tool_name(event, self.fault.tool_name)]
-        if variant == "unknown_tool" or role not in (EventRole.TOOL_START, EventRole.TOOL_ARGS):
-            return [event]
-        original = self.dialect.event_tool_args(event)
-        if role is EventRole.TOOL_START and not original:
-            return [event]  # arguments follow in fragments
-        first, self.args_sent = not self.args_sent, True
-        if variant == "missing_arguments":
-            return [self.dialect.event_with_tool_args(event, "{}")] if first else []
-        if variant == "empty_arguments":
-            return [self.dialect.event_with_tool_args(event, "")] if first else []
-        # invalid_json: an extra brace up front leaves the joined arguments unparseable.
-        if not first:
-            return [event]
-        return [self.dialect.event_with_tool_args(event, "{" + (original or ""))]
