@@ -9,11 +9,8 @@ fires, or on Ctrl-C, they are removed at once.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import random
-import signal
-import sys
 import time
 from typing import Any, TypeVar
 
@@ -22,17 +19,23 @@ import anyio
 import aichaos.proxy.loopback  # noqa: F401  (serves aiohttp and requests in-process)
 from aichaos.experiment.attribution import RequestNotes, Tally, attribute
 from aichaos.experiment.checks.base import CheckContext
-from aichaos.experiment.errors import ExperimentError, Problem
+from aichaos.experiment.errors import ExperimentError
 from aichaos.experiment.following import Follower, follow_proxy
 from aichaos.experiment.functions import import_paths
 from aichaos.experiment.metrics import phase_metrics
 from aichaos.experiment.model import Experiment
+from aichaos.experiment.network_faults import (
+    NoNetwork,
+    find_error,
+    network_events,
+    network_faults,
+)
 from aichaos.experiment.observer import Observer
 from aichaos.experiment.phases import PhasePlan, faults_of, plan_phases
 from aichaos.experiment.results import CANCELLED, SHED, CallRecord, CheckResult, PhaseResult
 from aichaos.experiment.run_result import RunResult, Status
 from aichaos.experiment.schedule import drive
-from aichaos.experiment.stopping import StopMonitor
+from aichaos.experiment.stopping import StopMonitor, stop_on_signals
 from aichaos.experiment.targets.base import Driver, RunContext, open_driver
 from aichaos.experiment.timeline import FaultSwitch
 from aichaos.faults.base import Fault
@@ -42,41 +45,6 @@ from aichaos.units import format_duration
 MONITOR_INTERVAL = 0.05
 SETTLE = 2.0  # seconds a phase waits at most for its attempts' answers to be recorded
 E = TypeVar("E", bound=BaseException)
-
-
-class _NoNetwork:
-    """Stands in for `NetworkFaults` when no `network` fault is declared (nothing to import)."""
-
-    empty = True
-    events: list[Any] = []
-    leftovers: list[str] = []
-
-    def proxies(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        return contextlib.nullcontext()
-
-    def injecting(self, only: Any = None) -> contextlib.AbstractAsyncContextManager[Any]:
-        return contextlib.nullcontext()
-
-
-async def network_faults(experiment: Experiment) -> Any:
-    """The Toxiproxy controller for the experiment's `network` faults (those of every stage
-    too, numbered in `Experiment.all_faults` order), checked before the run.
-
-    Raises `ExperimentError` (exit 2, nothing injected) when Toxiproxy cannot carry them.
-    """
-    every = experiment.all_faults()
-    if not any(fault.kind == "network" for _, fault in every):
-        return _NoNetwork()
-    from aichaos.experiment.errors import format_path
-    from aichaos.network import NetworkError, NetworkFaults
-
-    places = [format_path(place) for place, _ in every]
-    net = NetworkFaults.from_faults([fault for _, fault in every], places=places)
-    try:
-        await net.check()
-    except NetworkError as exc:
-        raise ExperimentError([Problem(f"network faults: {exc}", ("faults",))]) from None
-    return net
 
 
 def resolve_seed(experiment: Experiment, seed: int | None) -> int:
@@ -116,21 +84,10 @@ async def run_experiment(
             return await run.execute(handle_signals=handle_signals)
     except Exception as exc:
         # Task groups wrap errors in exception groups; a target that cannot run is one error.
-        found = _find(exc, ExperimentError)
+        found = find_error(exc, ExperimentError)
         if found is not None and found is not exc:
             raise found from None
         raise
-
-
-def _find(exc: BaseException, cls: type[E]) -> E | None:
-    """The first `cls` in an exception or the exception groups around it."""
-    if isinstance(exc, cls):
-        return exc
-    for inner in getattr(exc, "exceptions", ()):
-        found = _find(inner, cls)
-        if found is not None:
-            return found
-    return None
 
 
 class _ExperimentRun:
@@ -155,7 +112,7 @@ class _ExperimentRun:
         self.hurry = anyio.Event()  # replaced by the run context's
         self.max_in_flight = 1
         self.origin = time.perf_counter()
-        self.net: Any = _NoNetwork()
+        self.net: Any = NoNetwork()
         self.net_seen = 0  # network events already in `events`
         self.counter = 0
         self.in_flight = 0
@@ -222,7 +179,7 @@ class _ExperimentRun:
                 if self.monitor:
                     background.start_soon(self._watch)
                 if handle_signals:
-                    background.start_soon(self._signals)
+                    background.start_soon(stop_on_signals, self.stop, self.interrupted, self.hurry)
                 if self.follower is not None:
                     self.follower.present(self.origin)
                     background.start_soon(self.follower.follow)
@@ -294,19 +251,24 @@ class _ExperimentRun:
         self.tally.add(tally)
         return tally
 
-    async def _call(self, phase: str, driver: Driver, index: int, due: float | None) -> None:
-        prompt = self.prompts[self.counter % len(self.prompts)]
-        self.counter += 1
+    def _begin(self, phase: str, index: int, prompt: str, due: float | None) -> CallRecord:
+        """A call of `phase` begins now (`due`: when its arrival was scheduled, open loop)."""
         call = CallRecord(
             id=f"{phase}-{index + 1}",
             phase=phase,
             index=index,
-            prompt=prompt.text,
+            prompt=prompt,
             started=self.now(),
             scheduled=None if due is None else due - self.origin,
         )
         self.calls.append(call)
         self.observer.call_started(call)
+        return call
+
+    async def _call(self, phase: str, driver: Driver, index: int, due: float | None) -> None:
+        prompt = self.prompts[self.counter % len(self.prompts)]
+        self.counter += 1
+        call = self._begin(phase, index, prompt.text, due)
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         if self.notes is not None:
@@ -336,19 +298,9 @@ class _ExperimentRun:
         await drive(plan, fire, self.rng, limit=self.max_in_flight, shed=shed)
 
     def _shed(self, phase: str, index: int, due: float) -> None:
-        now = self.now()
-        call = CallRecord(
-            id=f"{phase}-{index + 1}",
-            phase=phase,
-            index=index,
-            prompt="",
-            started=now,
-            scheduled=due - self.origin,
-        )
-        call.ok, call.error, call.ended = False, SHED, now
+        call = self._begin(phase, index, "", due)
+        call.ok, call.error, call.ended = False, SHED, call.started
         call.message = f"not sent: {self.max_in_flight} calls already in flight (overload)"
-        self.calls.append(call)
-        self.observer.call_started(call)
         self.monitor.feed(call)
         self.observer.call_finished(call)
 
@@ -366,12 +318,9 @@ class _ExperimentRun:
             # An experiment that cannot inject what it says proves nothing: stop it.
             self.stop("aborted", f"network faults failed: {failure}")
         finally:
-            fresh, self.net_seen = self.net.events[self.net_seen :], len(self.net.events)
-            for event in fresh:
-                what = " ".join(x for x in (event.action, event.proxy, event.toxic or "") if x)
-                detail = f": {event.detail}" if event.detail else ""
-                message = f"network: {what}{detail}"
-                self.events.append({"at": round(from_start + event.at, 6), "message": message})
+            fresh, self.net_seen = network_events(self.net, self.net_seen, from_start)
+            for at, message in fresh:
+                self.events.append({"at": round(at, 6), "message": message})
                 self.observer.event(message)
             for leftover in self.net.leftovers:
                 self.note(f"network cleanup failed: {leftover}")
@@ -381,7 +330,7 @@ class _ExperimentRun:
             return None
         from aichaos.network import NetworkError
 
-        return _find(exc, NetworkError)
+        return find_error(exc, NetworkError)
 
     # --- faults -------------------------------------------------------------------
     async def _faults_on(self, phase: PhaseResult, faults: list[Fault]) -> None:
@@ -431,28 +380,8 @@ class _ExperimentRun:
                 self.stop("aborted", reason)
                 return
 
-    async def _signals(self) -> None:
-        """The first SIGINT/SIGTERM stops the run (status `interrupted`); a second one hurries
-        its cleanup (the app is killed at once); later ones are ignored, quietly: the outputs
-        of the calls made are still written. Once interrupted, the run returns with both
-        signals ignored (the program is stopping; the caller restores them to go on)."""
-        if sys.platform == "win32":  # pragma: no cover
-            return
-        try:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for signum in signals:
-                    if not (self.stopped and self.stopped[0] == "interrupted"):
-                        self.stop("interrupted", f"interrupted by {signal.Signals(signum).name}")
-                    elif not self.hurry.is_set():
-                        # clean up without waiting (the app is killed at once); the outputs
-                        # of the calls already made are still written
-                        self.hurry.set()
-        finally:
-            if self.stopped and self.stopped[0] == "interrupted":
-                # the receiver put the default handlers back: a late Ctrl-C would now raise
-                # KeyboardInterrupt in the middle of the verdict or the outputs
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    def interrupted(self) -> bool:
+        return self.stopped is not None and self.stopped[0] == "interrupted"
 
     # --- the verdict --------------------------------------------------------------
     def _result(self, started_at: float) -> RunResult:

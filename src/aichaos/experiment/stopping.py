@@ -1,12 +1,18 @@
-"""stop_when: checks judged continuously over a sliding window of recent calls."""
+"""Stopping a run early: stop_when (checks judged continuously over a sliding window of recent
+calls) and SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
+import signal
+import sys
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+
+import anyio
 
 from aichaos.experiment.checks.base import Check, CheckContext
 from aichaos.experiment.results import CallRecord
+from aichaos.experiment.run_result import Status
 
 DEFAULT_WINDOW = 5.0
 DEFAULT_MIN_CALLS = 10
@@ -55,3 +61,29 @@ class StopMonitor:
                     f" ({len(calls)} calls): {result.detail}"
                 )
         return None
+
+
+async def stop_on_signals(
+    stop: Callable[[Status, str], None], interrupted: Callable[[], bool], hurry: anyio.Event
+) -> None:
+    """The first SIGINT/SIGTERM stops the run (status `interrupted`); a second one hurries
+    its cleanup (the app is killed at once); later ones are ignored, quietly: the outputs
+    of the calls made are still written. Once interrupted, the run returns with both
+    signals ignored (the program is stopping; the caller restores them to go on)."""
+    if sys.platform == "win32":  # pragma: no cover
+        return
+    try:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                if not interrupted():
+                    stop("interrupted", f"interrupted by {signal.Signals(signum).name}")
+                elif not hurry.is_set():
+                    # clean up without waiting (the app is killed at once); the outputs
+                    # of the calls already made are still written
+                    hurry.set()
+    finally:
+        if interrupted():
+            # the receiver put the default handlers back: a late Ctrl-C would now raise
+            # KeyboardInterrupt in the middle of the verdict or the outputs
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
