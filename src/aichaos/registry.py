@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -20,3 +20,21 @@ def register(registry: dict[str, type[M]], cls: type[M], field: str) -> None:
     default = info.default if info is not None else None
     if isinstance(default, str) and default:
         registry[default] = cls
+
+
+class Registered(BaseModel):
+    """The base of a family of kinds written in YAML (fault kinds, checks): unknown keys are
+    refused, and each subclass registers itself in the family's `kinds` under the default of
+    its `discriminator` field when its module is imported."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    kinds: ClassVar[dict[str, type[Any]]]
+    discriminator: ClassVar[str]
+    summary: ClassVar[str] = ""
+    """One line for listings (`aichaos faults`, the docs)."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        register(cls.kinds, cls, cls.discriminator)

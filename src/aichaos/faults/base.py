@@ -11,19 +11,20 @@ from __future__ import annotations
 import random
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from aichaos.faults.plan import Plan
 from aichaos.faults.triggers import Match, Ramp, Window
-from aichaos.registry import register
+from aichaos.registry import Registered
 
 _REGISTRY: dict[str, type[Fault]] = {}
 
 
-class Fault(BaseModel):
+class Fault(Registered):
     """Base of every fault kind. Subclasses set `kind` and implement `apply`."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    kinds = _REGISTRY
+    discriminator = "kind"
 
     kind: str
     name: str | None = Field(
@@ -38,14 +39,8 @@ class Fault(BaseModel):
     ramp: Ramp | None = Field(None, description="Probability rising over time (replaces it).")
     match: Match | None = Field(None, description="Which requests the fault applies to.")
 
-    summary: ClassVar[str] = ""
     terminal: ClassVar[bool] = False
     """Whether the fault answers instead of the upstream (only one such fault acts per request)."""
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        register(_REGISTRY, cls, "kind")
 
     @model_validator(mode="after")
     def _one_rate_trigger(self) -> Fault:

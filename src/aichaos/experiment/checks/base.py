@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from aichaos.experiment.results import CallRecord, CheckResult, PhaseResult, judged
-from aichaos.registry import register
+from aichaos.registry import Registered
 from aichaos.units import Duration
 
 PhaseName = Literal["baseline", "inject", "recovery"]
@@ -82,10 +82,11 @@ class CheckContext:
         return None if phase is None else (phase.started, phase.ended)
 
 
-class Check(BaseModel):
+class Check(Registered):
     """Base of every check. Subclasses set `check`, implement `measure` and `bound`."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    kinds = _REGISTRY
+    discriminator = "check"
 
     check: str
     name: str | None = Field(None, description="A label for reports (default: check and bound).")
@@ -106,14 +107,8 @@ class Check(BaseModel):
         None, ge=1, description="stop_when only: calls needed in the window to judge (default 10)."
     )
 
-    summary: ClassVar[str] = ""
     windowed: ClassVar[bool] = True
     """Whether the check can judge a sliding window (stop_when)."""
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        register(_REGISTRY, cls, "check")
 
     @model_validator(mode="after")
     def _one_scope(self) -> Check:
