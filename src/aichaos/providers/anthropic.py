@@ -83,8 +83,7 @@ class Messages(Dialect):
     tool_args_field = TypedField("delta", "input_json_delta", "partial_json")
     tool_name_field = TypedField("content_block", "tool_use", "name")
 
-    def matches(self, method: str, path: str) -> bool:
-        return method == "POST" and path.endswith("/v1/messages")
+    endpoint = ("POST", "/v1/messages")
 
     def read_prompt(self, body: dict[str, Any]) -> Prompt:
         messages = [as_dict(m) for m in as_list(body.get("messages"))]

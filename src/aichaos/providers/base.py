@@ -145,6 +145,8 @@ class Dialect(ABC):
     final_event: str = "its final event"  # how a complete stream ends, in words (messages)
 
     # The provider's words as data: the default methods below read and edit with them.
+    endpoint: ClassVar[tuple[str, str] | None] = None
+    """The method and the end of the path this dialect serves (`("POST", "/v1/messages")`)."""
     finish_reasons: ClassVar[FinishWords] = FinishWords(*get_args(Finish))
     """The provider's finish reason for each neutral `Finish` (by default the neutral words,
     which are OpenAI's)."""
@@ -158,9 +160,14 @@ class Dialect(ABC):
     tool_name_field: ClassVar[TypedField | None] = None
     """Where they carry a tool call's name (`event_with_tool_name`)."""
 
-    @abstractmethod
     def matches(self, method: str, path: str) -> bool:
-        """Whether this dialect serves `method path` (path without query string)."""
+        """Whether this dialect serves `method path` (path without query string): by default
+        `endpoint`'s method and a path that ends as it says."""
+        if self.endpoint is None:
+            raise NotImplementedError(
+                f"{type(self).__name__}: set `endpoint` or override `matches`"
+            )
+        return method == self.endpoint[0] and path.endswith(self.endpoint[1])
 
     # --- reading requests -----------------------------------------------------
     def read_prompt(self, body: dict[str, Any]) -> Prompt:

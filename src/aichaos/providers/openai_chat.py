@@ -103,8 +103,7 @@ class ChatCompletions(Dialect):
         # Azure names the deployment in the path instead of a `model`.
         self.required_fields = ("messages",) if azure else ("model", "messages")
 
-    def matches(self, method: str, path: str) -> bool:
-        return method == "POST" and path.endswith("/chat/completions")
+    endpoint = ("POST", "/chat/completions")
 
     def read_prompt(self, body: dict[str, Any]) -> Prompt:
         messages = [as_dict(m) for m in as_list(body.get("messages"))]

@@ -49,8 +49,7 @@ class Embeddings(_DataSurface):
     name = "embeddings"
     usage_at = ("usage", "prompt_tokens", "completion_tokens")
 
-    def matches(self, method: str, path: str) -> bool:
-        return method == "POST" and path.endswith("/embeddings")
+    endpoint = ("POST", "/embeddings")
 
     required_fields = ("input",)  # Azure names the deployment in the path
 
@@ -86,8 +85,7 @@ class Models(_DataSurface):
 
     name = "models"
 
-    def matches(self, method: str, path: str) -> bool:
-        return method == "GET" and path.endswith("/v1/models")
+    endpoint = ("GET", "/v1/models")
 
     def render(self, req: RequestInfo, completion: Completion) -> Any:
         return {

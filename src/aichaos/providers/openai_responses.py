@@ -86,8 +86,7 @@ class Responses(Dialect):
     tool_args_field = TypedField(None, "response.function_call_arguments.delta", "delta")
     tool_name_field = TypedField("item", "function_call", "name")
 
-    def matches(self, method: str, path: str) -> bool:
-        return method == "POST" and path.endswith("/responses")
+    endpoint = ("POST", "/responses")
 
     def read_prompt(self, body: dict[str, Any]) -> Prompt:
         raw = body.get("input")
