@@ -11,6 +11,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -20,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aichaos.cli import main
 from aichaos.experiment import parse_experiment, run_experiment
-from aichaos.experiment.observer import Observers
+from aichaos.experiment.observer import Observer, Observers
 from aichaos.experiment.telemetry import MetricsObserver
 from aichaos.proxy import RunningProxy, serve_proxy_in_thread
 from aichaos.telemetry.metrics import Metrics, fault_kind
@@ -216,6 +217,27 @@ def test_observers_fan_out() -> None:
     fan.call_started(None)  # type: ignore[arg-type]
     for m in (one, two):
         assert values(parse(m.exposition()[0].decode()), "aichaos_calls_in_flight") == {(): 1.0}
+
+
+def test_observers_pass_on_every_observer_method_in_order() -> None:
+    heard: list[tuple[str, str, tuple[object, ...]]] = []
+
+    class Recording(Observer):
+        def __init__(self, label: str) -> None:
+            self.label = label
+
+        def __getattribute__(self, name: str) -> Any:
+            if name.startswith("_") or name == "label":
+                return object.__getattribute__(self, name)
+            return lambda *args: heard.append((self.label, name, args))
+
+    methods = [name for name in vars(Observer) if not name.startswith("_")]
+    fan = Observers(Recording("a"), Recording("b"))
+    for name in methods:
+        getattr(fan, name)(name, 1)
+    expected = [(label, name, (name, 1)) for name in methods for label in ("a", "b")]
+    assert heard == expected
+    assert len(methods) >= 10  # run_started ... close
 
 
 def test_track_counts_attempts_in_flight() -> None:
