@@ -31,7 +31,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from types import GeneratorType
+from typing import Literal, Protocol, cast
 
 from aichaos.faults.plan import Plan
 from aichaos.faults.shaping import ResponseShaper, TokenBytes, is_event_stream
@@ -181,7 +182,9 @@ class ExchangeLife:
         self.ended = False
         self._waiting = False  # the last action was a wait (a client leaving gave up on it)
         self._known: tuple[float, Reply] | None = None  # see _answer_now
-        self._steps: Generator[Action, object, None] | None = None  # the life, once begun
+        # the life, once begun; a GeneratorType (not just a Generator): `_end` asks whether
+        # it is running
+        self._steps: GeneratorType[Action, object, None] | None = None
 
     @classmethod
     def of_reply(cls, reply: Reply, header_delay: float = 0.0) -> ExchangeLife:
@@ -192,10 +195,13 @@ class ExchangeLife:
 
     def send(self, result: object = None) -> Action:
         """The next action, given the result of the last one (None for most)."""
-        if self._steps is None:
-            self._steps = self._life()
-        action = self._steps.send(result)
+        steps = self._steps
+        if steps is None:
+            steps = self._steps = cast("GeneratorType[Action, object, None]", self._life())
+        action = steps.send(result)
         self._waiting = isinstance(action, Wait)
+        if action is FINISH:
+            steps.close()  # frees its frame, which refers to self: no cycle for the GC
         return action
 
     def at_once(self) -> tuple[StartAnswer, bytes] | None:
@@ -293,6 +299,9 @@ class ExchangeLife:
         if self.ended:
             return
         self.ended = True
+        steps = self._steps
+        if steps is not None and not steps.gi_running:  # ended from outside: see send
+            steps.close()
         if self.tap is not None:
             self.tap.end(outcome)
         attempt, plan = self.attempt, self.plan

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -52,7 +51,7 @@ class _Play:
     """One exchange being played for a client of `flavor`: the state both halves share
     (the response head in `handle_request`, the body as the client reads it).
 
-    `steps` runs the life as far as it goes without I/O, and is what the sync and async
+    `next_step` runs the life as far as it goes without I/O, and is what the sync and async
     interpreters share. Each step is an action: `StartAnswer` (for the transport),
     `SendBytes` (its bytes, never empty, go to the client) or one to carry out, whose result
     the interpreter puts in `result` before it asks for the next step. The two differ only
@@ -67,35 +66,26 @@ class _Play:
         self.life = transport.session.life(self.exchange, self.flavor.read_timeout(request))
         self.upstream: Any = None  # the client's own transport's response, if called
         self.result: object = None
-        self.steps = self._steps()
 
-    def _steps(self) -> Iterator[Action]:
+    def next_step(self) -> Action | None:
+        """The next action to carry out (None: the life finished); a plain method, not a
+        generator, so that a played exchange leaves no reference cycle for the GC."""
+        result, self.result = self.result, None
         life = self.life
-        action = life.send(None)
-        while action is not FINISH:
-            if isinstance(action, SendBytes):
-                if action.data:
-                    yield action
-                result = None
-            else:
-                self.result = None
-                yield action
-                result = self.result
+        while True:
             action = life.send(result)
+            if action is FINISH:
+                return None
+            if not isinstance(action, SendBytes) or action.data:
+                return action
+            result = None
 
-    @contextmanager
-    def recording_failures(self) -> Iterator[None]:
+    def failing(self, exc: Exception) -> None:
         """An exception raised by the interpreter's own I/O (the client's transport) is the
-        attempt's failure, unless the life already recorded its ending; it propagates."""
-        try:
-            yield
-        except Exception as exc:
-            if not self.life.ended:
-                kind: FailKind = (
-                    "timeout" if isinstance(exc, self.flavor.TimeoutException) else "reset"
-                )
-                self.life.failed(kind, error_name(exc))
-            raise
+        attempt's failure, unless the life already recorded its ending; the caller re-raises."""
+        if not self.life.ended:
+            kind: FailKind = "timeout" if isinstance(exc, self.flavor.TimeoutException) else "reset"
+            self.life.failed(kind, error_name(exc))
 
     def exception(self, fail: Fail) -> Exception:
         """The exception the client's library raises for `fail`; the life records it."""
@@ -116,6 +106,23 @@ class _Play:
 
     def response(self, head: StartAnswer, body: Any) -> Any:
         return self.flavor.Response(head.status, headers=head.headers, stream=body)
+
+    def whole_response(self) -> Any:
+        """The response when the life has the whole answer at once (the mock's non-stream
+        answer): the library's own byte stream, no life left to drive; else None."""
+        try:
+            whole = self.life.at_once()
+        except Exception as exc:
+            self.failing(exc)
+            raise
+        if whole is None:
+            return None
+        head, data = whole
+        # Plain bytes: the client's response lives until the GC frees it (it is a cycle),
+        # and the mock's answer would keep the value it was encoded from that long.
+        content = data if type(data) is bytes else bytes(data)
+        stream = self.flavor.ByteStream(content)
+        return self.flavor.Response(head.status, headers=head.headers, stream=stream)
 
     def upstream_request(self) -> Any:
         """The request to send to a real upstream (the original when the URL does not change)."""
@@ -153,31 +160,30 @@ class ShapedStream:
 
     def head(self) -> StartAnswer:
         """Play the life up to the answer's head (a failure on the way closes the body)."""
+        play = self.play
         try:
-            with self.play.recording_failures():
-                for step in self.play.steps:
-                    if isinstance(step, StartAnswer):
-                        return step
-                    self.play.result = self.do(step)
-        except Exception:
+            while (step := play.next_step()) is not None:
+                if isinstance(step, StartAnswer):
+                    return step
+                play.result = self.do(step)
+        except Exception as exc:
+            play.failing(exc)
             self.close()
             raise
         raise AssertionError("a life starts its answer before it finishes")
 
     def __iter__(self) -> Iterator[bytes]:
-        with self._reading():
-            for step in self.play.steps:
+        # While the client reads: a failure is recorded, and the life ends when it stops.
+        play = self.play
+        try:
+            while (step := play.next_step()) is not None:
                 if isinstance(step, SendBytes):
                     yield step.data
                 else:
-                    self.play.result = self.do(step)
-
-    @contextmanager
-    def _reading(self) -> Iterator[None]:
-        """While the client reads: a failure is recorded, and the life ends when it stops."""
-        try:
-            with self.play.recording_failures():
-                yield
+                    play.result = self.do(step)
+        except Exception as exc:
+            play.failing(exc)
+            raise
         finally:
             self._end("incomplete")
 
@@ -213,28 +219,32 @@ class AsyncShapedStream:
         self._upstream_parts: AsyncIterator[bytes] | None = None
 
     async def head(self) -> StartAnswer:
+        play = self.play
         try:
-            with self.play.recording_failures():
-                for step in self.play.steps:
-                    if isinstance(step, StartAnswer):
-                        return step
-                    self.play.result = await self.do(step)
-        except Exception:
+            while (step := play.next_step()) is not None:
+                if isinstance(step, StartAnswer):
+                    return step
+                play.result = await self.do(step)
+        except Exception as exc:
+            play.failing(exc)
             await self.aclose()
             raise
         raise AssertionError("a life starts its answer before it finishes")
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        # No async context manager around the yield: when the client stops reading early
-        # (the SDK after the final event), the loop closes this generator and a nested one
+        # No context manager around the yield: when the client stops reading early (the
+        # SDK after the final event), the loop closes this generator and a nested one
         # ("generator didn't stop after athrow()"); a plain try/finally closes cleanly.
+        play = self.play
         try:
-            with self.play.recording_failures():
-                for step in self.play.steps:
-                    if isinstance(step, SendBytes):
-                        yield step.data
-                    else:
-                        self.play.result = await self.do(step)
+            while (step := play.next_step()) is not None:
+                if isinstance(step, SendBytes):
+                    yield step.data
+                else:
+                    play.result = await self.do(step)
+        except Exception as exc:
+            play.failing(exc)
+            raise
         finally:
             await self._end("incomplete")
 
@@ -293,6 +303,9 @@ class InterceptTransport:
 
     def handle_request(self, request: Any) -> Any:
         play = _Play(self, request, request.read())
+        whole = play.whole_response()
+        if whole is not None:
+            return whole
         body = _stream_classes(self.flavor)[0](play)
         return play.response(body.head(), body)
 
@@ -305,6 +318,9 @@ class AsyncInterceptTransport(InterceptTransport):
 
     async def handle_async_request(self, request: Any) -> Any:
         play = _Play(self, request, await request.aread())
+        whole = play.whole_response()
+        if whole is not None:
+            return whole
         body = _stream_classes(self.flavor)[1](play)
         return play.response(await body.head(), body)
 
