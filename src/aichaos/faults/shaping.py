@@ -14,10 +14,9 @@ from aichaos.faults.plan import Plan, StreamEdit, StreamOut
 from aichaos.providers.base import Delivered, Dialect, EventRole, StreamEnd, Usage
 from aichaos.wire.exchange import Abort, Hang, JSONBytes, Part, Pause
 from aichaos.wire.jsoncodec import load_json
-from aichaos.wire.sse import SSEEvent, SSEParser
+from aichaos.wire.sse import EventBytes, SSEEvent, SSEParser
 
 _MAX_METERED_BODY = 4 * 1024 * 1024  # non-streaming bodies larger than this are not metered
-_CONTENT = frozenset({EventRole.TEXT, EventRole.TOOL_ARGS})
 _TOKEN_ROLES = frozenset({EventRole.TEXT, EventRole.TOOL_START, EventRole.TOOL_ARGS})
 
 
@@ -141,6 +140,10 @@ class ResponseShaper:
             if self._ok and not self._stream:
                 self._copy(chunk)
             return self._limit([chunk])
+        if not self._edits and isinstance(chunk, EventBytes) and self._parser.idle:
+            # An event encoded here (the mock's): metered from the event it was encoded from.
+            first_token = self._observe(chunk.event)
+            return self._limit([TokenBytes(chunk) if first_token else chunk])
         events = self._parser.feed(chunk)
         if not self._edits:
             # Transparent: forward the bytes exactly as received, only meter the events.
@@ -200,7 +203,8 @@ class ResponseShaper:
         if self._dialect is None or event.comment_only:
             return False
         role = self._dialect.classify(event)  # once per event: this is the hot path
-        if role in _CONTENT:
+        # `is`, not a set of roles: an Enum's hash is a Python call
+        if role is EventRole.TEXT or role is EventRole.TOOL_ARGS:
             self.meter.deltas += 1
         else:  # only non-content events carry usage or the finish
             if role in (EventRole.FINISH, EventRole.TERMINATOR):
@@ -215,7 +219,7 @@ class ResponseShaper:
                     max(usage.input_tokens, current.input_tokens),
                     max(usage.output_tokens, current.output_tokens),
                 )
-        if role in _TOKEN_ROLES and not self.meter.saw_token:
+        if not self.meter.saw_token and role in _TOKEN_ROLES:
             self.meter.saw_token = True
             return True
         return False

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal, NamedTuple, get_args
 
 from aichaos.providers._json import TypedField, as_dict, as_int
 from aichaos.wire.exchange import Part, Pause, RequestInfo
-from aichaos.wire.sse import SSEEvent, comment
+from aichaos.wire.sse import EventBytes, SSEEvent, comment
 
 Headers = Sequence[tuple[str, str]]
 """Response headers in order, names as sent."""
@@ -191,7 +191,7 @@ class Dialect(ABC):
         self, req: RequestInfo, events: Iterable[SSEEvent | Pause]
     ) -> tuple[str, Iterator[Part]]:
         """The content type and body parts a stream of `events` goes out as (SSE here)."""
-        body = (e.encode() if isinstance(e, SSEEvent) else e for e in events)
+        body = (EventBytes.of(e) if isinstance(e, SSEEvent) else e for e in events)
         return "text/event-stream; charset=utf-8", body
 
     # --- reading --------------------------------------------------------------

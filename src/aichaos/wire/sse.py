@@ -13,7 +13,14 @@ from typing import Any
 
 from aichaos.wire.exchange import ParsedOnce, compact_json
 
-__all__ = ["SSEEvent", "SSEParser", "comment", "compact_json", "encode_basestring_ascii"]
+__all__ = [
+    "EventBytes",
+    "SSEEvent",
+    "SSEParser",
+    "comment",
+    "compact_json",
+    "encode_basestring_ascii",
+]
 
 
 @dataclass
@@ -56,6 +63,19 @@ class SSEEvent(ParsedOnce):
         return SSEEvent.of(payload, self.event)
 
 
+class EventBytes(bytes):
+    """One event encoded here (the mock's streams): its readers (metering) take `event`
+    instead of parsing the bytes back, as `JSONBytes` does for a whole body."""
+
+    event: SSEEvent
+
+    @classmethod
+    def of(cls, event: SSEEvent) -> EventBytes:
+        data = cls(event.encode())
+        data.event = event
+        return data
+
+
 def comment(text: str = "keep-alive") -> SSEEvent:
     return SSEEvent(raw=f": {text}\n\n".encode(), comment_only=True)
 
@@ -90,6 +110,11 @@ class SSEParser:
             raw = self._buffer[: cut + sep_len]
             self._buffer = self._buffer[cut + sep_len :]
             events.append(_parse_event(raw))
+
+    @property
+    def idle(self) -> bool:
+        """Whether no part of an event is waiting for the rest of it."""
+        return not self._buffer
 
     def flush(self) -> bytes:
         rest, self._buffer = self._buffer, b""
