@@ -107,11 +107,18 @@ def test_run_writes_journal_junit_markdown_and_html(tmp_path: Path, cli: Cli) ->
         "--markdown", str(outputs["s.md"]), "--html", str(outputs["r.html"]),
         cwd=ROOT,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert json.loads(outputs["j.json"].read_text())["status"] == "passed"
+    written = json.loads(outputs["j.json"].read_text())
+    # Its p95 latency and recovery time are wall-clock upper bounds that a loaded machine may
+    # miss (benchmarks/ measures speed, the suite does not): every other check must pass,
+    # and the outputs say whichever verdict the run reached.
+    failed = [c["check"] for c in written["checks"] if not c["passed"]]
+    assert set(failed) <= {"latency", "recovery_time"}, proc.stdout + proc.stderr
+    assert proc.returncode == (1 if failed else 0), proc.stdout + proc.stderr
+    assert written["status"] == ("failed" if failed else "passed")
     assert "<testsuite" in outputs["r.xml"].read_text()
     summary = outputs["s.md"].read_text()
-    assert summary.startswith("## ✅ PASSED") and "served_by" in summary
+    assert summary.startswith("## ❌ FAILED" if failed else "## ✅ PASSED"), summary[:80]
+    assert "served_by" in summary
     assert "<table>" in outputs["r.html"].read_text()
     again = cli("report", str(outputs["j.json"]))
     assert again.stdout == summary
