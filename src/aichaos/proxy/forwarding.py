@@ -1,7 +1,7 @@
 """Forwarding to real upstreams: a lean HTTP/1.1 client with a keep-alive pool, raw bytes.
 
 Why not `httpx.AsyncClient`: the proxy sits on every request's hot path. Forwarding with
-httpx costs 14-20x the CPU per request of this client on the same server (measured by
+httpx costs 15-23x the CPU per request of this client on the same server (measured by
 benchmarks/hotpaths.py, see docs/performance.md): its pool (httpcore 1.0) probes every
 pooled connection's socket for every request it places, and h11, anyio streams and the
 client's defaults add the rest; a client also adds what a
