@@ -85,10 +85,11 @@ ROWS = [
             label="corrupt_text(replace)"),
     Changed("corrupt_text-inject", corrupt("inject"), STOPPED,
             text=lambda baseline: f"{baseline} {MARK}", label="corrupt_text(inject)"),
-    # the injected text waits for the end of the text, whatever pings come before it
+    # the injected text waits for the end of the text, whatever keep-alives (openai's SSE
+    # comments, anthropic's pings) come before it
     Changed("corrupt_text-inject-despite-pings", corrupt("inject"), STOPPED,
             text=lambda baseline: f"{baseline} {MARK}", label="corrupt_text(inject)",
-            providers=("anthropic",), extra=(PINGS,)),
+            extra=(PINGS,)),
 ]  # fmt: skip
 
 

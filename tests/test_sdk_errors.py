@@ -105,6 +105,9 @@ NOT_RETRIED = [
             "not_found_error", None, ""),
     Refused("anthropic", "error-413", {"kind": "error", "status": 413}, "ContentTooLargeError",
             "request_too_large", None, ""),
+    # no class of its own (`_error_classes.make_status_error`); the other 4xx's error type
+    Refused("anthropic", "error-418", {"kind": "error", "status": 418}, "APIStatusError",
+            "invalid_request_error", None, ""),
     Refused("anthropic", "error-422", {"kind": "error", "status": 422},
             "UnprocessableEntityError", "invalid_request_error", None, ""),
     Refused("anthropic", "error-custom",

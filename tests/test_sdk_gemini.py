@@ -121,6 +121,7 @@ def test_blocked_prompt(client: genai.Client, streamed: bool, reason: str | None
 def test_empty_answer_has_no_text_at_all(client: genai.Client, streamed: bool) -> None:
     with aichaos.inject([{"kind": "empty_completion"}]):
         chunks = stream(client) if streamed else [generate(client)]
+    assert chunks  # the answer came, with no text in any chunk
     assert all(chunk.text is None for chunk in chunks)  # None, not ""
     if not streamed:
         usage = chunks[0].usage_metadata

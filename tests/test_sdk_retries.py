@@ -90,6 +90,9 @@ RETRIED = [
     Retried("openai", "error-409-retry-after-only",
             {"kind": "error", "status": 409, "headers": {"retry-after": "0.2"}},
             "ConflictError", (409,) * 3, 0.2, "invalid_request_error"),
+    Retried("openai", "rate_limit-one-retry", {"kind": "rate_limit", "retry_after": 1.2},
+            "RateLimitError", (429, 429), 1.2, "requests", "rate_limit_exceeded",
+            max_retries=1, header="1.2"),
     Retried("openai", "error-408", {"kind": "error", "status": 408, "retry_after": 0.2},
             "APIStatusError", (408,) * 3, 0.2, "invalid_request_error"),
     # Anthropic sends whole seconds, rounded up: a 0.25 s wait goes out as `retry-after: 1`
