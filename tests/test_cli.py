@@ -56,3 +56,49 @@ def test_version_and_one_command_import_only_what_they_need() -> None:
     }
     assert runs[("--version",)] == ["0", "[]\n"]
     assert runs[("faults",)] == ["0", "['aichaos.commands.faults']\n"]
+
+
+_IMPORTS_PROBE = (
+    "import sys, contextlib, io\n"
+    "before = set(sys.modules)\n"
+    "from aichaos.cli import build_parser, main\n"
+    "with contextlib.redirect_stdout(io.StringIO()):\n"
+    "    if sys.argv[1:] == ['every-parser']:\n"
+    "        build_parser()\n"
+    "    else:\n"
+    "        main(sys.argv[1:])\n"
+    "print(' '.join(sorted(set(sys.modules) - before)))\n"
+)
+
+
+def _imported(*args: str) -> set[str]:
+    """The modules a fresh interpreter imports to run the CLI with `args` (`every-parser`:
+    to build the parser of every command, without running one)."""
+    run = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_PROBE, *args], capture_output=True, text=True, check=True
+    )
+    return set(run.stdout.split())
+
+
+def _third_party(modules: set[str]) -> set[str]:
+    tops = {name.split(".", 1)[0] for name in modules}
+    return tops - set(sys.stdlib_module_names) - {"aichaos"}
+
+
+def test_version_help_and_parsers_import_no_subsystem() -> None:
+    # --version and --help print and exit: aichaos and its CLI module, not even argparse or
+    # typing. Building every command's parser imports the command modules and their option
+    # helpers, and no third-party package: pydantic, the fault registry, the proxy's or the
+    # mock's stack load when a command runs (a duration option loads its parser when given).
+    for args in (("--version",), ("--help",)):
+        modules = _imported(*args)
+        assert {m for m in modules if m.startswith("aichaos")} == {"aichaos", "aichaos.cli"}
+        assert not _third_party(modules)
+        assert not modules & {"argparse", "typing"}
+    modules = _imported("every-parser")
+    ours = {m for m in modules if m.startswith("aichaos")}
+    allowed = {"aichaos", "aichaos.cli", "aichaos.commands", "aichaos.paths"}
+    allowed |= {f"aichaos.commands.{module}" for module, _ in COMMANDS.values()}
+    allowed.add("aichaos.commands.options")
+    assert ours <= allowed, sorted(ours - allowed)
+    assert not _third_party(modules)

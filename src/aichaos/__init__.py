@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # not typing's: `aichaos --version` need not import typing
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from aichaos.faults.base import Fault
     from aichaos.intercept.injection import Injection, inject
     from aichaos.records import call_scope

@@ -7,13 +7,16 @@ input or usage, 3 aborted or interrupted.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 
 from aichaos import __version__
+
+TYPE_CHECKING = False  # not typing's: importing typing (and argparse) is most of --version
+if TYPE_CHECKING:
+    import argparse
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 3
 
@@ -34,15 +37,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
 def build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, str]]:
     """The full parser; with `only`, just that command's options are configured (the others
     are listed, not imported), so running one command imports one command module."""
+    import argparse  # not for --version and --help (see _main): they print and exit
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            self.print_usage(sys.stderr)
+            self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
     parser = _Parser(
         prog="aichaos",
         description="Chaos engineering and fault injection for applications built on LLMs.",

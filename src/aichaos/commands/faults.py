@@ -7,13 +7,6 @@ import inspect
 import json
 from typing import Any
 
-from pydantic_core import PydanticUndefined
-
-from aichaos.faults.base import Fault, fault_kinds
-from aichaos.faults.kinds.observed import OBSERVED
-
-_COMMON = set(Fault.model_fields)
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", nargs="?", help="show only this kind")
@@ -22,11 +15,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def describe() -> list[dict[str, Any]]:
+    # The registry (every kind, pydantic) loads when the command runs: `aichaos faults
+    # --help` and every other command's parser do without it.
+    from pydantic_core import PydanticUndefined
+
+    from aichaos.faults.base import Fault, fault_kinds
+    from aichaos.faults.kinds.observed import OBSERVED
+
+    common = set(Fault.model_fields)
     kinds = []
     for name, cls in fault_kinds().items():
         params = []
         for field_name, info in cls.model_fields.items():
-            if field_name in _COMMON:
+            if field_name in common:
                 continue
             default = None if info.default is PydanticUndefined else info.default
             if info.default_factory is not None:
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.kind:
         kinds = [k for k in kinds if k["kind"] == args.kind]
         if not kinds:
+            from aichaos.faults.base import fault_kinds
             from aichaos.suggest import suggest
 
             hint = suggest(args.kind, fault_kinds())

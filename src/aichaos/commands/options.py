@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from aichaos.paths import creation_problem
-from aichaos.units import parse_duration
 
 MAX_DURATION = 7 * 24 * 3600.0
 """A week: longer than any timeout or pause anyone means on a command line."""
@@ -70,6 +69,8 @@ def _reader(convert: Callable[[str], T], expected: str) -> Callable[[str], T]:
 
 
 def _seconds(text: str) -> float:
+    from aichaos.units import parse_duration  # pydantic: only once a duration is given
+
     try:
         return parse_duration(text)
     except ValueError as exc:
