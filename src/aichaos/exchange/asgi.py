@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from aichaos.exchange.driver import FINISH, ExchangeLife, Fail, SendBytes, StartAnswer, Wait
-from aichaos.wire.asgi import Receive, Send
+from aichaos.wire.asgi import Message, Receive, Send
 from aichaos.wire.exchange import Reply
 
 
@@ -32,7 +32,7 @@ async def play(life: ExchangeLife, send: Send, receive: Receive | None = None) -
     """Carry out `life`'s actions over ASGI (see the module docstring)."""
     whole = life.at_once()
     if whole is not None:  # the common answer: one body known now, nothing to wait for
-        await _start(send, whole[0])
+        await send(_start(whole[0]))
         await send({"type": "http.response.body", "body": whole[1]})
         return
     head: StartAnswer | None = None
@@ -43,7 +43,7 @@ async def play(life: ExchangeLife, send: Send, receive: Receive | None = None) -
         while action is not FINISH:
             if isinstance(action, SendBytes):
                 if head is not None:
-                    await _start(send, head)
+                    await send(_start(head))
                     head = None
                 last = action.last
                 await send(
@@ -59,7 +59,7 @@ async def play(life: ExchangeLife, send: Send, receive: Receive | None = None) -
                 raise ConnectionAbortedError(action.message)
             action = life.send(None)
         if head is not None:
-            await _start(send, head)
+            await send(_start(head))
         if not last:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:
@@ -73,7 +73,8 @@ async def play(life: ExchangeLife, send: Send, receive: Receive | None = None) -
             watcher.task.cancel()
 
 
-async def _start(send: Send, head: StartAnswer) -> None:
+def _start(head: StartAnswer) -> Message:
+    """The `http.response.start` message of `head` (its length as `content-length`)."""
     headers: list[tuple[bytes, bytes]] = []
     length = head.length
     for pair in head.headers:
@@ -87,7 +88,7 @@ async def _start(send: Send, head: StartAnswer) -> None:
         headers.append(raw)
     if length is not None:
         headers.append((b"content-length", b"%d" % length))
-    await send({"type": "http.response.start", "status": head.status, "headers": headers})
+    return {"type": "http.response.start", "status": head.status, "headers": headers}
 
 
 _ENCODED: dict[tuple[str, str], tuple[bytes, bytes]] = {}

@@ -107,9 +107,11 @@ class ChatCompletions(Dialect):
 
     def read_prompt(self, body: dict[str, Any]) -> Prompt:
         messages = [as_dict(m) for m in as_list(body.get("messages"))]
-        texts = [content_text(m.get("content")) for m in messages]
+        texts: list[str] = []
         last_user = ""
-        for message, text in zip(messages, texts, strict=True):
+        for message in messages:
+            text = content_text(message.get("content"))
+            texts.append(text)
             if message.get("role") == "user":
                 last_user = text
         # The optional fields are read only when present (the mock's hot path: most
