@@ -5,13 +5,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aichaos.exchange.driver import FINISH, Action, ExchangeLife, SendBytes, StartAnswer, Wait
+from aichaos.exchange.driver import (
+    FINISH,
+    Action,
+    ExchangeLife,
+    Fail,
+    SendBytes,
+    StartAnswer,
+    Wait,
+)
 from aichaos.faults.plan import Plan
 from aichaos.mock import MockConfig
 from aichaos.mock.engine import MockBackend
 from aichaos.providers import resolve
 from aichaos.records import Attempt
-from aichaos.wire.exchange import Pause, Reply, RequestInfo
+from aichaos.wire.exchange import Abort, Pause, Reply, RequestInfo
 
 
 def _request(**fields: Any) -> RequestInfo:
@@ -46,7 +54,7 @@ class _Life:
 
     def steps(self) -> list[Action]:
         actions = [self.life.send(None)]
-        while actions[-1] is not FINISH:
+        while actions[-1] is not FINISH and not isinstance(actions[-1], Fail):
             actions.append(self.life.send(None))
         return actions
 
@@ -80,12 +88,37 @@ def test_at_once_answers_and_records_as_the_steps_do() -> None:
     assert quick.life.ended
 
 
+def test_at_once_takes_a_faults_reply_as_the_steps_do() -> None:
+    body = b'{"error":{"message":"down","type":"server_error"}}'
+    reply = Reply(500, [("content-type", "application/json")], [body])
+    stepped, quick = _Life(_request(), reply=reply), _Life(_request(), reply=reply)
+    actions = stepped.steps()
+    whole = quick.life.at_once()
+    assert whole is not None
+    head, sent = whole
+    start, stepped_body = actions[0], actions[1]
+    assert isinstance(start, StartAnswer) and isinstance(stepped_body, SendBytes)
+    assert (head.status, head.headers, head.length, sent) == (
+        start.status,
+        start.headers,
+        len(body),
+        stepped_body.data,
+    )
+    assert sent == body and head.status == 500
+    assert quick.asked == stepped.asked == 0  # a fault's reply: the mock is not asked
+    assert quick.record() == stepped.record()
+    assert quick.attempt.outcome == stepped.attempt.outcome
+
+
 def test_without_a_shortcut_the_life_steps_on_asking_the_mock_once() -> None:
     cases: list[tuple[RequestInfo, MockConfig | None, dict[str, Any]]] = [
         (_request(stream=True), None, {}),  # a stream
         (_request(), MockConfig(latency=0.01), {}),  # a wait before the head
         (_request(), MockConfig(ttft=0.01), {}),  # a pause before the body
         (_request(), None, {"delay": 0.01}),  # a fault's delay
+        (_request(), None, {"failure": Abort("reset")}),  # a connection failure
+        (_request(), None, {"abort_after_bytes": 3}),  # an edit of the answer
+        (_request(), None, {"header_edits": [lambda headers: headers]}),  # another edit
     ]
     for req, config, plan in cases:
         stepped, quick = _Life(req, config, **plan), _Life(req, config, **plan)
@@ -93,7 +126,8 @@ def test_without_a_shortcut_the_life_steps_on_asking_the_mock_once() -> None:
         assert not quick.finished and quick.attempt.outcome is None
         expected = [type(a) for a in stepped.steps()]
         assert [type(a) for a in quick.steps()] == expected
-        assert quick.asked == stepped.asked == 1
+        failing = "failure" in plan  # the connection fails before any answer is asked for
+        assert quick.asked == stepped.asked == (0 if failing else 1)
         assert quick.record() == stepped.record()
 
 

@@ -205,19 +205,20 @@ class ExchangeLife:
         return action
 
     def at_once(self) -> tuple[StartAnswer, bytes] | None:
-        """The life's shortcut for its commonest course, taken without stepping: no fault
-        acts (no delay, failure or edit), the answer is known now (a fault's reply, the
-        mock's with no header delay) and is one body, not a stream. Then the life is what
-        playing `StartAnswer(length)`, `SendBytes(body, last=True)`, `FINISH` would be,
-        and it returns (head, body): the attempt is recorded (the same fields and outcome;
-        its duration ends before the interpreter sends them, in one go).
+        """The life's shortcut for its commonest course, taken without stepping: nothing
+        before the answer (`_prelude` is empty: no delay, no failure), no fault edits it, it
+        is known now (a fault's reply, the mock's with no header delay) and is one body, not
+        a stream. Then the life is what playing `StartAnswer(length)`,
+        `SendBytes(body, last=True)`, `FINISH` would be, and it returns (head, body): the
+        attempt is recorded (the same fields and outcome; its duration ends before the
+        interpreter sends them, in one go).
 
         Call it before the first `send`. None: nothing was sent; play the life with `send`.
         """
         plan = self.plan
-        if self._steps is not None or (
-            plan is not None and (plan.delay > 0 or plan.failure is not None or plan.edits_response)
-        ):
+        if self._steps is not None or self._prelude():
+            return None
+        if plan is not None and plan.edits_response:
             return None
         known = self._answer_now()
         if known is None:
@@ -226,20 +227,29 @@ class ExchangeLife:
         parts = reply.body
         if delay > 0 or type(parts) is not list or len(parts) != 1:
             return None
-        if is_event_stream(reply.headers):
-            return None
-        body = parts[0]
-        if not isinstance(body, bytes):
+        if not isinstance(parts[0], bytes) or is_event_stream(reply.headers):
             return None
         status, headers = reply.status, reply.headers
         self._heard(status)
+        shaper = None
         if plan is not None:  # no fault edits the answer: the shaper only meters it
             shaper = self.shaper = ResponseShaper(plan, status, headers)
             status, headers = shaper.status, shaper.headers
-            _shaped(parts, shaper)  # meters it (never inside an assert: `python -O` drops those)
-        self._delivered(isinstance(body, TokenBytes))
+        out = _shaped(parts, shaper)
+        self._delivered(any(isinstance(part, TokenBytes) for part in out))
         self._end(self.outcome(), None)
+        body = _joined([part for part in out if isinstance(part, bytes)])
         return StartAnswer(status, headers, len(body)), body
+
+    def _prelude(self) -> list[Part]:
+        """What the plan plays before any answer: its delay, then a connection failure."""
+        plan = self.plan
+        prelude: list[Part] = []
+        if plan is not None and plan.delay > 0:
+            prelude.append(Pause(plan.delay))
+        if plan is not None and plan.failure is not None:
+            prelude.append(plan.failure)
+        return prelude
 
     def _answer_now(self) -> tuple[float, Reply] | None:
         """(seconds to wait before its head, the answer) when it comes without the upstream:
@@ -319,11 +329,7 @@ class ExchangeLife:
     # --- the life ------------------------------------------------------------------
     def _life(self) -> Generator[Action, object, None]:
         plan = self.plan
-        prelude: list[Part] = []  # before any answer: the faults' delay, a connection failure
-        if plan is not None and plan.delay > 0:
-            prelude.append(Pause(plan.delay))
-        if plan is not None and plan.failure is not None:
-            prelude.append(plan.failure)
+        prelude = self._prelude()
         if prelude and not (yield from self._play(prelude)):
             return
         parts: Iterable[Part] | None = None
