@@ -216,9 +216,7 @@ class ExchangeLife:
         Call it before the first `send`. None: nothing was sent; play the life with `send`.
         """
         plan = self.plan
-        if self._steps is not None or self._prelude():
-            return None
-        if plan is not None and plan.edits_response:
+        if self._steps is not None or self._prelude() or self.edits_answer:
             return None
         known = self._answer_now()
         if known is None:
@@ -240,6 +238,13 @@ class ExchangeLife:
         self._end(self.outcome(), None)
         body = _joined([part for part in out if isinstance(part, bytes)])
         return StartAnswer(status, headers, len(body)), body
+
+    @property
+    def edits_answer(self) -> bool:
+        """Whether a fault edits the answer (its headers, body or events): when it does not,
+        an interpreter may pass an upstream's head and body on as they came (the proxy
+        sends the upstream's header bytes, and takes a body that arrived whole at once)."""
+        return self.plan is not None and self.plan.edits_response
 
     def _prelude(self) -> list[Part]:
         """What the plan plays before any answer: its delay, then a connection failure."""

@@ -295,9 +295,9 @@ class ProxyApp:
                     await down.drop()
                     return
             elif action is driver.FETCH_UPSTREAM:
-                result = await self._forward(exchange, upstream)
+                result = await self._forward(exchange, upstream, life.edits_answer)
             elif isinstance(action, driver.StartAnswer):
-                down.start(action.status, self._head(action, exchange, upstream))
+                down.start(action.status, self._head(action, life.edits_answer, upstream))
             else:
                 assert isinstance(action, driver.Fail)
                 life.failed(action.kind, _LABELS[action.kind])
@@ -323,12 +323,12 @@ class ProxyApp:
 
     @staticmethod
     def _head(
-        head: driver.StartAnswer, exchange: Exchange, upstream: _Upstream
+        head: driver.StartAnswer, edits: bool, upstream: _Upstream
     ) -> list[tuple[bytes, bytes]]:
         """The answer's headers for the client: a real upstream's as received unless a fault
-        edits the answer, never hop-by-hop ones; `content-length` when the body is whole."""
+        `edits` the answer, never hop-by-hop ones; `content-length` when the body is whole."""
         response = upstream.response
-        if response is not None and not exchange.plan.edits_response:
+        if response is not None and not edits:
             headers = end_to_end(response.headers)
         else:
             headers = response_headers(head.headers)
@@ -343,9 +343,12 @@ class ProxyApp:
             headers.append((b"content-length", b"%d" % head.length))
         return headers
 
-    async def _forward(self, exchange: Exchange, upstream: _Upstream) -> driver.UpstreamAnswer:
+    async def _forward(
+        self, exchange: Exchange, upstream: _Upstream, edits: bool
+    ) -> driver.UpstreamAnswer:
+        """The upstream's answer (`edits`: a fault edits it, so it is asked for uncompressed
+        and not taken whole), or the provider's error when the upstream cannot answer."""
         info = exchange.info
-        edits = exchange.plan.edits_response
         # a cassette keeps answers readable: ask for them uncompressed when recording
         identity = edits or exchange.spec.record is not None
         headers = request_headers(upstream.raw_headers, identity=identity)
