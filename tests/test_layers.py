@@ -22,11 +22,12 @@ LAYERS: tuple[frozenset[str], ...] = (
         | {"paths", "registry"}
     ),
     # decisions without I/O: fault kinds, plans, shaping; the mock's answers
-    frozenset({"faults", "mock.engine", "mock.prompt", "cassette"}),
+    frozenset({"faults", "mock.engine", "cassette"}),
     # one exchange's life (sans-IO driver)
     frozenset({"exchange"}),
-    # I/O: interpreters of exchange lives (transports, proxy, mock server), Toxiproxy, metrics
-    frozenset({"intercept", "proxy", "mock", "network", "telemetry"}),
+    # I/O: interpreters of exchange lives (transports, proxy, the ASGI player and the mock
+    # server), Toxiproxy, metrics
+    frozenset({"intercept", "proxy", "mock", "exchange.asgi", "network", "telemetry"}),
     # what to run and what it means
     frozenset({"experiment", "report"}),
     # commands and entry points
@@ -34,7 +35,7 @@ LAYERS: tuple[frozenset[str], ...] = (
 )
 """Lowest first, as in docs/architecture.md: a module may import its own layer and the ones
 below, never one above. Names are relative to `aichaos`; the longest that names a module or a
-package holding it decides (`mock.engine` before `mock`)."""
+package holding it decides (`mock.engine` before `mock`, `exchange.asgi` before `exchange`)."""
 
 
 @dataclass(frozen=True)
@@ -83,27 +84,82 @@ def _imported(node: ast.AST, name: str, is_package: bool) -> Iterator[tuple[str,
 
 def edges() -> list[Edge]:
     known = modules()
+    found = []
+    for name, path in known.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        found.extend(_edges_of(name, path, tree, known))
+    return found
 
+
+def _edges_of(name: str, path: Path, tree: ast.Module, known: dict[str, Path]) -> list[Edge]:
     def owner(module: str) -> str | None:
         while module and module not in known:
             module = module.rpartition(".")[0]
         return module or None
 
     found = []
-    for name, path in known.items():
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(tree):
+        for module, names in _imported(node, name, is_package):
+            submodules = [f"{module}.{n}" for n in names if f"{module}.{n}" in known]
+            # `from package import submodule` depends on the submodule, not on the
+            # package's own code (Python runs that first in any case: see parent_edges).
+            targets = submodules if names and len(submodules) == len(names) else [module]
+            line = getattr(node, "lineno", 0)
+            where = f"{path.relative_to(SRC.parent)}:{line}:{getattr(node, 'col_offset', 0)}"
+            for target in targets:
+                resolved = owner(target)
+                if resolved is not None and resolved != name:
+                    found.append(Edge(name, resolved, where))
+    return found
+
+
+def _line_col(edge: Edge) -> tuple[int, int]:
+    line, col = edge.where.rsplit(":", 2)[1:]
+    return int(line), int(col)
+
+
+def _eager(tree: ast.Module) -> Iterator[ast.AST]:
+    """The nodes a module runs when it is imported: not those inside a function or a class
+    body's methods, nor under `if TYPE_CHECKING:`."""
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        if (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.Name | ast.Attribute)
+            and ast.unparse(node.test).endswith("TYPE_CHECKING")
+        ):
+            todo.extend(node.orelse)
+            continue
+        yield node
+        todo.extend(ast.iter_child_nodes(node))
+
+
+def parent_edges() -> list[Edge]:
+    """Importing `pkg.sub` runs `pkg/__init__.py` first: an edge from `pkg.sub` (and from
+    every module below `pkg`) to whatever that `__init__` imports when it runs. (An edge to
+    `pkg` itself would make every package with a lower submodule look upward; what counts is
+    what its `__init__` pulls in.) Left out of the circle tests: a package importing its own
+    submodules, which import their package, is how Python packages work."""
+    known = modules()
+    eager: dict[str, list[Edge]] = {}
+    for package, path in known.items():
+        if path.name != "__init__.py" or package == "aichaos":
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        is_package = path.name == "__init__.py"
-        for node in ast.walk(tree):
-            for module, names in _imported(node, name, is_package):
-                submodules = [f"{module}.{n}" for n in names if f"{module}.{n}" in known]
-                # `from package import submodule` depends on the submodule, not on the
-                # package's own code (Python runs that first in any case).
-                targets = submodules if names and len(submodules) == len(names) else [module]
-                where = f"{path.relative_to(SRC.parent)}:{getattr(node, 'lineno', 0)}"
-                for target in targets:
-                    resolved = owner(target)
-                    if resolved is not None and resolved != name:
-                        found.append(Edge(name, resolved, where))
+        runs = {(n.lineno, n.col_offset) for n in _eager(tree) if hasattr(n, "lineno")}
+        eager[package] = [e for e in _edges_of(package, path, tree, known) if _line_col(e) in runs]
+    found = []
+    for name in known:
+        parts = name.split(".")
+        for depth in range(2, len(parts)):
+            package = ".".join(parts[:depth])
+            for edge in eager.get(package, []):
+                if edge.target != name and not name.startswith(edge.target + "."):
+                    found.append(Edge(name, edge.target, f"{edge.where} (runs {package})"))
     return found
 
 
@@ -168,7 +224,9 @@ def test_no_import_from_a_lower_layer_up() -> None:
     # `from aichaos import __version__` adds nothing: Python imports the root package
     # before any module of it in any case.
     upward = [
-        str(e) for e in edges() if e.target != "aichaos" and layer_of(e.source) < layer_of(e.target)
+        str(e)
+        for e in [*edges(), *parent_edges()]
+        if e.target != "aichaos" and layer_of(e.source) < layer_of(e.target)
     ]
     assert upward == [], "imports up the layers:\n" + "\n".join(upward)
 
@@ -196,8 +254,15 @@ def test_the_checker_sees_what_it_must() -> None:
     assert ("aichaos.faults.base", "aichaos.faults.plan") in found  # plain from-import
     assert ("aichaos.experiment.runner", "aichaos.network") in found  # inside a function
     assert ("aichaos.experiment.observer", "aichaos.experiment.model") in found  # TYPE_CHECKING
+    # importing a submodule runs its package's __init__ (at import time, not in a function)
+    parents = {(e.source, e.target) for e in parent_edges()}
+    assert ("aichaos.faults.spec", "aichaos.faults.engine") in parents
+    assert ("aichaos.mock.engine", "aichaos.mock.app") not in parents  # lazy, in __getattr__
+    assert ("aichaos.mock", "aichaos.mock.app") in found
+    assert ("aichaos.network.client", "aichaos.network.toxiproxy") in parents
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert layer_of("aichaos.proxy.app") > layer_of("aichaos.faults.spec")
     assert layer_of("aichaos.mock.app") > layer_of("aichaos.exchange.driver")
     assert layer_of("aichaos.exchange.driver") > layer_of("aichaos.mock.engine")
+    assert layer_of("aichaos.exchange.asgi") > layer_of("aichaos.exchange.driver")
     assert layer_of("aichaos") == layer_of("aichaos.cli") == len(LAYERS) - 1
