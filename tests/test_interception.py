@@ -363,6 +363,37 @@ def test_fault_mistakes_are_validate_messages() -> None:
         injection.add({"kind": "outage", "after": 3})
 
 
+def test_aichaos_fault_mistakes_are_validate_messages() -> None:
+    """`aichaos.fault(kind, ...)` builds a fault as `inject` does: a typo is a
+    `FaultSpecError` with "did you mean", not a bare KeyError."""
+    from aichaos.faults.spec import FaultSpecError
+
+    with pytest.raises(FaultSpecError, match=re.escape("unknown fault kind 'outge'")) as refused:
+        aichaos.fault("outge", backend="openai")
+    assert "did you mean 'outage'" in str(refused.value)
+    with pytest.raises(FaultSpecError, match=re.escape("unknown key 'dealy'")):
+        aichaos.fault("latency", dealy="1s")
+    assert aichaos.fault("outage", backend="openai").kind == "outage"
+
+
+def test_a_bad_backend_name_is_refused_as_the_experiment_loader_refuses_it() -> None:
+    """The proxy routes by `/<backend>/`: `inject` takes no name the YAML would refuse,
+    and says so in the same words."""
+    from aichaos.experiment import ExperimentError, parse_experiment
+
+    text = (
+        "name: x\ntarget: {python: tiny_app:answer}\nload: {requests: 1, prompts: [hi]}\n"
+        "backends: {'bad name!': openai}\n"
+    )
+    with pytest.raises(ExperimentError) as loaded:
+        parse_experiment(text, file="exp.yaml")
+    expected = next(p.message for p in loaded.value.problems if p.path == ("backends",))
+    with pytest.raises(ValueError) as refused:
+        aichaos.inject([], backends={"bad name!": "openai"})
+    assert str(refused.value) == expected
+    assert "start with a letter" in expected
+
+
 # --- secrets -------------------------------------------------------------------------------
 
 

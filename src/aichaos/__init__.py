@@ -35,7 +35,11 @@ def __getattr__(name: str) -> Any:
 
 
 def fault(kind: str, **params: Any) -> Fault:
-    """Build a fault by kind name, e.g. `aichaos.fault("rate_limit", backend="openai")`."""
-    from aichaos.faults.base import parse_fault
+    """Build a fault by kind name, e.g. `aichaos.fault("rate_limit", backend="openai")`.
 
-    return parse_fault({"kind": kind, **params})
+    Raises `FaultSpecError` (a `ValueError`) for an unknown kind or a bad parameter, worded
+    as `aichaos validate` words it (the key, what is wrong, "did you mean").
+    """
+    from aichaos.faults.spec import build_fault
+
+    return build_fault({"kind": kind, **params})

@@ -9,8 +9,9 @@ answer recorded as cut short is replayed cut short (its connection reset after i
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Literal
 
 from aichaos.cassette.format import CassetteError, Interaction, read_cassette_dir
 from aichaos.cassette.matching import DEFAULT_IGNORE, Matcher
@@ -74,6 +75,20 @@ class ReplaySource:
         return interaction.after / self.speed, Reply(
             interaction.status, list(interaction.headers), answer_parts(interaction, self.speed)
         )
+
+    def answer_or_miss(
+        self, info: RequestInfo, on_miss: Literal["error", "mock"], provider: Callable[[], Provider]
+    ) -> tuple[bool, tuple[float, Reply] | None]:
+        """Replay first: `(True, answer)` on a hit; on a miss `(False, the 404 of `miss`)`
+        with `on_miss="error"`, or `(False, None)` with `on_miss="mock"` (the caller's mock
+        answers). An answer is (seconds before the head, Reply). `provider` is called only
+        for that 404 (each caller knows the provider its own way)."""
+        found = self.answer(info)
+        if found is not None:
+            return True, found
+        if on_miss == "mock":
+            return False, None
+        return False, (0.0, self.miss(info, provider()))
 
     def miss(self, info: RequestInfo, provider: Provider) -> Reply:
         """The provider's own 404 naming the closest recorded request."""

@@ -37,9 +37,9 @@ import httpx
 
 from aichaos.experiment.errors import ExperimentError, Problem
 from aichaos.faults.base import Fault
-from aichaos.faults.spec import describe_fault
+from aichaos.faults.spec import describe_fault, unknown_backend
 from aichaos.records import Attempt
-from aichaos.suggest import suggest
+from aichaos.suggest import did_you_mean
 from aichaos.units import format_duration
 
 ADMIN = "/_aichaos"
@@ -145,11 +145,12 @@ class LiveProxy:
         self.present = list(faults.get("faults", []))
         known = list(self.backends)
         for name in fault_backends:
-            if name != "*" and name not in self.backends:
+            unknown = unknown_backend(name, known) if name != "*" else None
+            if unknown is not None:
                 raise LiveProxyError(
                     self.url,
-                    f"the run's faults name backend {name!r}{suggest(name, known)}, which the"
-                    f" proxy does not serve (it serves: {', '.join(known) or 'none'})",
+                    f"the run's faults name backend {name!r}{did_you_mean(unknown.nearest)},"
+                    f" which the proxy does not serve (it serves: {', '.join(known) or 'none'})",
                 )
 
     async def poll(self) -> Poll:

@@ -176,9 +176,14 @@ def default_backends() -> dict[str, BackendSpec]:
 
 
 def parse_backends(data: dict[str, object]) -> dict[str, BackendSpec]:
-    """Backends from a mapping of name to spec, a spec dict, or just a provider name."""
+    """Backends from a mapping of name to spec, a spec dict, or just a provider name.
+
+    Raises ValueError for a name `check_backend_name` refuses, or pydantic's
+    ValidationError for a bad spec.
+    """
     specs: dict[str, BackendSpec] = {}
     for name, value in data.items():
+        check_backend_name(name)
         if isinstance(value, BackendSpec):
             specs[name] = value
         elif isinstance(value, str):

@@ -9,7 +9,7 @@ from aichaos.faults.base import Fault
 from aichaos.faults.engine import FaultEngine
 from aichaos.faults.spec import FaultSpecError, build_fault, unknown_backends
 from aichaos.intercept import patch
-from aichaos.intercept.backends import DEFAULT_BACKENDS, BackendSpec, parse_backends
+from aichaos.intercept.backends import BackendSpec, default_backends, parse_backends
 from aichaos.intercept.session import Session
 from aichaos.mock.engine import MockBackend, MockConfig
 from aichaos.records import Attempt, Recorder
@@ -49,7 +49,7 @@ class Injection:
         mock: MockConfig | None = None,
         recorder: Recorder | None = None,
     ) -> None:
-        specs = parse_backends(dict(backends if backends is not None else DEFAULT_BACKENDS))
+        specs = parse_backends(dict(backends)) if backends is not None else default_backends()
         self.backends: dict[str, BackendSpec] = specs
         self.engine = FaultEngine([self._checked(_to_fault(f)) for f in faults], seed=seed)
         self.recorder = recorder or Recorder()

@@ -150,14 +150,12 @@ class Session:
     def _replay_answer(self, exchange: Exchange) -> tuple[float, Reply]:
         """The cassette's answer; on a miss the mock's (`on_miss: mock`) or the provider's
         404 naming the closest recorded request. The attempt says which (`replay`)."""
-        source = self.replays[exchange.info.backend]
-        found = source.answer(exchange.info)
-        exchange.attempt.replay = "hit" if found is not None else "miss"
-        if found is not None:
-            return found
-        if exchange.spec.on_miss == "mock":
-            return self._mock_answer(exchange.info)
-        return 0.0, source.miss(exchange.info, get_provider(exchange.spec.provider))
+        spec = exchange.spec
+        hit, found = self.replays[exchange.info.backend].answer_or_miss(
+            exchange.info, spec.on_miss, lambda: get_provider(spec.provider)
+        )
+        exchange.attempt.replay = "hit" if hit else "miss"
+        return found if found is not None else self._mock_answer(exchange.info)
 
     def _finished(self, attempt: Attempt, plan: Plan, tokens: int) -> None:
         """An attempt ended: stateful faults (rate limiters) count it, listeners hear of it."""

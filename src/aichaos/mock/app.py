@@ -35,11 +35,13 @@ class MockApp:
             req = await read_request(scope, receive, backend="mock")
             delay, reply = self.backend.header_delay, None
             if self.replay is not None:
-                found = self.replay.answer(req)
+                # No declared backend here (the mock serves every provider's paths): the
+                # provider of a miss's 404 is the one the path belongs to.
+                _, found = self.replay.answer_or_miss(
+                    req, self.on_miss, lambda: closest_provider(req.path)
+                )
                 if found is not None:
                     delay, reply = found
-                elif self.on_miss == "error":
-                    delay, reply = 0.0, self.replay.miss(req, closest_provider(req.path))
             if reply is None:
                 reply = self.backend.handle(req)
             await send_reply(reply, send, header_delay=delay, receive=receive)
