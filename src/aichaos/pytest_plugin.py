@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from aichaos.records import Attempt, CallScope, _current_call, call_scope
+from aichaos.records import CURRENT_CALL, Attempt, CallScope, call_scope
 
 if TYPE_CHECKING:
     from aichaos.faults.base import Fault
@@ -122,12 +122,12 @@ class Chaos:
     # --- lifecycle ----------------------------------------------------------------------
     def _start(self) -> None:
         self.injection.start()
-        self._previous = _current_call.get()
-        _current_call.set(self._test_call)
+        self._previous = CURRENT_CALL.get()
+        CURRENT_CALL.set(self._test_call)
 
     def _stop(self) -> None:
         self.injection.stop()
-        _current_call.set(self._previous)
+        CURRENT_CALL.set(self._previous)
 
 
 class _TrackedCall:

@@ -92,22 +92,25 @@ class CallScope:
         return None
 
 
-_current_call: ContextVar[CallScope | None] = ContextVar("aichaos_call", default=None)
+CURRENT_CALL: ContextVar[CallScope | None] = ContextVar("aichaos_call", default=None)
+"""The call the current task or thread's attempts belong to (`call_scope` sets it; the
+in-process socket redirection and the loopback proxy carry it across to the proxy's task)."""
 
 
 def current_call() -> CallScope | None:
-    return _current_call.get()
+    """The `CallScope` of the current task or thread, or None outside `call_scope`."""
+    return CURRENT_CALL.get()
 
 
 @contextlib.contextmanager
 def call_scope(call_id: str | None = None) -> Iterator[CallScope]:
     """Attribute every attempt made inside the block (this task or thread) to one call."""
     scope = CallScope(call_id or f"call-{next(_call_ids)}")
-    token = _current_call.set(scope)
+    token = CURRENT_CALL.set(scope)
     try:
         yield scope
     finally:
-        _current_call.reset(token)
+        CURRENT_CALL.reset(token)
 
 
 class Recorder:
@@ -121,7 +124,7 @@ class Recorder:
         self.listeners: list[Callable[[Attempt], None]] = []
 
     def begin(self, attempt: Attempt) -> None:
-        scope = _current_call.get()
+        scope = CURRENT_CALL.get()
         if scope is not None:
             attempt.call_id = scope.id
             scope.attempts.append(attempt)

@@ -13,15 +13,15 @@ See docs/record-replay.md.
 from __future__ import annotations
 
 from aichaos.cassette.format import CassetteError, Interaction, read_cassette_dir
-from aichaos.cassette.recording import CassetteWriter, UpstreamTap, record_dir_problem
+from aichaos.cassette.recording import CassetteTap, CassetteWriter, record_dir_problem
 from aichaos.cassette.replay import ReplaySource
 
 __all__ = [
     "CassetteError",
+    "CassetteTap",
     "CassetteWriter",
     "Interaction",
     "ReplaySource",
-    "UpstreamTap",
     "read_cassette_dir",
     "record_dir_problem",
 ]

@@ -48,9 +48,9 @@ class CassetteWriter:
         self.written = 0
         self.failed = 0
 
-    def tap(self, backend: str, provider: str, info: RequestInfo) -> UpstreamTap:
-        """A tap for one exchange of `backend` (see `UpstreamTap`)."""
-        return UpstreamTap(self, backend, provider, info)
+    def tap(self, backend: str, provider: str, info: RequestInfo) -> CassetteTap:
+        """A tap for one exchange of `backend` (see `CassetteTap`)."""
+        return CassetteTap(self, backend, provider, info)
 
     def write(self, interaction: Interaction) -> None:
         """Append one exchange. A write that fails (disk full, directory gone) is logged and
@@ -69,7 +69,7 @@ class CassetteWriter:
             self.written += 1
 
 
-class UpstreamTap:
+class CassetteTap:
     """What one exchange received from its upstream; written once the answer ends."""
 
     def __init__(
@@ -170,4 +170,4 @@ def _request_body(info: RequestInfo) -> Any:
     return redaction.value(info.body.decode("utf-8", "replace"))
 
 
-__all__ = ["CassetteWriter", "UpstreamTap", "record_dir_problem", "split_events"]
+__all__ = ["CassetteTap", "CassetteWriter", "record_dir_problem", "split_events"]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from aichaos.cassette import CassetteWriter, ReplaySource, UpstreamTap
+from aichaos.cassette import CassetteTap, CassetteWriter, ReplaySource
 from aichaos.exchange.driver import ExchangeLife
 from aichaos.faults.engine import FaultEngine
 from aichaos.faults.plan import Plan
@@ -115,7 +115,7 @@ class Session:
             mock = functools.partial(self._mock_answer, exchange.info)
         elif spec.replay_dir is not None:
             mock = functools.partial(self._replay_answer, exchange)
-        tap: UpstreamTap | None = None
+        tap: CassetteTap | None = None
         if spec.record is not None and spec.is_remote and not exchange.plan.faults:
             # only answers as the upstream gave them: a fault's edits are never recorded
             tap = self.cassette_writer(spec.record).tap(

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from aichaos.intercept.session import Session
-from aichaos.records import CallScope, _current_call
+from aichaos.records import CURRENT_CALL, CallScope
 
 SCOPE_HEADER = "x-aichaos-scope"
 """Carries the app's call scope from a patched client to the listener; never forwarded."""
@@ -32,7 +32,7 @@ _scopes: weakref.WeakValueDictionary[str, CallScope] = weakref.WeakValueDictiona
 
 def scope_token() -> str | None:
     """A token for the current call scope (None outside any), to send in `SCOPE_HEADER`."""
-    scope = _current_call.get()
+    scope = CURRENT_CALL.get()
     if scope is None:
         return None
     token = f"{id(scope):x}"

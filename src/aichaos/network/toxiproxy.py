@@ -78,7 +78,10 @@ class ToxicSpec:
 
 
 @dataclass
-class _ProxyPlan:
+class _NeededProxy:
+    """A Toxiproxy proxy as the run's faults describe it (merged from every fault naming it):
+    checked against Toxiproxy before the run, created by the run when it does not exist."""
+
     api: str
     name: str
     listen: str | None = None
@@ -136,7 +139,7 @@ class NetworkFaults:
         self._apis = {
             spec.api: ToxiproxyAPI(spec.api, timeout=call_timeout) for spec in self.toxics
         }
-        self._proxies, self._problems = self._plan_proxies()
+        self._proxies, self._problems = self._needed_proxies()
         self._checked = False
         self._found: dict[tuple[str, str], ProxyState] = {}
         self._created: dict[tuple[str, str], ProxyState] = {}
@@ -169,26 +172,26 @@ class NetworkFaults:
         return lines
 
     # --- before the run ----------------------------------------------------------
-    def _plan_proxies(self) -> tuple[dict[tuple[str, str], _ProxyPlan], list[str]]:
-        plans: dict[tuple[str, str], _ProxyPlan] = {}
+    def _needed_proxies(self) -> tuple[dict[tuple[str, str], _NeededProxy], list[str]]:
+        needed: dict[tuple[str, str], _NeededProxy] = {}
         problems: list[str] = []
         for spec in self.toxics:
             key = (spec.api, spec.proxy)
-            plan = plans.setdefault(key, _ProxyPlan(spec.api, spec.proxy))
+            proxy = needed.setdefault(key, _NeededProxy(spec.api, spec.proxy))
             given = spec.fault.proxy_spec
             for attr in ("listen", "upstream"):
                 value = getattr(given, attr)
-                known = getattr(plan, attr)
+                known = getattr(proxy, attr)
                 if value is None:
                     continue
                 if known is not None and known != value:
                     problems.append(
                         f"{spec.where} gives proxy {spec.proxy!r} {attr} {value},"
-                        f" {plan.faults[0]} gives {known}: one proxy has one {attr}"
+                        f" {proxy.faults[0]} gives {known}: one proxy has one {attr}"
                     )
-                setattr(plan, attr, value)
-            plan.faults.append(spec.where)
-        return plans, problems
+                setattr(proxy, attr, value)
+            proxy.faults.append(spec.where)
+        return needed, problems
 
     async def check(self) -> None:
         """Toxiproxy is reachable and can carry every fault; NetworkError otherwise.
@@ -202,42 +205,42 @@ class NetworkFaults:
         load_library()
         for url, api in self._apis.items():
             self.versions[url] = await api.version()
-        for key, plan in self._proxies.items():
-            state = await self._apis[plan.api].get_proxy(plan.name)
-            self._check_proxy(plan, state)
+        for key, proxy in self._proxies.items():
+            state = await self._apis[proxy.api].get_proxy(proxy.name)
+            self._check_proxy(proxy, state)
             if state is not None:
                 self._found[key] = state
             else:
                 self._found.pop(key, None)
         self._checked = True
 
-    def _check_proxy(self, plan: _ProxyPlan, state: ProxyState | None) -> None:
-        where = plan.faults[0]
+    def _check_proxy(self, proxy: _NeededProxy, state: ProxyState | None) -> None:
+        where = proxy.faults[0]
         if state is None:
-            if plan.upstream is None:
+            if proxy.upstream is None:
                 raise NetworkError(
-                    f"Toxiproxy at {plan.api} has no proxy {plan.name!r}, and {where} gives no"
+                    f"Toxiproxy at {proxy.api} has no proxy {proxy.name!r}, and {where} gives no"
                     " `proxy: {upstream: HOST:PORT}` to create it with (the backend's address)"
                 )
             return
-        if plan.upstream is not None and state.upstream != plan.upstream:
+        if proxy.upstream is not None and state.upstream != proxy.upstream:
             raise NetworkError(
-                f"Toxiproxy proxy {plan.name!r} at {plan.api} forwards to {state.upstream}, but"
-                f" {where} says upstream {plan.upstream}: correct the experiment, or delete the"
+                f"Toxiproxy proxy {proxy.name!r} at {proxy.api} forwards to {state.upstream}, but"
+                f" {where} says upstream {proxy.upstream}: correct the experiment, or delete the"
                 " proxy so that aichaos creates it (aichaos does not change proxies it finds)"
             )
-        if plan.listen is not None and not _same_address(state.listen, plan.listen):
+        if proxy.listen is not None and not _same_address(state.listen, proxy.listen):
             raise NetworkError(
-                f"Toxiproxy proxy {plan.name!r} at {plan.api} listens on {state.listen}, but"
-                f" {where} says listen {plan.listen}: correct the experiment, or delete the"
+                f"Toxiproxy proxy {proxy.name!r} at {proxy.api} listens on {state.listen}, but"
+                f" {where} says listen {proxy.listen}: correct the experiment, or delete the"
                 " proxy so that aichaos creates it (aichaos does not change proxies it finds)"
             )
-        ours = {s.name for s in self.toxics if (s.api, s.proxy) == (plan.api, plan.name)}
+        ours = {s.name for s in self.toxics if (s.api, s.proxy) == (proxy.api, proxy.name)}
         clash = sorted(ours & set(state.toxics))
         if clash:
-            hint = f"curl -X DELETE {plan.api}/proxies/{plan.name}/toxics/{clash[0]}"
+            hint = f"curl -X DELETE {proxy.api}/proxies/{proxy.name}/toxics/{clash[0]}"
             raise NetworkError(
-                f"Toxiproxy proxy {plan.name!r} already has toxic(s) {', '.join(clash)} (left by"
+                f"Toxiproxy proxy {proxy.name!r} already has toxic(s) {', '.join(clash)} (left by"
                 f" an earlier run that could not clean up?): remove them first, e.g. {hint}"
             )
 
@@ -259,25 +262,27 @@ class NetworkFaults:
         run = _ToxicsScope()
         self._proxies_open = True
         try:
-            for key, plan in self._proxies.items():
+            for key, proxy in self._proxies.items():
                 found = self._found.get(key)
                 if found is not None:
-                    self.listen[plan.name] = found.listen
+                    self.listen[proxy.name] = found.listen
                     continue
-                assert plan.upstream is not None  # check() made sure
+                assert proxy.upstream is not None  # check() made sure
                 # Registered before the call: if the call is given up on (a deadline,
                 # Ctrl-C) the proxy may exist all the same, and cleanup deletes it.
-                self._created[key] = ProxyState(plan.name, plan.listen or "", plan.upstream, True)
+                self._created[key] = ProxyState(
+                    proxy.name, proxy.listen or "", proxy.upstream, True
+                )
                 try:
-                    state = await self._apis[plan.api].create_proxy(
-                        plan.name, plan.upstream, plan.listen, stop=run.stop
+                    state = await self._apis[proxy.api].create_proxy(
+                        proxy.name, proxy.upstream, proxy.listen, stop=run.stop
                     )
                 except ToxiproxyAPIError:
                     del self._created[key]  # Toxiproxy refused: nothing was created
                     raise
                 self._created[key] = state
-                self.listen[plan.name] = state.listen
-                self._event("proxy created", plan.api, plan.name, detail=f"listen {state.listen}")
+                self.listen[proxy.name] = state.listen
+                self._event("proxy created", proxy.api, proxy.name, detail=f"listen {state.listen}")
             yield self.listen
         finally:
             run.closing = True

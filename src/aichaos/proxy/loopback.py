@@ -27,7 +27,7 @@ from aichaos.intercept import patch
 from aichaos.intercept.session import Session
 from aichaos.intercept.sockets import SCOPE_HEADER, scope_for
 from aichaos.proxy.server import serve_proxy_in_thread
-from aichaos.records import _current_call
+from aichaos.records import CURRENT_CALL
 
 _SCOPE_HEADER_RAW = SCOPE_HEADER.encode()
 
@@ -46,7 +46,7 @@ def with_call_scopes(app: Asgi) -> Asgi:
             token = next((v for k, v in headers if k == _SCOPE_HEADER_RAW), None)
             if token is not None:
                 scope["headers"] = [(k, v) for k, v in headers if k != _SCOPE_HEADER_RAW]
-                _current_call.set(scope_for(token.decode("latin-1")))  # this request's task
+                CURRENT_CALL.set(scope_for(token.decode("latin-1")))  # this request's task
         await app(scope, receive, send)
 
     return middleware

@@ -35,7 +35,7 @@ class _PercentileCheck(Check):
         return Measurement(value, value <= self.max, detail)
 
 
-class Latency(_PercentileCheck):
+class LatencyCheck(_PercentileCheck):
     """The call latency at `percentile` is at most `max` (failed calls included)."""
 
     summary: ClassVar[str] = "call latency percentile (percentile, max)"
