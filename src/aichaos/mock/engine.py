@@ -3,9 +3,11 @@
 `MockBackend.handle(req)` returns a `Reply` whose body is a lazy iterator of parts.
 Timing is expressed as parts, except the delay before the status line:
 
-* `config.latency` (delay before headers) is *not* in the Reply; adapters read
-  `MockBackend.header_delay` and wait that long before sending anything
-  (`exchange.asgi.send_reply(reply, send, header_delay=backend.header_delay)`).
+* `config.latency` (delay before headers) is *not* in the Reply: whoever asks for the
+  answer hands `MockBackend.header_delay` with it to the exchange life (the session's
+  `(header_delay, reply)` answers, in-process and in the proxy) or to the mock server's
+  `exchange.asgi.send_reply(reply, send, header_delay=...)`, which wait that long before
+  the head.
 * `config.ttft` is a `Pause` before the first token event of a stream; with
   `tokens_per_second` set, a `Pause(1/tps)` separates later token events.
   Non-streaming replies get one `Pause(ttft + tokens/tps)` before the body,
@@ -30,7 +32,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from aichaos.providers import closest_provider, resolve
 from aichaos.providers._common import split_words
 from aichaos.providers.base import Completion, Dialect, EventRole, Finish, Prompt, ToolCall, Usage
-from aichaos.providers.openai import Embeddings
 from aichaos.providers.provider import Provider
 from aichaos.wire.exchange import JSONBytes, Part, Pause, Reply, RequestInfo
 from aichaos.wire.sse import SSEEvent
@@ -43,14 +44,6 @@ _WORDS = (
     "prompt reply sample"
 )
 VOCABULARY: tuple[str, ...] = tuple(_WORDS.split())
-
-DEFAULT_MODELS: dict[str, str] = {
-    "chat_completions": "gpt-4o-mini",
-    "responses": "gpt-4.1",
-    "embeddings": "text-embedding-3-small",
-    "messages": "claude-sonnet-4-6",
-    "generate_content": "gemini-2.5-flash",
-}
 
 _PACED = (EventRole.TEXT, EventRole.TOOL_START, EventRole.TOOL_ARGS)
 
@@ -74,10 +67,10 @@ def _rng(*parts: object) -> random.Random:
 
 @functools.lru_cache(maxsize=256)
 def _route(method: str, path: str) -> tuple[Provider, Dialect, bool] | None:
-    """`resolve(method, path)` and whether the dialect is embeddings, remembered for the
-    paths a mock serves (a pure function of its arguments; an ABC's isinstance is slow)."""
+    """`resolve(method, path)` and whether the dialect `embeds`, remembered for the paths a
+    mock serves (a pure function of its arguments)."""
     found = resolve(method, path)
-    return None if found is None else (*found, isinstance(found[1], Embeddings))
+    return None if found is None else (*found, found[1].embeds)
 
 
 _CACHED_PROMPT = 4096  # longest prompt kept as a cache key (bounds the cache's memory)
@@ -160,7 +153,6 @@ class MockBackend:
             return refused  # a malformed request gets the provider's 400, not an answer
         headers = provider.response_headers(req)
         if embeddings:
-            assert isinstance(dialect, Embeddings)
             vectors = dialect.embed(req, seed=self.config.seed, model=req.model)
             return Reply.json(200, vectors, headers)
         if not dialect.has_completion:
@@ -181,7 +173,7 @@ class MockBackend:
     def complete(self, req: RequestInfo, dialect: Dialect) -> Completion:
         """The provider-neutral answer to a request (deterministic for seed + prompt)."""
         prompt = dialect.read_prompt(req.json_object)
-        model = req.model or DEFAULT_MODELS.get(dialect.name, "mock-model")
+        model = req.model or dialect.default_model
         input_tokens = max(1, len(prompt.all_text.split()))
         if prompt.tools and not prompt.tools_disabled and not prompt.tool_result_last:
             rng = _rng(self.config.seed, prompt.last_user)

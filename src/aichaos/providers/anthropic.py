@@ -68,6 +68,7 @@ class Messages(Dialect):
     """Messages: content blocks, typed stream events, no `[DONE]`."""
 
     name = "messages"
+    default_model = "claude-sonnet-4-6"
     final_event = "event: message_stop"
 
     # A body's `input` is always an object: unparseable JSON exists only in streamed
@@ -369,6 +370,8 @@ class AnthropicProvider(Provider):
     }
 
     name = "anthropic"
+    # The mid-stream `event: error` Anthropic documents (provider-wire-formats.md).
+    stream_error = ("overloaded_error", "Overloaded")
     name_hints = ("anthropic", "claude")
     default_host = "api.anthropic.com"
     sdk_env = SdkEnvironment("ANTHROPIC_BASE_URL", "", "ANTHROPIC_API_KEY", "sk-ant-aichaos-mock")

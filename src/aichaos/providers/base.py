@@ -143,6 +143,11 @@ class Dialect(ABC):
     malformed_tool_call: MalformedToolCall = "arguments"  # in a non-streaming body
     malformed_tool_call_stream: MalformedToolCall = "arguments"
     final_event: str = "its final event"  # how a complete stream ends, in words (messages)
+    default_model: str = "mock-model"
+    """The model an answer names when its request names none (in the path, say): the
+    surface's commonly used model, so a mocked answer looks like a real one."""
+    embeds: bool = False
+    """Whether the surface answers with embedding vectors (`embed`), not a completion."""
 
     # The provider's words as data: the default methods below read and edit with them.
     endpoint: ClassVar[tuple[str, str] | None] = None
@@ -186,6 +191,11 @@ class Dialect(ABC):
     def render_stream(self, req: RequestInfo, completion: Completion) -> Iterator[SSEEvent]:
         """The streamed success events in order, terminator included."""
         raise NotImplementedError(f"{self.name} does not stream")
+
+    def embed(self, req: RequestInfo, *, seed: int, model: str | None = None) -> dict[str, Any]:
+        """The embeddings answer body (deterministic for seed + input) of a surface that
+        `embeds`; NotImplementedError for the others."""
+        raise NotImplementedError(f"{self.name} does not embed")
 
     def stream_framing(
         self, req: RequestInfo, events: Iterable[SSEEvent | Pause]

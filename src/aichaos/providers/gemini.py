@@ -51,6 +51,8 @@ class GeminiProvider(Provider):
     }
 
     name = "gemini"
+    # 503 UNAVAILABLE, google.rpc.Status words (provider-wire-formats.md).
+    stream_error = ("UNAVAILABLE", "The model is overloaded. Please try again later.")
     name_hints = ("gemini", "google")
     default_host = "generativelanguage.googleapis.com"
     hosts = (default_host, "aiplatform.googleapis.com", "*-aiplatform.googleapis.com")

@@ -104,6 +104,7 @@ class GenerateContent(Dialect):
     """generateContent and streamGenerateContent; a stream is `data:` chunks, no `[DONE]`."""
 
     name = "generate_content"
+    default_model = "gemini-2.5-flash"
     final_event = "a chunk with finishReason"
     finish_reasons = FinishWords("STOP", "MAX_TOKENS", "SAFETY", "STOP")
     usage_at = ("usageMetadata", "promptTokenCount", "candidatesTokenCount")

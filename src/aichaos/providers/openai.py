@@ -116,6 +116,8 @@ class OpenAIProvider(Provider):
     }
 
     name = "openai"
+    # The 500 `server_error` of the error-code table (provider-wire-formats.md).
+    stream_error = ("server_error", "The server had an error while processing your request.")
     name_hints: tuple[str, ...] = ("openai", "gpt")
     default_host = "api.openai.com"
     sdk_env = SdkEnvironment("OPENAI_BASE_URL", "/v1", "OPENAI_API_KEY", "sk-aichaos-mock")

@@ -95,6 +95,7 @@ class ChatCompletions(Dialect):
     """Chat Completions; `azure=True` adds Azure's content filter annotations."""
 
     name = "chat_completions"
+    default_model = "gpt-4o-mini"
     final_event = "data: [DONE]"
     usage_at = ("usage", "prompt_tokens", "completion_tokens")
 

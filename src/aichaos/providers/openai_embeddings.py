@@ -47,6 +47,8 @@ class Embeddings(_DataSurface):
     """`/v1/embeddings`: honours `encoding_format` (the SDK asks for base64 by default)."""
 
     name = "embeddings"
+    default_model = "text-embedding-3-small"
+    embeds = True
     usage_at = ("usage", "prompt_tokens", "completion_tokens")
 
     endpoint = ("POST", "/embeddings")
@@ -75,7 +77,7 @@ class Embeddings(_DataSurface):
         return {
             "object": "list",
             "data": data,
-            "model": model or req.model or "text-embedding-3-small",
+            "model": model or req.model or self.default_model,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
 

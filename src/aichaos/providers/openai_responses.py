@@ -77,6 +77,7 @@ class Responses(Dialect):
     """The Responses API: output items, `response.*` stream events with sequence numbers."""
 
     name = "responses"
+    default_model = "gpt-4.1"
     final_event = "response.completed"
     repeats_deltas = True  # `*.done` events and the final response repeat the answer
     required_fields = ("model",)

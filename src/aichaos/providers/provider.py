@@ -39,6 +39,9 @@ class Provider(ABC):
     sdk_env: SdkEnvironment | None = None
     name_hints: tuple[str, ...] = ()
     """Words in a backend's name that suggest this provider (`claude-fallback`)."""
+    stream_error: tuple[str, str]
+    """(type, message) of the in-band error event a stream carries when the fault names
+    none (`stream_cut` `error_event`, `failed`): the provider's usual mid-stream error."""
 
     @property
     def claimed_hosts(self) -> tuple[str, ...]:

@@ -22,19 +22,12 @@ from aichaos.providers.base import Dialect, EventRole
 from aichaos.wire.sse import SSEEvent, SSEParser
 
 _MISSING = object()
-# The request path each format's dialects answer on (looked up in the provider registry).
-_DIALECT_PATHS: dict[str, tuple[str, ...]] = {
-    "openai": ("/v1/chat/completions", "/v1/responses"),
-    "anthropic": ("/v1/messages",),
-    "gemini": ("/v1beta/models/m:streamGenerateContent",),
-}
 
 
 def dialects_of(format: str) -> tuple[Dialect, ...]:
-    """The dialects whose answers `format` reads (OpenAI: Chat Completions, then Responses)."""
-    provider = get_provider(format)
-    found = (provider.dialect_for("POST", path) for path in _DIALECT_PATHS[format])
-    return tuple(d for d in found if d is not None)
+    """The dialects whose answers `format` reads: the provider's surfaces that answer with a
+    completion, in its order (OpenAI: Chat Completions, then Responses)."""
+    return tuple(d for d in get_provider(format).dialects if d.has_completion)
 
 
 def at_path(value: Any, path: str) -> Any:

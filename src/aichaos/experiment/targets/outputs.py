@@ -1,4 +1,9 @@
-"""The text of an answer, whatever shape the target returned it in."""
+"""The text of an answer, whatever shape the target returned it in.
+
+The attribute shapes read here (`choices[0].message.content`, `content[0].text`, `.text`,
+a chunk's `delta`) are those of the SDKs' Python objects a user's function returns, not
+wire facts: they stay here rather than in `providers/`, which describes what goes over HTTP.
+"""
 
 from __future__ import annotations
 

@@ -99,12 +99,6 @@ class StreamCut(Fault):
         return f"stream_cut({self.mode})"
 
 
-_DEFAULT_STREAM_ERROR = {
-    "anthropic": ("overloaded_error", "Overloaded"),
-    "gemini": ("UNAVAILABLE", "The model is overloaded. Please try again later."),
-}
-
-
 class _CutEdit(StreamEdit):
     def __init__(self, ctx: EditContext, fault: StreamCut) -> None:
         self.ctx, self.fault, self.tokens = ctx, fault, 0
@@ -131,11 +125,8 @@ class _CutEdit(StreamEdit):
             return [Abort("reset")]
         if self.fault.mode == "no_terminator":
             return []
-        default_type, default_message = _DEFAULT_STREAM_ERROR.get(
-            self.ctx.provider.name,
-            ("server_error", "The server had an error while processing your request."),
-        )
         provider = self.ctx.provider
+        default_type, default_message = provider.stream_error
         events = (
             provider.stream_failure_events
             if self.fault.mode == "failed"
