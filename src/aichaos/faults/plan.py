@@ -1,7 +1,9 @@
 """What the faults decided for one request: the plan every injection point carries out.
 
-A plan is data. The interceptor transports and the proxy execute it the same
-way through `aichaos.faults.shaping`, so fault logic is never written twice.
+A plan is data. One exchange life (`aichaos.exchange.driver.ExchangeLife`) carries it
+out, shaping the answer through `aichaos.faults.shaping`; the in-process transports, the
+proxy and the mock server only interpret that life's actions, so fault logic is never
+written twice.
 """
 
 from __future__ import annotations
@@ -63,10 +65,11 @@ BodyEdit = Callable[
 class Plan:
     """The faults' decision for one request.
 
-    Order of execution: wait `delay`; then either fail the connection
-    (`failure`), answer with `reply` without calling the upstream, or call the
-    upstream and apply `body_edits` (non-streaming 2xx) or `stream_edits`
-    (2xx event streams) to its answer, pacing the first byte by `first_byte_delay`.
+    Order of execution (the exchange life's): wait `delay` (seconds); then either fail the
+    connection (`failure`), answer with `reply` without calling the upstream, or call the
+    upstream (or the mock) and shape its answer: `header_edits`, then `body_edits`
+    (non-streaming 2xx) or the edits of `stream_edit_factories` (2xx event streams), and
+    cut it `abort_after_bytes` in.
     """
 
     req: RequestInfo

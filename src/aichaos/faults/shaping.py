@@ -1,9 +1,10 @@
 """Carrying out a plan on an upstream answer, chunk by chunk, without any I/O.
 
 `ResponseShaper` is the one implementation of "apply the faults to what the
-upstream sent"; the httpx/httpx2 transports and the proxy feed it bytes as they
-arrive and execute the parts it returns (bytes, pauses, hangs, aborts). It also
-meters what passes (usage, first token) for the records and rate limiters.
+upstream sent"; the exchange life (`aichaos.exchange.driver.ExchangeLife`) feeds it
+bytes as they arrive and turns the parts it returns (bytes, pauses, hangs, aborts) into
+actions its interpreters carry out. It also meters what passes (usage, first token) for
+the records and rate limiters.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ _TOKEN_ROLES = frozenset({EventRole.TEXT, EventRole.TOOL_START, EventRole.TOOL_A
 
 
 class TokenBytes(bytes):
-    """Bytes that carry the first token of an answer: adapters stamp time-to-first-token."""
+    """Bytes that carry the first token of an answer: the exchange life stamps
+    time-to-first-token when it hands them on."""
 
 
 @dataclass
@@ -124,6 +126,9 @@ class ResponseShaper:
 
     # --- buffered (non-streaming edits) -----------------------------------------
     def shape_buffered(self, body: bytes) -> list[Part]:
+        """The whole upstream body (when `buffered`) with the plan's body edits applied, as
+        parts to send (bytes, or an `Abort` where `abort_after_bytes` cuts it); sets
+        `status` and `headers` (without content-length) to what to send, and meters usage."""
         ctx = self.plan.context
         status, headers = self.status, self.headers
         for edit in self.plan.body_edits:
@@ -134,6 +139,9 @@ class ResponseShaper:
 
     # --- streaming -------------------------------------------------------------
     def feed(self, chunk: bytes) -> list[Part]:
+        """The parts to send for the next chunk of the upstream body (any size, any
+        boundary): bytes (a `TokenBytes` when it carries the first token), `Pause`,
+        `Hang` or `Abort` from stream edits; [] once the answer has `ended`."""
         if self._ended:
             return []
         if self._parser is None:
@@ -159,6 +167,9 @@ class ResponseShaper:
         return self._limit(parts)
 
     def end(self) -> list[Part]:
+        """The upstream body ended: the parts still to send (an unterminated last event,
+        what the edits add at the end, such as a cut stream's error event); [] when called
+        again or after an edit ended the answer. Meters a non-streaming body kept aside."""
         if self._ended:
             return []
         self._ended = True

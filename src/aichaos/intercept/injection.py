@@ -62,6 +62,9 @@ class Injection:
         return self.recorder.attempts
 
     def add(self, fault: FaultLike) -> str:
+        """Add a fault (a `Fault` or a mapping as in YAML) while active or not; returns its
+        id in the engine. Raises `FaultSpecError` (a `ValueError`) for a mistake or a
+        backend that is not declared."""
         return self.engine.add(self._checked(_to_fault(fault)))
 
     def _checked(self, fault: Fault) -> Fault:
@@ -71,6 +74,8 @@ class Injection:
         return fault
 
     def start(self) -> Injection:
+        """Start intercepting (idempotent) and the faults' clocks (windows, ramps); returns
+        self. Raises ValueError when two backends claim one host."""
         if not self._active:
             # Host claims are an in-process rule: checked when interception starts, so the
             # proxy (which routes by path) serves two backends of one provider.
@@ -81,6 +86,8 @@ class Injection:
         return self
 
     def stop(self) -> None:
+        """Stop intercepting (idempotent): later requests reach their real hosts (the patch
+        is removed with the last active injection)."""
         if self._active:
             patch.pop(self.session)
             self._active = False

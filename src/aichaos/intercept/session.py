@@ -80,6 +80,9 @@ class Session:
         return Router(self.backends)
 
     def begin(self, backend: str, info: RequestInfo) -> Exchange:
+        """Start one exchange of the declared `backend` (KeyError if not declared): stamps
+        `info` with the backend and provider, lets the faults decide its `Plan`, and
+        records the `Attempt` as begun (request hooks see it first)."""
         spec = self.backends[backend]
         provider = get_provider(spec.provider)
         info.backend, info.provider = backend, provider.name

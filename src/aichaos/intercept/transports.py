@@ -3,8 +3,8 @@
 The driver decides everything (which fault, what to send, when the client times out);
 these classes interpret its actions: sleep, call the client's own transport, hand bytes
 to the client, raise the exception the client's library raises for a failed connection.
-The sync and async twins share the steps of the life (`_Play.steps`) and differ only in
-how they carry out an action: with or without an await.
+The sync and async twins share the steps of the life (`_Play.next_step`) and differ only
+in how they carry out an action: with or without an await.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from aichaos.wire.exchange import RequestInfo
 
 
 def request_info(request: Any, body: bytes) -> RequestInfo:
+    """The neutral `RequestInfo` of an httpx/httpx2 `Request` whose whole `body` (bytes) was
+    read: method, URL, host, path, query as text, headers with lower-case names."""
     url = request.url
     query = url.query
     return RequestInfo(
