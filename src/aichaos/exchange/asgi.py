@@ -10,22 +10,25 @@ included, then answer 500 themselves if they still can). A failure raises
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from aichaos.exchange.driver import FINISH, ExchangeLife, Fail, SendBytes, StartAnswer, Wait
 from aichaos.wire.asgi import Message, Receive, Send
 from aichaos.wire.exchange import Reply
 
 
-async def send_reply(
+def send_reply(
     reply: Reply, send: Send, *, header_delay: float = 0.0, receive: Receive | None = None
-) -> None:
+) -> Coroutine[Any, Any, None]:
     """Send `reply` through ASGI `send`, each bytes part as its own chunk (a body known
     whole goes out in one write, with its `content-length`).
 
     With `receive`, a client disconnect during a wait cancels the reply (so a hang never
     outlives its client); the disconnect is only watched once there is something to wait for.
     """
-    await play(ExchangeLife.of_reply(reply, header_delay), send, receive)
+    # `play`'s own coroutine, awaited by the caller: no coroutine of our own per answer
+    return play(ExchangeLife.of_reply(reply, header_delay), send, receive)
 
 
 async def play(life: ExchangeLife, send: Send, receive: Receive | None = None) -> None:
