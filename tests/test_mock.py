@@ -495,3 +495,30 @@ def test_sdks_read_provider_errors() -> None:
             ask("outage")
         with pytest.raises(anthropic.EnforcedSpendLimitReachedError, match="monthly"):
             ask("quota")
+
+
+def test_a_repeated_request_gets_the_same_answer_with_new_ids() -> None:
+    """The backend remembers a request's completion: the answer is the same, its ids and the
+    request it answers are not mixed up with another path's or body's."""
+    backend = MockBackend(MockConfig(seed=3))
+    body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+
+    def ask(path: str, data: str = body) -> tuple[dict[str, Any], str | None]:
+        req = RequestInfo("POST", f"http://m{path}", "m", path, "", {}, data.encode())
+        reply = backend.handle(req)
+        return json.loads(b"".join(p for p in reply.body if isinstance(p, bytes))), reply.header(
+            "x-request-id"
+        )
+
+    first, first_id = ask("/v1/chat/completions")
+    again, again_id = ask("/v1/chat/completions")
+    assert again["choices"] == first["choices"] and again["usage"] == first["usage"]
+    assert again["id"] != first["id"] and again_id != first_id
+    other, _ = ask("/v1/responses")  # the same body on another path: that dialect's answer
+    assert other["object"] == "response"
+    longer, _ = ask("/v1/chat/completions", body.replace('"hi"', '"hi there"'))
+    assert longer["usage"]["prompt_tokens"] == first["usage"]["prompt_tokens"] + 1
+    streamed = body.replace('"model"', '"stream": true, "model"')
+    path = "/v1/chat/completions"
+    req = RequestInfo("POST", f"http://m{path}", "m", path, "", {}, streamed.encode())
+    assert str(backend.handle(req).header("content-type")).startswith("text/event-stream")

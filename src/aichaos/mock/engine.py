@@ -73,6 +73,10 @@ def _route(method: str, path: str) -> tuple[Provider, Dialect, bool] | None:
     return None if found is None else (*found, found[1].embeds)
 
 
+_Known = tuple[Provider, Dialect, Completion, bool]
+"""A request's provider, dialect, completion and whether it is streamed."""
+_KNOWN_REQUESTS = 256
+
 _CACHED_PROMPT = 4096  # longest prompt kept as a cache key (bounds the cache's memory)
 
 
@@ -136,6 +140,10 @@ class MockBackend:
 
     def __init__(self, config: MockConfig | None = None) -> None:
         self.config = config or MockConfig()
+        # The completion of each recent request (by method, path, query and body): a pure
+        # function of them and the config, as `_plain_text` is of a prompt, so a repeated
+        # request is not parsed, checked and answered again (a third of the mock's own CPU).
+        self._completions: dict[tuple[str, str, str, bytes], _Known] = {}
 
     @property
     def header_delay(self) -> float:
@@ -144,21 +152,33 @@ class MockBackend:
 
     # --- entry point ------------------------------------------------------------
     def handle(self, req: RequestInfo) -> Reply:
-        found = _route(req.method, req.path)
-        if found is None:
-            return self._not_found(req)
-        provider, dialect, embeddings = found
-        refused = provider.request_error(req)
-        if refused is not None:
-            return refused  # a malformed request gets the provider's 400, not an answer
-        headers = provider.response_headers(req)
-        if embeddings:
-            vectors = dialect.embed(req, seed=self.config.seed, model=req.model)
-            return Reply.json(200, vectors, headers)
-        if not dialect.has_completion:
-            return Reply.json(200, dialect.render(req, Completion(model="", text="")), headers)
-        completion = self.complete(req, dialect)
-        if req.stream and dialect.supports_stream:
+        key = (req.method, req.path, req.query, req.body)
+        known = self._completions.get(key)
+        if known is None:
+            found = _route(req.method, req.path)
+            if found is None:
+                return self._not_found(req)
+            provider, dialect, embeddings = found
+            refused = provider.request_error(req)
+            if refused is not None:
+                return refused  # a malformed request gets the provider's 400, not an answer
+            if embeddings:
+                vectors = dialect.embed(req, seed=self.config.seed, model=req.model)
+                return Reply.json(200, vectors, provider.response_headers(req))
+            if not dialect.has_completion:
+                completion = Completion(model="", text="")
+                return Reply.json(
+                    200, dialect.render(req, completion), provider.response_headers(req)
+                )
+            stream = req.stream and dialect.supports_stream
+            known = (provider, dialect, self.complete(req, dialect), stream)
+            if len(req.body) <= _CACHED_PROMPT:
+                if len(self._completions) >= _KNOWN_REQUESTS:
+                    self._completions.clear()  # (atomic: the backend may serve several threads)
+                self._completions[key] = known
+        provider, dialect, completion, stream = known
+        headers = provider.response_headers(req)  # its ids are new for every answer
+        if stream:
             return self._stream(req, provider, dialect, completion, headers)
         data = JSONBytes.of(dialect.render(req, completion))
         wait = self.config.ttft + self._token_time(completion.usage.output_tokens)
