@@ -141,11 +141,12 @@ def test_open_loop_overload_sheds_arrivals_and_ends_on_time() -> None:
 
 
 def test_arrivals_beyond_the_in_flight_cap_are_shed_and_counted() -> None:
-    # 2,000 arrivals within half a second, each call held 1 s: far more than the 1,024 calls
-    # the runner keeps in flight, whatever the machine's speed
+    # 2,000 arrivals within half a second, each call held 3 s: far more than the 1,024 calls
+    # the runner keeps in flight (held 1 s, a loaded machine that took over a second to start
+    # them all freed slots before the last arrivals, and fewer were shed)
     text = (
         "version: 1\ntarget: {python: 'experiment_targets:async_sleepy'}\n"
-        "load: {rate: 4000/s, duration: 500ms, timeout: 30s, prompts: ['1']}\n"
+        "load: {rate: 4000/s, duration: 500ms, timeout: 30s, prompts: ['3']}\n"
         "phases: {baseline: false, recovery: false}\n"
         "hypothesis: [{check: success_rate, min: 1}]\n"
     )

@@ -21,6 +21,7 @@ from proxy_helpers import make_session
 from servers import serve
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+IN_TIME = 1.0  # seconds: the body timeout of a proxy that a client feeds in time
 
 
 def test_oversized_bodies_get_the_providers_413() -> None:
@@ -66,7 +67,7 @@ async def _drain(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
     if scope["path"].endswith("/slow"):
-        await asyncio.sleep(1.0)  # longer than the proxy's body timeout in the test
+        await asyncio.sleep(3.0)  # longer than the proxy's body timeout (IN_TIME) in the test
     while (await receive()).get("more_body", False):
         pass
     await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -91,14 +92,16 @@ def test_half_sent_request_bodies_are_dropped_with_a_408() -> None:
                     answer = _read_until_closed(sock)
                     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
                     assert answer.endswith(b"the request body came too slowly")
-            # a body sent in time is forwarded as usual, also one the upstream reads slower
-            # than it comes (the proxy stops reading it: that pause is not the client's)
-            with httpx.Client(base_url=proxy.backend_url("up")) as client:
-                big = {**CHAT, "messages": [{"role": "user", "content": "x" * 10_000}]}
-                assert client.post("/v1/chat/completions", json=big).status_code == 200
-                # 16 MB: more than the sockets buffer, so the proxy must stop reading
-                huge = b'{"model": "gpt-4o", "input": "' + b"x" * 16_000_000 + b'"}'
-                assert client.post("/v1/slow", content=huge).status_code == 200
+        # a body sent in time is forwarded as usual, also one the upstream reads slower than
+        # it comes (the proxy stops reading it: that pause is not the client's). The timeout
+        # is longer here: a loaded machine can hold a sending client back for 0.2 s.
+        in_time = serve_proxy_in_thread(session, header_timeout=IN_TIME, inspect_body=1024)
+        with in_time as proxy, httpx.Client(base_url=proxy.backend_url("up")) as client:
+            big = {**CHAT, "messages": [{"role": "user", "content": "x" * 10_000}]}
+            assert client.post("/v1/chat/completions", json=big).status_code == 200
+            # 16 MB: more than the sockets buffer, so the proxy must stop reading
+            huge = b'{"model": "gpt-4o", "input": "' + b"x" * 16_000_000 + b'"}'
+            assert client.post("/v1/slow", content=huge).status_code == 200
 
 
 async def _bodiless(scope: dict[str, Any], receive: Any, send: Any) -> None:
