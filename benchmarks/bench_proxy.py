@@ -108,16 +108,35 @@ class Connection:
 
 
 async def load_throughput(
-    url: str, concurrency: int, warmup: float, duration: float, body: str | None = None
+    url: str,
+    concurrency: int,
+    warmup: float,
+    duration: float,
+    body: str | None = None,
+    vary: int = 0,
 ) -> Any:
-    host, port, raw = build_request(url, CHAT if body is None else body.encode())
+    """Requests/s of `concurrency` keep-alive clients sending `body` (default CHAT); with
+    `vary`, each request's last user message ends with one of `vary` numbers in turn, so
+    a server that remembers recent requests sees each one anew."""
+    text = CHAT if body is None else body.encode()
+    host, port, raw = build_request(url, text)
+    raws = [raw]
+    if vary:
+        marker = text.rindex(b'"}')  # the end of the last message's content
+        raws = [
+            build_request(url, text[:marker] + b" #%d" % n + text[marker:])[2] for n in range(vary)
+        ]
+    sent = 0
     counts = {"ok": 0, "errors": 0}
     measuring = False
     stop = False
 
     async def client() -> None:
+        nonlocal sent
         conn = Connection(host, port)
         while not stop:
+            raw = raws[sent % len(raws)]
+            sent += 1
             try:
                 status, _ = await conn.exchange(raw)
                 ok = status == 200
@@ -538,7 +557,12 @@ def main() -> None:
         opts = json.loads(args.options)
         jobs = {
             "throughput": lambda: load_throughput(
-                opts["url"], opts["concurrency"], opts["warmup"], opts["duration"], opts.get("body")
+                opts["url"],
+                opts["concurrency"],
+                opts["warmup"],
+                opts["duration"],
+                opts.get("body"),
+                opts.get("vary", 0),
             ),
             "latency": lambda: load_latency(opts["url"], opts["n"]),
             "stream": lambda: load_stream(

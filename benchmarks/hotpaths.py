@@ -202,8 +202,9 @@ class Settings:
         self.soak_seconds = 8.0 if quick else 20.0
 
 
-def cpu_run(url: str, body: str, pids: list[int], s: Settings) -> dict[str, Any]:
-    """One load run: requests/s and CPU us/request of each of `pids`."""
+def cpu_run(url: str, body: str, pids: list[int], s: Settings, vary: int = 0) -> dict[str, Any]:
+    """One load run: requests/s and CPU us/request of each of `pids` (`vary`: that many
+    distinct prompts in turn, see `bench_proxy.load_throughput`)."""
     before = [bp.cpu_seconds(pid) for pid in pids]
     result = bp.load(
         "throughput",
@@ -213,6 +214,7 @@ def cpu_run(url: str, body: str, pids: list[int], s: Settings) -> dict[str, Any]
         warmup=0.0,
         duration=s.seconds,
         body=body,
+        vary=vary,
     )
     requests = max(1, result["ok"])
     cpu = [(bp.cpu_seconds(pid) - b) / requests * 1e6 for pid, b in zip(pids, before, strict=True)]
@@ -262,21 +264,25 @@ def _peer(stack: ExitStack, name: str, start: Callable[[], Any]) -> tuple[int, s
 
 def bench_mock(s: Settings, with_peers: bool) -> None:
     print("== mock vs a bare ASGI app (same uvicorn + httptools) ==", flush=True)
-    for label, body, bare_role, goal in (
-        ("mock non-stream", CHAT, "bare-json", 2.0),
-        (f"mock stream (~{EVENTS} events)", STREAM, "bare-sse", 1.5),
+    # The mock remembers its answers to its last 256 requests (a repeated request is not
+    # parsed again): one prompt over and over always hits, so a row also sends a new prompt
+    # each time (4,096 in turn), as a load of varied prompts does.
+    for label, body, bare_role, goal, vary in (
+        ("mock non-stream", CHAT, "bare-json", 2.0, 0),
+        ("mock non-stream, a new prompt each request", CHAT, "bare-json", 2.0, 4096),
+        (f"mock stream (~{EVENTS} events)", STREAM, "bare-sse", 1.5, 0),
     ):
         with ExitStack() as stack:
             bare_pid, bare_url = stack.enter_context(server(bare_role))
             mock_pid, mock_url = stack.enter_context(server("mock"))
             runs = {
-                "bare": partial(cpu_run, bare_url, body, [bare_pid], s),
-                "mock": partial(cpu_run, mock_url, body, [mock_pid], s),
+                "bare": partial(cpu_run, bare_url, body, [bare_pid], s, vary),
+                "mock": partial(cpu_run, mock_url, body, [mock_pid], s, vary),
             }
             if body is STREAM:  # the same events in one write: what the mock does unpaced
                 once_pid, once_url = stack.enter_context(server("bare-sse-once"))
                 runs["once"] = partial(cpu_run, once_url, body, [once_pid], s)
-            llmock = _peer(stack, "llmock", peers.llmock) if with_peers else None
+            llmock = _peer(stack, "llmock", peers.llmock) if with_peers and not vary else None
             if llmock is not None:
                 runs["llmock"] = partial(cpu_run, llmock[1], body, [llmock[0]], s)
             m = interleaved(runs, s.rounds)
