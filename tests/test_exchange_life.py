@@ -5,15 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aichaos.exchange.driver import (
-    FINISH,
-    Action,
-    ExchangeLife,
-    Fail,
-    SendBytes,
-    StartAnswer,
-    Wait,
-)
+from aichaos.exchange.actions import FINISH, Action, Fail, SendBytes, StartAnswer, Wait
+from aichaos.exchange.driver import ExchangeLife
 from aichaos.faults.plan import Plan
 from aichaos.mock import MockConfig
 from aichaos.mock.engine import MockBackend

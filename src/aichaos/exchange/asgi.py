@@ -13,7 +13,8 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-from aichaos.exchange.driver import FINISH, ExchangeLife, Fail, SendBytes, StartAnswer, Wait
+from aichaos.exchange.actions import FINISH, Fail, SendBytes, StartAnswer, Wait
+from aichaos.exchange.driver import ExchangeLife
 from aichaos.wire.asgi import Message, Receive, Send
 from aichaos.wire.exchange import Reply
 

@@ -30,17 +30,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass
 from types import GeneratorType
-from typing import Literal, Protocol, cast
+from typing import cast
 
+from aichaos.exchange.actions import (
+    FETCH_UPSTREAM,
+    FINISH,
+    READ_UPSTREAM,
+    Action,
+    Fail,
+    FailKind,
+    SendBytes,
+    StartAnswer,
+    UpstreamAnswer,
+    UpstreamTap,
+    Wait,
+)
 from aichaos.faults.plan import Plan
 from aichaos.faults.shaping import ResponseShaper, TokenBytes, is_event_stream
 from aichaos.records import Attempt, Outcome
 from aichaos.wire.exchange import Abort, Hang, Part, Pause, Reply
-
-FailKind = Literal["timeout", "reset", "refused"]
-"""How a connection fails, whatever the library: read timed out, reset (closed early), refused."""
 
 _FOREVER = 365 * 24 * 3600.0
 _FAILED: dict[FailKind, Outcome] = {
@@ -48,67 +57,6 @@ _FAILED: dict[FailKind, Outcome] = {
     "reset": "connection_dropped",
     "refused": "connection_dropped",
 }
-
-
-# --- what to do next ---------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Wait:
-    """Sleep `seconds`; `hang`: nothing more will come (a client leaving now gave up)."""
-
-    seconds: float
-    hang: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Fail:
-    """Fail the connection now (after any bytes sent); the life is over."""
-
-    kind: FailKind
-    message: str
-
-
-@dataclass(slots=True)  # not frozen: built per answer, and frozen fields cost 3x to set
-class StartAnswer:
-    """Send the status line and headers. `length`: the body's size when known in advance."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    length: int | None = None
-
-
-@dataclass(slots=True)  # not frozen: see StartAnswer
-class SendBytes:
-    """Send body bytes; `last`: nothing follows them (FINISH comes next)."""
-
-    data: bytes
-    last: bool = False
-
-
-class _Signal:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-FETCH_UPSTREAM = _Signal("FETCH_UPSTREAM")
-"""Send the request to the real upstream; answer with an `UpstreamAnswer`."""
-READ_UPSTREAM = _Signal("READ_UPSTREAM")
-"""Read the upstream body's next chunk; answer with the bytes, or None at its end."""
-FINISH = _Signal("FINISH")
-"""The answer went out whole: end the response (the attempt is recorded)."""
-
-Action = Wait | Fail | StartAnswer | SendBytes | _Signal
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamAnswer:
-    """The upstream's answer head; `body`: its whole body when it already arrived."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: list[bytes] | None = None
 
 
 # --- the client's read timeout over silence ------------------------------------------------
@@ -141,16 +89,6 @@ class Silence:
         if isinstance(part, Hang):  # the server gave up before the client did
             return wanted, Fail("reset", "Server disconnected without sending a response.")
         return wanted, None
-
-
-class UpstreamTap(Protocol):
-    """Told what the real upstream answered, before any fault shapes it (a cassette
-    recorder): `fetching()` as the request goes, `head()`, each `chunk()`, then `end()`."""
-
-    def fetching(self) -> None: ...
-    def head(self, status: int, headers: list[tuple[str, str]]) -> None: ...
-    def chunk(self, data: bytes) -> None: ...
-    def end(self, outcome: str) -> None: ...
 
 
 Finished = Callable[[Attempt, Plan, int], None]

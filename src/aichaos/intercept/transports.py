@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from aichaos.exchange.driver import (
+from aichaos.exchange.actions import (
     FETCH_UPSTREAM,
     FINISH,
     READ_UPSTREAM,

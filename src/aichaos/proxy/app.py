@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable
 from urllib.parse import urlsplit
 
-from aichaos.exchange import driver
+from aichaos.exchange import actions, driver
 from aichaos.exchange.asgi import send_reply
 from aichaos.intercept.session import Exchange, Session
 from aichaos.providers import closest_provider, get_provider
@@ -55,7 +55,7 @@ from aichaos.secret_shapes import scrub
 from aichaos.wire.asgi import Receive, Scope, Send, read_request
 from aichaos.wire.exchange import Reply, RequestInfo
 
-_LABELS: dict[driver.FailKind, str] = {
+_LABELS: dict[actions.FailKind, str] = {
     "reset": "connection_reset",
     "refused": "connection_refused",
     "timeout": "timeout",
@@ -272,21 +272,21 @@ class ProxyApp:
     ) -> None:
         """Carry out the life's actions for the client at the other end of `down`."""
         action = life.send(None)
-        while action is not driver.FINISH:
+        while action is not actions.FINISH:
             result: object = None
-            if isinstance(action, driver.SendBytes):
+            if isinstance(action, actions.SendBytes):
                 await down.body(action.data, action.last)
                 action = life.send(None)
                 continue
             if down.head is not None and not (
-                action is driver.READ_UPSTREAM and upstream.response_ready
+                action is actions.READ_UPSTREAM and upstream.response_ready
             ):
                 await down.flush()  # the head goes out before anything that may wait
-            if isinstance(action, driver.Wait):
+            if isinstance(action, actions.Wait):
                 down.holding = action.hang  # a disconnect now is the client timing out
                 await asyncio.sleep(action.seconds)
                 down.holding = False
-            elif action is driver.READ_UPSTREAM:
+            elif action is actions.READ_UPSTREAM:
                 assert upstream.response is not None
                 try:
                     result = await anext(upstream.response, None)
@@ -294,12 +294,12 @@ class ProxyApp:
                     life.failed("reset", f"upstream_{exc.label}")
                     await down.drop()
                     return
-            elif action is driver.FETCH_UPSTREAM:
+            elif action is actions.FETCH_UPSTREAM:
                 result = await self._forward(exchange, upstream, life.edits_answer)
-            elif isinstance(action, driver.StartAnswer):
+            elif isinstance(action, actions.StartAnswer):
                 down.start(action.status, self._head(action, life.edits_answer, upstream))
             else:
-                assert isinstance(action, driver.Fail)
+                assert isinstance(action, actions.Fail)
                 life.failed(action.kind, _LABELS[action.kind])
                 await down.drop()
                 return
@@ -323,7 +323,7 @@ class ProxyApp:
 
     @staticmethod
     def _head(
-        head: driver.StartAnswer, edits: bool, upstream: _Upstream
+        head: actions.StartAnswer, edits: bool, upstream: _Upstream
     ) -> list[tuple[bytes, bytes]]:
         """The answer's headers for the client: a real upstream's as received unless a fault
         `edits` the answer, never hop-by-hop ones; `content-length` when the body is whole."""
@@ -345,7 +345,7 @@ class ProxyApp:
 
     async def _forward(
         self, exchange: Exchange, upstream: _Upstream, edits: bool
-    ) -> driver.UpstreamAnswer:
+    ) -> actions.UpstreamAnswer:
         """The upstream's answer (`edits`: a fault edits it, so it is asked for uncompressed
         and not taken whole), or the provider's error when the upstream cannot answer."""
         info = exchange.info
@@ -377,9 +377,9 @@ class ProxyApp:
             # An answer that arrived whole (most non-streamed ones) goes out in one write.
             whole = response.complete and not response.head_only and not edits
             body = response.take_all() if whole else None
-            return driver.UpstreamAnswer(response.status, pairs, body)
+            return actions.UpstreamAnswer(response.status, pairs, body)
         body = [part for part in reply.parts() if isinstance(part, bytes)]
-        return driver.UpstreamAnswer(reply.status, reply.headers, body)
+        return actions.UpstreamAnswer(reply.status, reply.headers, body)
 
     @staticmethod
     def _upstream_down(exchange: Exchange, exc: UpstreamError) -> Reply:
