@@ -15,18 +15,7 @@ from typing import Any
 
 import anyio
 
-from aichaos.exchange.actions import (
-    FETCH_UPSTREAM,
-    FINISH,
-    READ_UPSTREAM,
-    Action,
-    Fail,
-    FailKind,
-    SendBytes,
-    StartAnswer,
-    UpstreamAnswer,
-    Wait,
-)
+from aichaos.exchange import actions
 from aichaos.intercept.flavors import Flavor
 from aichaos.intercept.session import Session
 from aichaos.records import error_name
@@ -54,8 +43,8 @@ class _Play:
     (the response head in `handle_request`, the body as the client reads it).
 
     `next_step` runs the life as far as it goes without I/O, and is what the sync and async
-    interpreters share. Each step is an action: `StartAnswer` (for the transport),
-    `SendBytes` (its bytes, never empty, go to the client) or one to carry out, whose result
+    interpreters share. Each step is an action: `actions.StartAnswer` (for the transport),
+    `actions.SendBytes` (its bytes, never empty, go to the client) or one to carry out, whose result
     the interpreter puts in `result` before it asks for the next step. The two differ only
     in how they carry an action out.
     """
@@ -69,16 +58,16 @@ class _Play:
         self.upstream: Any = None  # the client's own transport's response, if called
         self.result: object = None
 
-    def next_step(self) -> Action | None:
+    def next_step(self) -> actions.Action | None:
         """The next action to carry out (None: the life finished); a plain method, not a
         generator, so that a played exchange leaves no reference cycle for the GC."""
         result, self.result = self.result, None
         life = self.life
         while True:
             action = life.send(result)
-            if action is FINISH:
+            if action is actions.FINISH:
                 return None
-            if not isinstance(action, SendBytes) or action.data:
+            if not isinstance(action, actions.SendBytes) or action.data:
                 return action
             result = None
 
@@ -86,10 +75,12 @@ class _Play:
         """An exception raised by the interpreter's own I/O (the client's transport) is the
         attempt's failure, unless the life already recorded its ending; the caller re-raises."""
         if not self.life.ended:
-            kind: FailKind = "timeout" if isinstance(exc, self.flavor.TimeoutException) else "reset"
+            kind: actions.FailKind = (
+                "timeout" if isinstance(exc, self.flavor.TimeoutException) else "reset"
+            )
             self.life.failed(kind, error_name(exc))
 
-    def exception(self, fail: Fail) -> Exception:
+    def exception(self, fail: actions.Fail) -> Exception:
         """The exception the client's library raises for `fail`; the life records it."""
         flavor, request = self.flavor, self.request
         exc: Exception
@@ -102,11 +93,11 @@ class _Play:
         self.life.failed(fail.kind, error_name(exc))
         return exc
 
-    def upstream_answer(self, response: Any) -> UpstreamAnswer:
+    def upstream_answer(self, response: Any) -> actions.UpstreamAnswer:
         self.upstream = response
-        return UpstreamAnswer(response.status_code, list(response.headers.multi_items()))
+        return actions.UpstreamAnswer(response.status_code, list(response.headers.multi_items()))
 
-    def response(self, head: StartAnswer, body: Any) -> Any:
+    def response(self, head: actions.StartAnswer, body: Any) -> Any:
         return self.flavor.Response(head.status, headers=head.headers, stream=body)
 
     def whole_response(self) -> Any:
@@ -160,12 +151,12 @@ class ShapedStream:
         self.play = play
         self._upstream_parts: Iterator[bytes] | None = None
 
-    def head(self) -> StartAnswer:
+    def head(self) -> actions.StartAnswer:
         """Play the life up to the answer's head (a failure on the way closes the body)."""
         play = self.play
         try:
             while (step := play.next_step()) is not None:
-                if isinstance(step, StartAnswer):
+                if isinstance(step, actions.StartAnswer):
                     return step
                 play.result = self.do(step)
         except Exception as exc:
@@ -179,7 +170,7 @@ class ShapedStream:
         play = self.play
         try:
             while (step := play.next_step()) is not None:
-                if isinstance(step, SendBytes):
+                if isinstance(step, actions.SendBytes):
                     yield step.data
                 else:
                     play.result = self.do(step)
@@ -189,19 +180,19 @@ class ShapedStream:
         finally:
             self._end("incomplete")
 
-    def do(self, action: Action) -> object:
+    def do(self, action: actions.Action) -> object:
         """Carry out one action other than sending bytes; its result for the life."""
-        if isinstance(action, Wait):
+        if isinstance(action, actions.Wait):
             time.sleep(action.seconds)
             return None
-        if action is READ_UPSTREAM:
+        if action is actions.READ_UPSTREAM:
             if self._upstream_parts is None:
                 self._upstream_parts = iter(self.play.upstream.stream)
             return next(self._upstream_parts, None)
-        if action is FETCH_UPSTREAM:
+        if action is actions.FETCH_UPSTREAM:
             upstream = self.play.transport.inner.handle_request(self.play.upstream_request())
             return self.play.upstream_answer(upstream)
-        assert isinstance(action, Fail)
+        assert isinstance(action, actions.Fail)
         raise self.play.exception(action)
 
     def _end(self, error: str | None) -> None:
@@ -220,11 +211,11 @@ class AsyncShapedStream:
         self.play = play
         self._upstream_parts: AsyncIterator[bytes] | None = None
 
-    async def head(self) -> StartAnswer:
+    async def head(self) -> actions.StartAnswer:
         play = self.play
         try:
             while (step := play.next_step()) is not None:
-                if isinstance(step, StartAnswer):
+                if isinstance(step, actions.StartAnswer):
                     return step
                 play.result = await self.do(step)
         except Exception as exc:
@@ -240,7 +231,7 @@ class AsyncShapedStream:
         play = self.play
         try:
             while (step := play.next_step()) is not None:
-                if isinstance(step, SendBytes):
+                if isinstance(step, actions.SendBytes):
                     yield step.data
                 else:
                     play.result = await self.do(step)
@@ -250,20 +241,20 @@ class AsyncShapedStream:
         finally:
             await self._end("incomplete")
 
-    async def do(self, action: Action) -> object:
+    async def do(self, action: actions.Action) -> object:
         """Carry out one action other than sending bytes; its result for the life."""
-        if isinstance(action, Wait):
+        if isinstance(action, actions.Wait):
             await anyio.sleep(action.seconds)
             return None
-        if action is READ_UPSTREAM:
+        if action is actions.READ_UPSTREAM:
             if self._upstream_parts is None:
                 self._upstream_parts = _aiter(self.play.upstream.stream)
             return await anext(self._upstream_parts, None)
-        if action is FETCH_UPSTREAM:
+        if action is actions.FETCH_UPSTREAM:
             inner = self.play.transport.inner
             upstream = await inner.handle_async_request(self.play.upstream_request())
             return self.play.upstream_answer(upstream)
-        assert isinstance(action, Fail)
+        assert isinstance(action, actions.Fail)
         raise self.play.exception(action)
 
     async def _end(self, error: str | None) -> None:
