@@ -210,6 +210,19 @@ def test_in_process_outcome(sdk: str, case: str) -> None:
     assert scope.served_by == (attempt.backend if expected.outcome == "complete" else None)
 
 
+def test_an_app_that_stops_reading_before_a_pause_did_not_get_the_rest() -> None:
+    # The mock's whole stream is shaped at once, its final event metered then; the app
+    # closes the stream after the first chunk, before the stall: it never had the end.
+    stall = {"kind": "stream_stall", "after": 2, "stall": "5s"}
+    with aichaos.inject([stall]) as chaos:
+        client = in_process_client("openai")
+        stream = client.chat.completions.create(model=GPT, messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+        next(iter(stream))
+        stream.close()
+    [attempt] = chaos.attempts
+    assert (attempt.outcome, attempt.ok) == ("cancelled", False)
+
+
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("sdk", list(SDKS))
 def test_proxy_outcome(proxy: RunningProxy, session: Session, sdk: str, case: str) -> None:

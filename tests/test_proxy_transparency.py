@@ -16,6 +16,7 @@ import httpx
 import openai
 import pytest
 
+from aichaos.intercept.backends import BackendSpec
 from aichaos.proxy import RunningProxy, serve_proxy_in_thread
 from proxy_helpers import ScriptedUpstream, make_session, settled, wait_for
 from servers import serve
@@ -210,3 +211,37 @@ def test_client_disconnect_mid_stream_cancels_upstream(
     assert len(proxy.app.connections) == 0
     recent = [a for a in proxy.session.recorder.attempts if a.path == "/forever"][-clients:]
     assert {a.error for a in recent} == {"client_disconnected"}
+
+
+CHAT_STREAM = {"model": "gpt-4o", "messages": [], "stream": True}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "stream_stall", "after": 2, "stall": "30s"},
+        {"kind": "slow_stream", "inter_token": "30s"},
+    ],
+)
+def test_a_client_leaving_a_paused_stream_is_not_a_complete_answer(fault: dict[str, Any]) -> None:
+    """The upstream's whole stream arrived at once and the shaper read its final event
+    before the pause it put in front of it: a client leaving in that pause never got it
+    (this was recorded complete)."""
+    from aichaos.mock import MockConfig, create_app
+
+    with serve(create_app(MockConfig(seed=3))) as base:
+        backends = {"up": BackendSpec(provider="openai", upstream=base), "m": "openai"}
+        session = make_session(backends, [{**fault, "backend": ["up", "m"]}])
+        with serve_proxy_in_thread(session) as proxy:
+            for backend in ("up", "m"):
+                url = proxy.backend_url(backend) + "/v1/chat/completions"
+                body = {**CHAT_STREAM, "messages": [{"role": "user", "content": backend}]}
+                with httpx.stream("POST", url, json=body, timeout=30) as response:
+                    for chunk in response.iter_raw():
+                        if b"data:" in chunk:
+                            break  # leaves during the pause that follows
+            attempts = settled(session)
+    assert [(a.backend, a.outcome, a.error) for a in attempts] == [
+        ("up", "stalled", "client_disconnected"),
+        ("m", "stalled", "client_disconnected"),
+    ]

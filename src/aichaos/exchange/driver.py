@@ -119,6 +119,8 @@ class ExchangeLife:
         self.shaper: ResponseShaper | None = None
         self.ended = False
         self._waiting = False  # the last action was a wait (a client leaving gave up on it)
+        # shaped bytes still to send: an ending metered in them is not delivered (see _play)
+        self._holding_back = False
         self._known: tuple[float, Reply] | None = None  # see _answer_now
         # the life, once begun; a GeneratorType (not just a Generator): `_end` asks whether
         # it is running
@@ -216,7 +218,8 @@ class ExchangeLife:
     @property
     def answer_complete(self) -> bool:
         """Whether the answer's finish (or its whole body) went through."""
-        return self.shaper is not None and self.shaper.meter.complete
+        shaper = self.shaper
+        return shaper is not None and shaper.meter.complete and not self._holding_back
 
     def failed(self, kind: FailKind, error: str) -> None:
         """The connection failed (`error` is the interpreter's name for it)."""
@@ -228,7 +231,8 @@ class ExchangeLife:
         `error` None: it had what it came for. Either way, an answer whose end (its final or
         error event) was delivered keeps the outcome that end gives it.
         """
-        ended = self.shaper is not None and self.shaper.meter.ending is not None
+        shaper = self.shaper
+        ended = shaper is not None and shaper.meter.ending is not None and not self._holding_back
         if error is None or ended:
             outcome = self.outcome()
             # A client may close as soon as it has the final event (the openai SDK does,
@@ -385,7 +389,13 @@ class ExchangeLife:
 
     def _play(self, parts: list[Part]) -> Generator[Action, object, bool]:
         """Send bytes, wait out pauses, fail on failures; False once the life failed."""
-        for part in parts:
+        # The shaper metered these parts (maybe the final event) when it made them: until
+        # the last bytes among them are handed out, a client that leaves has not had them.
+        last = len(parts) - 1
+        while last >= 0 and not (isinstance(parts[last], bytes) and parts[last]):
+            last -= 1
+        for index, part in enumerate(parts):
+            self._holding_back = index < last
             if isinstance(part, bytes):
                 if part:
                     self._delivered(isinstance(part, TokenBytes))
@@ -397,6 +407,7 @@ class ExchangeLife:
             if failure is not None:
                 yield failure  # the interpreter names it and reports it: see failed()
                 return False
+        self._holding_back = False
         return True
 
     def _delivered(self, token: bool) -> None:
