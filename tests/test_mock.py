@@ -522,3 +522,45 @@ def test_a_repeated_request_gets_the_same_answer_with_new_ids() -> None:
     path = "/v1/chat/completions"
     req = RequestInfo("POST", f"http://m{path}", "m", path, "", {}, streamed.encode())
     assert str(backend.handle(req).header("content-type")).startswith("text/event-stream")
+
+
+LONE_SURROGATE = "lone \ud800 x"  # valid JSON ("\ud800"), not encodable as UTF-8
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user"}]}),
+        (
+            "/v1/chat/completions",
+            {"model": "gpt-4o", "stream": True, "messages": [{"role": "user"}]},
+        ),
+        (
+            "/v1/messages",
+            {"model": "claude-sonnet-4-5", "max_tokens": 9, "messages": [{"role": "user"}]},
+        ),
+        ("/v1/responses", {"model": "gpt-4o", "input": None}),
+        ("/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"parts": [{}]}]}),
+        ("/v1/embeddings", {"model": "text-embedding-3-small", "input": None}),
+    ],
+)
+def test_a_lone_surrogate_in_the_prompt_is_answered(path: str, body: dict[str, Any]) -> None:
+    """JSON may carry "\\ud800"; the mock hashed the prompt as UTF-8 and answered a plain-text
+    500 (over HTTP) or raised UnicodeEncodeError into the app (in-process)."""
+    text = json.dumps(body)
+    for empty in ('{"role": "user"}', '"input": null', "[{}]"):
+        filled = {
+            '{"role": "user"}': '{"role": "user", "content": "PROMPT"}',
+            '"input": null': '"input": "PROMPT"',
+            "[{}]": '[{"text": "PROMPT"}]',
+        }[empty]
+        text = text.replace(empty, filled)
+    raw = text.replace("PROMPT", json.dumps(LONE_SURROGATE)[1:-1]).encode()
+    assert b"\\ud800" in raw
+    with serve(create_app()) as base:
+        answer = httpx.post(base + path, content=raw, headers={"content-type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    if body.get("stream"):
+        assert answer.text.rstrip().endswith("data: [DONE]")
+    else:
+        assert answer.json()

@@ -61,7 +61,8 @@ class MockConfig(BaseModel):
 
 
 def _rng(*parts: object) -> random.Random:
-    digest = hashlib.sha256("\x00".join(map(str, parts)).encode()).digest()
+    # surrogatepass: a prompt may hold a lone surrogate (JSON allows "\ud800"); it still seeds
+    digest = hashlib.sha256("\x00".join(map(str, parts)).encode("utf-8", "surrogatepass")).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 

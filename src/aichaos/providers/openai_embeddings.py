@@ -28,7 +28,7 @@ def _inputs(value: Any) -> list[str]:
 
 def embedding_vector(text: str, dimensions: int, seed: int = 0) -> list[float]:
     """A deterministic unit vector for (seed, text)."""
-    digest = hashlib.sha256(f"{seed}\x00{text}".encode()).digest()
+    digest = hashlib.sha256(f"{seed}\x00{text}".encode("utf-8", "surrogatepass")).digest()
     rng = random.Random(int.from_bytes(digest[:8], "big"))
     raw = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]
     norm = math.sqrt(sum(x * x for x in raw)) or 1.0
