@@ -3,11 +3,13 @@ connections, large bodies, and clients that leave mid-stream without leaking any
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
 import random
 import time
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -245,3 +247,53 @@ def test_a_client_leaving_a_paused_stream_is_not_a_complete_answer(fault: dict[s
         ("up", "stalled", "client_disconnected"),
         ("m", "stalled", "client_disconnected"),
     ]
+
+
+SSE_ANSWER = (
+    b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+    b'[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n'
+    b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+    b'[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "outcome"),
+    [
+        ("gzip", gzip.compress(SSE_ANSWER), "complete"),
+        ("deflate", zlib.compress(SSE_ANSWER), "complete"),
+        # an unterminated last event is not dispatched (SSE: an event ends at its blank
+        # line; the openai SDK's SSEDecoder too): its [DONE] never arrived
+        (None, SSE_ANSWER.removesuffix(b"\n\n"), "stream_incomplete"),
+        (None, SSE_ANSWER.rsplit(b"data: [DONE]", 1)[0] + b"data: [DO", "stream_incomplete"),
+    ],
+    ids=["gzip", "deflate", "unterminated", "cut-in-the-last-event"],
+)
+def test_a_stream_passes_through_as_sent_and_is_read_for_its_ending(
+    encoding: str | None, body: bytes, outcome: str
+) -> None:
+    """A compressed stream was read as text (its end never found) and the parser's leftover
+    sent again after it (more than its content-length: a traceback, the attempt cancelled);
+    an uncompressed one whose last event had no blank line after it got that event twice."""
+    headers = [(b"content-type", b"text/event-stream"), (b"content-length", b"%d" % len(body))]
+    if encoding:
+        headers.append((b"content-encoding", encoding.encode()))
+
+    async def upstream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    with serve(upstream) as base:
+        session = make_session({"up": BackendSpec(provider="openai", upstream=base)})
+        with serve_proxy_in_thread(session) as proxy:
+            url = proxy.backend_url("up") + "/v1/chat/completions"
+            with httpx.stream("POST", url, json=CHAT_STREAM) as response:
+                raw = b"".join(response.iter_raw())
+            (attempt,) = settled(session)
+    assert raw == body  # byte for byte, once
+    assert (attempt.outcome, attempt.error) == (outcome, None)

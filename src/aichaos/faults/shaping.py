@@ -9,6 +9,7 @@ the records and rate limiters.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 from aichaos.faults.plan import Plan, StreamEdit, StreamOut
@@ -63,6 +64,23 @@ def is_event_stream(headers: list[tuple[str, str]]) -> bool:
     return False
 
 
+def _encoding(headers: list[tuple[str, str]]) -> str:
+    """The answer's `content-encoding`, lower case (`identity` when none)."""
+    for name, value in headers:
+        if name.lower() == "content-encoding":
+            return value.strip().lower() or "identity"
+    return "identity"
+
+
+def _inflate(decoder: zlib._Decompress, chunk: bytes | None) -> bytes:
+    """The next decoded bytes of a compressed stream (`chunk` None: the rest); b"" once the
+    data stops making sense (the client decodes it, or fails, on its own)."""
+    try:
+        return decoder.decompress(chunk) if chunk is not None else decoder.flush()
+    except zlib.error:
+        return b""
+
+
 def _without(headers: list[tuple[str, str]], *names: str) -> list[tuple[str, str]]:
     drop = {n.lower() for n in names}
     return [(k, v) for k, v in headers if k.lower() not in drop]
@@ -102,6 +120,14 @@ class ResponseShaper:
             # The body no longer matches what the upstream compressed or measured.
             self.headers = _without(self.headers, "content-encoding")
         self._parser = SSEParser() if self._ok and self._stream and self._dialect else None
+        # A stream passed through compressed (no edit asked for it plain) is read through a
+        # decoder; one compressed in a way the standard library cannot read is not read.
+        self._decoder: zlib._Decompress | None = None
+        encoding = _encoding(self.headers) if self._parser is not None else "identity"
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            self._decoder = zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip or zlib header
+        elif encoding != "identity":
+            self._parser = None
         self._sent = 0
         self._ended = False
         self._body_copy: list[bytes] = []
@@ -152,7 +178,8 @@ class ResponseShaper:
             # An event encoded here (the mock's): metered from the event it was encoded from.
             first_token = self._observe(chunk.event)
             return self._limit([TokenBytes(chunk) if first_token else chunk])
-        events = self._parser.feed(chunk)
+        decoder = self._decoder
+        events = self._parser.feed(chunk if decoder is None else _inflate(decoder, chunk))
         if not self._edits:
             # Transparent: forward the bytes exactly as received, only meter the events.
             first_token = False
@@ -178,8 +205,12 @@ class ResponseShaper:
             if copy:
                 self._meter_body(copy[0] if len(copy) == 1 else b"".join(copy))
             return []
+        if self._decoder is not None:
+            for event in self._parser.feed(_inflate(self._decoder, None)):
+                self._observe(event)
         rest = self._parser.flush()
-        parts: list[Part] = [rest] if rest else []  # an unterminated last event, as received
+        # an unterminated last event, as received (passed through already when transparent)
+        parts: list[Part] = [rest] if rest and self._edits else []
         outs: list[StreamOut] = []
         for edit in self._edits:
             outs = [o for out in outs for o in self._through(edit, out)] + edit.on_end()
