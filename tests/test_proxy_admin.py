@@ -409,3 +409,35 @@ def test_bounded_recorder_keeps_the_latest() -> None:
     for index in range(45):
         recorder.begin(Attempt("b", "openai", "GET", f"/{index}", None, False))
     assert 10 <= len(recorder.attempts) < 20 and recorder.attempts[-1].path == "/44"
+
+
+def test_the_line_view_writes_the_lines_of_a_moment_together_and_all_at_the_end() -> None:
+    class Writes(io.StringIO):
+        writes = 0
+
+        def write(self, text: str) -> int:
+            self.writes += 1
+            return super().write(text)
+
+    def attempt(status: int) -> Attempt:
+        done = Attempt("openai", "openai", "POST", "/v1/chat/completions", "gpt-4o", False)
+        done.status, done.duration = status, 0.01
+        return done
+
+    async def serve() -> tuple[str, int, str]:
+        stats, out = ProxyStats(), Writes()
+        view = LineView(stats, Console(file=out, width=200))
+        for status in (200, 500):
+            stats.opened("openai")
+            stats.closed(attempt(status))
+        held = out.getvalue()  # nothing yet: the two go out together
+        while not out.getvalue():
+            await asyncio.sleep(0.01)
+        stats.opened("openai")
+        stats.closed(attempt(429))
+        view.close()  # the proxy stopped: what is held is written at once
+        return held, out.writes, out.getvalue()
+
+    held, writes, text = asyncio.run(serve())
+    assert held == "" and writes == 2
+    assert [line.split()[4] for line in text.splitlines()] == ["200", "500", "429"]

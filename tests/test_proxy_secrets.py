@@ -78,6 +78,9 @@ def test_secrets_sent_through_the_proxy_reach_no_output(
                 for path in ("stats", "backends", "faults", "metrics"):
                     answers.append(client.get(f"{proxy.admin_url}/{path}").text)
             wait_for(lambda: proxy.stats.inflight == 0)
+            # the line view writes the lines of each 50 ms together: wait for all of them
+            lines = lambda: log.getvalue().count("\n")  # noqa: E731
+            wait_for(lambda: lines() == len(proxy.session.recorder.attempts))
         # a password in an upstream URL is refused without being repeated
         with pytest.raises(ValueError) as refused:
             BackendSpec(provider="openai", upstream=f"https://bob:{URL_PASSWORD}@gateway.test")

@@ -228,36 +228,43 @@ async def _serve_session(args: argparse.Namespace, settings: ProxySettings, sess
 
     engine = session.engine
     console = Console()
-    async with serve_proxy(
-        session,
-        args.host,
-        args.port,
-        admin=not args.no_admin,
-        admin_token=args.admin_token,
-        upstream_read_timeout=args.upstream_timeout,
-        max_body=args.max_body,
-        max_connections=args.max_connections,
-        header_timeout=args.header_timeout,
-    ) as proxy:
-        engine.start()  # fault windows count from here
-        plain: dict[str, Any] = {"highlight": False, "soft_wrap": True}
-        console.print(f"aichaos proxy on {proxy.base_url}  (Ctrl-C to stop)", **plain)
-        for name, spec in settings.backends.items():
-            url = proxy.backend_url(name)
-            console.print(f"  {name}: {url}  ({spec.provider} -> {spec.public_upstream})", **plain)
-            sdk = get_provider(spec.provider).sdk_env
-            if sdk is not None:
-                console.print(f"      {sdk.base_url}={url}{sdk.base_path}", **plain)
-        if not args.no_admin:
-            auth = "token required" if args.admin_token else "loopback only"
-            console.print(f"  admin API: {proxy.admin_url} ({auth})", **plain)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        view = create_view(args.view, proxy.stats, engine, console, title="aichaos proxy")
-        trim = asyncio.ensure_future(release_memory_when_idle(proxy.stats, stop, every=5.0))
-        await view.run(stop)
-        await trim
-        console.print("stopping", **plain)
+    view = None  # written out once the last exchange has ended (it may hold lines)
+    try:
+        async with serve_proxy(
+            session,
+            args.host,
+            args.port,
+            admin=not args.no_admin,
+            admin_token=args.admin_token,
+            upstream_read_timeout=args.upstream_timeout,
+            max_body=args.max_body,
+            max_connections=args.max_connections,
+            header_timeout=args.header_timeout,
+        ) as proxy:
+            engine.start()  # fault windows count from here
+            plain: dict[str, Any] = {"highlight": False, "soft_wrap": True}
+            console.print(f"aichaos proxy on {proxy.base_url}  (Ctrl-C to stop)", **plain)
+            for name, spec in settings.backends.items():
+                url = proxy.backend_url(name)
+                console.print(
+                    f"  {name}: {url}  ({spec.provider} -> {spec.public_upstream})", **plain
+                )
+                sdk = get_provider(spec.provider).sdk_env
+                if sdk is not None:
+                    console.print(f"      {sdk.base_url}={url}{sdk.base_path}", **plain)
+            if not args.no_admin:
+                auth = "token required" if args.admin_token else "loopback only"
+                console.print(f"  admin API: {proxy.admin_url} ({auth})", **plain)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, stop.set)
+            view = create_view(args.view, proxy.stats, engine, console, title="aichaos proxy")
+            trim = asyncio.ensure_future(release_memory_when_idle(proxy.stats, stop, every=5.0))
+            await view.run(stop)
+            await trim
+            console.print("stopping", **plain)
+    finally:
+        if view is not None:
+            view.close()
