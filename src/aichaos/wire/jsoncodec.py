@@ -37,7 +37,8 @@ _TWENTY = bytes(20)
 
 
 def json_bytes(value: Any) -> bytes:
-    """`json.dumps(value, separators=(",", ":")).encode()`, byte for byte, faster."""
+    """`json.dumps(value, separators=(",", ":")).encode()`, faster: byte for byte but for
+    floats (written without an exponent) and NaN/infinities (`null`), see above."""
     try:
         data = _dumps(value)
     except TypeError:  # an int beyond 64 bits, a key that is not a string: as json does
@@ -46,7 +47,8 @@ def json_bytes(value: Any) -> bytes:
 
 
 def compact_json(value: Any) -> str:
-    """`json.dumps(value, separators=(",", ":"))`, character for character, faster."""
+    """`json.dumps(value, separators=(",", ":"))`, faster: character for character but for
+    floats and NaN/infinities, as `json_bytes`."""
     try:
         data = _dumps(value)
     except TypeError:
